@@ -1,0 +1,58 @@
+"""Dense k x k convolution with elastic channels and kernel size (centre crop)."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from supernets import ops
+from supernets.masks import mask_last_axis
+
+
+def centre_crop(kernel, size: int):
+    """The centre `size` x `size` taps of a [k, k, ...] kernel."""
+    start = (kernel.shape[0] - size) // 2
+    return kernel[start:start + size, start:start + size]
+
+
+def centre_mask(max_size: int, size):
+    """bool[max, max]: taps inside the centre `size` x `size` window (size may be traced)."""
+    offset = jnp.abs(jnp.arange(max_size) - max_size // 2)
+    inside = offset <= size // 2
+    return inside[:, None] & inside[None, :]
+
+
+class ElasticConv2d(nnx.Module):
+    """NHWC convolution, kernel [k, k, in, out], symmetric padding k // 2.
+
+    A smaller kernel size is the centre crop of the largest kernel; with padding
+    k // 2 the masked (zeroed outer taps) and cropped forms compute the same sums.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 stride: int = 1, rngs: nnx.Rngs):
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = kernel_size, stride
+        init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # OFA/PyTorch kaiming fan_out
+        self.kernel = nnx.Param(init(rngs.params(), (kernel_size, kernel_size, in_channels, out_channels)))
+
+    def effective_kernel(self, kernel_size=None):
+        kernel = self.kernel[...]
+        if kernel_size is None:
+            return kernel
+        return jnp.where(centre_mask(self.kernel_size, kernel_size)[:, :, None, None], kernel, 0.0)
+
+    def __call__(self, x, out_width=None, kernel_size=None):
+        kernel = self.effective_kernel(kernel_size)
+        if self.kernel_size == 1:
+            y = ops.pointwise_conv(x, kernel[0, 0])
+        else:
+            y = ops.conv2d(x, kernel, self.stride)
+        return mask_last_axis(y, out_width)
+
+    def sliced(self, in_width: int, out_width: int, kernel_size: int | None = None) -> "ElasticConv2d":
+        kernel_size = self.kernel_size if kernel_size is None else kernel_size
+        layer = ElasticConv2d(in_width, out_width, kernel_size, stride=self.stride, rngs=nnx.Rngs(0))
+        layer.kernel[...] = centre_crop(self.kernel[...], kernel_size)[:, :, :in_width, :out_width]
+        return layer

@@ -1,0 +1,39 @@
+"""Dense layer with elastic input and output widths (prefixes of the largest)."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from supernets import ops
+from supernets.masks import mask_last_axis
+
+
+class ElasticDense(nnx.Module):
+    """`y = x @ W[:in, :out] + b[:out]`.
+
+    Masked lowering: inputs beyond the active input width must already be zero
+    (every elastic layer zeroes its inactive outputs), so only the output is
+    masked. `sliced` returns a plain layer of exactly the active shape.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True,
+                 rngs: nnx.Rngs):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.use_bias = use_bias
+        init = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")  # PyTorch's default
+        self.kernel = nnx.Param(init(rngs.params(), (in_features, out_features), jnp.float32))
+        bound = 1.0 / in_features ** 0.5
+        self.bias = nnx.Param(nnx.initializers.uniform(2 * bound)(rngs.params(), (out_features,)) - bound) \
+            if use_bias else None
+
+    def __call__(self, x, out_width=None):
+        y = ops.dense(x, self.kernel[...], None if self.bias is None else self.bias[...])
+        return mask_last_axis(y, out_width)
+
+    def sliced(self, in_width: int, out_width: int) -> "ElasticDense":
+        layer = ElasticDense(in_width, out_width, use_bias=self.use_bias, rngs=nnx.Rngs(0))
+        layer.kernel[...] = self.kernel[...][:in_width, :out_width]
+        if self.use_bias:
+            layer.bias[...] = self.bias[...][:out_width]
+        return layer

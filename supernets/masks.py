@@ -1,0 +1,50 @@
+"""The one place that turns active sizes into masks.
+
+Every elastic layer receives its active sizes either as traced int32 scalars
+(masked lowering: one compile for every arch) or as `None` (the layer is
+already exactly the active size: sliced lowering / standalone model). Masking
+is always `jnp.where`, never a multiplication, so that no value (not even inf
+or NaN) leaks out of an inactive channel and inactive weights get exactly zero
+gradient.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+
+
+def prefix_mask(active, size: int):
+    """bool[size]: True for the first `active` entries."""
+    return jnp.arange(size) < active
+
+
+def mask_last_axis(x, active):
+    """Zero every channel at or beyond `active` along the last axis (None: keep all)."""
+    if active is None:
+        return x
+    return jnp.where(prefix_mask(active, x.shape[-1]), x, jnp.zeros((), x.dtype))
+
+
+def lookup(value, table: Mapping[int, int]):
+    """Map a decision value to a derived size (e.g. expand ratio -> channels).
+
+    Static ints map through the dict; traced values through a `jnp.select`
+    over the (few) table entries.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return table[value]
+    keys = list(table)
+    return jnp.select([value == k for k in keys], [jnp.int32(table[k]) for k in keys],
+                      default=jnp.int32(table[keys[-1]]))
+
+
+def select(active, new, old):
+    """Elementwise choose `new` where `active` (a traced bool scalar) else `old`; a pytree."""
+    import jax
+
+    if active is None:
+        return new
+    return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, old)

@@ -1,0 +1,70 @@
+"""Inverted-residual (MBConv) block with elastic expand width and kernel size.
+
+1x1 expand -> BN -> act -> depthwise k x k -> BN -> act -> [SE] -> 1x1 project -> BN
+(+ identity when stride 1 and in == out), as Once-for-All's DynamicMBConvLayer.
+A smaller expand ratio uses the first `mid` channels of every inner layer.
+"""
+from __future__ import annotations
+
+from flax import nnx
+
+from supernets import ops
+from supernets.elastic_conv import ElasticConv2d
+from supernets.elastic_depthwise import ElasticDepthwiseConv
+from supernets.norms import ElasticBatchNorm
+from supernets.squeeze_excite import ElasticSqueezeExcite
+
+
+class MBConv(nnx.Module):
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int, *,
+                 kernel_sizes: tuple[int, ...], stride: int, activation: str,
+                 se_channels: int = 0, expand: bool = True, kernel_transform: bool = False,
+                 depthwise_implementation: str = "auto", rngs: nnx.Rngs):
+        if not expand and mid_channels != in_channels:
+            raise ValueError("a block without expansion needs mid_channels == in_channels")
+        self.in_channels, self.out_channels, self.mid_channels = in_channels, out_channels, mid_channels
+        self.stride, self.activation, self.se_channels = stride, activation, se_channels
+        self.residual = stride == 1 and in_channels == out_channels
+        self.expand_conv = ElasticConv2d(in_channels, mid_channels, 1, rngs=rngs) if expand else None
+        self.expand_bn = ElasticBatchNorm(mid_channels) if expand else None
+        self.depthwise = ElasticDepthwiseConv(mid_channels, kernel_sizes, stride=stride,
+                                              kernel_transform=kernel_transform,
+                                              implementation=depthwise_implementation, rngs=rngs)
+        self.depthwise_bn = ElasticBatchNorm(mid_channels)
+        self.se = ElasticSqueezeExcite(mid_channels, se_channels, rngs=rngs) if se_channels else None
+        self.project_conv = ElasticConv2d(mid_channels, out_channels, 1, rngs=rngs)
+        self.project_bn = ElasticBatchNorm(out_channels)
+
+    def __call__(self, x, *, train: bool, mid=None, kernel_size=None, se=None):
+        act = ops.activation(self.activation)
+        h = x
+        if self.expand_conv is not None:
+            h = act(self.expand_bn(self.expand_conv(h, mid), train=train, width=mid))
+        h = act(self.depthwise_bn(self.depthwise(h, kernel_size), train=train, width=mid))
+        if self.se is not None:
+            h = self.se(h, se)
+        h = self.project_bn(self.project_conv(h), train=train)
+        return h + x if self.residual else h
+
+    def sliced(self, mid: int, kernel_size: int, se: int) -> "MBConv":
+        block = MBConv(self.in_channels, self.out_channels, mid, kernel_sizes=(kernel_size,),
+                       stride=self.stride, activation=self.activation,
+                       se_channels=se if self.se is not None else 0,
+                       expand=self.expand_conv is not None,
+                       depthwise_implementation=self.depthwise.implementation, rngs=nnx.Rngs(0))
+        if self.expand_conv is not None:
+            block.expand_conv = self.expand_conv.sliced(self.in_channels, mid)
+            block.expand_bn = self.expand_bn.sliced(mid)
+        block.depthwise = self.depthwise.sliced(mid, kernel_size)
+        block.depthwise_bn = self.depthwise_bn.sliced(mid)
+        if self.se is not None:
+            block.se = self.se.sliced(mid, se)
+        block.project_conv = self.project_conv.sliced(mid, self.out_channels)
+        block.project_bn = self.project_bn.sliced(self.out_channels)
+        return block
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "mid_channels": self.mid_channels, "kernel_size": self.depthwise.max_kernel,
+                "stride": self.stride, "activation": self.activation, "se_channels": self.se_channels,
+                "expand": self.expand_conv is not None}

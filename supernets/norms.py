@@ -1,0 +1,76 @@
+"""Normalisation layers whose statistics cover the active width only."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from supernets.masks import mask_last_axis, prefix_mask
+
+
+class ElasticBatchNorm(nnx.Module):
+    """BatchNorm over all axes but the last, PyTorch conventions.
+
+    `running = (1 - momentum) * running + momentum * batch`, with the unbiased
+    batch variance in the running update and the biased one for normalising.
+    In the masked lowering only the active channels' running statistics move.
+    """
+
+    def __init__(self, channels: int, *, momentum: float = 0.1, epsilon: float = 1e-5):
+        self.channels, self.momentum, self.epsilon = channels, momentum, epsilon
+        self.scale = nnx.Param(jnp.ones((channels,)))
+        self.bias = nnx.Param(jnp.zeros((channels,)))
+        self.mean = nnx.BatchStat(jnp.zeros((channels,)))
+        self.var = nnx.BatchStat(jnp.ones((channels,)))
+
+    def __call__(self, x, *, train: bool, width=None):
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            mean = jnp.mean(x, axis=axes)
+            var = jnp.mean(jnp.square(x - mean), axis=axes)
+            count = x.size // x.shape[-1]
+            unbiased = var * (count / max(count - 1, 1))
+            new_mean = (1 - self.momentum) * self.mean[...] + self.momentum * mean
+            new_var = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
+            if width is not None:
+                active = prefix_mask(width, self.channels)
+                new_mean = jnp.where(active, new_mean, self.mean[...])
+                new_var = jnp.where(active, new_var, self.var[...])
+            self.mean[...] = new_mean
+            self.var[...] = new_var
+        else:
+            mean, var = self.mean[...], self.var[...]
+        y = (x - mean) * (self.scale[...] * jnp.reciprocal(jnp.sqrt(var + self.epsilon))) + self.bias[...]
+        return mask_last_axis(y, width)
+
+    def sliced(self, width: int) -> "ElasticBatchNorm":
+        layer = ElasticBatchNorm(width, momentum=self.momentum, epsilon=self.epsilon)
+        for name in ("scale", "bias", "mean", "var"):
+            getattr(layer, name)[...] = getattr(self, name)[...][:width]
+        return layer
+
+
+class ElasticLayerNorm(nnx.Module):
+    """LayerNorm over the last axis, statistics over the first `width` features only."""
+
+    def __init__(self, features: int, *, epsilon: float = 1e-5):
+        self.features, self.epsilon = features, epsilon
+        self.scale = nnx.Param(jnp.ones((features,)))
+        self.bias = nnx.Param(jnp.zeros((features,)))
+
+    def __call__(self, x, width=None):
+        if width is None:
+            mean = jnp.mean(x, axis=-1, keepdims=True)
+            var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
+        else:
+            active = prefix_mask(width, self.features)
+            count = jnp.asarray(width, x.dtype)
+            mean = jnp.sum(jnp.where(active, x, 0.0), axis=-1, keepdims=True) / count
+            var = jnp.sum(jnp.where(active, jnp.square(x - mean), 0.0), axis=-1, keepdims=True) / count
+        y = (x - mean) * jnp.reciprocal(jnp.sqrt(var + self.epsilon)) * self.scale[...] + self.bias[...]
+        return mask_last_axis(y, width)
+
+    def sliced(self, width: int) -> "ElasticLayerNorm":
+        layer = ElasticLayerNorm(width, epsilon=self.epsilon)
+        layer.scale[...] = self.scale[...][:width]
+        layer.bias[...] = self.bias[...][:width]
+        return layer

@@ -1,0 +1,173 @@
+"""Pure array operations shared by the masked and the sliced lowerings.
+
+Both lowerings call the very same functions, so that they agree to float32
+rounding: the masked one passes full-size weights and masks, the sliced one
+passes exactly-shaped weights and no masks.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def relu(x):
+    return jnp.maximum(x, 0.0)
+
+
+def h_sigmoid(x):
+    return jnp.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def h_swish(x):
+    return x * h_sigmoid(x)
+
+
+ACTIVATIONS = {"relu": relu, "h_swish": h_swish, "h_sigmoid": h_sigmoid, "identity": lambda x: x}
+
+
+def activation(name: str):
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}") from None
+
+
+def dense(x, kernel, bias=None):
+    y = x @ kernel
+    return y if bias is None else y + bias
+
+
+def pointwise_conv(x, kernel, bias=None):
+    """1x1 convolution on NHWC as one matmul (XLA:CPU runs dot faster than conv)."""
+    return dense(x, kernel, bias)
+
+
+def conv2d(x, kernel, stride: int):
+    """Dense k x k convolution, NHWC / HWIO, symmetric padding k//2 (as PyTorch)."""
+    k = kernel.shape[0]
+    pad = k // 2
+    return lax.conv_general_dilated(
+        x, kernel, window_strides=(stride, stride), padding=((pad, pad), (pad, pad)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+# ----------------------------------------------------------------------------
+# Depthwise convolution.
+#
+# On XLA:CPU the grouped convolution (feature_group_count=C) was measured about
+# 20x slower than a sum of shifted taps (../shared/design/PERFORMANCE.md), so on
+# CPU we use taps with a hand-written VJP (autodiff of the tap sum would save one
+# shifted copy of the input per tap). On GPU/TPU the library convolution is fine.
+# Taps that only ever read padding are dropped statically: at the small spatial
+# sizes of the late stages (2x2, 1x1) most of a 7x7 kernel sees only padding.
+# ----------------------------------------------------------------------------
+
+def _out_size(size: int, k: int, stride: int) -> int:
+    return (size + 2 * (k // 2) - k) // stride + 1
+
+
+def _live_offsets(size: int, k: int, stride: int) -> tuple[int, ...]:
+    """Kernel offsets along one axis that read at least one real (unpadded) input."""
+    pad, out = k // 2, _out_size(size, k, stride)
+    return tuple(i for i in range(k) if any(0 <= o * stride + i - pad < size for o in range(out)))
+
+
+def _live_taps(h: int, w: int, k: int, stride: int) -> np.ndarray:
+    """int32[T, 2]: the (row, col) offsets of the taps that read real input."""
+    rows, cols = _live_offsets(h, k, stride), _live_offsets(w, k, stride)
+    return np.array([(i, j) for i in rows for j in cols], np.int32)
+
+
+def _pad_hw(x, pad: int):
+    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+
+
+def _window(xpad, i, j, out_h: int, out_w: int, stride: int):
+    """The input pixels tap (i, j) multiplies, for every output position."""
+    n, _, _, c = xpad.shape
+    window = lax.dynamic_slice(xpad, (0, i, j, 0), (n, stride * (out_h - 1) + 1, stride * (out_w - 1) + 1, c))
+    return window[:, ::stride, ::stride, :] if stride > 1 else window
+
+
+# The taps run in a `fori_loop`, not unrolled: the loop operand is materialised
+# once, whereas unrolled taps let XLA:CPU fuse the input's producer (masks, BN)
+# into each of the T consumers and recompute it T times (measured 3-4x slower
+# per MBConv block, and 4x the compile time).
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def depthwise_taps(x, kernel, stride: int):
+    """Depthwise conv NHWC with kernel [k, k, C] as a sum of shifted taps."""
+    return _depthwise_taps_fwd(x, kernel, stride)[0]
+
+
+def _depthwise_taps_fwd(x, kernel, stride):
+    n, h, w, c = x.shape
+    k = kernel.shape[0]
+    out_h, out_w = _out_size(h, k, stride), _out_size(w, k, stride)
+    taps = jnp.asarray(_live_taps(h, w, k, stride))
+    xpad = _pad_hw(x, k // 2)
+
+    def add_tap(t, y):
+        i, j = taps[t, 0], taps[t, 1]
+        return y + _window(xpad, i, j, out_h, out_w, stride) * kernel[i, j]
+
+    y = lax.fori_loop(0, taps.shape[0], add_tap, jnp.zeros((n, out_h, out_w, c), x.dtype))
+    return y, (x, kernel)
+
+
+def _depthwise_taps_bwd(stride, residuals, dy):
+    x, kernel = residuals
+    n, h, w, c = x.shape
+    k = kernel.shape[0]
+    pad = k // 2
+    out_h, out_w = dy.shape[1], dy.shape[2]
+    taps = jnp.asarray(_live_taps(h, w, k, stride))
+    xpad = _pad_hw(x, pad)
+    window_h, window_w = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+    # dy spread onto the stride grid, so each tap adds it back with one update.
+    dy_grid = dy if stride == 1 else lax.pad(
+        dy, jnp.zeros((), dy.dtype), ((0, 0, 0), (0, 0, stride - 1), (0, 0, stride - 1), (0, 0, 0)))
+
+    def tap_grads(t, carry):
+        dkernel, dxpad = carry
+        i, j = taps[t, 0], taps[t, 1]
+        patch = _window(xpad, i, j, out_h, out_w, stride)
+        dkernel = dkernel.at[i, j].set(jnp.sum(patch * dy, axis=(0, 1, 2)))
+        current = lax.dynamic_slice(dxpad, (0, i, j, 0), (n, window_h, window_w, c))
+        dxpad = lax.dynamic_update_slice(dxpad, current + dy_grid * kernel[i, j], (0, i, j, 0))
+        return dkernel, dxpad
+
+    dkernel, dxpad = lax.fori_loop(0, taps.shape[0], tap_grads, (jnp.zeros_like(kernel), jnp.zeros_like(xpad)))
+    return dxpad[:, pad:pad + h, pad:pad + w, :], dkernel
+
+
+depthwise_taps.defvjp(_depthwise_taps_fwd, _depthwise_taps_bwd)
+
+
+def depthwise_grouped(x, kernel, stride: int):
+    """Depthwise conv through XLA's grouped convolution (fast on GPU/TPU)."""
+    k, c = kernel.shape[0], kernel.shape[-1]
+    pad = k // 2
+    return lax.conv_general_dilated(
+        x, kernel.reshape(k, k, 1, c), window_strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=c)
+
+
+def depthwise_conv(x, kernel, stride: int, implementation: str = "auto"):
+    """Depthwise conv, choosing the implementation per backend ("auto"), or forced."""
+    if implementation == "auto":
+        implementation = "taps" if jax.default_backend() == "cpu" else "grouped"
+    if implementation == "taps":
+        return depthwise_taps(x, kernel, stride)
+    if implementation == "grouped":
+        return depthwise_grouped(x, kernel, stride)
+    raise ValueError(f"unknown depthwise implementation {implementation!r}; allowed: auto, taps, grouped")
+
+
+def global_avg_pool(x):
+    return jnp.mean(x, axis=(1, 2))

@@ -1,0 +1,27 @@
+"""Squeeze-and-excitation with elastic channels (MobileNetV3)."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from supernets import ops
+from supernets.elastic_dense import ElasticDense
+
+
+class ElasticSqueezeExcite(nnx.Module):
+    def __init__(self, channels: int, reduced: int, *, rngs: nnx.Rngs):
+        self.channels, self.reduced = channels, reduced
+        self.reduce = ElasticDense(channels, reduced, rngs=rngs)
+        self.expand = ElasticDense(reduced, channels, rngs=rngs)
+
+    def __call__(self, x, reduced_width=None):
+        # Inactive input channels are zero, and the product below keeps them zero.
+        squeezed = jnp.mean(x, axis=(1, 2), keepdims=True)
+        hidden = ops.relu(self.reduce(squeezed, reduced_width))
+        return x * ops.h_sigmoid(self.expand(hidden))
+
+    def sliced(self, channels: int, reduced: int) -> "ElasticSqueezeExcite":
+        layer = ElasticSqueezeExcite(channels, reduced, rngs=nnx.Rngs(0))
+        layer.reduce = self.reduce.sliced(channels, reduced)
+        layer.expand = self.expand.sliced(reduced, channels)
+        return layer
