@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from nas.errors import WeftError
+
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 ROOT_ENV_VAR = "WEFT_FASHION_MNIST"
 
@@ -50,7 +52,7 @@ _IDX_DTYPES = {
 }
 
 
-class DataError(ValueError):
+class DataError(WeftError):
     """Data is missing, malformed or does not fit what the caller expects."""
 
 

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas.errors import WeftError
+
 # Names must not contain what the canonical string uses as syntax.
 _FORBIDDEN_NAME_CHARS = frozenset(';="\\')
 # Strings made only of these characters may be written unquoted in the
@@ -39,7 +41,7 @@ _INT32 = np.iinfo(np.int32)
 _MAX_LISTED_VALUES = 16
 
 
-class SpaceError(ValueError):
+class SpaceError(WeftError):
     """A search space is ill-defined, or something does not belong to it."""
 
 

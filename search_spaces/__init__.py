@@ -1,0 +1,11 @@
+"""Concrete search spaces. Each module exposes `DEFINITION` (a SearchSpaceDefinition)."""
+from __future__ import annotations
+
+import importlib
+
+
+def _loader(module: str):
+    return lambda: importlib.import_module(f"search_spaces.{module}").DEFINITION
+
+
+REGISTRY = {"mlp": _loader("mlp"), "mobilenetv3": _loader("mobilenetv3")}

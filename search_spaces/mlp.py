@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 from flax import nnx
 
+from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, IntRange, Sorted, Space
 from supernets import ops
 from supernets.elastic_dense import ElasticDense
@@ -81,3 +82,9 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MLP:
 
 def build_from_config(config: Mapping) -> MLP:
     return MLP(config, rngs=nnx.Rngs(0))
+
+
+DEFINITION = SearchSpaceDefinition(
+    name=NAME, make_space=make_space, build_supernet=build_supernet,
+    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    options_for_images=lambda shape: {"in_features": shape[0] * shape[1] * shape[2]})

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 from flax import nnx
 
+from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, Choice, Space
 from supernets import ops
 from supernets.elastic_conv import ElasticConv2d
@@ -175,3 +176,9 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MobileNetV
 
 def build_from_config(config: Mapping) -> MobileNetV3:
     return MobileNetV3(config, rngs=nnx.Rngs(0))
+
+
+DEFINITION = SearchSpaceDefinition(
+    name=NAME, make_space=make_space, build_supernet=build_supernet,
+    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    options_for_images=lambda shape: {"in_channels": shape[-1]})

@@ -1,0 +1,122 @@
+"""The `nas` command line. Errors a user can fix print one line and exit with status 2."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+
+import click
+
+from nas.errors import WeftError
+
+
+def _one_line_errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except WeftError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; progress saved, run the same command again to resume", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict:
+    from nas.errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option must look like key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+@click.group(help="weft: weight-sharing neural architecture search on JAX.")
+def main():
+    pass
+
+
+@main.command(help="Train a supernet into a run directory (re-run the same command to resume).")
+@click.option("--space", default="mobilenetv3", show_default=True, help="mlp, mobilenetv3, or package.module:attr")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--sampling", type=click.Choice(["sandwich", "uniform"]), default="sandwich", show_default=True)
+@click.option("--num-random", type=int, default=1, show_default=True, help="sandwich: random subnets per step")
+@click.option("--num-archs", type=int, default=1, show_default=True, help="uniform: subnets per step")
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=0.05, show_default=True)
+@click.option("--weight-decay", type=float, default=3e-5, show_default=True)
+@click.option("--warmup-steps", type=int, default=100, show_default=True)
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data", type=click.Choice(["fashion-mnist", "synthetic"]), default="fashion-mnist",
+              show_default=True)
+@click.option("--limit-train", type=int, default=None, help="use only the first N training images")
+@click.option("--checkpoint-every", type=int, default=250, show_default=True)
+@click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@_one_line_errors
+def train(run_path, options, quiet, **fields):
+    from nas.config import from_dict
+    from nas.train.config import TrainConfig
+    from nas.train.loop import train as run_training
+
+    config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
+    summary = run_training(config, run_path, progress=not quiet)
+    click.echo(json.dumps({k: v.get("test_accuracy") if isinstance(v, dict) else v for k, v in summary.items()}))
+
+
+@main.command(help="Export a subnet of a trained run as a standalone model directory.")
+@click.option("--run", "run_path", required=True)
+@click.option("--arch", "arch_spec", required=True, help="largest, smallest, a JSON object or a .json file")
+@click.option("--out", "out_dir", default=None, help="default: RUN/exports/<arch>")
+@_one_line_errors
+def export(run_path, arch_spec, out_dir):
+    from nas.export import export_subnet
+
+    export_subnet(run_path, arch_spec, out_dir)
+
+
+@main.command("eval-export", help="Reload an export without the supernet and report its test accuracy.")
+@click.argument("export_dir")
+@click.option("--stablehlo", is_flag=True, help="run the serialised StableHLO artifact instead of the Flax model")
+@_one_line_errors
+def eval_export(export_dir, stablehlo):
+    from nas.data import load_fashion_mnist
+    from nas.evaluate import accuracy
+    from nas.export import load_export, load_stablehlo
+
+    exported = load_export(export_dir)
+    forward = load_stablehlo(export_dir) if stablehlo else exported.logits
+    test = load_fashion_mnist().test
+    value = accuracy(forward, test.images, test.labels)
+    click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
+                           "arch": exported.info["arch_string"], "test_accuracy": value}))
+
+
+@main.command(help="List the shipped spaces, or describe one.")
+@click.option("--space", default=None)
+@_one_line_errors
+def spaces(space):
+    from nas.definition import get_definition
+    from search_spaces import REGISTRY
+
+    for name in [space] if space else sorted(REGISTRY):
+        definition = get_definition(name)
+        decisions = definition.make_space(**definition.default_options)
+        click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
+                   f"options {json.dumps(definition.default_options, default=list)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""How a concrete search space plugs into the engine.
+
+A `SearchSpaceDefinition` bundles the decisions (`make_space`), the supernet
+built for them, the standalone model built from an exported config, and the
+network options a dataset implies. The engine only ever sees this interface;
+`search_spaces/` provides the instances.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flax import nnx
+
+from nas.errors import ConfigError
+from nas.space import Space
+
+
+@dataclass(frozen=True)
+class SearchSpaceDefinition:
+    name: str
+    make_space: Callable[..., Space]
+    build_supernet: Callable[[Space, Mapping, nnx.Rngs], nnx.Module]
+    build_from_config: Callable[[Mapping], nnx.Module]
+    default_options: Mapping[str, Any] = field(default_factory=dict)
+    # Network options implied by the input images (H, W, C), e.g. input channels.
+    options_for_images: Callable[[tuple[int, int, int]], dict] = lambda shape: {}
+
+    def resolve_options(self, overrides: Mapping[str, Any] | None = None,
+                        image_shape: tuple[int, int, int] | None = None) -> dict:
+        """Defaults, then what the data implies, then the user's overrides (checked by name)."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.default_options))
+        if unknown:
+            raise ConfigError(f"space {self.name!r}: unknown option(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(sorted(self.default_options))}")
+        options = dict(self.default_options)
+        if image_shape is not None:
+            options.update(self.options_for_images(tuple(image_shape)))
+        for key, value in overrides.items():
+            default = self.default_options[key]
+            if isinstance(default, tuple) and isinstance(value, list):
+                value = tuple(value)
+            if default is not None and not isinstance(value, type(default)) and not (
+                    isinstance(default, float) and isinstance(value, int)):
+                raise ConfigError(f"space {self.name!r}: option {key!r} must be "
+                                  f"{type(default).__name__}, got {value!r}")
+            options[key] = value
+        return options
+
+    def build(self, options: Mapping[str, Any], seed: int = 0) -> tuple[Space, nnx.Module]:
+        space = self.make_space(**options)
+        return space, self.build_supernet(space, options, nnx.Rngs(seed))
+
+
+def get_definition(name: str) -> SearchSpaceDefinition:
+    """A shipped space by name (`mobilenetv3`), or a user's as `package.module:attribute`."""
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            definition = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"cannot load space {name!r}: {error}") from None
+        if not isinstance(definition, SearchSpaceDefinition):
+            raise ConfigError(f"{name!r} is not a SearchSpaceDefinition")
+        return definition
+    from search_spaces import REGISTRY
+
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown space {name!r}; shipped spaces: {', '.join(sorted(REGISTRY))} "
+                          "(or give your own as package.module:attribute)")
+    return REGISTRY[name]()

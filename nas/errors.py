@@ -1,0 +1,17 @@
+"""Errors a user can act on. The CLI prints their one-line message and exits 2."""
+
+
+class WeftError(ValueError):
+    """Base of every error whose message names what is wrong and what is allowed."""
+
+
+class ConfigError(WeftError):
+    """A config, option or command-line value is unknown or out of range."""
+
+
+class RunDirError(WeftError):
+    """A run directory is missing, belongs to another space, or is inconsistent."""
+
+
+class CheckpointError(WeftError):
+    """A checkpoint or export is missing, corrupt, or does not fit the model."""

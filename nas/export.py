@@ -1,0 +1,162 @@
+"""`nas export`: a chosen subnet as a standalone model directory.
+
+    arch.json      space name/version/fingerprint, the decisions, the subnet config
+    params/        Orbax checkpoint of the sliced params and (recalibrated) BN statistics
+    model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free)
+    report.json    test accuracy, parameter count, max |masked - sliced| on a check batch
+
+`load_export` rebuilds the model from `arch.json` alone (no supernet is built).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from nas.checkpoint import load_tree, save_tree
+from nas.definition import get_definition
+from nas.errors import CheckpointError, ConfigError
+from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
+from nas.lowering import count_params, split
+from nas.run_dir import RunDir
+from nas.space import Arch, Space, SpaceError
+
+ARCH_FILE, PARAMS_DIR, STABLEHLO_FILE, REPORT_FILE = "arch.json", "params", "model.stablehlo", "report.json"
+# Masked and sliced lowerings agree to float32 rounding; more than this means a slicing bug.
+EQUIVALENCE_TOLERANCE = 1e-4
+
+
+def parse_arch(space: Space, spec: str) -> Arch:
+    """`largest`, `smallest`, a JSON object of decisions, a JSON arch file, or a canonical string."""
+    if spec == "largest":
+        return space.largest()
+    if spec == "smallest":
+        return space.smallest()
+    text = Path(spec).read_text() if spec.endswith(".json") and Path(spec).exists() else spec
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--arch is not valid JSON: {error}") from None
+        if "arch" in value and isinstance(value["arch"], dict):
+            if value.get("space", space.name) != space.name:
+                raise SpaceError(f"--arch is for space {value['space']!r}, this run is {space.name!r}")
+            value = value["arch"]
+        return space.validate(value)
+    if "=" in text:
+        return space.from_string(text)
+    raise ConfigError(f"--arch must be largest, smallest, a JSON object or a .json file, got {spec!r}")
+
+
+@dataclass(frozen=True)
+class Exported:
+    model: nnx.Module
+    info: dict
+
+    def logits(self, images):
+        graphdef, params, stats = split(self.model)
+        return make_standalone_logits(graphdef)(params, stats, images)
+
+
+def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,
+                  *, progress: bool = True) -> Path:
+    from nas.train.loop import enable_compilation_cache, restore_trained
+
+    enable_compilation_cache()
+    run = RunDir.open(run_path)
+    session, state = restore_trained(run)
+    arch = parse_arch(session.space, arch_spec)
+    name = arch_spec if arch_spec in ("largest", "smallest") else \
+        "arch-" + hashlib.sha256(arch.to_string().encode()).hexdigest()[:10]
+    out = Path(out_dir) if out_dir else run.exports / name
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
+
+    vector = arch.to_vector()
+    calibration = session.dataset.train.images[:session.config.calibration_images]
+    stats = make_recalibrate(session.graphdef, session.space)(state.params, state.stats, calibration, vector)
+    supernet = nnx.merge(session.graphdef, state.params, stats)
+    subnet = supernet.get_active_subnet(arch)
+    sub_graphdef, sub_params, sub_stats = split(subnet)
+
+    # Equivalence check: the exported model must compute what the supernet computes.
+    check = session.dataset.test.images[:64]
+    masked = make_masked_logits(session.graphdef, session.space)(state.params, stats, check, vector)
+    standalone_logits = make_standalone_logits(sub_graphdef)
+    sliced = standalone_logits(sub_params, sub_stats, check)
+    difference = float(jnp.max(jnp.abs(masked - sliced)))
+    if not difference <= EQUIVALENCE_TOLERANCE:
+        raise CheckpointError(f"exported subnet differs from the supernet by {difference:.3g} "
+                              f"(> {EQUIVALENCE_TOLERANCE}) on a check batch; not writing {out}")
+
+    test = session.dataset.test
+    test_accuracy = accuracy(lambda x: standalone_logits(sub_params, sub_stats, x), test.images, test.labels,
+                             session.config.eval_batch_size)
+    # Written next to its destination and renamed at the end: a failed export leaves nothing behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    info = {"space": session.space.name, "space_version": session.space.version,
+            "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
+            "arch_string": arch.to_string(), "config": subnet.config,
+            "image_shape": list(session.dataset.image_shape), "source_run": str(run.path.absolute()),
+            "source_step": int(state.step)}
+    report = {"test_accuracy": test_accuracy, "params": count_params(sub_params),
+              "max_abs_diff_vs_supernet": difference}
+    try:
+        save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
+        _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
+                         session.dataset.image_shape)
+        (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
+        (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if progress:
+        print(f"exported {arch_spec} to {out}: test accuracy {test_accuracy:.4f}, "
+              f"{report['params']:,} params, max |supernet - export| {difference:.2e}")
+    return out
+
+
+def _write_stablehlo(path: Path, graphdef, params, stats, image_shape) -> None:
+    def forward(images):
+        return nnx.merge(graphdef, params, stats, copy=True)(images, train=False)
+    batch = jax.export.symbolic_shape("batch")[0]
+    exported = jax.export.export(jax.jit(forward))(
+        jax.ShapeDtypeStruct((batch, *image_shape), jnp.float32))
+    path.write_bytes(exported.serialize())
+
+
+def load_stablehlo(directory: str | Path):
+    """The exported forward as a callable `images -> logits`, needing neither weft nor Flax."""
+    path = Path(directory) / STABLEHLO_FILE
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    return jax.export.deserialize(bytearray(path.read_bytes())).call
+
+
+def load_export(directory: str | Path) -> Exported:
+    """Rebuild an exported subnet from its directory, without building the supernet."""
+    directory = Path(directory)
+    arch_file = directory / ARCH_FILE
+    if not arch_file.exists():
+        raise CheckpointError(f"{directory} is not a complete export (no {ARCH_FILE})")
+    try:
+        info = json.loads(arch_file.read_text())
+        space_name, config = info["space"], info["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{arch_file} is malformed: {error}") from None
+    model = get_definition(space_name).build_from_config(config)
+    graphdef, params, stats = split(model)
+    trees = load_tree(directory / PARAMS_DIR, {"params": params, "stats": stats}, f"export {directory}")
+    return Exported(nnx.merge(graphdef, trees["params"], trees["stats"]), info)

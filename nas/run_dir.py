@@ -1,0 +1,88 @@
+"""Run directories: `runs/<name>/` with the resolved config, checkpoints, metrics, exports.
+
+A run directory belongs to one space (name + fingerprint of its decisions);
+re-running the same command resumes it, and pointing a command for another
+space or different settings at it is refused before anything is written.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.errors import RunDirError
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def exports(self) -> Path:
+        return self.path / "exports"
+
+    def read_config(self) -> dict:
+        if not self.config_file.exists():
+            raise RunDirError(f"{self.path} is not a run directory (no {CONFIG_FILE}); "
+                              "create one with `nas train --run PATH`")
+        try:
+            return json.loads(self.config_file.read_text())
+        except json.JSONDecodeError as error:
+            raise RunDirError(f"{self.config_file} is not valid JSON: {error}") from None
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        run = cls(Path(path))
+        run.read_config()
+        return run
+
+    @classmethod
+    def create_or_resume(cls, path: str | Path, record: dict, invariant: tuple[str, ...]) -> tuple["RunDir", bool]:
+        """Create the run directory, or check that `record` matches the one it holds.
+
+        `record` has `space`, `space_fingerprint` and the config; keys in
+        `invariant` must match exactly. Returns (run, resumed).
+        """
+        run = cls(Path(path))
+        if run.config_file.exists():
+            saved = run.read_config()
+            if (saved.get("space"), saved.get("space_fingerprint")) != (record["space"], record["space_fingerprint"]):
+                raise RunDirError(
+                    f"run directory {run.path} belongs to space {saved.get('space')!r} "
+                    f"(fingerprint {saved.get('space_fingerprint')}), not {record['space']!r} "
+                    f"(fingerprint {record['space_fingerprint']}); choose another --run")
+            for key in invariant:
+                if saved.get("config", {}).get(key) != record["config"].get(key):
+                    raise RunDirError(
+                        f"run directory {run.path} was started with {key}={saved['config'].get(key)!r}, "
+                        f"this command has {key}={record['config'].get(key)!r}; resume with the same "
+                        "settings or choose another --run")
+            saved["config"]["steps"] = record["config"]["steps"]
+            run.config_file.write_text(json.dumps(saved, indent=2, sort_keys=True))
+            return run, True
+        if run.path.exists() and any(run.path.iterdir()):
+            raise RunDirError(f"{run.path} exists, is not empty and holds no {CONFIG_FILE}; "
+                              "refusing to write into it")
+        run.path.mkdir(parents=True, exist_ok=True)
+        tmp = run.config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+        tmp.replace(run.config_file)
+        return run, False

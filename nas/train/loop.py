@@ -1,0 +1,201 @@
+"""`nas train`: train a supernet into a run directory, resumably, with a progress bar."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from nas import data as data_lib
+from nas.checkpoint import Checkpointer
+from nas.config import to_dict
+from nas.definition import get_definition
+from nas.errors import RunDirError
+from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
+from nas.lowering import split
+from nas.run_dir import RunDir
+from nas.space import Space
+from nas.train.config import RESUME_INVARIANT, TrainConfig
+from nas.train.optim import make_optimizer, make_schedule
+from nas.train.sampling import SandwichSampling, UniformSampling
+from nas.train.step import TrainState, init_train_state, make_train_step
+
+
+def enable_compilation_cache(directory: str | Path | None = None) -> Path:
+    """Persist XLA executables so a second run (or a resume) starts in seconds."""
+    import os
+
+    directory = Path(directory or os.environ.get("WEFT_JAX_CACHE", Path.home() / ".cache" / "weft" / "jax"))
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory
+
+
+def load_dataset(config: TrainConfig) -> data_lib.Dataset:
+    if config.data == "synthetic":
+        return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.seed)
+    return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.seed,
+                                       limit_train=config.limit_train)
+
+
+def make_sampling(config: TrainConfig):
+    if config.sampling == "sandwich":
+        return SandwichSampling(config.num_random)
+    return UniformSampling(config.num_archs)
+
+
+@dataclass
+class Session:
+    """Everything built from a run's config: space, supernet pieces, data."""
+    config: TrainConfig
+    dataset: data_lib.Dataset
+    space: Space
+    supernet: object
+    graphdef: object
+    params: object
+    stats: object
+    options: dict
+
+
+def build_session(config: TrainConfig) -> Session:
+    dataset = load_dataset(config)
+    definition = get_definition(config.space)
+    options = definition.resolve_options(config.space_options, dataset.image_shape)
+    space, supernet = definition.build(options, seed=config.seed)
+    graphdef, params, stats = split(supernet)
+    return Session(config, dataset, space, supernet, graphdef, params, stats, options)
+
+
+def run_record(session: Session) -> dict:
+    return {"space": session.space.name, "space_version": session.space.version,
+            "space_fingerprint": session.space.fingerprint(), "space_options": _jsonable(session.options),
+            "config": to_dict(session.config), "image_shape": list(session.dataset.image_shape),
+            "num_classes": session.dataset.num_classes}
+
+
+def _jsonable(options: dict) -> dict:
+    return json.loads(json.dumps(options, default=list))
+
+
+def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -> dict:
+    """Train (or resume) the run; returns the final summary (accuracy of largest/smallest)."""
+    enable_compilation_cache()
+    session = build_session(config)
+    run, _ = RunDir.create_or_resume(run_path, run_record(session), RESUME_INVARIANT)
+    optimizer = make_optimizer(config)
+    state = init_train_state(session.params, session.stats, optimizer)
+    stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
+    checkpointer = Checkpointer(run.checkpoints)
+    start = 0
+    if checkpointer.latest_step() is not None:
+        trees, metadata = checkpointer.restore({"state": state})
+        state = jax.tree.map(jax.numpy.asarray, trees["state"])
+        stream.restore(metadata["data_position"])
+        start = int(metadata["step"])
+        _truncate_metrics(run.metrics_file, start)
+    step_fn = make_train_step(session.graphdef, session.space, optimizer,
+                              label_smoothing=config.label_smoothing)
+    sampling = make_sampling(config)
+    schedule = make_schedule(config)
+
+    def save(step: int) -> None:
+        checkpointer.save(step, {"state": state}, {"step": step, "data_position": stream.position(),
+                                                   "space_fingerprint": session.space.fingerprint()})
+
+    step = start
+    try:
+        with open(run.metrics_file, "a") as metrics_out, tqdm(
+                total=config.steps, initial=start, disable=not progress, unit="step",
+                desc=f"train {session.space.name}", dynamic_ncols=True) as bar:
+            window_start, window_steps = time.perf_counter(), 0
+            for step in range(start, config.steps):
+                images, labels = stream.next()
+                if step == start:
+                    data_lib.check_batch(images, labels, session.dataset.image_shape)
+                archs = sampling.archs(session.space, config.seed, step)
+                state, metrics = step_fn(state, images, labels, archs)
+                window_steps += 1
+                bar.update(1)
+                if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                    loss = float(metrics["loss"])
+                    elapsed = time.perf_counter() - window_start
+                    record = {"step": step + 1, "loss": loss,
+                              "losses": [float(v) for v in metrics["losses"]],
+                              "train_accuracies": [float(v) for v in metrics["accuracies"]],
+                              "learning_rate": float(schedule(step)),
+                              "steps_per_second": window_steps / elapsed}
+                    metrics_out.write(json.dumps(record) + "\n")
+                    metrics_out.flush()
+                    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{record['learning_rate']:.3g}")
+                    window_start, window_steps = time.perf_counter(), 0
+                if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+                    save(step + 1)
+        step = config.steps
+        save(step)
+    except KeyboardInterrupt:
+        # `state` is the last completed step's; keep it so the same command resumes here.
+        save(step)
+        checkpointer.close()
+        raise
+    checkpointer.close()
+    summary = evaluate_endpoints(session, state.params, state.stats, progress=progress)
+    summary["steps"] = config.steps
+    run.summary_file.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True) -> dict:
+    """Test accuracy of the largest and smallest subnets, after BN recalibration."""
+    config = session.config
+    recalibrate = make_recalibrate(session.graphdef, session.space)
+    logits = make_masked_logits(session.graphdef, session.space)
+    calibration = session.dataset.train.images[:config.calibration_images]
+    summary = {}
+    for name, arch in (("largest", session.space.largest()), ("smallest", session.space.smallest())):
+        vector = arch.to_vector()
+        arch_stats = recalibrate(params, stats, calibration, vector)
+        summary[name] = {
+            "arch": arch.to_dict(),
+            "validation_accuracy": accuracy(lambda x: logits(params, arch_stats, x, vector),
+                                            session.dataset.validation.images,
+                                            session.dataset.validation.labels, config.eval_batch_size),
+            "test_accuracy": accuracy(lambda x: logits(params, arch_stats, x, vector),
+                                      session.dataset.test.images, session.dataset.test.labels,
+                                      config.eval_batch_size)}
+        if progress:
+            print(f"{name:>8}: test accuracy {summary[name]['test_accuracy']:.4f} "
+                  f"(validation {summary[name]['validation_accuracy']:.4f})")
+    return summary
+
+
+def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
+    """Rebuild a run's session and load its latest checkpoint (for export and evaluation)."""
+    from nas.config import from_dict
+
+    record = run.read_config()
+    config = from_dict(TrainConfig, record["config"], f"{run.config_file}")
+    session = build_session(config)
+    if session.space.fingerprint() != record["space_fingerprint"]:
+        raise RunDirError(f"{run.path} was trained on another version of space {record['space']!r} "
+                          f"(fingerprint {record['space_fingerprint']}, now {session.space.fingerprint()})")
+    optimizer = make_optimizer(config)
+    template = init_train_state(session.params, session.stats, optimizer)
+    checkpointer = Checkpointer(run.checkpoints)
+    trees, _ = checkpointer.restore({"state": template})
+    checkpointer.close()
+    return session, jax.tree.map(jax.numpy.asarray, trees["state"])
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past the checkpoint we resume from (they will be logged again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
