@@ -98,7 +98,11 @@ def eval_export(export_dir, stablehlo):
 
     exported = load_export(export_dir)
     forward = load_stablehlo(export_dir) if stablehlo else exported.logits
-    test = load_fashion_mnist().test
+    if exported.info.get("data", "fashion-mnist") == "synthetic":
+        from nas.data import synthetic_dataset
+        test = synthetic_dataset(num_train=2048, num_test=512).test
+    else:
+        test = load_fashion_mnist().test
     value = accuracy(forward, test.images, test.labels)
     click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
                            "arch": exported.info["arch_string"], "test_accuracy": value}))

@@ -26,7 +26,7 @@ from nas.checkpoint import load_tree, save_tree
 from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
-from nas.lowering import count_params, split
+from nas.lowering import count_params, slice_subnet, split
 from nas.run_dir import RunDir
 from nas.space import Arch, Space, SpaceError
 
@@ -85,7 +85,7 @@ def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | No
     calibration = session.dataset.train.images[:session.config.calibration_images]
     stats = make_recalibrate(session.graphdef, session.space)(state.params, state.stats, calibration, vector)
     supernet = nnx.merge(session.graphdef, state.params, stats)
-    subnet = supernet.get_active_subnet(arch)
+    subnet = slice_subnet(supernet, arch)
     sub_graphdef, sub_params, sub_stats = split(subnet)
 
     # Equivalence check: the exported model must compute what the supernet computes.
@@ -107,7 +107,8 @@ def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | No
     info = {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
             "arch_string": arch.to_string(), "config": subnet.config,
-            "image_shape": list(session.dataset.image_shape), "source_run": str(run.path.absolute()),
+            "image_shape": list(session.dataset.image_shape), "data": session.config.data,
+            "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
     report = {"test_accuracy": test_accuracy, "params": count_params(sub_params),
               "max_abs_diff_vs_supernet": difference}

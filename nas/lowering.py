@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from nas.space import Arch, Space
@@ -27,6 +28,16 @@ def masked_apply(graphdef, params, stats, space: Space, x, arch_vector, *, train
     return logits, nnx.state(model, nnx.BatchStat)
 
 
+def static_apply(graphdef, params, stats, x, arch: Arch, *, train: bool):
+    """Logits of a fixed arch, sliced inside jit: exact shapes, its own cost, one compile per arch.
+
+    Gradients reach the leading slices of the shared weights, as in the masked lowering.
+    """
+    model = nnx.merge(graphdef, params, stats, copy=True)
+    logits = model(x, train=train, arch=dict(arch))
+    return logits, nnx.state(model, nnx.BatchStat)
+
+
 def standalone_apply(graphdef, params, stats, x, *, train: bool):
     """Logits of a standalone (sliced or exported) model and its updated batch stats."""
     model = nnx.merge(graphdef, params, stats, copy=True)
@@ -35,8 +46,15 @@ def standalone_apply(graphdef, params, stats, x, *, train: bool):
 
 
 def slice_subnet(supernet: nnx.Module, arch: Arch) -> nnx.Module:
-    """Sliced lowering: a standalone copy of the active weights of `arch`."""
-    return supernet.get_active_subnet(arch)
+    """Sliced lowering: a standalone copy of the active weights of `arch`.
+
+    Slicing runs on host (numpy) copies: eager JAX would dispatch, and compile,
+    a few hundred tiny slicing ops per arch.
+    """
+    graphdef, state = nnx.split(supernet)
+    on_host = nnx.merge(graphdef, jax.device_get(state))
+    subnet_graphdef, subnet_state = nnx.split(on_host.get_active_subnet(arch))
+    return nnx.merge(subnet_graphdef, jax.tree.map(jnp.asarray, subnet_state))
 
 
 def merged(graphdef, params, stats) -> nnx.Module:

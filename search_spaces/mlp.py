@@ -14,6 +14,7 @@ from flax import nnx
 from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, IntRange, Sorted, Space
 from supernets import ops
+from supernets.build import abstract_from_config
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
 from supernets.norms import ElasticLayerNorm
@@ -62,7 +63,7 @@ class MLP(nnx.Module):
 
     def get_active_subnet(self, arch: Mapping) -> "MLP":
         config = self.subnet_config(arch)
-        subnet = MLP(config, rngs=nnx.Rngs(0))
+        subnet = abstract_from_config(MLP, config)
         widths = [config["in_features"], *config["hidden"]]
         for index, (i, o) in enumerate(zip(widths, widths[1:])):
             subnet.hidden[index] = self.hidden[index].sliced(i, o)

@@ -17,6 +17,7 @@ from flax import nnx
 from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, Choice, Space
 from supernets import ops
+from supernets.build import abstract_from_config
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
@@ -78,6 +79,7 @@ def supernet_config(kernels=(3, 5, 7), expands=(3, 4, 6), depths=(2, 3, 4), widt
         stages.append(blocks)
     return {"kind": "supernet", "in_channels": in_channels, "num_classes": num_classes,
             "stem_channels": stem, "first_block_channels": first, "stages": stages,
+            "head_in_channels": widths[-1],
             "final_expand_channels": make_divisible(STAGES[-1][0] * 6 * width_mult),
             "feature_mix_channels": make_divisible(FEATURE_MIX * width_mult),
             "kernel_transform": kernel_transform, "depthwise_implementation": depthwise_implementation}
@@ -106,8 +108,7 @@ class MobileNetV3(nnx.Module):
                              kernel_transform=c.get("kernel_transform", False),
                              depthwise_implementation=dw_impl, rngs=rngs) for b in blocks])
             for blocks in c["stages"]])
-        last = c["stages"][-1][-1]["out_channels"]
-        self.final_expand = ElasticConv2d(last, c["final_expand_channels"], 1, rngs=rngs)
+        self.final_expand = ElasticConv2d(c["head_in_channels"], c["final_expand_channels"], 1, rngs=rngs)
         self.final_expand_bn = ElasticBatchNorm(c["final_expand_channels"])
         self.feature_mix = ElasticDense(c["final_expand_channels"], c["feature_mix_channels"],
                                         use_bias=False, rngs=rngs)
@@ -151,16 +152,20 @@ class MobileNetV3(nnx.Module):
 
     def get_active_subnet(self, arch: Mapping) -> "MobileNetV3":
         """Sliced lowering: a standalone network of exactly the active shapes (copied weights)."""
-        subnet = MobileNetV3(self.subnet_config(arch), rngs=nnx.Rngs(0))
+        config = self.subnet_config(arch)
+        # The fixed layers are the same for every arch (a cached abstract skeleton);
+        # the blocks are sliced one by one below.
+        subnet = abstract_from_config(MobileNetV3, {**config, "stages": [[] for _ in config["stages"]]})
+        subnet.config = config
+        subnet.stages = nnx.List([nnx.List([]) for _ in config["stages"]])
         for name in ("stem", "stem_bn", "first_block", "final_expand", "final_expand_bn",
                      "feature_mix", "classifier"):
             nnx.update(getattr(subnet, name), nnx.state(getattr(self, name)))
         for stage_index, (blocks, sub_blocks) in enumerate(zip(self.stages, subnet.stages), start=1):
-            for slot, _ in enumerate(sub_blocks):
-                block_config = subnet.config["stages"][stage_index - 1][slot]
-                sub_blocks[slot] = blocks[slot].sliced(block_config["mid_channels"],
-                                                       block_config["kernel_sizes"][0],
-                                                       block_config["se_channels"])
+            for slot, block_config in enumerate(config["stages"][stage_index - 1]):
+                sub_blocks.append(blocks[slot].sliced(block_config["mid_channels"],
+                                                      block_config["kernel_sizes"][0],
+                                                      block_config["se_channels"]))
         return subnet
 
 

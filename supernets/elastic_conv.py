@@ -5,7 +5,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from supernets import ops
-from supernets.masks import mask_last_axis
+from supernets.build import abstract, with_values
+from supernets.masks import mask_last_axis, static_width
 
 
 def centre_crop(kernel, size: int):
@@ -44,15 +45,18 @@ class ElasticConv2d(nnx.Module):
         return jnp.where(centre_mask(self.kernel_size, kernel_size)[:, :, None, None], kernel, 0.0)
 
     def __call__(self, x, out_width=None, kernel_size=None):
-        kernel = self.effective_kernel(kernel_size)
-        if self.kernel_size == 1:
-            y = ops.pointwise_conv(x, kernel[0, 0])
+        if isinstance(kernel_size, int):
+            kernel = centre_crop(self.kernel[...], kernel_size)
+        else:
+            kernel = self.effective_kernel(kernel_size)
+        kernel = kernel[:, :, :x.shape[-1], :static_width(out_width, self.out_channels)]
+        if kernel.shape[0] == 1:
+            y = ops.pointwise_conv(x[:, ::self.stride, ::self.stride], kernel[0, 0])
         else:
             y = ops.conv2d(x, kernel, self.stride)
         return mask_last_axis(y, out_width)
 
     def sliced(self, in_width: int, out_width: int, kernel_size: int | None = None) -> "ElasticConv2d":
         kernel_size = self.kernel_size if kernel_size is None else kernel_size
-        layer = ElasticConv2d(in_width, out_width, kernel_size, stride=self.stride, rngs=nnx.Rngs(0))
-        layer.kernel[...] = centre_crop(self.kernel[...], kernel_size)[:, :, :in_width, :out_width]
-        return layer
+        layer = abstract(ElasticConv2d, in_width, out_width, kernel_size, stride=self.stride)
+        return with_values(layer, kernel=centre_crop(self.kernel[...], kernel_size)[:, :, :in_width, :out_width])

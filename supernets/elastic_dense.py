@@ -5,7 +5,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from supernets import ops
-from supernets.masks import mask_last_axis
+from supernets.build import abstract, with_values
+from supernets.masks import mask_last_axis, static_width
 
 
 class ElasticDense(nnx.Module):
@@ -28,12 +29,14 @@ class ElasticDense(nnx.Module):
             if use_bias else None
 
     def __call__(self, x, out_width=None):
-        y = ops.dense(x, self.kernel[...], None if self.bias is None else self.bias[...])
+        out = static_width(out_width, self.out_features)
+        kernel = self.kernel[...][:x.shape[-1], :out]
+        y = ops.dense(x, kernel, None if self.bias is None else self.bias[...][:out])
         return mask_last_axis(y, out_width)
 
     def sliced(self, in_width: int, out_width: int) -> "ElasticDense":
-        layer = ElasticDense(in_width, out_width, use_bias=self.use_bias, rngs=nnx.Rngs(0))
-        layer.kernel[...] = self.kernel[...][:in_width, :out_width]
+        layer = abstract(ElasticDense, in_width, out_width, use_bias=self.use_bias)
+        with_values(layer, kernel=self.kernel[...][:in_width, :out_width])
         if self.use_bias:
-            layer.bias[...] = self.bias[...][:out_width]
+            with_values(layer, bias=self.bias[...][:out_width])
         return layer

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -25,7 +26,8 @@ def run_elastic_depth(blocks: Sequence[nnx.Module], x, depth, call: Callable, mi
                 x = call(index, block, x)
         else:
             active = index < depth
-            before = nnx.state(block, nnx.BatchStat)
+            # A copy by value: `nnx.state` holds the live variables the block mutates.
+            before = jax.tree.map(lambda value: value, nnx.state(block, nnx.BatchStat))
             y = call(index, block, x)
             nnx.update(block, select(active, nnx.state(block, nnx.BatchStat), before))
             x = jnp.where(active, y, x)

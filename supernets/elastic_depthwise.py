@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from supernets import ops
+from supernets.build import abstract, with_values
 from supernets.elastic_conv import centre_crop
 
 
@@ -63,11 +64,13 @@ class ElasticDepthwiseConv(nnx.Module):
 
     def __call__(self, x, kernel_size=None):
         # Inactive input channels are zero and the conv has no bias: outputs stay zero there.
-        return ops.depthwise_conv(x, self.effective_kernel(kernel_size), self.stride, self.implementation)
+        # A static kernel size runs the exact k x k kernel (fewer taps, same centre and result).
+        kernel = self.kernel_of_size(kernel_size) if isinstance(kernel_size, int) else \
+            self.effective_kernel(kernel_size)
+        return ops.depthwise_conv(x, kernel[:, :, :x.shape[-1]], self.stride, self.implementation)
 
     def sliced(self, channels: int, kernel_size: int | None = None) -> "ElasticDepthwiseConv":
         kernel_size = self.max_kernel if kernel_size is None else kernel_size
-        layer = ElasticDepthwiseConv(channels, (kernel_size,), stride=self.stride,
-                                     implementation=self.implementation, rngs=nnx.Rngs(0))
-        layer.kernel[...] = self.kernel_of_size(kernel_size)[:, :, :channels]
-        return layer
+        layer = abstract(ElasticDepthwiseConv, channels, (kernel_size,), stride=self.stride,
+                         implementation=self.implementation)
+        return with_values(layer, kernel=self.kernel_of_size(kernel_size)[:, :, :channels])

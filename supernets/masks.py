@@ -1,8 +1,15 @@
 """The one place that turns active sizes into masks.
 
-Every elastic layer receives its active sizes either as traced int32 scalars
-(masked lowering: one compile for every arch) or as `None` (the layer is
-already exactly the active size: sliced lowering / standalone model). Masking
+Every elastic layer receives each active size in one of three forms:
+
+* a traced int32 scalar: masked lowering, static shapes, one compile for every arch;
+* a Python int: static slicing inside jit -- the layer computes with the
+  leading slice of its weights and returns exactly-shaped outputs, so a fixed
+  arch (the sandwich rule's largest and smallest) runs at its own cost, and
+  gradients flow into the slice of the shared weights;
+* `None`: the layer is used at its full size (standalone model).
+
+A layer's input width is always read from the input's shape. Masking
 is always `jnp.where`, never a multiplication, so that no value (not even inf
 or NaN) leaks out of an inactive channel and inactive weights get exactly zero
 gradient.
@@ -19,9 +26,18 @@ def prefix_mask(active, size: int):
     return jnp.arange(size) < active
 
 
+def is_traced(active) -> bool:
+    return active is not None and not isinstance(active, int)
+
+
+def static_width(active, size: int) -> int:
+    """How many channels to compute: the static width, else all of them."""
+    return active if isinstance(active, int) else size
+
+
 def mask_last_axis(x, active):
-    """Zero every channel at or beyond `active` along the last axis (None: keep all)."""
-    if active is None:
+    """Zero every channel at or beyond a traced `active` (static or None: nothing to mask)."""
+    if not is_traced(active):
         return x
     return jnp.where(prefix_mask(active, x.shape[-1]), x, jnp.zeros((), x.dtype))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flax import nnx
 
 from supernets import ops
+from supernets.build import abstract
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_depthwise import ElasticDepthwiseConv
 from supernets.norms import ElasticBatchNorm
@@ -47,11 +48,10 @@ class MBConv(nnx.Module):
         return h + x if self.residual else h
 
     def sliced(self, mid: int, kernel_size: int, se: int) -> "MBConv":
-        block = MBConv(self.in_channels, self.out_channels, mid, kernel_sizes=(kernel_size,),
-                       stride=self.stride, activation=self.activation,
-                       se_channels=se if self.se is not None else 0,
-                       expand=self.expand_conv is not None,
-                       depthwise_implementation=self.depthwise.implementation, rngs=nnx.Rngs(0))
+        block = abstract(
+            MBConv, self.in_channels, self.out_channels, mid, kernel_sizes=(kernel_size,), stride=self.stride,
+            activation=self.activation, se_channels=se if self.se is not None else 0,
+            expand=self.expand_conv is not None, depthwise_implementation=self.depthwise.implementation)
         if self.expand_conv is not None:
             block.expand_conv = self.expand_conv.sliced(self.in_channels, mid)
             block.expand_bn = self.expand_bn.sliced(mid)

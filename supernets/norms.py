@@ -4,6 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
+from supernets.build import abstract, with_values
 from supernets.masks import mask_last_axis, prefix_mask
 
 
@@ -15,7 +16,8 @@ class ElasticBatchNorm(nnx.Module):
     In the masked lowering only the active channels' running statistics move.
     """
 
-    def __init__(self, channels: int, *, momentum: float = 0.1, epsilon: float = 1e-5):
+    def __init__(self, channels: int, *, momentum: float = 0.1, epsilon: float = 1e-5,
+                 rngs: nnx.Rngs | None = None):  # no random init; `rngs` for a uniform signature
         self.channels, self.momentum, self.epsilon = channels, momentum, epsilon
         self.scale = nnx.Param(jnp.ones((channels,)))
         self.bias = nnx.Param(jnp.zeros((channels,)))
@@ -23,6 +25,8 @@ class ElasticBatchNorm(nnx.Module):
         self.var = nnx.BatchStat(jnp.ones((channels,)))
 
     def __call__(self, x, *, train: bool, width=None):
+        if x.shape[-1] < self.channels:  # statically sliced input: use the leading statistics
+            return self._call_prefix(x, train=train)
         if train:
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axis=axes)
@@ -42,22 +46,33 @@ class ElasticBatchNorm(nnx.Module):
         y = (x - mean) * (self.scale[...] * jnp.reciprocal(jnp.sqrt(var + self.epsilon))) + self.bias[...]
         return mask_last_axis(y, width)
 
+    def _call_prefix(self, x, *, train: bool):
+        width = x.shape[-1]
+        prefix = abstract(ElasticBatchNorm, width, momentum=self.momentum, epsilon=self.epsilon)
+        with_values(prefix, **{name: getattr(self, name)[...][:width] for name in ("scale", "bias", "mean", "var")})
+        y = prefix(x, train=train)
+        if train:
+            self.mean[...] = self.mean[...].at[:width].set(prefix.mean[...])
+            self.var[...] = self.var[...].at[:width].set(prefix.var[...])
+        return y
+
     def sliced(self, width: int) -> "ElasticBatchNorm":
-        layer = ElasticBatchNorm(width, momentum=self.momentum, epsilon=self.epsilon)
-        for name in ("scale", "bias", "mean", "var"):
-            getattr(layer, name)[...] = getattr(self, name)[...][:width]
-        return layer
+        layer = abstract(ElasticBatchNorm, width, momentum=self.momentum, epsilon=self.epsilon)
+        return with_values(layer, **{name: getattr(self, name)[...][:width]
+                                     for name in ("scale", "bias", "mean", "var")})
 
 
 class ElasticLayerNorm(nnx.Module):
     """LayerNorm over the last axis, statistics over the first `width` features only."""
 
-    def __init__(self, features: int, *, epsilon: float = 1e-5):
+    def __init__(self, features: int, *, epsilon: float = 1e-5, rngs: nnx.Rngs | None = None):
         self.features, self.epsilon = features, epsilon
         self.scale = nnx.Param(jnp.ones((features,)))
         self.bias = nnx.Param(jnp.zeros((features,)))
 
     def __call__(self, x, width=None):
+        if x.shape[-1] < self.features:  # statically sliced input
+            return self.sliced(x.shape[-1])(x)
         if width is None:
             mean = jnp.mean(x, axis=-1, keepdims=True)
             var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
@@ -70,7 +85,5 @@ class ElasticLayerNorm(nnx.Module):
         return mask_last_axis(y, width)
 
     def sliced(self, width: int) -> "ElasticLayerNorm":
-        layer = ElasticLayerNorm(width, epsilon=self.epsilon)
-        layer.scale[...] = self.scale[...][:width]
-        layer.bias[...] = self.bias[...][:width]
-        return layer
+        layer = abstract(ElasticLayerNorm, width, epsilon=self.epsilon)
+        return with_values(layer, scale=self.scale[...][:width], bias=self.bias[...][:width])

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from supernets import ops
+from supernets.build import abstract
 from supernets.elastic_dense import ElasticDense
 
 
@@ -18,10 +19,10 @@ class ElasticSqueezeExcite(nnx.Module):
         # Inactive input channels are zero, and the product below keeps them zero.
         squeezed = jnp.mean(x, axis=(1, 2), keepdims=True)
         hidden = ops.relu(self.reduce(squeezed, reduced_width))
-        return x * ops.h_sigmoid(self.expand(hidden))
+        return x * ops.h_sigmoid(self.expand(hidden, x.shape[-1]))
 
     def sliced(self, channels: int, reduced: int) -> "ElasticSqueezeExcite":
-        layer = ElasticSqueezeExcite(channels, reduced, rngs=nnx.Rngs(0))
+        layer = abstract(ElasticSqueezeExcite, channels, reduced)
         layer.reduce = self.reduce.sliced(channels, reduced)
         layer.expand = self.expand.sliced(reduced, channels)
         return layer

@@ -99,9 +99,11 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -
         stream.restore(metadata["data_position"])
         start = int(metadata["step"])
         _truncate_metrics(run.metrics_file, start)
-    step_fn = make_train_step(session.graphdef, session.space, optimizer,
-                              label_smoothing=config.label_smoothing)
     sampling = make_sampling(config)
+    static_first, static_last = sampling.static_archs(session.space)
+    step_fn = make_train_step(session.graphdef, session.space, optimizer, static_first=static_first,
+                              static_last=static_last, label_smoothing=config.label_smoothing,
+                              image_shape=session.dataset.image_shape)
     schedule = make_schedule(config)
 
     def save(step: int) -> None:
@@ -116,8 +118,6 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -
             window_start, window_steps = time.perf_counter(), 0
             for step in range(start, config.steps):
                 images, labels = stream.next()
-                if step == start:
-                    data_lib.check_batch(images, labels, session.dataset.image_shape)
                 archs = sampling.archs(session.space, config.seed, step)
                 state, metrics = step_fn(state, images, labels, archs)
                 window_steps += 1

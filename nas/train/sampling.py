@@ -23,6 +23,10 @@ class UniformSampling:
 
     num_archs: int = 1
 
+    def static_archs(self, space: Space):
+        """Archs trained at every step, before and after the sampled ones: none."""
+        return None, None
+
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         rng = _rng(seed, step)
         return np.stack([space.sample(rng).to_vector() for _ in range(self.num_archs)]).astype(np.int32)
@@ -30,7 +34,11 @@ class UniformSampling:
 
 @dataclass(frozen=True)
 class SandwichSampling:
-    """The sandwich rule: largest, `num_random` uniform, smallest (BigNAS/AlphaNet)."""
+    """The sandwich rule: largest, `num_random` uniform, smallest (BigNAS/AlphaNet).
+
+    Largest and smallest are the same at every step, so they are `static_archs`
+    (compiled sliced, at their own cost); `archs` returns the random middle.
+    """
 
     num_random: int = 2
 
@@ -38,10 +46,13 @@ class SandwichSampling:
     def num_archs(self) -> int:
         return self.num_random + 2
 
+    def static_archs(self, space: Space):
+        return space.largest(), space.smallest()
+
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         rng = _rng(seed, step)
         middle = [space.sample(rng).to_vector() for _ in range(self.num_random)]
-        return np.stack([space.largest().to_vector(), *middle, space.smallest().to_vector()]).astype(np.int32)
+        return np.array(middle, np.int32).reshape(self.num_random, space.num_decisions)
 
 
 POLICIES = {"uniform": UniformSampling, "sandwich": SandwichSampling}

@@ -1,0 +1,56 @@
+# weft: `make demo` trains on real data, `make test` runs the tests. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NAS := $(VENV)/bin/nas
+DATA_DIR ?= /usr/share/datasets/fashion-mnist
+DEMO_RUN ?= runs/demo
+DEMO_STEPS ?= 1200
+STAMP := $(VENV)/.installed
+
+.PHONY: install data demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (IDX files, no download code).
+data:
+	@if [ -f $(DATA_DIR)/train-images-idx3-ubyte.gz ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing dataset-fashion-mnist with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "Fashion-MNIST is missing from $(DATA_DIR)." >&2; \
+		echo "Install it with: sudo apt-get install dataset-fashion-mnist" >&2; \
+		echo "(or set WEFT_FASHION_MNIST to a directory holding the four IDX .gz files)" >&2; \
+		exit 1; \
+	fi
+
+# Train the MobileNetV3 supernet (width 0.5) on Fashion-MNIST, then export and reload
+# its largest and smallest subnets without the supernet. Re-running resumes.
+demo: install data
+	$(NAS) train --space mobilenetv3 --option width_mult=0.5 --steps $(DEMO_STEPS) --batch-size 128 \
+		--sampling sandwich --num-random 0 --lr 0.1 --warmup-steps 50 --run $(DEMO_RUN)
+	@for arch in largest smallest; do \
+		if [ ! -f $(DEMO_RUN)/exports/$$arch/arch.json ]; then \
+			$(NAS) export --run $(DEMO_RUN) --arch $$arch || exit 1; fi; \
+		$(NAS) eval-export $(DEMO_RUN)/exports/$$arch || exit 1; \
+	done
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install data
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) -m experiments.bench.step
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
