@@ -92,17 +92,17 @@ def export(run_path, arch_spec, out_dir):
 @click.option("--stablehlo", is_flag=True, help="run the serialised StableHLO artifact instead of the Flax model")
 @_one_line_errors
 def eval_export(export_dir, stablehlo):
-    from nas.data import load_fashion_mnist
+    from nas.config import from_dict
+    from nas.train.config import TrainConfig
+    from nas.train.loop import load_dataset
     from nas.evaluate import accuracy
     from nas.export import load_export, load_stablehlo
 
     exported = load_export(export_dir)
     forward = load_stablehlo(export_dir) if stablehlo else exported.logits
-    if exported.info.get("data", "fashion-mnist") == "synthetic":
-        from nas.data import synthetic_dataset
-        test = synthetic_dataset(num_train=2048, num_test=512).test
-    else:
-        test = load_fashion_mnist().test
+    # The test split of the data the subnet was trained on (Fashion-MNIST, or synthetic in tests).
+    train_config = from_dict(TrainConfig, exported.info.get("train_config", {}), f"{export_dir}/arch.json")
+    test = load_dataset(train_config).test
     value = accuracy(forward, test.images, test.labels)
     click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
                            "arch": exported.info["arch_string"], "test_accuracy": value}))

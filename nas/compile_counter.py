@@ -1,7 +1,8 @@
-"""Counts XLA backend compiles, to assert 'one compile per training run' in tests.
+"""Counts XLA compiles, to assert 'one compile per training run' in tests.
 
-Listens to JAX's monitoring events rather than timing anything: a compile
-served from the persistent cache is not counted as a backend compile.
+Listens to JAX's monitoring events rather than timing anything. An executable
+loaded from the persistent compilation cache counts too (as `cache_hits`):
+it is still a program JAX had to obtain because tracing missed its caches.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import jax
 
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 _lock = threading.Lock()
 _counters: list["CompileCounter"] = []
 _installed = False
@@ -18,17 +20,31 @@ _installed = False
 
 class CompileCounter:
     def __init__(self):
-        self.count = 0
+        self.backend_compiles = 0
+        self.cache_hits = 0
         self.seconds = 0.0
 
+    @property
+    def count(self) -> int:
+        """Executables obtained: compiled by XLA or loaded from the persistent cache."""
+        return self.backend_compiles + self.cache_hits
 
-def _listener(event: str, duration: float, **_kwargs) -> None:
+
+def _duration_listener(event: str, duration: float, **_kwargs) -> None:
     if event != _COMPILE_EVENT:
         return
     with _lock:
         for counter in _counters:
-            counter.count += 1
+            counter.backend_compiles += 1
             counter.seconds += duration
+
+
+def _event_listener(event: str, **_kwargs) -> None:
+    if event != _CACHE_HIT_EVENT:
+        return
+    with _lock:
+        for counter in _counters:
+            counter.cache_hits += 1
 
 
 @contextlib.contextmanager
@@ -37,7 +53,8 @@ def count_compiles():
     global _installed
     with _lock:
         if not _installed:
-            jax.monitoring.register_event_duration_secs_listener(_listener)
+            jax.monitoring.register_event_duration_secs_listener(_duration_listener)
+            jax.monitoring.register_event_listener(_event_listener)
             _installed = True
         counter = CompileCounter()
         _counters.append(counter)

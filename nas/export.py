@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from nas.checkpoint import load_tree, save_tree
+from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
@@ -107,7 +108,7 @@ def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | No
     info = {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
             "arch_string": arch.to_string(), "config": subnet.config,
-            "image_shape": list(session.dataset.image_shape), "data": session.config.data,
+            "image_shape": list(session.dataset.image_shape), "train_config": to_dict(session.config),
             "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
     report = {"test_accuracy": test_accuracy, "params": count_params(sub_params),

@@ -83,8 +83,13 @@ def _jsonable(options: dict) -> dict:
     return json.loads(json.dumps(options, default=list))
 
 
-def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -> dict:
-    """Train (or resume) the run; returns the final summary (accuracy of largest/smallest)."""
+def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
+          stop_at: int | None = None) -> dict | None:
+    """Train (or resume) the run; returns the final summary (accuracy of largest/smallest).
+
+    `stop_at` checkpoints and returns None after that many steps, as an
+    interrupted run would (time-boxed sessions, tests of resumption).
+    """
     enable_compilation_cache()
     session = build_session(config)
     run, _ = RunDir.create_or_resume(run_path, run_record(session), RESUME_INVARIANT)
@@ -106,26 +111,30 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -
                               image_shape=session.dataset.image_shape)
     schedule = make_schedule(config)
 
-    def save(step: int) -> None:
-        checkpointer.save(step, {"state": state}, {"step": step, "data_position": stream.position(),
-                                                   "space_fingerprint": session.space.fingerprint()})
+    def save(completed: int, position: dict) -> None:
+        checkpointer.save(completed, {"state": state}, {"step": completed, "data_position": position,
+                                                        "space_fingerprint": session.space.fingerprint()})
 
-    step = start
+    # `completed` steps are in `state`; `position` is where the data stream stood then.
+    # Both change together, so an interrupt at any point saves a consistent pair.
+    completed, position = start, stream.position()
+    end = min(config.steps, stop_at or config.steps)
     try:
         with open(run.metrics_file, "a") as metrics_out, tqdm(
                 total=config.steps, initial=start, disable=not progress, unit="step",
                 desc=f"train {session.space.name}", dynamic_ncols=True) as bar:
             window_start, window_steps = time.perf_counter(), 0
-            for step in range(start, config.steps):
+            for step in range(start, end):
                 images, labels = stream.next()
                 archs = sampling.archs(session.space, config.seed, step)
-                state, metrics = step_fn(state, images, labels, archs)
+                new_state, metrics = step_fn(state, images, labels, archs)
+                state, completed, position = new_state, step + 1, stream.position()
                 window_steps += 1
                 bar.update(1)
-                if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                if completed % config.log_every == 0 or completed == config.steps:
                     loss = float(metrics["loss"])
                     elapsed = time.perf_counter() - window_start
-                    record = {"step": step + 1, "loss": loss,
+                    record = {"step": completed, "loss": loss,
                               "losses": [float(v) for v in metrics["losses"]],
                               "train_accuracies": [float(v) for v in metrics["accuracies"]],
                               "learning_rate": float(schedule(step)),
@@ -134,16 +143,21 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True) -
                     metrics_out.flush()
                     bar.set_postfix(loss=f"{loss:.3f}", lr=f"{record['learning_rate']:.3g}")
                     window_start, window_steps = time.perf_counter(), 0
-                if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
-                    save(step + 1)
-        step = config.steps
-        save(step)
+                if completed % config.checkpoint_every == 0 and completed < end:
+                    save(completed, position)
+        save(completed, position)
     except KeyboardInterrupt:
-        # `state` is the last completed step's; keep it so the same command resumes here.
-        save(step)
+        try:
+            save(completed, position)  # the same command resumes from here
+        except RuntimeError:
+            # Interrupted inside the step call: its input buffers were donated. The last
+            # periodic checkpoint stays the resume point.
+            pass
         checkpointer.close()
         raise
     checkpointer.close()
+    if completed < config.steps:
+        return None
     summary = evaluate_endpoints(session, state.params, state.stats, progress=progress)
     summary["steps"] = config.steps
     run.summary_file.write_text(json.dumps(summary, indent=2))

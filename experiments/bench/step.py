@@ -1,0 +1,173 @@
+"""Benchmark of the supernet training step. Prints one JSON line.
+
+    python -m experiments.bench.step [--space mobilenetv3] [--width-mult 1.0] [--batch 64] [--resolution 32]
+
+Figures (milliseconds, medians of interleaved repeats, same process):
+  masked_{largest,smallest}_ms   one-arch step, arch as a traced vector (one compile for all archs)
+  sliced_{largest,smallest}_ms   one-arch step of the standalone (sliced) model
+  static_sandwich_ms / masked_sandwich_ms   largest+random+smallest step, endpoints static vs all masked
+  compile_count                  backend compiles of the masked step over warm-up + timed steps (target 1)
+  cold_compile_s / warm_compile_s   first-call time of the masked step in a fresh process, with an empty
+                                 and then a warm persistent compilation cache (minus one step's time)
+Same configuration as ../shared/peers/ofa by default: batch 64, 32x32x3 random input, 10 classes,
+SGD Nesterov momentum 0.9, lr 0.01, weight decay 3e-5.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nas.compile_counter import count_compiles
+from nas.definition import get_definition
+from nas.lowering import slice_subnet, split, standalone_apply
+from nas.train.losses import cross_entropy
+from nas.train.step import init_train_state, make_train_step
+
+
+def build(args):
+    definition = get_definition(args.space)
+    options = {"width_mult": args.width_mult} if args.space == "mobilenetv3" else {}
+    space, supernet = definition.build(definition.resolve_options(
+        options, (args.resolution, args.resolution, args.channels)))
+    return space, supernet
+
+
+def optimizer():
+    return optax.chain(optax.add_decayed_weights(3e-5), optax.sgd(0.01, momentum=0.9, nesterov=True))
+
+
+def batch(args):
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.normal(size=(args.batch, args.resolution, args.resolution, args.channels)), jnp.float32)
+    return images, jnp.asarray(rng.integers(0, 10, args.batch), jnp.int32)
+
+
+def sliced_step(subnet, opt):
+    graphdef, params, stats = split(subnet)
+
+    def step(state, images, labels):
+        params, stats, opt_state = state
+
+        def loss(params):
+            logits, new_stats = standalone_apply(graphdef, params, stats, images, train=True)
+            return cross_entropy(logits, labels), new_stats
+        (value, new_stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), new_stats, opt_state), value
+    return jax.jit(step), (params, stats, opt.init(params))
+
+
+def time_interleaved(runners: dict, repeats: int) -> dict:
+    """Run each runner once per round, rounds interleaved (ABAB...), return median ms."""
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def compile_probe(args) -> None:
+    """In a fresh process: seconds to the first completed masked step, and one steady step."""
+    from nas.train.loop import enable_compilation_cache
+
+    enable_compilation_cache(args.cache_dir)
+    space, supernet = build(args)
+    graphdef, params, stats = split(supernet)
+    opt = optimizer()
+    step = make_train_step(graphdef, space, opt, donate=False)
+    state = init_train_state(params, stats, opt)
+    images, labels = batch(args)
+    archs = np.stack([space.largest().to_vector()])
+    start = time.perf_counter()
+    jax.block_until_ready(step(state, images, labels, archs))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(step(state, images, labels, archs))
+    print(json.dumps({"first_s": first, "step_s": time.perf_counter() - start}))
+
+
+def probe_compile_times(args) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as cache:
+        command = [sys.executable, "-m", "experiments.bench.step", "--compile-probe", "--cache-dir", cache,
+                   "--space", args.space, "--width-mult", str(args.width_mult), "--batch", str(args.batch),
+                   "--resolution", str(args.resolution), "--channels", str(args.channels)]
+        results = []
+        for _ in range(2):  # cold (empty cache), then warm
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            figures = json.loads(output.strip().splitlines()[-1])
+            results.append(max(figures["first_s"] - figures["step_s"], 0.0))
+    return results[0], results[1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="mobilenetv3")
+    parser.add_argument("--width-mult", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--skip-compile-probe", action="store_true")
+    parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.compile_probe:
+        return compile_probe(args)
+
+    space, supernet = build(args)
+    graphdef, params, stats = split(supernet)
+    opt = optimizer()
+    images, labels = batch(args)
+    largest, smallest = space.largest(), space.smallest()
+    rng = np.random.default_rng(0)
+
+    masked = make_train_step(graphdef, space, opt, donate=False)
+    static = make_train_step(graphdef, space, opt, static_first=largest, static_last=smallest, donate=False)
+    state = init_train_state(params, stats, opt)
+    one = {name: np.stack([arch.to_vector()]) for name, arch in (("largest", largest), ("smallest", smallest))}
+    sandwich_masked = lambda: np.stack([largest.to_vector(), space.sample(rng).to_vector(), smallest.to_vector()])
+    sandwich_middle = lambda: np.stack([space.sample(rng).to_vector()])
+    sliced = {name: sliced_step(slice_subnet(supernet, arch), opt) for name, arch in
+              (("largest", largest), ("smallest", smallest))}
+
+    runners = {
+        "masked_largest_ms": lambda: jax.block_until_ready(masked(state, images, labels, one["largest"])),
+        "masked_smallest_ms": lambda: jax.block_until_ready(masked(state, images, labels, one["smallest"])),
+        "sliced_largest_ms": lambda: jax.block_until_ready(sliced["largest"][0](sliced["largest"][1], images, labels)),
+        "sliced_smallest_ms": lambda: jax.block_until_ready(
+            sliced["smallest"][0](sliced["smallest"][1], images, labels)),
+        "masked_sandwich_ms": lambda: jax.block_until_ready(masked(state, images, labels, sandwich_masked())),
+        "static_sandwich_ms": lambda: jax.block_until_ready(static(state, images, labels, sandwich_middle())),
+    }
+    with count_compiles() as masked_compiles:
+        for name in ("masked_largest_ms", "masked_smallest_ms"):
+            runners[name]()
+    time_interleaved({"warm": lambda: [run() for run in runners.values()]}, 1)  # warm up everything
+    figures = time_interleaved(runners, args.repeats)
+    with count_compiles() as later:
+        time_interleaved({k: runners[k] for k in ("masked_largest_ms", "masked_smallest_ms", "masked_sandwich_ms")}, 3)
+    result = {"bench": "step", "space": args.space, "width_mult": args.width_mult, "batch": args.batch,
+              "input": [args.resolution, args.resolution, args.channels], "backend": jax.default_backend(),
+              "repeats": args.repeats, **{k: round(v, 1) for k, v in figures.items()},
+              "compile_count": masked_compiles.count + later.count,
+              "static_vs_masked_sandwich_speedup": round(figures["masked_sandwich_ms"] / figures["static_sandwich_ms"], 2)}
+    if not args.skip_compile_probe:
+        cold, warm = probe_compile_times(args)
+        result.update(cold_compile_s=round(cold, 1), warm_compile_s=round(warm, 1))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

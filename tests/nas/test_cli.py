@@ -1,0 +1,76 @@
+"""The CLI: bad input gets one clear line and exit status 2, never a traceback, never lost data."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+
+TINY = ["--space", "mlp", "--option", "max_width=32", "--option", "width_steps=4", "--data", "synthetic",
+        "--limit-train", "256", "--batch-size", "32", "--warmup-steps", "1", "--quiet"]
+
+
+def run_cli(*args, env=None):
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    code, output = run_cli("train", *TINY, "--steps", "3", "--run", str(run))
+    assert code == 0, output
+    return run
+
+
+def assert_clean_error(code, output, *fragments):
+    assert code == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_train_writes_a_run_and_prints_accuracies(mlp_run):
+    config = json.loads((mlp_run / "config.json").read_text())
+    assert config["space"] == "mlp" and config["config"]["steps"] == 3
+    assert (mlp_run / "summary.json").exists()
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["train", "--space", "resnet", "--run", "R"], ["unknown space 'resnet'", "mlp, mobilenetv3"]),
+    (["train", *TINY, "--option", "depth=3", "--run", "R"], ["unknown option(s) depth", "allowed"]),
+    (["train", *TINY, "--option", "max_width=wide", "--run", "R"], ["max_width must be int"]),
+    (["train", *TINY, "--option", "novalue", "--run", "R"], ["key=value"]),
+    (["train", *TINY, "--steps", "0", "--run", "R"], ["steps must be > 0"]),
+    (["export", "--run", "nowhere", "--arch", "largest"], ["not a run directory"]),
+])
+def test_bad_arguments_get_one_line_errors(args, fragments, tmp_path):
+    args = [str(tmp_path / "R") if a == "R" else a for a in args]
+    assert_clean_error(*run_cli(*args), *fragments)
+
+
+def test_bad_archs_get_one_line_errors(mlp_run):
+    assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1}'),
+                       "missing decision 'width_0'")
+    assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1, "width_0": 100}'),
+                       "width_0", "100", "allowed")
+    assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1, "width_0": 8, "x": 1}'),
+                       "unknown decision 'x'")
+    assert not (mlp_run / "exports").exists()
+
+
+def test_run_directory_of_another_space_is_refused_and_left_intact(mlp_run):
+    before = {p.name: p.stat().st_mtime_ns for p in mlp_run.iterdir()}
+    code, output = run_cli("train", "--space", "mobilenetv3", "--option", "width_mult=0.25", "--data", "synthetic",
+                           "--limit-train", "256", "--steps", "2", "--quiet", "--run", str(mlp_run))
+    assert_clean_error(code, output, "belongs to space 'mlp'")
+    assert {p.name: p.stat().st_mtime_ns for p in mlp_run.iterdir()} == before
+
+
+def test_missing_dataset_says_how_to_install_it(tmp_path):
+    code, output = run_cli("train", "--space", "mlp", "--steps", "1", "--quiet", "--run", str(tmp_path / "r"),
+                           env={"WEFT_FASHION_MNIST": str(tmp_path / "no-data")})
+    assert_clean_error(code, output, "apt-get install dataset-fashion-mnist")
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,101 @@
+"""Training: one compile for every arch, checked inputs, resumable runs."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from nas.compile_counter import count_compiles
+from nas.data import DataError, synthetic_dataset
+from nas.definition import get_definition
+from nas.lowering import split
+from nas.space import SpaceError
+from nas.train.config import TrainConfig
+from nas.train.loop import train
+from nas.train.sampling import SandwichSampling, UniformSampling
+from nas.train.step import init_train_state, make_train_step
+
+
+def small_mlp():
+    definition = get_definition("mlp")
+    return definition.build(definition.resolve_options({"max_width": 32, "width_steps": 4}, (28, 28, 1)))
+
+
+def test_training_step_compiles_once_over_200_steps_of_random_archs():
+    space, supernet = small_mlp()
+    graphdef, params, stats = split(supernet)
+    optimizer = optax.sgd(0.05, momentum=0.9)
+    state = init_train_state(params, stats, optimizer)
+    sampling = SandwichSampling(num_random=2)
+    largest, smallest = sampling.static_archs(space)
+    step = make_train_step(graphdef, space, optimizer, static_first=largest, static_last=smallest,
+                           image_shape=(28, 28, 1))
+    data = synthetic_dataset(num_train=256, num_test=16)
+    images, labels = data.train.images[:32], data.train.labels[:32]
+    seen = set()
+    with count_compiles() as compiles:
+        for index in range(200):
+            archs = sampling.archs(space, seed=0, step=index)
+            seen.update(map(tuple, archs))
+            state, metrics = step(state, images, labels, archs)
+        jax.block_until_ready(metrics)
+    assert len(seen) > 150  # really many different archs
+    assert compiles.count == 1
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_step_rejects_wrong_batch_and_archs_with_clear_errors():
+    space, supernet = small_mlp()
+    graphdef, params, stats = split(supernet)
+    optimizer = optax.sgd(0.1)
+    state = init_train_state(params, stats, optimizer)
+    step = make_train_step(graphdef, space, optimizer, image_shape=(28, 28, 1))
+    archs = UniformSampling(2).archs(space, 0, 0)
+    with pytest.raises(DataError, match=r"\(N, 28, 28, 1\)"):
+        step(state, np.zeros((4, 32, 32, 3), np.float32), np.zeros(4, np.int32), archs)
+    with pytest.raises(SpaceError, match="shape"):
+        step(state, np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int32), archs[:, :2])
+    bad = archs.copy()
+    bad[0, 0] = 99
+    with pytest.raises(SpaceError, match="depth"):
+        step(state, np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int32), bad)
+
+
+def tiny_config(**overrides):
+    values = dict(space="mlp", space_options={"max_width": 32, "width_steps": 4}, steps=12, batch_size=32,
+                  data="synthetic", limit_train=512, checkpoint_every=5, log_every=2, warmup_steps=2,
+                  calibration_images=64, eval_batch_size=128, num_random=1)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def final_params(run):
+    from nas.run_dir import RunDir
+    from nas.train.loop import restore_trained
+    _, state = restore_trained(RunDir.open(run))
+    return jax.tree.leaves(state)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    train(tiny_config(steps=12), tmp_path / "straight", progress=False)
+    assert train(tiny_config(steps=12), tmp_path / "resumed", progress=False, stop_at=7) is None  # interrupted
+    train(tiny_config(steps=12), tmp_path / "resumed", progress=False)  # the same command again: resumes
+    for a, b in zip(final_params(tmp_path / "straight"), final_params(tmp_path / "resumed")):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # no duplicated metric lines after resuming
+
+
+def test_run_directory_of_another_space_or_settings_is_refused(tmp_path):
+    from nas.errors import RunDirError
+
+    run = tmp_path / "run"
+    train(tiny_config(steps=2), run, progress=False)
+    before = (run / "config.json").read_text()
+    with pytest.raises(RunDirError, match="belongs to space 'mlp'"):
+        train(tiny_config(space="mobilenetv3", space_options={"width_mult": 0.25}, steps=2), run, progress=False)
+    with pytest.raises(RunDirError, match="batch_size"):
+        train(tiny_config(steps=2, batch_size=16), run, progress=False)
+    assert (run / "config.json").read_text() == before  # nothing already written was changed
