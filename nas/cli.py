@@ -78,34 +78,36 @@ def train(run_path, options, quiet, **fields):
 
 @main.command(help="Export a subnet of a trained run as a standalone model directory.")
 @click.option("--run", "run_path", required=True)
-@click.option("--arch", "arch_spec", required=True, help="largest, smallest, a JSON object or a .json file")
-@click.option("--out", "out_dir", default=None, help="default: RUN/exports/<arch>")
+@click.option("--arch", "arch_specs", required=True, multiple=True,
+              help="largest, smallest, a JSON object or a .json file; repeat to export several")
+@click.option("--out", "out_dir", default=None, help="default: RUN/exports/<arch> (with one --arch only)")
 @_one_line_errors
-def export(run_path, arch_spec, out_dir):
-    from nas.export import export_subnet
+def export(run_path, arch_specs, out_dir):
+    from nas.export import export_subnets
 
-    export_subnet(run_path, arch_spec, out_dir)
+    export_subnets(run_path, list(arch_specs), out_dir)
 
 
-@main.command("eval-export", help="Reload an export without the supernet and report its test accuracy.")
-@click.argument("export_dir")
+@main.command("eval-export", help="Reload exports without the supernet and report their test accuracy.")
+@click.argument("export_dirs", nargs=-1, required=True)
 @click.option("--stablehlo", is_flag=True, help="run the serialised StableHLO artifact instead of the Flax model")
 @_one_line_errors
-def eval_export(export_dir, stablehlo):
+def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
     from nas.train.config import TrainConfig
     from nas.train.loop import load_dataset
     from nas.evaluate import accuracy
     from nas.export import load_export, load_stablehlo
 
-    exported = load_export(export_dir)
-    forward = load_stablehlo(export_dir) if stablehlo else exported.logits
-    # The test split of the data the subnet was trained on (Fashion-MNIST, or synthetic in tests).
-    train_config = from_dict(TrainConfig, exported.info.get("train_config", {}), f"{export_dir}/arch.json")
-    test = load_dataset(train_config).test
-    value = accuracy(forward, test.images, test.labels)
-    click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
-                           "arch": exported.info["arch_string"], "test_accuracy": value}))
+    for export_dir in export_dirs:
+        exported = load_export(export_dir)
+        forward = load_stablehlo(export_dir) if stablehlo else exported.logits
+        # The test split of the data the subnet was trained on (Fashion-MNIST, or synthetic in tests).
+        train_config = from_dict(TrainConfig, exported.info.get("train_config", {}), f"{export_dir}/arch.json")
+        test = load_dataset(train_config).test
+        value = accuracy(forward, test.images, test.labels)
+        click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
+                               "arch": exported.info["arch_string"], "test_accuracy": value}))
 
 
 @main.command(help="List the shipped spaces, or describe one.")

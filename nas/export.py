@@ -13,7 +13,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,40 +57,63 @@ def parse_arch(space: Space, spec: str) -> Arch:
     raise ConfigError(f"--arch must be largest, smallest, a JSON object or a .json file, got {spec!r}")
 
 
-@dataclass(frozen=True)
 class Exported:
-    model: nnx.Module
-    info: dict
+    """A reloaded export: the standalone model, its `arch.json` info and a jitted forward."""
+
+    def __init__(self, model: nnx.Module, info: dict):
+        self.model, self.info = model, info
+        graphdef, self._params, self._stats = split(model)
+        self._logits = make_standalone_logits(graphdef)  # one jitted function: one compile per batch shape
 
     def logits(self, images):
-        graphdef, params, stats = split(self.model)
-        return make_standalone_logits(graphdef)(params, stats, images)
+        return self._logits(self._params, self._stats, images)
+
+
+def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | Path | None = None,
+                   *, progress: bool = True) -> list[Path]:
+    """Export several archs of one run: the run is restored and the functions compiled once."""
+    from nas.train.loop import enable_compilation_cache, restore_trained
+
+    if out_dir is not None and len(arch_specs) != 1:
+        raise ConfigError("--out names one directory: give exactly one --arch with it")
+    enable_compilation_cache()
+    run = RunDir.open(run_path)
+    session, state = restore_trained(run)
+    archs = [parse_arch(session.space, spec) for spec in arch_specs]  # all checked before any work
+    outs = [Path(out_dir) if out_dir else run.exports / _export_name(spec, arch)
+            for spec, arch in zip(arch_specs, archs)]
+    for out in outs:
+        if out.exists() and any(out.iterdir()):
+            raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
+    functions = (make_recalibrate(session.graphdef, session.space),
+                 make_masked_logits(session.graphdef, session.space))
+    return [_export_one(run, session, state, functions, spec, arch, out, progress)
+            for spec, arch, out in zip(arch_specs, archs, outs)]
 
 
 def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,
                   *, progress: bool = True) -> Path:
-    from nas.train.loop import enable_compilation_cache, restore_trained
+    return export_subnets(run_path, [arch_spec], out_dir, progress=progress)[0]
 
-    enable_compilation_cache()
-    run = RunDir.open(run_path)
-    session, state = restore_trained(run)
-    arch = parse_arch(session.space, arch_spec)
-    name = arch_spec if arch_spec in ("largest", "smallest") else \
-        "arch-" + hashlib.sha256(arch.to_string().encode()).hexdigest()[:10]
-    out = Path(out_dir) if out_dir else run.exports / name
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
 
+def _export_name(spec: str, arch: Arch) -> str:
+    if spec in ("largest", "smallest"):
+        return spec
+    return "arch-" + hashlib.sha256(arch.to_string().encode()).hexdigest()[:10]
+
+
+def _export_one(run, session, state, functions, arch_spec, arch, out, progress) -> Path:
+    recalibrate, masked_logits = functions
     vector = arch.to_vector()
     calibration = session.dataset.train.images[:session.config.calibration_images]
-    stats = make_recalibrate(session.graphdef, session.space)(state.params, state.stats, calibration, vector)
+    stats = recalibrate(state.params, state.stats, calibration, vector)
     supernet = nnx.merge(session.graphdef, state.params, stats)
     subnet = slice_subnet(supernet, arch)
     sub_graphdef, sub_params, sub_stats = split(subnet)
 
     # Equivalence check: the exported model must compute what the supernet computes.
     check = session.dataset.test.images[:64]
-    masked = make_masked_logits(session.graphdef, session.space)(state.params, stats, check, vector)
+    masked = masked_logits(state.params, stats, check, vector)
     standalone_logits = make_standalone_logits(sub_graphdef)
     sliced = standalone_logits(sub_params, sub_stats, check)
     difference = float(jnp.max(jnp.abs(masked - sliced)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from supernets import ops
+from supernets import init, ops
 from supernets.build import abstract, with_values
 from supernets.masks import mask_last_axis, static_width
 
@@ -35,8 +35,9 @@ class ElasticConv2d(nnx.Module):
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel_size, stride
-        init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # OFA/PyTorch kaiming fan_out
-        self.kernel = nnx.Param(init(rngs.params(), (kernel_size, kernel_size, in_channels, out_channels)))
+        # OFA's kaiming-normal fan_out.
+        self.kernel = nnx.Param(init.variance_scaling(
+            rngs, (kernel_size, kernel_size, in_channels, out_channels), 2.0, "fan_out", "normal"))
 
     def effective_kernel(self, kernel_size=None):
         kernel = self.kernel[...]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from supernets import ops
+from supernets import init, ops
 from supernets.build import abstract, with_values
 from supernets.masks import mask_last_axis, static_width
 
@@ -22,11 +22,10 @@ class ElasticDense(nnx.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = use_bias
-        init = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")  # PyTorch's default
-        self.kernel = nnx.Param(init(rngs.params(), (in_features, out_features), jnp.float32))
-        bound = 1.0 / in_features ** 0.5
-        self.bias = nnx.Param(nnx.initializers.uniform(2 * bound)(rngs.params(), (out_features,)) - bound) \
-            if use_bias else None
+        # PyTorch's default Linear init.
+        self.kernel = nnx.Param(init.variance_scaling(rngs, (in_features, out_features), 1.0 / 3.0, "fan_in",
+                                                      "uniform"))
+        self.bias = nnx.Param(init.uniform(rngs, (out_features,), 1.0 / in_features ** 0.5)) if use_bias else None
 
     def __call__(self, x, out_width=None):
         out = static_width(out_width, self.out_features)

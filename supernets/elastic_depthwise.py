@@ -8,9 +8,10 @@ channels), so small kernels need not equal the raw centre of the large one.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from supernets import ops
+from supernets import init, ops
 from supernets.build import abstract, with_values
 from supernets.elastic_conv import centre_crop
 
@@ -24,12 +25,11 @@ class ElasticDepthwiseConv(nnx.Module):
         self.channels, self.kernel_sizes, self.stride = channels, kernel_sizes, stride
         self.implementation = implementation
         self.max_kernel = kernel_sizes[-1]
-        init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
-        # fan_out of a depthwise kernel is k*k (one output channel per group), as in PyTorch.
-        self.kernel = nnx.Param(init(rngs.params(), (self.max_kernel, self.max_kernel, 1, channels))[:, :, 0, :]
-                                * 1.0)
+        # Kaiming-normal fan_out on the [k, k, 1, C] kernel, as PyTorch sees a depthwise weight.
+        self.kernel = nnx.Param(init.variance_scaling(
+            rngs, (self.max_kernel, self.max_kernel, 1, channels), 2.0, "fan_out", "normal")[:, :, 0, :])
         self.transforms = nnx.Dict({
-            f"{big}to{small}": nnx.Param(jnp.eye(small * small))
+            f"{big}to{small}": nnx.Param(jnp.asarray(np.eye(small * small, dtype=np.float32)))
             for big, small in zip(kernel_sizes[::-1], kernel_sizes[::-1][1:])
         }) if kernel_transform and len(kernel_sizes) > 1 else None
 

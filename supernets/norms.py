@@ -4,6 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
+from supernets import init
 from supernets.build import abstract, with_values
 from supernets.masks import mask_last_axis, prefix_mask
 
@@ -19,10 +20,10 @@ class ElasticBatchNorm(nnx.Module):
     def __init__(self, channels: int, *, momentum: float = 0.1, epsilon: float = 1e-5,
                  rngs: nnx.Rngs | None = None):  # no random init; `rngs` for a uniform signature
         self.channels, self.momentum, self.epsilon = channels, momentum, epsilon
-        self.scale = nnx.Param(jnp.ones((channels,)))
-        self.bias = nnx.Param(jnp.zeros((channels,)))
-        self.mean = nnx.BatchStat(jnp.zeros((channels,)))
-        self.var = nnx.BatchStat(jnp.ones((channels,)))
+        self.scale = nnx.Param(init.constant((channels,), 1.0))
+        self.bias = nnx.Param(init.constant((channels,), 0.0))
+        self.mean = nnx.BatchStat(init.constant((channels,), 0.0))
+        self.var = nnx.BatchStat(init.constant((channels,), 1.0))
 
     def __call__(self, x, *, train: bool, width=None):
         if x.shape[-1] < self.channels:  # statically sliced input: use the leading statistics
@@ -67,8 +68,8 @@ class ElasticLayerNorm(nnx.Module):
 
     def __init__(self, features: int, *, epsilon: float = 1e-5, rngs: nnx.Rngs | None = None):
         self.features, self.epsilon = features, epsilon
-        self.scale = nnx.Param(jnp.ones((features,)))
-        self.bias = nnx.Param(jnp.zeros((features,)))
+        self.scale = nnx.Param(init.constant((features,), 1.0))
+        self.bias = nnx.Param(init.constant((features,), 0.0))
 
     def __call__(self, x, width=None):
         if x.shape[-1] < self.features:  # statically sliced input

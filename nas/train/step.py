@@ -79,7 +79,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": jnp.mean(losses), "losses": losses, "accuracies": accs,
-                   "grad_norm": optax.global_norm(grads)}
+                   "grad_norm": optax.tree.norm(grads)}
         return TrainState(params, stats, opt_state, state.step + 1), metrics
 
     jitted = jax.jit(step, donate_argnums=(0,) if donate else ())

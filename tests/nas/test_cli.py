@@ -41,7 +41,7 @@ def test_train_writes_a_run_and_prints_accuracies(mlp_run):
 @pytest.mark.parametrize("args,fragments", [
     (["train", "--space", "resnet", "--run", "R"], ["unknown space 'resnet'", "mlp, mobilenetv3"]),
     (["train", *TINY, "--option", "depth=3", "--run", "R"], ["unknown option(s) depth", "allowed"]),
-    (["train", *TINY, "--option", "max_width=wide", "--run", "R"], ["max_width must be int"]),
+    (["train", *TINY, "--option", "max_width=wide", "--run", "R"], ["option 'max_width' must be int", "'wide'"]),
     (["train", *TINY, "--option", "novalue", "--run", "R"], ["key=value"]),
     (["train", *TINY, "--steps", "0", "--run", "R"], ["steps must be > 0"]),
     (["export", "--run", "nowhere", "--arch", "largest"], ["not a run directory"]),
@@ -53,7 +53,7 @@ def test_bad_arguments_get_one_line_errors(args, fragments, tmp_path):
 
 def test_bad_archs_get_one_line_errors(mlp_run):
     assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1}'),
-                       "missing decision 'width_0'")
+                       "decision 'width_0' is missing", "allowed")
     assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1, "width_0": 100}'),
                        "width_0", "100", "allowed")
     assert_clean_error(*run_cli("export", "--run", str(mlp_run), "--arch", '{"depth": 1, "width_0": 8, "x": 1}'),

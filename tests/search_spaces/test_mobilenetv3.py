@@ -1,0 +1,24 @@
+"""The MobileNetV3 space mirrors Once-for-All's exactly (../shared/peers/ofa/README.md)."""
+from nas.definition import get_definition
+from nas.lowering import count_params, slice_subnet, split
+
+
+def build(**options):
+    definition = get_definition("mobilenetv3")
+    return definition.build(definition.resolve_options(options, (32, 32, 3)))
+
+
+def test_parameter_counts_equal_the_reference_implementation():
+    space, supernet = build(kernel_transform=True)
+    assert space.size() == (9 ** 2 + 9 ** 3 + 9 ** 4) ** 5
+    assert count_params(split(supernet)[1]) == 6_410_690  # OFAMobileNetV3, 10 classes, with 7to5/5to3 matrices
+    assert count_params(split(slice_subnet(supernet, space.largest()))[1]) == 6_396_570
+    assert count_params(split(slice_subnet(supernet, space.smallest()))[1]) == 2_142_602
+
+
+def test_stage_widths_and_expanded_channels_follow_make_divisible():
+    _, supernet = build()
+    stage_two_first = supernet.config["stages"][1][0]
+    assert stage_two_first["mid_by_expand"] == {"3": 72, "4": 96, "6": 144}
+    assert stage_two_first["se_by_expand"] == {"3": 24, "4": 24, "6": 40}
+    assert [blocks[0]["out_channels"] for blocks in supernet.config["stages"]] == [24, 40, 80, 112, 160]
