@@ -7,8 +7,10 @@ Figures (milliseconds, medians of interleaved repeats, same process):
   sliced_{largest,smallest}_ms   one-arch step of the standalone (sliced) model
   static_sandwich_ms / masked_sandwich_ms   largest+random+smallest step, endpoints static vs all masked
   compile_count                  backend compiles of the masked step over warm-up + timed steps (target 1)
-  cold_compile_s / warm_compile_s   first-call time of the masked step in a fresh process, with an empty
-                                 and then a warm persistent compilation cache (minus one step's time)
+  cold_compile_s / warm_compile_s   XLA compile of the masked step in a fresh process, with an empty
+                                 and then a warm persistent compilation cache (warm: a cache load)
+  trace_s, lower_s               Python tracing and StableHLO lowering of the step (paid on every start)
+  {cold,warm}_first_step_overhead_s   trace + lower + compile: what a fresh process waits before step 1
 Same configuration as ../shared/peers/ofa by default: batch 64, 32x32x3 random input, 10 classes,
 SGD Nesterov momentum 0.9, lr 0.01, weight decay 3e-5.
 """
@@ -91,14 +93,18 @@ def compile_probe(args) -> None:
     images, labels = batch(args)
     archs = np.stack([space.largest().to_vector()])
     start = time.perf_counter()
-    jax.block_until_ready(step(state, images, labels, archs))
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(step(state, images, labels, archs))
-    print(json.dumps({"first_s": first, "step_s": time.perf_counter() - start}))
+    traced = step.trace(state, images, labels, archs)
+    after_trace = time.perf_counter()
+    lowered = traced.lower()
+    after_lower = time.perf_counter()
+    compiled = lowered.compile()  # XLA compile, or a load from the persistent cache when warm
+    after_compile = time.perf_counter()
+    jax.block_until_ready(compiled(state, images, labels, archs))
+    print(json.dumps({"trace_s": after_trace - start, "lower_s": after_lower - after_trace,
+                      "compile_s": after_compile - after_lower}))
 
 
-def probe_compile_times(args) -> tuple[float, float]:
+def probe_compile_times(args) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as cache:
         command = [sys.executable, "-m", "experiments.bench.step", "--compile-probe", "--cache-dir", cache,
                    "--space", args.space, "--width-mult", str(args.width_mult), "--batch", str(args.batch),
@@ -106,8 +112,7 @@ def probe_compile_times(args) -> tuple[float, float]:
         results = []
         for _ in range(2):  # cold (empty cache), then warm
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            figures = json.loads(output.strip().splitlines()[-1])
-            results.append(max(figures["first_s"] - figures["step_s"], 0.0))
+            results.append(json.loads(output.strip().splitlines()[-1]))
     return results[0], results[1]
 
 
@@ -165,7 +170,10 @@ def main(argv=None) -> None:
               "static_vs_masked_sandwich_speedup": round(figures["masked_sandwich_ms"] / figures["static_sandwich_ms"], 2)}
     if not args.skip_compile_probe:
         cold, warm = probe_compile_times(args)
-        result.update(cold_compile_s=round(cold, 1), warm_compile_s=round(warm, 1))
+        result.update(cold_compile_s=round(cold["compile_s"], 1), warm_compile_s=round(warm["compile_s"], 1),
+                      trace_s=round(warm["trace_s"], 1), lower_s=round(warm["lower_s"], 1),
+                      cold_first_step_overhead_s=round(sum(cold.values()), 1),
+                      warm_first_step_overhead_s=round(sum(warm.values()), 1))
     print(json.dumps(result))
 
 

@@ -13,6 +13,8 @@ from flax import nnx
 from nas.definition import get_definition
 from nas.lowering import masked_apply, slice_subnet, split, standalone_apply, static_apply
 
+# float32: 1e-5 absolute for logits of magnitude <= 1, relative beyond (train-mode BN on perturbed
+# weights gives logits of magnitude ~10, where reduction-order rounding alone reaches ~1e-5).
 TOLERANCE = 1e-5
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -51,8 +53,9 @@ def check_agreement(space, graphdef, params, stats, archs, batch):
                                 (static[0], sliced_eval, "static eval logits"),
                                 (static[1], sliced_train, "static train logits")):
             difference = float(jnp.max(jnp.abs(got - want)))
-            assert difference <= TOLERANCE, f"{arch}: {what} differ by {difference:.3g}"
-            worst = max(worst, difference)
+            scale = max(1.0, float(jnp.max(jnp.abs(want))))
+            assert difference <= TOLERANCE * scale, f"{arch}: {what} differ by {difference:.3g} (scale {scale:.3g})"
+            worst = max(worst, difference / scale)
         for got, want in zip(jax.tree.leaves(stats_from_masked), jax.tree.leaves(sliced_stats)):
             assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE, f"{arch}: BN statistics differ"
     return worst
@@ -78,4 +81,4 @@ def test_mobilenetv3_lowerings_agree_on_smallest_largest_and_random_archs(kernel
 def test_mobilenetv3_lowerings_agree_on_50_random_archs():
     space, graphdef, params, stats = perturbed_supernet("mobilenetv3", {"width_mult": 0.5, "kernel_transform": True})
     worst = check_agreement(space, graphdef, params, stats, archs_to_check(space, 50, seed=7), batch_of(16))
-    print(f"worst max-abs difference over 52 archs: {worst:.3g}")
+    print(f"worst max-abs difference / max(1, |logits|) over 52 archs, train and eval: {worst:.3g}")
