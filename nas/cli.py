@@ -1,7 +1,6 @@
 """The `nas` command line. Errors a user can fix print one line and exit with status 2."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sys

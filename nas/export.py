@@ -14,11 +14,9 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from nas.checkpoint import load_tree, save_tree

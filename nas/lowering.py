@@ -57,9 +57,5 @@ def slice_subnet(supernet: nnx.Module, arch: Arch) -> nnx.Module:
     return nnx.merge(subnet_graphdef, jax.tree.map(jnp.asarray, subnet_state))
 
 
-def merged(graphdef, params, stats) -> nnx.Module:
-    return nnx.merge(graphdef, params, stats)
-
-
 def count_params(params: Any) -> int:
     return sum(int(leaf.size) for leaf in jax.tree.leaves(params))

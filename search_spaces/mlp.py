@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
 from flax import nnx
 
 from nas.definition import SearchSpaceDefinition

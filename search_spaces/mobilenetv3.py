@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
 from flax import nnx
 
 from nas.definition import SearchSpaceDefinition
@@ -174,9 +173,7 @@ def _int_keys(table: Mapping) -> dict[int, int]:
 
 
 def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MobileNetV3:
-    keys = ("kernels", "expands", "depths", "width_mult", "in_channels", "num_classes",
-            "kernel_transform", "depthwise_implementation")
-    return MobileNetV3(supernet_config(**{k: options[k] for k in keys if k in options}), rngs=rngs)
+    return MobileNetV3(supernet_config(**{k: options[k] for k in DEFAULT_OPTIONS if k in options}), rngs=rngs)
 
 
 def build_from_config(config: Mapping) -> MobileNetV3:

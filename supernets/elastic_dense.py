@@ -1,7 +1,6 @@
 """Dense layer with elastic input and output widths (prefixes of the largest)."""
 from __future__ import annotations
 
-import jax.numpy as jnp
 from flax import nnx
 
 from supernets import init, ops

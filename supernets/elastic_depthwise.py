@@ -48,11 +48,9 @@ class ElasticDepthwiseConv(nnx.Module):
         return centre_crop(kernel, size)
 
     def effective_kernel(self, kernel_size=None):
-        """Full-size kernel for a (possibly traced) kernel size: the chosen kernel zero-padded."""
+        """Full-size kernel for a traced kernel size (masked lowering): the chosen kernel zero-padded."""
         if kernel_size is None:
             return self.kernel[...]
-        if isinstance(kernel_size, int):
-            return self._pad(self.kernel_of_size(kernel_size))
         kernel = self.kernel[...]
         for size in self.kernel_sizes[:-1]:
             kernel = jnp.where(kernel_size == size, self._pad(self.kernel_of_size(size)), kernel)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 
 
@@ -59,8 +60,4 @@ def lookup(value, table: Mapping[int, int]):
 
 def select(active, new, old):
     """Elementwise choose `new` where `active` (a traced bool scalar) else `old`; a pytree."""
-    import jax
-
-    if active is None:
-        return new
     return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, old)

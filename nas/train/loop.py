@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import numpy as np
 from tqdm import tqdm
 
 from nas import data as data_lib
@@ -27,8 +27,6 @@ from nas.train.step import TrainState, init_train_state, make_train_step
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
     """Persist XLA executables so a second run (or a resume) starts in seconds."""
-    import os
-
     directory = Path(directory or os.environ.get("WEFT_JAX_CACHE", Path.home() / ".cache" / "weft" / "jax"))
     directory.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(directory))
@@ -174,14 +172,14 @@ def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True
     for name, arch in (("largest", session.space.largest()), ("smallest", session.space.smallest())):
         vector = arch.to_vector()
         arch_stats = recalibrate(params, stats, calibration, vector)
-        summary[name] = {
-            "arch": arch.to_dict(),
-            "validation_accuracy": accuracy(lambda x: logits(params, arch_stats, x, vector),
-                                            session.dataset.validation.images,
-                                            session.dataset.validation.labels, config.eval_batch_size),
-            "test_accuracy": accuracy(lambda x: logits(params, arch_stats, x, vector),
-                                      session.dataset.test.images, session.dataset.test.labels,
-                                      config.eval_batch_size)}
+
+        def forward(images, arch_stats=arch_stats, vector=vector):
+            return logits(params, arch_stats, images, vector)
+        summary[name] = {"arch": arch.to_dict()}
+        for split_name in ("validation", "test"):
+            split = getattr(session.dataset, split_name)
+            summary[name][f"{split_name}_accuracy"] = accuracy(forward, split.images, split.labels,
+                                                                config.eval_batch_size)
         if progress:
             print(f"{name:>8}: test accuracy {summary[name]['test_accuracy']:.4f} "
                   f"(validation {summary[name]['validation_accuracy']:.4f})")

@@ -67,14 +67,17 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         losses, accs = [], []
         if first_grad is not None:
             (loss, (stats, acc)), grads = first_grad(state.params, stats, images, labels)
-            losses.append(loss[None]), accs.append(acc[None])
+            losses.append(loss[None])
+            accs.append(acc[None])
         if archs.shape[0]:
             (stats, grads), (scan_losses, scan_accs) = lax.scan(body, (stats, grads), archs)
-            losses.append(scan_losses), accs.append(scan_accs)
+            losses.append(scan_losses)
+            accs.append(scan_accs)
         if last_grad is not None:
             (loss, (stats, acc)), last = last_grad(state.params, stats, images, labels)
             grads = jax.tree.map(jnp.add, grads, last)
-            losses.append(loss[None]), accs.append(acc[None])
+            losses.append(loss[None])
+            accs.append(acc[None])
         losses, accs = jnp.concatenate(losses), jnp.concatenate(accs)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
