@@ -40,8 +40,8 @@ class ElasticBatchNorm(nnx.Module):
                 active = prefix_mask(width, self.channels)
                 new_mean = jnp.where(active, new_mean, self.mean[...])
                 new_var = jnp.where(active, new_var, self.var[...])
-            self.mean[...] = new_mean
-            self.var[...] = new_var
+            self.mean.set_value(new_mean)
+            self.var.set_value(new_var)
         else:
             mean, var = self.mean[...], self.var[...]
         y = (x - mean) * (self.scale[...] * jnp.reciprocal(jnp.sqrt(var + self.epsilon))) + self.bias[...]
@@ -53,8 +53,8 @@ class ElasticBatchNorm(nnx.Module):
         with_values(prefix, **{name: getattr(self, name)[...][:width] for name in ("scale", "bias", "mean", "var")})
         y = prefix(x, train=train)
         if train:
-            self.mean[...] = self.mean[...].at[:width].set(prefix.mean[...])
-            self.var[...] = self.var[...].at[:width].set(prefix.var[...])
+            self.mean.set_value(self.mean[...].at[:width].set(prefix.mean[...]))
+            self.var.set_value(self.var[...].at[:width].set(prefix.var[...]))
         return y
 
     def sliced(self, width: int) -> "ElasticBatchNorm":

@@ -106,7 +106,8 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     static_first, static_last = sampling.static_archs(session.space)
     step_fn = make_train_step(session.graphdef, session.space, optimizer, static_first=static_first,
                               static_last=static_last, label_smoothing=config.label_smoothing,
-                              image_shape=session.dataset.image_shape)
+                              image_shape=session.dataset.image_shape,
+                              disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint()})
     schedule = make_schedule(config)
 
     def save(completed: int, position: dict) -> None:

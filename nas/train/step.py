@@ -23,6 +23,10 @@ from nas.lowering import masked_apply, static_apply
 from nas.data import check_batch
 from nas.space import Arch, Space, SpaceError
 from nas.train.losses import accuracy, cross_entropy
+from nas.traced_cache import DiskCachedJit
+
+
+METRICS = ("loss", "losses", "accuracies", "grad_norm")
 
 
 class TrainState(NamedTuple):
@@ -39,8 +43,12 @@ def init_train_state(params, stats, optimizer: optax.GradientTransformation) -> 
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
                     static_first: Arch | None = None, static_last: Arch | None = None,
                     label_smoothing: float = 0.0, donate: bool = True,
-                    image_shape: tuple[int, int, int] | None = None):
-    """The jitted step; with `image_shape`, each batch is checked first (a clear error, not a JAX one)."""
+                    image_shape: tuple[int, int, int] | None = None, disk_cache_key: Any = None):
+    """The jitted step; with `image_shape`, each batch is checked first (a clear error, not a JAX one).
+
+    With `disk_cache_key` (everything the step's closure bakes in, e.g. the run's
+    config), the traced program is kept on disk so a restart skips tracing.
+    """
     def loss_of(logits_and_stats, labels):
         logits, stats = logits_and_stats
         return cross_entropy(logits, labels, label_smoothing), (stats, accuracy(logits, labels))
@@ -81,11 +89,15 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         losses, accs = jnp.concatenate(losses), jnp.concatenate(accs)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": jnp.mean(losses), "losses": losses, "accuracies": accs,
-                   "grad_norm": optax.tree.norm(grads)}
+        metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, optax.tree.norm(grads))))
         return TrainState(params, stats, opt_state, state.step + 1), metrics
 
-    jitted = jax.jit(step, donate_argnums=(0,) if donate else ())
+    donate_argnums = (0,) if donate else ()
+    if disk_cache_key is None:
+        jitted = jax.jit(step, donate_argnums=donate_argnums)
+    else:
+        jitted = DiskCachedJit(step, name="train_step", key=disk_cache_key, donate_argnums=donate_argnums,
+                               out_structure=lambda state, *_: jax.tree.structure((state, dict.fromkeys(METRICS, 0))))
     if image_shape is None:
         return jitted
 
