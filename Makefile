@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 NAS := $(VENV)/bin/nas
 DATA_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_RUN ?= runs/demo
-DEMO_STEPS ?= 1200
+DEMO_STEPS ?= 1500
 STAMP := $(VENV)/.installed
 
 .PHONY: install data demo test test-slow bench clean
