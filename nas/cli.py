@@ -57,6 +57,13 @@ def main():
 @click.option("--weight-decay", type=float, default=3e-5, show_default=True)
 @click.option("--warmup-steps", type=int, default=100, show_default=True)
 @click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--distillation", type=click.Choice(["none", "kl", "alpha"]), default=None,
+              help="in-place distillation from the largest subnet [default: alpha with sandwich, else none]")
+@click.option("--alpha-min", type=float, default=-1.0, show_default=True, help="adaptive alpha-divergence")
+@click.option("--alpha-max", type=float, default=1.0, show_default=True, help="adaptive alpha-divergence")
+@click.option("--grad-clip", type=float, default=None, help="clip the global gradient norm (AlphaNet: 1.0)")
+@click.option("--execution", type=click.Choice(["masked", "switch"]), default="masked", show_default=True,
+              help="how sampled subnets run: masked (largest shapes) or switch (each block at its chosen width)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data", type=click.Choice(["fashion-mnist", "synthetic"]), default="fashion-mnist",
               show_default=True)
@@ -70,6 +77,8 @@ def train(run_path, options, quiet, **fields):
     from nas.train.config import TrainConfig
     from nas.train.loop import train as run_training
 
+    if fields["distillation"] is None:
+        fields["distillation"] = "alpha" if fields["sampling"] == "sandwich" else "none"
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)
     click.echo(json.dumps({k: v.get("test_accuracy") if isinstance(v, dict) else v for k, v in summary.items()}))

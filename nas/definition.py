@@ -27,6 +27,9 @@ class SearchSpaceDefinition:
     default_options: Mapping[str, Any] = field(default_factory=dict)
     # Network options implied by the input images (H, W, C), e.g. input channels.
     options_for_images: Callable[[tuple[int, int, int]], dict] = lambda shape: {}
+    # The supernet's __call__ takes `switch=True`: traced archs run each block at its chosen
+    # width only (supernets.dispatch), the fast execution for training and batched evaluation.
+    switch_execution: bool = False
 
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
                         image_shape: tuple[int, int, int] | None = None) -> dict:

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from nas.space import Arch, Space
@@ -25,6 +26,16 @@ def masked_apply(graphdef, params, stats, space: Space, x, arch_vector, *, train
     """Logits of the subnet `arch_vector` (int32 [num_decisions]) and the updated batch stats."""
     model = nnx.merge(graphdef, params, stats, copy=True)
     logits = model(x, train=train, arch=space.values(arch_vector))
+    return logits, nnx.state(model, nnx.BatchStat)
+
+
+def switched_apply(graphdef, params, stats, space: Space, x, arch_vector, *, train: bool):
+    """`masked_apply`, but each block runs only its chosen width (`supernets.dispatch`).
+
+    Same function as the masked lowering, near the sliced cost, one compile for all archs.
+    """
+    model = nnx.merge(graphdef, params, stats, copy=True)
+    logits = model(x, train=train, arch=space.values(arch_vector), switch=True)
     return logits, nnx.state(model, nnx.BatchStat)
 
 
@@ -59,3 +70,22 @@ def slice_subnet(supernet: nnx.Module, arch: Arch) -> nnx.Module:
 
 def count_params(params: Any) -> int:
     return sum(int(leaf.size) for leaf in jax.tree.leaves(params))
+
+
+def param_usage(graphdef, params, stats, arch: Arch):
+    """Per parameter leaf, a bool array: True where the sliced subnet of `arch` reads the entry.
+
+    Found by slicing a copy of the supernet whose entries are their own ids, so it
+    is exact for any space (kernel transforms included: they read the whole leaf).
+    """
+    leaves, treedef = jax.tree.flatten(params)
+    offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
+    if offsets[-1] >= 2 ** 24:
+        raise ValueError(f"param_usage tags entries with float32 ids: {offsets[-1]} entries is too many")
+    tagged = jax.tree.unflatten(treedef, [np.arange(o, o + leaf.size, dtype=np.float32).reshape(leaf.shape)
+                                          for o, leaf in zip(offsets, leaves)])
+    subnet_params = split(slice_subnet(nnx.merge(graphdef, tagged, stats), arch))[1]
+    ids = np.concatenate([np.asarray(leaf).ravel() for leaf in jax.tree.leaves(subnet_params)]).astype(np.int64)
+    used = np.zeros(offsets[-1], bool)
+    used[ids] = True
+    return [used[o:o + leaf.size].reshape(leaf.shape) for o, leaf in zip(offsets, leaves)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax.numpy as jnp
 from flax import nnx
 
 from nas.definition import SearchSpaceDefinition
@@ -20,7 +21,8 @@ from supernets.build import abstract_from_config
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
-from supernets.masks import lookup
+from supernets.dispatch import identity, switch_block
+from supernets.masks import is_traced, lookup
 from supernets.mbconv import MBConv
 from supernets.norms import ElasticBatchNorm
 
@@ -113,12 +115,20 @@ class MobileNetV3(nnx.Module):
                                         use_bias=False, rngs=rngs)
         self.classifier = ElasticDense(c["feature_mix_channels"], c["num_classes"], rngs=rngs)
 
-    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None):
+    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None, switch: bool = False):
+        """Logits of the supernet (`arch` None), of a subnet (`arch` values: traced or Python ints).
+
+        With traced values and `switch`, each block runs only its chosen expand width
+        (`supernets.dispatch`), instead of the masked largest width.
+        """
         h = ops.h_swish(self.stem_bn(self.stem(x), train=train))
         h = self.first_block(h, train=train)
         for stage_index, blocks in enumerate(self.stages, start=1):
-            depth = None if arch is None else arch[f"s{stage_index}.depth"]
             tables = self.config["stages"][stage_index - 1]
+            if arch is not None and switch and is_traced(arch[f"s{stage_index}.depth"]):
+                h = self._switched_stage(stage_index, blocks, tables, h, arch, train)
+                continue
+            depth = None if arch is None else arch[f"s{stage_index}.depth"]
 
             def call_block(slot, block, h, stage_index=stage_index, tables=tables):
                 if arch is None:
@@ -132,6 +142,25 @@ class MobileNetV3(nnx.Module):
         h = ops.h_swish(self.final_expand_bn(self.final_expand(h), train=train))
         h = ops.h_swish(self.feature_mix(ops.global_avg_pool(h)))
         return self.classifier(h)
+
+    def _switched_stage(self, stage_index, blocks, tables, h, arch, train):
+        """Each block: identity when depth skips it, else the branch of its expand ratio."""
+        depth = arch[f"s{stage_index}.depth"]
+        for slot, block in enumerate(blocks):
+            table = tables[slot]
+            expands = sorted(_int_keys(table["mid_by_expand"]))
+            kernel = arch[decision(stage_index, slot, "kernel")]
+            expand = arch[decision(stage_index, slot, "expand")]
+
+            def branch(mid, se, kernel=kernel):
+                return lambda block, h: block(h, train=train, kernel_size=kernel, mid=mid, se=se)
+            branches = [branch(table["mid_by_expand"][str(e)], table["se_by_expand"][str(e)]) for e in expands]
+            index = sum(jnp.where(expand == e, i, 0) for i, e in enumerate(expands))
+            if slot >= 1:  # every stage runs its first block (as run_elastic_depth's min_depth=1 below)
+                branches.insert(0, identity)
+                index = jnp.where(slot < depth, index + 1, 0)
+            h = switch_block(index, block, h, branches)
+        return h
 
     def subnet_config(self, arch: Mapping) -> dict:
         """The config of the standalone subnet for `arch` (exact layer sizes, no choice tables)."""
@@ -183,4 +212,4 @@ def build_from_config(config: Mapping) -> MobileNetV3:
 DEFINITION = SearchSpaceDefinition(
     name=NAME, make_space=make_space, build_supernet=build_supernet,
     build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
-    options_for_images=lambda shape: {"in_channels": shape[-1]})
+    options_for_images=lambda shape: {"in_channels": shape[-1]}, switch_execution=True)

@@ -8,7 +8,8 @@ from nas.errors import ConfigError
 # Changing these on a resumed run would silently change what was trained.
 RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_random", "num_archs",
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
-                    "label_smoothing", "seed", "data", "validation_size", "limit_train")
+                    "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
+                    "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,13 @@ class TrainConfig:
     weight_decay: float = 3e-5
     warmup_steps: int = 100
     label_smoothing: float = 0.1
+    distillation: str = "alpha"         # none | kl | alpha (in-place, from the largest; sandwich only)
+    alpha_min: float = -1.0             # AlphaNet's adaptive alpha-divergence
+    alpha_max: float = 1.0
+    ratio_clip: float = 5.0             # clip of the importance ratio (p/q)^alpha
+    grad_clip: float | None = None      # global-norm gradient clipping (AlphaNet: 1.0)
+    freeze_unused: bool = True          # no optimizer/decay movement of slices no subnet used
+    execution: str = "masked"           # masked | switch (how sampled subnets run; bench: masked wins)
     seed: int = 0
     data: str = "fashion-mnist"         # fashion-mnist | synthetic
     validation_size: int = 5000
@@ -45,12 +53,21 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
         choices = {"sampling": ("uniform", "sandwich"), "optimizer": ("sgd", "adamw"),
-                   "data": ("fashion-mnist", "synthetic")}
+                   "data": ("fashion-mnist", "synthetic"), "distillation": ("none", "kl", "alpha"),
+                   "execution": ("masked", "switch")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"train config: {name} must be one of {', '.join(allowed)}, "
                                   f"got {getattr(self, name)!r}")
         if self.learning_rate <= 0:
             raise ConfigError(f"train config: learning_rate must be > 0, got {self.learning_rate}")
+        if self.distillation != "none" and self.sampling != "sandwich":
+            raise ConfigError(f"train config: distillation {self.distillation!r} needs sampling 'sandwich' "
+                              f"(the largest subnet is the teacher); use distillation 'none' with "
+                              f"sampling {self.sampling!r}")
+        if not self.alpha_min < 0 < self.alpha_max:
+            raise ConfigError(f"train config: need alpha_min < 0 < alpha_max, got {self.alpha_min}, {self.alpha_max}")
+        if self.ratio_clip <= 0 or (self.grad_clip is not None and self.grad_clip <= 0):
+            raise ConfigError("train config: ratio_clip and grad_clip must be > 0")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"train config: label_smoothing must be in [0, 1), got {self.label_smoothing}")

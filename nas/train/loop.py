@@ -14,7 +14,7 @@ from nas import data as data_lib
 from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
-from nas.errors import RunDirError
+from nas.errors import ConfigError, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
 from nas.lowering import split
 from nas.run_dir import RunDir
@@ -22,7 +22,7 @@ from nas.space import Space
 from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.sampling import SandwichSampling, UniformSampling
-from nas.train.step import TrainState, init_train_state, make_train_step
+from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
@@ -40,6 +40,16 @@ def load_dataset(config: TrainConfig) -> data_lib.Dataset:
         return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.seed)
     return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.seed,
                                        limit_train=config.limit_train)
+
+
+def step_options(config: TrainConfig, session: "Session") -> StepOptions:
+    execution = config.execution
+    if execution == "switch" and not get_definition(config.space).switch_execution:
+        raise ConfigError(f"space {session.space.name!r} has no switch execution; use --execution masked")
+    return StepOptions(label_smoothing=config.label_smoothing,
+                       distillation=None if config.distillation == "none" else config.distillation,
+                       alpha_min=config.alpha_min, alpha_max=config.alpha_max, ratio_clip=config.ratio_clip,
+                       execution=execution)
 
 
 def make_sampling(config: TrainConfig):
@@ -105,7 +115,7 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     sampling = make_sampling(config)
     static_first, static_last = sampling.static_archs(session.space)
     step_fn = make_train_step(session.graphdef, session.space, optimizer, static_first=static_first,
-                              static_last=static_last, label_smoothing=config.label_smoothing,
+                              static_last=static_last, options=step_options(config, session),
                               image_shape=session.dataset.image_shape,
                               disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint()})
     schedule = make_schedule(config)

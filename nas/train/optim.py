@@ -5,6 +5,7 @@ import jax
 import optax
 
 from nas.train.config import TrainConfig
+from nas.train.masked_updates import freeze_unused
 
 _NO_DECAY = ("bias", "scale")  # norms' scale/shift and biases, as OFA's "bn#bias"
 
@@ -26,6 +27,10 @@ def make_schedule(config: TrainConfig):
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     schedule = make_schedule(config)
     if config.optimizer == "adamw":
-        return optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
-    return optax.chain(optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
-                       optax.sgd(schedule, momentum=config.momentum, nesterov=True))
+        optimizer = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
+    else:
+        optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
+                                optax.sgd(schedule, momentum=config.momentum, nesterov=True))
+    if config.grad_clip is not None:
+        optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip), optimizer)
+    return freeze_unused(optimizer) if config.freeze_unused else optimizer

@@ -11,6 +11,7 @@ each arch's BN update sees the previous one's, as in sequential PyTorch training
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -19,10 +20,10 @@ import numpy as np
 import optax
 from jax import lax
 
-from nas.lowering import masked_apply, static_apply
+from nas.lowering import masked_apply, static_apply, switched_apply
 from nas.data import check_batch
 from nas.space import Arch, Space, SpaceError
-from nas.train.losses import accuracy, cross_entropy
+from nas.train.losses import accuracy, adaptive_alpha_divergence, cross_entropy, kl_distillation
 from nas.traced_cache import DiskCachedJit
 
 
@@ -40,49 +41,82 @@ def init_train_state(params, stats, optimizer: optax.GradientTransformation) -> 
     return TrainState(params, stats, optimizer.init(params), jnp.zeros((), jnp.int32))
 
 
+@dataclass(frozen=True)
+class StepOptions:
+    """What the step computes, apart from which archs it trains.
+
+    `distillation`: None (every subnet learns from the labels), "kl" or "alpha"
+    (in-place distillation: subnets other than the first static arch, the
+    largest, learn its stop-gradient output, by KL or AlphaNet's adaptive
+    alpha-divergence). `execution`: "masked" (every subnet at the largest
+    shapes) or "switch" (each block runs only its chosen width; spaces whose
+    definition supports it).
+    """
+    label_smoothing: float = 0.0
+    distillation: str | None = None
+    alpha_min: float = -1.0
+    alpha_max: float = 1.0
+    ratio_clip: float = 5.0
+    execution: str = "masked"
+
+    def student_loss(self, logits, labels, teacher):
+        if teacher is None:
+            return cross_entropy(logits, labels, self.label_smoothing)
+        if self.distillation == "kl":
+            return kl_distillation(logits, teacher)
+        return adaptive_alpha_divergence(logits, teacher, self.alpha_min, self.alpha_max, self.ratio_clip)
+
+
+EXECUTIONS = {"masked": masked_apply, "switch": switched_apply}
+
+
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
                     static_first: Arch | None = None, static_last: Arch | None = None,
-                    label_smoothing: float = 0.0, donate: bool = True,
+                    options: StepOptions = StepOptions(), donate: bool = True,
                     image_shape: tuple[int, int, int] | None = None, disk_cache_key: Any = None):
     """The jitted step; with `image_shape`, each batch is checked first (a clear error, not a JAX one).
 
     With `disk_cache_key` (everything the step's closure bakes in, e.g. the run's
     config), the traced program is kept on disk so a restart skips tracing.
     """
-    def loss_of(logits_and_stats, labels):
-        logits, stats = logits_and_stats
-        return cross_entropy(logits, labels, label_smoothing), (stats, accuracy(logits, labels))
+    if options.distillation is not None and static_first is None:
+        raise ValueError("in-place distillation needs the largest subnet as the step's first static arch")
+    apply_arch = EXECUTIONS[options.execution]
 
-    def masked_loss(params, stats, images, labels, arch_vector):
-        return loss_of(masked_apply(graphdef, params, stats, space, images, arch_vector, train=True), labels)
+    def arch_loss(params, stats, images, labels, arch_vector, teacher):
+        logits, stats = apply_arch(graphdef, params, stats, space, images, arch_vector, train=True)
+        return options.student_loss(logits, labels, teacher), (stats, accuracy(logits, labels))
 
-    def static_loss(arch):
-        def loss(params, stats, images, labels):
-            return loss_of(static_apply(graphdef, params, stats, images, arch, train=True), labels)
+    def static_loss(arch, is_teacher):
+        def loss(params, stats, images, labels, teacher):
+            logits, stats = static_apply(graphdef, params, stats, images, arch, train=True)
+            value = options.student_loss(logits, labels, None if is_teacher else teacher)
+            return value, (stats, accuracy(logits, labels), logits)
         return jax.value_and_grad(loss, has_aux=True)
 
-    masked_grad = jax.value_and_grad(masked_loss, has_aux=True)
-    first_grad = static_loss(static_first) if static_first is not None else None
-    last_grad = static_loss(static_last) if static_last is not None else None
+    arch_grad = jax.value_and_grad(arch_loss, has_aux=True)
+    first_grad = static_loss(static_first, True) if static_first is not None else None
+    last_grad = static_loss(static_last, False) if static_last is not None else None
 
     def step(state: TrainState, images, labels, archs):
-        def body(carry, arch):
-            stats, grads = carry
-            (loss, (stats, acc)), arch_grads = masked_grad(state.params, stats, images, labels, arch)
-            return (stats, jax.tree.map(jnp.add, grads, arch_grads)), (loss, acc)
-
         stats, grads = state.stats, jax.tree.map(jnp.zeros_like, state.params)
-        losses, accs = [], []
+        losses, accs, teacher = [], [], None
         if first_grad is not None:
-            (loss, (stats, acc)), grads = first_grad(state.params, stats, images, labels)
+            (loss, (stats, acc, logits)), grads = first_grad(state.params, stats, images, labels, None)
+            if options.distillation is not None:
+                teacher = lax.stop_gradient(logits)
             losses.append(loss[None])
             accs.append(acc[None])
         if archs.shape[0]:
+            def body(carry, arch):
+                stats, grads = carry
+                (loss, (stats, acc)), arch_grads = arch_grad(state.params, stats, images, labels, arch, teacher)
+                return (stats, jax.tree.map(jnp.add, grads, arch_grads)), (loss, acc)
             (stats, grads), (scan_losses, scan_accs) = lax.scan(body, (stats, grads), archs)
             losses.append(scan_losses)
             accs.append(scan_accs)
         if last_grad is not None:
-            (loss, (stats, acc)), last = last_grad(state.params, stats, images, labels)
+            (loss, (stats, acc, _)), last = last_grad(state.params, stats, images, labels, teacher)
             grads = jax.tree.map(jnp.add, grads, last)
             losses.append(loss[None])
             accs.append(acc[None])

@@ -98,3 +98,33 @@ def test_run_directory_of_another_space_or_settings_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="batch_size"):
         train(tiny_config(steps=2, batch_size=16), run, progress=False)
     assert (run / "config.json").read_text() == before  # nothing already written was changed
+
+
+
+@pytest.mark.parametrize("distillation", ["kl", "alpha"])
+def test_distillation_target_is_stop_gradient_so_students_never_move_teacher_only_weights(distillation):
+    """Plain SGD: (teacher + distilled smallest) minus (teacher alone) moves only the smallest's slices."""
+    from nas.lowering import param_usage
+    from nas.train.step import StepOptions
+
+    space, supernet = small_mlp()
+    graphdef, params, stats = split(supernet)
+    optimizer = optax.sgd(1.0)
+    data = synthetic_dataset(num_train=64, num_test=8)
+    images, labels = data.train.images[:32], data.train.labels[:32]
+    none = np.zeros((0, space.num_decisions), np.int32)
+
+    def new_params(static_last):
+        step = make_train_step(graphdef, space, optimizer, static_first=space.largest(), static_last=static_last,
+                               options=StepOptions(distillation=distillation), donate=False)
+        state, metrics = step(init_train_state(params, stats, optimizer), images, labels, none)
+        return state.params, metrics
+
+    with_student, metrics = new_params(space.smallest())
+    teacher_only, _ = new_params(None)
+    assert metrics["losses"].shape == (2,) and float(metrics["losses"][1]) > 0
+    student_used = np.concatenate([u.ravel() for u in param_usage(graphdef, params, stats, space.smallest())])
+    moved_by_student = np.concatenate([np.asarray(a - b).ravel() for a, b in
+                                       zip(jax.tree.leaves(with_student), jax.tree.leaves(teacher_only))]) != 0
+    assert moved_by_student.any()
+    assert not (moved_by_student & ~student_used).any()

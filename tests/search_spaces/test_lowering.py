@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from nas.definition import get_definition
-from nas.lowering import masked_apply, slice_subnet, split, standalone_apply, static_apply
+from nas.lowering import masked_apply, slice_subnet, split, standalone_apply, static_apply, switched_apply
 
 # float32: 1e-5 absolute for logits of magnitude <= 1, relative beyond (train-mode BN on perturbed
 # weights gives logits of magnitude ~10, where reduction-order rounding alone reaches ~1e-5).
@@ -82,3 +82,28 @@ def test_mobilenetv3_lowerings_agree_on_50_random_archs():
     space, graphdef, params, stats = perturbed_supernet("mobilenetv3", {"width_mult": 0.5, "kernel_transform": True})
     worst = check_agreement(space, graphdef, params, stats, archs_to_check(space, 50, seed=7), batch_of(16))
     print(f"worst max-abs difference / max(1, |logits|) over 52 archs, train and eval: {worst:.3g}")
+
+
+def test_mobilenetv3_switched_execution_matches_masked_in_logits_statistics_and_gradients():
+    space, graphdef, params, stats = perturbed_supernet("mobilenetv3", {"width_mult": 0.25})
+    batch = batch_of(8)
+
+    def run(apply):
+        def loss(params, vector):
+            logits, new_stats = apply(graphdef, params, stats, space, batch, vector, train=True)
+            return jnp.sum(jnp.square(logits)), (logits, new_stats)
+        return jax.jit(jax.grad(loss, has_aux=True))
+
+    masked, switched = run(masked_apply), run(switched_apply)
+    for arch in archs_to_check(space, 1, seed=3):
+        (grads_m, (logits_m, stats_m)), (grads_s, (logits_s, stats_s)) = (
+            masked(params, arch.to_vector()), switched(params, arch.to_vector()))
+        scale = max(1.0, float(jnp.max(jnp.abs(logits_m))))
+        assert float(jnp.max(jnp.abs(logits_m - logits_s))) <= TOLERANCE * scale, f"{arch}: logits differ"
+        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_m)):
+            assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE * 10, f"{arch}: BN statistics differ"
+        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_m))
+        for got, want in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_m)):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-4 * grad_scale, f"{arch}: gradients differ"
+            # Slices the arch does not use (exact zeros under masking) get exactly zero here too.
+            assert bool(jnp.all(jnp.where(want == 0, got == 0, True))), f"{arch}: unused slices got gradient"
