@@ -49,9 +49,20 @@ def main():
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--sampling", type=click.Choice(["sandwich", "uniform"]), default="sandwich", show_default=True)
-@click.option("--num-random", type=int, default=1, show_default=True, help="sandwich: random subnets per step")
-@click.option("--num-archs", type=int, default=1, show_default=True, help="uniform: subnets per step")
+@click.option("--sampling", type=click.Choice(["sandwich", "uniform", "sorted", "progressive", "delayed", "fair"]),
+              default="sandwich", show_default=True,
+              help="sandwich (largest, random, smallest), uniform, sorted (SortedNet), progressive (OFA), "
+                   "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces)")
+@click.option("--num-random", type=int, default=1, show_default=True,
+              help="sandwich/progressive/delayed: random subnets per step")
+@click.option("--num-archs", type=int, default=1, show_default=True,
+              help="uniform: subnets per step; sorted: sub-models per step")
+@click.option("--sorted-decisions", default="*", show_default=True,
+              help="sorted: comma-separated decision-name patterns that share the sub-model level")
+@click.option("--delay", type=float, default=0.25, show_default=True,
+              help="delayed: share of steps that train the full network alone")
+@click.option("--ramp-steps", type=int, default=100, show_default=True,
+              help="delayed: steps over which the subnets' loss weight rises to 1")
 @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
 @click.option("--lr", "learning_rate", type=float, default=0.05, show_default=True)
 @click.option("--weight-decay", type=float, default=3e-5, show_default=True)
@@ -77,8 +88,11 @@ def train(run_path, options, quiet, **fields):
     from nas.train.config import TrainConfig
     from nas.train.loop import train as run_training
 
+    from nas.train.config import WITH_TEACHER
+
     if fields["distillation"] is None:
-        fields["distillation"] = "alpha" if fields["sampling"] == "sandwich" else "none"
+        fields["distillation"] = "alpha" if fields["sampling"] in WITH_TEACHER else "none"
+    fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)
     click.echo(json.dumps({k: v.get("test_accuracy") if isinstance(v, dict) else v for k, v in summary.items()}))

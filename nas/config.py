@@ -21,6 +21,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin is dict or annotation is dict:
         return isinstance(value, dict)
+    if origin is tuple or annotation is tuple:  # JSON has lists only
+        return isinstance(value, (tuple, list))
     return isinstance(value, annotation)
 
 
@@ -34,6 +36,8 @@ def from_dict(cls, values: dict, what: str = "config"):
     for name, value in values.items():
         if not _type_ok(value, hints[name]):
             raise ConfigError(f"{what}: {name} must be {_describe(hints[name])}, got {value!r}")
+    values = {name: tuple(value) if isinstance(value, list) and (
+        hints[name] is tuple or typing.get_origin(hints[name]) is tuple) else value for name, value in values.items()}
     config = cls(**values)
     check = getattr(config, "check", None)
     if check:

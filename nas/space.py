@@ -534,6 +534,15 @@ class Space:
         table = xp.asarray(self._active_table)
         return table[xp.arange(self.num_decisions), vectors[..., self._source_of]]
 
+    @property
+    def choice_counts(self) -> tuple[int, ...]:
+        """Number of choices of each free decision, in vector order."""
+        return tuple(int(n) for n in self._sizes)
+
+    def canonical(self, vector) -> np.ndarray:
+        """int32 vector (numpy) with inactive decisions' indices set to 0."""
+        return self._canonical_np(np.asarray(vector, np.int32))
+
     def _canonical_np(self, vector: np.ndarray) -> np.ndarray:
         return np.where(self._active_mask(vector, np), vector, 0).astype(np.int32)
 

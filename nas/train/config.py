@@ -5,11 +5,15 @@ from dataclasses import dataclass, field
 
 from nas.errors import ConfigError
 
+SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair")
+WITH_TEACHER = ("sandwich", "sorted", "progressive", "delayed")  # the largest is the static first arch
+
 # Changing these on a resumed run would silently change what was trained.
 RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_random", "num_archs",
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
                     "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
-                    "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused")
+                    "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
+                    "sorted_decisions", "delay", "ramp_steps")
 
 
 @dataclass(frozen=True)
@@ -18,9 +22,12 @@ class TrainConfig:
     space_options: dict = field(default_factory=dict)
     steps: int = 1000
     batch_size: int = 64
-    sampling: str = "sandwich"          # uniform | sandwich
-    num_random: int = 1                 # sandwich: random subnets between largest and smallest
-    num_archs: int = 1                  # uniform: subnets per step
+    sampling: str = "sandwich"          # uniform | sandwich | sorted | progressive | delayed | fair
+    num_random: int = 1                 # sandwich, progressive, delayed: random subnets per step
+    num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
+    sorted_decisions: tuple = ("*",)    # sorted: decision-name patterns that share the level
+    delay: float = 0.25                 # delayed: share of steps with the full network alone
+    ramp_steps: int = 100               # delayed: steps over which the subnets' loss weight reaches 1
     optimizer: str = "sgd"              # sgd (Nesterov momentum) | adamw
     learning_rate: float = 0.05
     momentum: float = 0.9
@@ -49,10 +56,10 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ("num_random", "warmup_steps", "validation_size"):
+        for name in ("num_random", "warmup_steps", "validation_size", "ramp_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
-        choices = {"sampling": ("uniform", "sandwich"), "optimizer": ("sgd", "adamw"),
+        choices = {"sampling": SAMPLINGS, "optimizer": ("sgd", "adamw"),
                    "data": ("fashion-mnist", "synthetic"), "distillation": ("none", "kl", "alpha"),
                    "execution": ("masked", "switch")}
         for name, allowed in choices.items():
@@ -61,10 +68,12 @@ class TrainConfig:
                                   f"got {getattr(self, name)!r}")
         if self.learning_rate <= 0:
             raise ConfigError(f"train config: learning_rate must be > 0, got {self.learning_rate}")
-        if self.distillation != "none" and self.sampling != "sandwich":
-            raise ConfigError(f"train config: distillation {self.distillation!r} needs sampling 'sandwich' "
-                              f"(the largest subnet is the teacher); use distillation 'none' with "
-                              f"sampling {self.sampling!r}")
+        if self.distillation != "none" and self.sampling not in WITH_TEACHER:
+            raise ConfigError(f"train config: distillation {self.distillation!r} needs a sampling that trains "
+                              f"the largest subnet as teacher ({', '.join(WITH_TEACHER)}); use distillation "
+                              f"'none' with sampling {self.sampling!r}")
+        if not 0 < self.delay < 1:
+            raise ConfigError(f"train config: delay must be in (0, 1), got {self.delay}")
         if not self.alpha_min < 0 < self.alpha_max:
             raise ConfigError(f"train config: need alpha_min < 0 < alpha_max, got {self.alpha_min}, {self.alpha_max}")
         if self.ratio_clip <= 0 or (self.grad_clip is not None and self.grad_clip <= 0):

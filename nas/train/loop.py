@@ -21,7 +21,10 @@ from nas.run_dir import RunDir
 from nas.space import Space
 from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.optim import make_optimizer, make_schedule
+from nas.train.fair_sampling import FairSampling
 from nas.train.sampling import SandwichSampling, UniformSampling
+from nas.train.shrinking import delayed_shrinking, progressive_shrinking
+from nas.train.sorted_sampling import SortedSampling
 from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step
 
 
@@ -52,10 +55,22 @@ def step_options(config: TrainConfig, session: "Session") -> StepOptions:
                        execution=execution)
 
 
-def make_sampling(config: TrainConfig):
+def make_sampling(config: TrainConfig, space: Space):
+    """The config's sampling policy (checked against the space: a clear error, before any compile)."""
     if config.sampling == "sandwich":
         return SandwichSampling(config.num_random)
-    return UniformSampling(config.num_archs)
+    if config.sampling == "sorted":
+        policy = SortedSampling(config.num_archs, tuple(config.sorted_decisions))
+    elif config.sampling == "progressive":
+        policy = progressive_shrinking(space, config.steps, config.num_random)
+    elif config.sampling == "delayed":
+        policy = delayed_shrinking(config.steps, config.delay, config.num_random, config.ramp_steps)
+    elif config.sampling == "fair":
+        policy = FairSampling()
+    else:
+        policy = UniformSampling(config.num_archs)
+    policy.archs(space, config.seed, 0)  # raises ConfigError if the space does not fit the policy
+    return policy
 
 
 @dataclass
@@ -83,7 +98,7 @@ def build_session(config: TrainConfig) -> Session:
 def run_record(session: Session) -> dict:
     return {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "space_options": _jsonable(session.options),
-            "config": to_dict(session.config), "image_shape": list(session.dataset.image_shape),
+            "config": json.loads(json.dumps(to_dict(session.config))), "image_shape": list(session.dataset.image_shape),
             "num_classes": session.dataset.num_classes}
 
 
@@ -100,8 +115,10 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     """
     enable_compilation_cache()
     session = build_session(config)
+    sampling = make_sampling(config, session.space)
     run, _ = RunDir.create_or_resume(run_path, run_record(session), RESUME_INVARIANT)
-    optimizer = make_optimizer(config)
+    schedule = make_schedule(config, sampling.phase_starts())
+    optimizer = make_optimizer(config, schedule)
     state = init_train_state(session.params, session.stats, optimizer)
     stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
     checkpointer = Checkpointer(run.checkpoints)
@@ -112,13 +129,16 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
         stream.restore(metadata["data_position"])
         start = int(metadata["step"])
         _truncate_metrics(run.metrics_file, start)
-    sampling = make_sampling(config)
-    static_first, static_last = sampling.static_archs(session.space)
-    step_fn = make_train_step(session.graphdef, session.space, optimizer, static_first=static_first,
-                              static_last=static_last, options=step_options(config, session),
-                              image_shape=session.dataset.image_shape,
-                              disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint()})
-    schedule = make_schedule(config)
+    step_functions = {}  # one compiled step per phase of the sampling policy
+
+    def step_for(phase: str):
+        if phase not in step_functions:
+            static_first, static_last = sampling.static_archs(session.space, phase)
+            step_functions[phase] = make_train_step(
+                session.graphdef, session.space, optimizer, static_first=static_first, static_last=static_last,
+                options=step_options(config, session), image_shape=session.dataset.image_shape,
+                disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
+        return step_functions[phase]
 
     def save(completed: int, position: dict) -> None:
         checkpointer.save(completed, {"state": state}, {"step": completed, "data_position": position,
@@ -136,14 +156,15 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
             for step in range(start, end):
                 images, labels = stream.next()
                 archs = sampling.archs(session.space, config.seed, step)
-                new_state, metrics = step_fn(state, images, labels, archs)
+                new_state, metrics = step_for(sampling.phase(step))(state, images, labels, archs,
+                                                                    sampling.student_weight(step))
                 state, completed, position = new_state, step + 1, stream.position()
                 window_steps += 1
                 bar.update(1)
                 if completed % config.log_every == 0 or completed == config.steps:
                     loss = float(metrics["loss"])
                     elapsed = time.perf_counter() - window_start
-                    record = {"step": completed, "loss": loss,
+                    record = {"step": completed, "phase": sampling.phase(step), "loss": loss,
                               "losses": [float(v) for v in metrics["losses"]],
                               "train_accuracies": [float(v) for v in metrics["accuracies"]],
                               "learning_rate": float(schedule(step)),

@@ -18,14 +18,21 @@ def decay_mask(params):
     return jax.tree_util.tree_map_with_path(decays, params)
 
 
-def make_schedule(config: TrainConfig):
-    warmup = min(config.warmup_steps, config.steps - 1)
-    return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, max(warmup, 0),
-                                              max(config.steps, warmup + 1))
+def _warmup_cosine(config: TrainConfig, steps: int):
+    warmup = max(min(config.warmup_steps, steps - 1), 0)
+    return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup, max(steps, warmup + 1))
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    schedule = make_schedule(config)
+def make_schedule(config: TrainConfig, restarts: list[int] = ()):
+    """Warm-up then cosine decay; restarted at each phase start after the first (progressive shrinking)."""
+    starts = sorted({0, *(s for s in restarts if 0 < s < config.steps)})
+    ends = starts[1:] + [config.steps]
+    pieces = [_warmup_cosine(config, end - start) for start, end in zip(starts, ends)]
+    return pieces[0] if len(pieces) == 1 else optax.join_schedules(pieces, starts[1:])
+
+
+def make_optimizer(config: TrainConfig, schedule=None) -> optax.GradientTransformation:
+    schedule = schedule if schedule is not None else make_schedule(config)
     if config.optimizer == "adamw":
         optimizer = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
     else:

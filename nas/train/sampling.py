@@ -3,6 +3,16 @@
 A policy is stateless given `(seed, step)`: the archs of step `t` come from
 `np.random.default_rng([seed, t])`, so a resumed run samples exactly what an
 uninterrupted one would, with no generator state to checkpoint.
+
+Protocol (every policy):
+  phase(step) -> str             name of the training phase at `step`; the step
+                                 function is compiled once per distinct phase
+  static_archs(space, phase)     (first, last): archs trained at every step of the
+                                 phase, sliced inside the jit (None: none); `first`
+                                 is the distillation teacher
+  archs(space, seed, step)       int32 [n, D]: the sampled archs (n fixed per phase)
+  phase_starts()                 steps at which a phase begins (learning-rate restarts)
+  student_weight(step)           loss weight of the non-teacher archs (1.0 but in DεpS)
 """
 from __future__ import annotations
 
@@ -13,27 +23,40 @@ import numpy as np
 from nas.space import Space
 
 
-def _rng(seed: int, step: int) -> np.random.Generator:
+def step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step])
 
 
+class SinglePhase:
+    """Mixin: one phase for the whole run, no restarts, full student weight."""
+
+    def phase(self, step: int) -> str:
+        return "main"
+
+    def phase_starts(self) -> list[int]:
+        return []
+
+    def student_weight(self, step: int) -> float:
+        return 1.0
+
+
 @dataclass(frozen=True)
-class UniformSampling:
+class UniformSampling(SinglePhase):
     """`num_archs` subnets drawn uniformly (each decision independently, as OFA)."""
 
     num_archs: int = 1
 
-    def static_archs(self, space: Space):
+    def static_archs(self, space: Space, phase: str = "main"):
         """Archs trained at every step, before and after the sampled ones: none."""
         return None, None
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
-        rng = _rng(seed, step)
+        rng = step_rng(seed, step)
         return np.stack([space.sample(rng).to_vector() for _ in range(self.num_archs)]).astype(np.int32)
 
 
 @dataclass(frozen=True)
-class SandwichSampling:
+class SandwichSampling(SinglePhase):
     """The sandwich rule: largest, `num_random` uniform, smallest (BigNAS/AlphaNet).
 
     Largest and smallest are the same at every step, so they are `static_archs`
@@ -46,20 +69,10 @@ class SandwichSampling:
     def num_archs(self) -> int:
         return self.num_random + 2
 
-    def static_archs(self, space: Space):
+    def static_archs(self, space: Space, phase: str = "main"):
         return space.largest(), space.smallest()
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
-        rng = _rng(seed, step)
+        rng = step_rng(seed, step)
         middle = [space.sample(rng).to_vector() for _ in range(self.num_random)]
         return np.array(middle, np.int32).reshape(self.num_random, space.num_decisions)
-
-
-POLICIES = {"uniform": UniformSampling, "sandwich": SandwichSampling}
-
-
-def make_policy(name: str, **kwargs):
-    try:
-        return POLICIES[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown sampling policy {name!r}; allowed: {', '.join(POLICIES)}") from None

@@ -83,26 +83,28 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         raise ValueError("in-place distillation needs the largest subnet as the step's first static arch")
     apply_arch = EXECUTIONS[options.execution]
 
-    def arch_loss(params, stats, images, labels, arch_vector, teacher):
+    # Losses are differentiated scaled by the student weight (DεpS ramps it); metrics stay unscaled.
+    def arch_loss(params, stats, images, labels, arch_vector, teacher, weight):
         logits, stats = apply_arch(graphdef, params, stats, space, images, arch_vector, train=True)
-        return options.student_loss(logits, labels, teacher), (stats, accuracy(logits, labels))
+        value = options.student_loss(logits, labels, teacher)
+        return weight * value, (stats, accuracy(logits, labels), value)
 
     def static_loss(arch, is_teacher):
-        def loss(params, stats, images, labels, teacher):
+        def loss(params, stats, images, labels, teacher, weight):
             logits, stats = static_apply(graphdef, params, stats, images, arch, train=True)
             value = options.student_loss(logits, labels, None if is_teacher else teacher)
-            return value, (stats, accuracy(logits, labels), logits)
+            return (value if is_teacher else weight * value), (stats, accuracy(logits, labels), value, logits)
         return jax.value_and_grad(loss, has_aux=True)
 
     arch_grad = jax.value_and_grad(arch_loss, has_aux=True)
     first_grad = static_loss(static_first, True) if static_first is not None else None
     last_grad = static_loss(static_last, False) if static_last is not None else None
 
-    def step(state: TrainState, images, labels, archs):
+    def step(state: TrainState, images, labels, archs, student_weight):
         stats, grads = state.stats, jax.tree.map(jnp.zeros_like, state.params)
         losses, accs, teacher = [], [], None
         if first_grad is not None:
-            (loss, (stats, acc, logits)), grads = first_grad(state.params, stats, images, labels, None)
+            (_, (stats, acc, loss, logits)), grads = first_grad(state.params, stats, images, labels, None, 1.0)
             if options.distillation is not None:
                 teacher = lax.stop_gradient(logits)
             losses.append(loss[None])
@@ -110,13 +112,14 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         if archs.shape[0]:
             def body(carry, arch):
                 stats, grads = carry
-                (loss, (stats, acc)), arch_grads = arch_grad(state.params, stats, images, labels, arch, teacher)
+                (_, (stats, acc, loss)), arch_grads = arch_grad(state.params, stats, images, labels, arch, teacher,
+                                                                student_weight)
                 return (stats, jax.tree.map(jnp.add, grads, arch_grads)), (loss, acc)
             (stats, grads), (scan_losses, scan_accs) = lax.scan(body, (stats, grads), archs)
             losses.append(scan_losses)
             accs.append(scan_accs)
         if last_grad is not None:
-            (loss, (stats, acc, _)), last = last_grad(state.params, stats, images, labels, teacher)
+            (_, (stats, acc, loss, _)), last = last_grad(state.params, stats, images, labels, teacher, student_weight)
             grads = jax.tree.map(jnp.add, grads, last)
             losses.append(loss[None])
             accs.append(acc[None])
@@ -132,14 +135,34 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     else:
         jitted = DiskCachedJit(step, name="train_step", key=disk_cache_key, donate_argnums=donate_argnums,
                                out_structure=lambda state, *_: jax.tree.structure((state, dict.fromkeys(METRICS, 0))))
-    if image_shape is None:
-        return jitted
+    return TrainStep(jitted, space, image_shape)
 
-    def checked_step(state, images, labels, archs):
-        check_batch(images, labels, image_shape)
-        check_archs(space, archs)
-        return jitted(state, images, labels, archs)
-    return checked_step
+
+class TrainStep:
+    """`step(state, images, labels, archs, student_weight=1.0) -> (state, metrics)`.
+
+    With an `image_shape`, every batch and arch array is checked first, so a wrong
+    one gets a clear error rather than a JAX one.
+    """
+
+    def __init__(self, jitted, space: Space, image_shape: tuple[int, int, int] | None):
+        self.jitted, self.space, self.image_shape = jitted, space, image_shape
+
+    def _arguments(self, state, images, labels, archs, student_weight):
+        if self.image_shape is not None:
+            check_batch(images, labels, self.image_shape)
+            check_archs(self.space, archs)
+        return state, images, labels, archs, np.float32(student_weight)
+
+    def __call__(self, state, images, labels, archs, student_weight=1.0):
+        return self.jitted(*self._arguments(state, images, labels, archs, student_weight))
+
+    def lower(self, state, images, labels, archs, student_weight=1.0):
+        return self.jitted.lower(*self._arguments(state, images, labels, archs, student_weight))
+
+    def prepare(self, state, images, labels, archs, student_weight=1.0) -> dict:
+        """Trace or load, lower and compile (disk-cached steps only); seconds per part."""
+        return self.jitted.prepare(*self._arguments(state, images, labels, archs, student_weight))
 
 
 def check_archs(space: Space, archs) -> None:

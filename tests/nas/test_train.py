@@ -77,10 +77,13 @@ def final_params(run):
     return jax.tree.leaves(state)
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    train(tiny_config(steps=12), tmp_path / "straight", progress=False)
-    assert train(tiny_config(steps=12), tmp_path / "resumed", progress=False, stop_at=7) is None  # interrupted
-    train(tiny_config(steps=12), tmp_path / "resumed", progress=False)  # the same command again: resumes
+@pytest.mark.parametrize("sampling", [{"sampling": "sandwich"},
+                                      {"sampling": "delayed", "delay": 0.5, "ramp_steps": 3, "optimizer": "adamw"}])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, sampling):
+    config = tiny_config(steps=12, **sampling)  # delayed: the interrupt falls after the phase change
+    train(config, tmp_path / "straight", progress=False)
+    assert train(config, tmp_path / "resumed", progress=False, stop_at=7) is None  # interrupted
+    train(config, tmp_path / "resumed", progress=False)  # the same command again: resumes
     for a, b in zip(final_params(tmp_path / "straight"), final_params(tmp_path / "resumed")):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]

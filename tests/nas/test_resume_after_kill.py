@@ -1,0 +1,47 @@
+"""A `nas train` killed with SIGKILL and re-run ends bit-identical to an uninterrupted run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from nas.run_dir import RunDir
+from nas.train.loop import restore_trained
+
+COMMAND = [sys.executable, "-m", "nas.cli", "train", "--space", "mlp", "--option", "max_width=32",
+           "--option", "width_steps=4", "--data", "synthetic", "--limit-train", "512", "--steps", "40",
+           "--batch-size", "32", "--checkpoint-every", "4", "--warmup-steps", "2", "--optimizer", "adamw",
+           "--num-random", "1", "--quiet"]
+
+
+def run_command(run, **kwargs):
+    return subprocess.Popen(COMMAND + ["--run", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"}, **kwargs)
+
+
+def final_state(run):
+    return jax.tree.leaves(restore_trained(RunDir.open(run))[1])
+
+
+def test_sigkill_then_same_command_resumes_to_identical_parameters(tmp_path):
+    straight = run_command(tmp_path / "straight")
+    assert straight.wait(timeout=600) == 0, straight.stderr.read().decode()
+
+    killed = tmp_path / "killed"
+    process = run_command(killed)
+    deadline = time.time() + 600
+    while time.time() < deadline:  # kill once a few checkpoints exist, mid-run
+        steps = [int(p.name) for p in (killed / "checkpoints").glob("[0-9]*") if p.name.isdigit()] if (killed / "checkpoints").exists() else []
+        if steps and max(steps) >= 12:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = run_command(killed)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
+    for a, b in zip(final_state(tmp_path / "straight"), final_state(killed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
