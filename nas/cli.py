@@ -75,6 +75,10 @@ def main():
 @click.option("--grad-clip", type=float, default=None, help="clip the global gradient norm (AlphaNet: 1.0)")
 @click.option("--execution", type=click.Choice(["masked", "switch"]), default="masked", show_default=True,
               help="how sampled subnets run: masked (largest shapes) or switch (each block at its chosen width)")
+@click.option("--resort", is_flag=True,
+              help="re-sort channels by importance at each phase start (Once-for-All; progressive/delayed)")
+@click.option("--devices", type=int, default=1, show_default=True,
+              help="data parallelism: split each batch over this many devices (0: all available)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data", type=click.Choice(["fashion-mnist", "synthetic"]), default="fashion-mnist",
               show_default=True)
@@ -92,6 +96,7 @@ def train(run_path, options, quiet, **fields):
 
     if fields["distillation"] is None:
         fields["distillation"] = "alpha" if fields["sampling"] in WITH_TEACHER else "none"
+    fields["devices"] = fields["devices"] or None
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)

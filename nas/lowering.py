@@ -89,3 +89,17 @@ def param_usage(graphdef, params, stats, arch: Arch):
     used = np.zeros(offsets[-1], bool)
     used[ids] = True
     return [used[o:o + leaf.size].reshape(leaf.shape) for o, leaf in zip(offsets, leaves)]
+
+
+def sort_channels(graphdef, params, stats):
+    """(params, stats) with every elastic layer's channels by importance (OFA re-organisation).
+
+    The largest subnet computes the same function before and after; smaller
+    widths then hold the most important channels. Runs on host copies.
+    """
+    model = nnx.merge(graphdef, jax.device_get(params), jax.device_get(stats), copy=True)
+    if not hasattr(model, "sort_channels"):
+        raise ValueError(f"{type(model).__name__} has no sort_channels(): importance re-sorting is not defined for it")
+    model.sort_channels()
+    _, new_params, new_stats = split(model)
+    return jax.tree.map(jnp.asarray, new_params), jax.tree.map(jnp.asarray, new_stats)

@@ -88,6 +88,12 @@ def _leaf_signature(leaf) -> tuple[tuple[int, ...], str]:
     return tuple(np.shape(leaf)), str(dtype if dtype is not None else np.result_type(leaf))
 
 
+def _sharding_of(leaf):
+    """The leaf's sharding when it spans several devices (data parallelism), else None."""
+    sharding = getattr(leaf, "sharding", None)
+    return sharding if sharding is not None and len(sharding.device_set) > 1 else None
+
+
 class DiskCachedJit:
     """`jax.jit(fn)` for positional array-tree arguments, traced once per code version.
 
@@ -116,7 +122,7 @@ class DiskCachedJit:
 
     def _program(self, args):
         leaves, in_tree = jax.tree.flatten(args)
-        signature = (in_tree, tuple(_leaf_signature(leaf) for leaf in leaves))
+        signature = (in_tree, tuple((_leaf_signature(leaf), _sharding_of(leaf)) for leaf in leaves))
         program = self._programs.get(signature)
         if program is None:
             program = self._programs[signature] = self._prepare(args, leaves, in_tree)
@@ -127,8 +133,9 @@ class DiskCachedJit:
     def _cache_path(self, in_tree, leaves) -> Path:
         material = json.dumps({
             "format": FORMAT_VERSION, "name": self.name, "key": self.key, "backend": jax.default_backend(),
-            "code": code_fingerprint(), "in_tree": str(in_tree),
+            "code": code_fingerprint(), "in_tree": str(in_tree), "devices": jax.device_count(),
             "leaves": [_leaf_signature(leaf) for leaf in leaves],
+            "shardings": [str(_sharding_of(leaf)) for leaf in leaves],
         }, sort_keys=True, default=str)
         return self.directory / f"{self.name}-{hashlib.sha256(material.encode()).hexdigest()[:32]}.exported"
 
@@ -150,7 +157,7 @@ class DiskCachedJit:
             traced_out_tree.append(out_tree)
             return out_leaves
 
-        shapes = [jax.ShapeDtypeStruct(*_leaf_signature(leaf)) for leaf in leaves]
+        shapes = [jax.ShapeDtypeStruct(*_leaf_signature(leaf), sharding=_sharding_of(leaf)) for leaf in leaves]
         exported = export.export(jax.jit(flat_fn))(*shapes)
         if traced_out_tree[0] != expected_out_tree:
             raise TypeError(f"{self.name}: out_structure gives {expected_out_tree}, "

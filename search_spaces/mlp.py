@@ -12,7 +12,7 @@ from flax import nnx
 
 from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, IntRange, Sorted, Space
-from supernets import ops
+from supernets import ops, resort
 from supernets.build import abstract_from_config
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
@@ -55,6 +55,20 @@ class MLP(nnx.Module):
         h = run_elastic_depth(list(self.hidden), h, None if arch is None else arch["depth"], call_layer,
                               min_depth=1)
         return self.head(h)
+
+    def sort_channels(self) -> None:
+        """Each hidden layer's units by importance (L1 norm of the weights reading them), most first.
+
+        The reader of the last layer is the head, of the others the next layer, as in the
+        largest subnet, whose function is therefore unchanged. Host arrays only.
+        """
+        readers = [*self.hidden[1:], self.head]
+        for index, (layer, reader) in enumerate(zip(self.hidden, readers)):
+            order = resort.descending(resort.l1_importance(reader.kernel[...], axis=0))
+            resort.permute_channels(layer, order)
+            if self.norms is not None:
+                resort.permute_channels(self.norms[index], order)
+            resort.permute(reader.kernel, order, axis=0)
 
     def subnet_config(self, arch: Mapping) -> dict:
         return {**self.config, "kind": "subnet",

@@ -162,6 +162,12 @@ class MobileNetV3(nnx.Module):
             h = switch_block(index, block, h, branches)
         return h
 
+    def sort_channels(self) -> None:
+        """Once-for-All's re-organisation: each elastic block keeps its most important channels first."""
+        for blocks in self.stages:
+            for block in blocks:
+                block.sort_channels()
+
     def subnet_config(self, arch: Mapping) -> dict:
         """The config of the standalone subnet for `arch` (exact layer sizes, no choice tables)."""
         config = {k: v for k, v in self.config.items() if k != "stages"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flax import nnx
 
-from supernets import ops
+from supernets import ops, resort
 from supernets.build import abstract
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_depthwise import ElasticDepthwiseConv
@@ -62,6 +62,28 @@ class MBConv(nnx.Module):
         block.project_conv = self.project_conv.sliced(mid, self.out_channels)
         block.project_bn = self.project_bn.sliced(self.out_channels)
         return block
+
+    def sort_channels(self) -> None:
+        """Order the inner (expanded) channels by importance, most important first (OFA).
+
+        Importance is the L1 norm of the project conv's weights reading each channel;
+        SE's reduced channels are sorted the same way by its expand weights. The
+        block's function at full width is unchanged. Host arrays only (not traced).
+        """
+        if self.expand_conv is None:
+            return  # a fixed-width block: nothing nests inside it
+        order = resort.descending(resort.l1_importance(self.project_conv.kernel[...], axis=2))
+        resort.permute(self.expand_conv.kernel, order, axis=3)
+        resort.permute_channels(self.expand_bn, order)
+        resort.permute(self.depthwise.kernel, order, axis=2)
+        resort.permute_channels(self.depthwise_bn, order)
+        if self.se is not None:
+            resort.permute(self.se.reduce.kernel, order, axis=0)
+            resort.permute_channels(self.se.expand, order)  # its kernel's outputs and bias
+            reduced = resort.descending(resort.l1_importance(self.se.expand.kernel[...], axis=0))
+            resort.permute_channels(self.se.reduce, reduced)
+            resort.permute(self.se.expand.kernel, reduced, axis=0)
+        resort.permute(self.project_conv.kernel, order, axis=2)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

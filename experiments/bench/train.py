@@ -14,8 +14,10 @@ Execution strategies measured in the same process (median ms per step, interleav
   static_switch_ms    largest and smallest sliced, the random ones per-block `lax.switch`
                       over their expand widths (each runs near its sliced cost), one compile
 Then the peer's `bench.py --skip b,c,d` (its sandwich_step_ms median), and
-speedup = peer / best. compile_count: compiles during the timed steps (target 0).
-cold_compile_s: the best strategy's step compiled in a fresh process, empty caches.
+speedup_vs_peer = peer / ours per strategy. compile_count: compiles during the
+timed steps (target 0). cold_compile_s: each static strategy's step compiled in
+a fresh process with empty caches (target <= 60 s). `nas train` defaults to
+static_masked (within the compile target); --execution switch picks static_switch.
 """
 from __future__ import annotations
 
@@ -138,17 +140,21 @@ def main(argv=None) -> None:
               **{k: round(v, 1) for k, v in figures.items()}, "best": best.removesuffix("_ms"),
               "compile_count": compiles.count, "first_call_s": compile_seconds}
     if not args.skip_compile_probe:
-        with tempfile.TemporaryDirectory() as cache:
-            command = [sys.executable, "-m", "experiments.bench.train", "--compile-probe", "--cache-dir", cache,
-                       "--strategy", best.removesuffix("_ms"), "--batch", str(args.batch),
-                       "--width-mult", str(args.width_mult), "--resolution", str(args.resolution),
-                       "--channels", str(args.channels), "--space", args.space]
-            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            result.update(json.loads(output.strip().splitlines()[-1]))
+        result["cold_compile_s"] = {}
+        for strategy in (s for s in strategies if s != "masked"):
+            with tempfile.TemporaryDirectory() as cache:
+                command = [sys.executable, "-m", "experiments.bench.train", "--compile-probe", "--cache-dir", cache,
+                           "--strategy", strategy, "--batch", str(args.batch),
+                           "--width-mult", str(args.width_mult), "--resolution", str(args.resolution),
+                           "--channels", str(args.channels), "--space", args.space]
+                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                seconds = json.loads(output.strip().splitlines()[-1])["cold_compile_s"]
+                result["cold_compile_s"][strategy] = round(seconds, 1)
     if not args.skip_peer:
         peer = run_peer(args)
         peer_ms = peer["summary_median_ms"]["sandwich_step_ms"]
-        result.update(peer_sandwich_ms=round(peer_ms, 1), speedup_vs_peer=round(peer_ms / figures[best], 2))
+        result.update(peer_sandwich_ms=round(peer_ms, 1),
+                      speedup_vs_peer={name.removesuffix("_ms"): round(peer_ms / ms, 2) for name, ms in figures.items()})
     print(json.dumps(result))
 
 

@@ -13,7 +13,7 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
                     "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
-                    "sorted_decisions", "delay", "ramp_steps")
+                    "sorted_decisions", "delay", "ramp_steps", "resort")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class TrainConfig:
     ratio_clip: float = 5.0             # clip of the importance ratio (p/q)^alpha
     grad_clip: float | None = None      # global-norm gradient clipping (AlphaNet: 1.0)
     freeze_unused: bool = True          # no optimizer/decay movement of slices no subnet used
-    execution: str = "masked"           # masked | switch (how sampled subnets run; bench: masked wins)
+    execution: str = "masked"           # masked | switch (how sampled subnets run)
+    resort: bool = False                # OFA importance re-sorting of channels at each phase start
+    devices: int | None = 1             # data parallelism: devices the batch is split over (None: all)
     seed: int = 0
     data: str = "fashion-mnist"         # fashion-mnist | synthetic
     validation_size: int = 5000
@@ -76,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"train config: delay must be in (0, 1), got {self.delay}")
         if not self.alpha_min < 0 < self.alpha_max:
             raise ConfigError(f"train config: need alpha_min < 0 < alpha_max, got {self.alpha_min}, {self.alpha_max}")
+        if self.devices is not None and self.devices < 1:
+            raise ConfigError(f"train config: devices must be >= 1 (or null for all), got {self.devices}")
         if self.ratio_clip <= 0 or (self.grad_clip is not None and self.grad_clip <= 0):
             raise ConfigError("train config: ratio_clip and grad_clip must be > 0")
         if not 0 <= self.label_smoothing < 1:

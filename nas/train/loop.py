@@ -16,11 +16,12 @@ from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
-from nas.lowering import split
+from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.optim import make_optimizer, make_schedule
+from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
 from nas.train.sampling import SandwichSampling, UniformSampling
 from nas.train.shrinking import delayed_shrinking, progressive_shrinking
@@ -129,6 +130,14 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
         stream.restore(metadata["data_position"])
         start = int(metadata["step"])
         _truncate_metrics(run.metrics_file, start)
+    mesh = data_mesh(config.devices)
+    check_divisible(config.batch_size, mesh)
+    if mesh.size > 1:
+        state = replicate(state, mesh)
+    resort_steps = set(sampling.phase_starts()[1:])
+    if config.resort and not hasattr(session.supernet, "sort_channels"):
+        raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
+                          "is not available")
     step_functions = {}  # one compiled step per phase of the sampling policy
 
     def step_for(phase: str):
@@ -154,7 +163,11 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
                 desc=f"train {session.space.name}", dynamic_ncols=True) as bar:
             window_start, window_steps = time.perf_counter(), 0
             for step in range(start, end):
+                if config.resort and step in resort_steps:
+                    state = resort_state(state, session, optimizer, mesh)
                 images, labels = stream.next()
+                if mesh.size > 1:
+                    images, labels = shard_batch((images, labels), mesh)
                 archs = sampling.archs(session.space, config.seed, step)
                 new_state, metrics = step_for(sampling.phase(step))(state, images, labels, archs,
                                                                     sampling.student_weight(step))
@@ -192,6 +205,17 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     summary["steps"] = config.steps
     run.summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> TrainState:
+    """Re-sort channels by importance (OFA, between phases) and restart the optimizer state.
+
+    Momentum is per entry, so it would point the wrong way after the permutation;
+    OFA starts each phase with a fresh optimizer too.
+    """
+    params, stats = sort_channels(session.graphdef, state.params, state.stats)
+    new_state = TrainState(params, stats, optimizer.init(params), state.step)
+    return replicate(new_state, mesh) if mesh.size > 1 else new_state
 
 
 def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True) -> dict:

@@ -78,7 +78,8 @@ def final_params(run):
 
 
 @pytest.mark.parametrize("sampling", [{"sampling": "sandwich"},
-                                      {"sampling": "delayed", "delay": 0.5, "ramp_steps": 3, "optimizer": "adamw"}])
+                                      {"sampling": "delayed", "delay": 0.5, "ramp_steps": 3, "optimizer": "adamw"},
+                                      {"sampling": "progressive", "resort": True}])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, sampling):
     config = tiny_config(steps=12, **sampling)  # delayed: the interrupt falls after the phase change
     train(config, tmp_path / "straight", progress=False)
