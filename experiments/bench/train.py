@@ -82,11 +82,16 @@ def compile_probe(args) -> None:
     print(json.dumps({"cold_compile_s": time.perf_counter() - start}))
 
 
-def run_peer(args) -> dict:
+def peer_python() -> Path:
+    """The peer's venv interpreter, set up by its own script when missing."""
     python = Path(os.environ.get("PEER_VENV", Path.home() / ".cache" / "weft" / "ofa-peer-venv")) / "bin" / "python"
     if not python.exists():
         subprocess.run(["bash", str(PEER_DIR / "setup.sh")], check=True, capture_output=True)
-    output = subprocess.run([str(python), str(PEER_DIR / "bench.py"), "--skip", "b,c,d", "--batch", str(args.batch),
+    return python
+
+
+def run_peer(args) -> dict:
+    output = subprocess.run([str(peer_python()), str(PEER_DIR / "bench.py"), "--skip", "b,c,d", "--batch", str(args.batch),
                              "--steps", str(args.peer_steps)], check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
