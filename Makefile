@@ -36,7 +36,7 @@ data:
 # its largest and smallest subnets without the supernet. Re-running resumes.
 demo: install data
 	$(NAS) train --space mobilenetv3 --option width_mult=0.5 --steps $(DEMO_STEPS) --batch-size 128 \
-		--sampling sandwich --num-random 0 --lr 0.1 --warmup-steps 50 --run $(DEMO_RUN)
+		--sampling sandwich --num-random 0 --distillation none --lr 0.1 --warmup-steps 50 --run $(DEMO_RUN)
 	@if [ ! -f $(DEMO_RUN)/exports/smallest/arch.json ]; then \
 		$(NAS) export --run $(DEMO_RUN) --arch largest --arch smallest; fi
 	$(NAS) eval-export $(DEMO_RUN)/exports/largest $(DEMO_RUN)/exports/smallest

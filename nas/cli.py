@@ -49,14 +49,15 @@ def main():
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--sampling", type=click.Choice(["sandwich", "uniform", "sorted", "progressive", "delayed", "fair"]),
+@click.option("--sampling", type=click.Choice(["sandwich", "uniform", "sorted", "progressive", "delayed", "fair", "standalone"]),
               default="sandwich", show_default=True,
               help="sandwich (largest, random, smallest), uniform, sorted (SortedNet), progressive (OFA), "
-                   "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces)")
+                   "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces), standalone (--arch alone)")
 @click.option("--num-random", type=int, default=1, show_default=True,
               help="sandwich/progressive/delayed: random subnets per step")
 @click.option("--num-archs", type=int, default=1, show_default=True,
               help="uniform: subnets per step; sorted: sub-models per step")
+@click.option("--arch", default=None, help="standalone: the subnet to train alone (canonical arch string)")
 @click.option("--sorted-decisions", default="*", show_default=True,
               help="sorted: comma-separated decision-name patterns that share the sub-model level")
 @click.option("--delay", type=float, default=0.25, show_default=True,
@@ -101,6 +102,30 @@ def train(run_path, options, quiet, **fields):
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)
     click.echo(json.dumps({k: v.get("test_accuracy") if isinstance(v, dict) else v for k, v in summary.items()}))
+
+
+EXPERIMENTS = ("distillation", "sortednet", "ranking")
+
+
+@main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")
+@click.argument("name", type=click.Choice(EXPERIMENTS))
+@click.option("--run", "run_path", required=True)
+@click.option("--option", "options", multiple=True, help="experiment config key=value (JSON value), repeatable")
+@click.option("--quiet", is_flag=True)
+@_one_line_errors
+def experiment(name, run_path, options, quiet):
+    import importlib
+    from pathlib import Path
+
+    from nas.config import from_dict
+
+    module = importlib.import_module(f"experiments.{name}")
+    config = from_dict(module.Config, _parse_options(options), f"experiment {name}")
+    run_dir = Path(run_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = module.run(config, run_dir, progress=not quiet)
+    click.echo(json.dumps({k: v for k, v in results.items() if not isinstance(v, (list, dict))} or results,
+                          default=float))
 
 
 @main.command(help="Export a subnet of a trained run as a standalone model directory.")

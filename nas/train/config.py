@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from nas.errors import ConfigError
 
-SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair")
+SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair", "standalone")
 WITH_TEACHER = ("sandwich", "sorted", "progressive", "delayed")  # the largest is the static first arch
 
 # Changing these on a resumed run would silently change what was trained.
@@ -13,7 +13,7 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
                     "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
-                    "sorted_decisions", "delay", "ramp_steps", "resort")
+                    "sorted_decisions", "delay", "ramp_steps", "resort", "arch")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class TrainConfig:
     sampling: str = "sandwich"          # uniform | sandwich | sorted | progressive | delayed | fair
     num_random: int = 1                 # sandwich, progressive, delayed: random subnets per step
     num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
+    arch: str | None = None             # standalone: the subnet trained alone (canonical string)
     sorted_decisions: tuple = ("*",)    # sorted: decision-name patterns that share the level
     delay: float = 0.25                 # delayed: share of steps with the full network alone
     ramp_steps: int = 100               # delayed: steps over which the subnets' loss weight reaches 1
@@ -74,6 +75,8 @@ class TrainConfig:
             raise ConfigError(f"train config: distillation {self.distillation!r} needs a sampling that trains "
                               f"the largest subnet as teacher ({', '.join(WITH_TEACHER)}); use distillation "
                               f"'none' with sampling {self.sampling!r}")
+        if (self.sampling == "standalone") != (self.arch is not None):
+            raise ConfigError("train config: sampling 'standalone' needs arch (and arch is only for it)")
         if not 0 < self.delay < 1:
             raise ConfigError(f"train config: delay must be in (0, 1), got {self.delay}")
         if not self.alpha_min < 0 < self.alpha_max:

@@ -23,7 +23,7 @@ from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
-from nas.train.sampling import SandwichSampling, UniformSampling
+from nas.train.sampling import SandwichSampling, StandaloneSampling, UniformSampling
 from nas.train.shrinking import delayed_shrinking, progressive_shrinking
 from nas.train.sorted_sampling import SortedSampling
 from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step
@@ -68,6 +68,8 @@ def make_sampling(config: TrainConfig, space: Space):
         policy = delayed_shrinking(config.steps, config.delay, config.num_random, config.ramp_steps)
     elif config.sampling == "fair":
         policy = FairSampling()
+    elif config.sampling == "standalone":
+        policy = StandaloneSampling(config.arch)
     else:
         policy = UniformSampling(config.num_archs)
     policy.archs(space, config.seed, 0)  # raises ConfigError if the space does not fit the policy
@@ -225,7 +227,9 @@ def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True
     logits = make_masked_logits(session.graphdef, session.space)
     calibration = session.dataset.train.images[:config.calibration_images]
     summary = {}
-    for name, arch in (("largest", session.space.largest()), ("smallest", session.space.smallest())):
+    archs = (("arch", session.space.from_string(config.arch)),) if config.arch else (
+        ("largest", session.space.largest()), ("smallest", session.space.smallest()))
+    for name, arch in archs:
         vector = arch.to_vector()
         arch_stats = recalibrate(params, stats, calibration, vector)
 

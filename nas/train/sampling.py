@@ -76,3 +76,17 @@ class SandwichSampling(SinglePhase):
         rng = step_rng(seed, step)
         middle = [space.sample(rng).to_vector() for _ in range(self.num_random)]
         return np.array(middle, np.int32).reshape(self.num_random, space.num_decisions)
+
+
+@dataclass(frozen=True)
+class StandaloneSampling(SinglePhase):
+    """One fixed subnet trained alone, sliced inside the step: the stand-alone baseline
+    that ranking experiments compare supernet-inherited accuracy against."""
+
+    arch: str
+
+    def static_archs(self, space: Space, phase: str = "main"):
+        return space.from_string(self.arch), None
+
+    def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
+        return np.zeros((0, space.num_decisions), np.int32)

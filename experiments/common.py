@@ -1,0 +1,102 @@
+"""What the experiments share: resumable sub-runs, batched scoring of archs, result files.
+
+An experiment writes everything under its run directory: one sub-run per
+training (each resumable by `nas.train.loop.train`), `results.json` and PNG
+plots. Re-running the same experiment skips finished trainings and scores.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from nas.evaluate import fixed_batches, make_batched_scorer
+from nas.run_dir import RunDir
+from nas.train.config import TrainConfig
+from nas.train.loop import restore_trained, train
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Data and optimisation settings every experiment's trainings share."""
+    data: str = "fashion-mnist"  # synthetic: for tests
+    limit_train: int | None = None
+    batch_size: int = 128
+    learning_rate: float = 0.1
+    warmup_steps: int = 50
+
+    def train_settings(self) -> dict:
+        return {name: getattr(self, name) for name in
+                ("data", "limit_train", "batch_size", "learning_rate", "warmup_steps")}
+
+
+def train_once(config: TrainConfig, path: Path, progress: bool) -> None:
+    """Train (or finish, or skip) the sub-run at `path`."""
+    summary = path / "summary.json"
+    if not summary.exists():
+        train(config, path, progress=progress)
+
+
+def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", execution: str = "masked",
+                chunk: int = 8) -> np.ndarray:
+    """Accuracy on `split` of each arch (int32 [n, D]) with the run's weights, BN recalibrated.
+
+    Cached in the run directory (`scores-<split>.json`, keyed by arch), so a repeated
+    experiment does not score again.
+    """
+    cache_file = path / f"scores-{split}.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    keys = [",".join(map(str, v)) for v in np.asarray(vectors)]
+    missing = [i for i, key in enumerate(keys) if key not in cache]
+    if missing:
+        session, state = restore_trained(RunDir.open(path))
+        data = getattr(session.dataset, split)
+        scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
+        calibration = session.dataset.train.images[:session.config.calibration_images]
+        batches = fixed_batches(data.images, data.labels, session.config.eval_batch_size)
+        todo = np.asarray(vectors)[missing]
+        pad = (-len(todo)) % chunk  # fixed-size chunks: one compile for all of them
+        padded = np.concatenate([todo, np.repeat(todo[:1], pad, axis=0)])
+        scores = []
+        for start in range(0, len(padded), chunk):
+            scores.extend(np.asarray(jax.device_get(
+                scorer(state.params, state.stats, calibration, batches, padded[start:start + chunk]))).tolist())
+        for index, score in zip(missing, scores):
+            cache[keys[index]] = score
+        cache_file.write_text(json.dumps(cache, indent=1))
+    return np.array([cache[key] for key in keys])
+
+
+def fixed_archs(space, count: int, seed: int) -> list:
+    """`count` distinct archs drawn uniformly with a fixed seed, none the smallest or largest."""
+    rng = np.random.default_rng(seed)
+    endpoints = {space.smallest(), space.largest()}
+    archs = []
+    while len(archs) < count:
+        arch = space.sample(rng)
+        if arch not in endpoints and arch not in archs:
+            archs.append(arch)
+    return archs
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=float))
+
+
+def kendall_tau(a, b) -> float:
+    """Kendall's tau-b (ties counted as neither concordant nor discordant)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    da, db = np.sign(a[:, None] - a[None, :]), np.sign(b[:, None] - b[None, :])
+    upper = np.triu_indices(len(a), 1)
+    da, db = da[upper], db[upper]
+    denominator = np.sqrt(np.sum(da != 0) * np.sum(db != 0))
+    return float(np.sum(da * db) / denominator) if denominator else float("nan")
+
+
+def spearman(a, b) -> float:
+    rank = lambda x: np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+    ra, rb = rank(np.asarray(a)), rank(np.asarray(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
