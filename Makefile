@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 NAS := $(VENV)/bin/nas
 DATA_DIR ?= /usr/share/datasets/fashion-mnist
 DEMO_RUN ?= runs/demo
-DEMO_STEPS ?= 1500
+DEMO_STEPS ?= 1800
 STAMP := $(VENV)/.installed
 
 .PHONY: install data demo test test-slow bench clean
@@ -47,8 +47,11 @@ test: install
 test-slow: install data
 	$(PY) -m pytest -q -m slow
 
+# Each prints one JSON line; train and evaluate also run the OFA PyTorch peer (../shared/peers/ofa).
 bench: install
 	$(PY) -m experiments.bench.step
+	$(PY) -m experiments.bench.train
+	$(PY) -m experiments.bench.evaluate
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
