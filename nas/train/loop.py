@@ -118,7 +118,14 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     """
     enable_compilation_cache()
     session = build_session(config)
+    # Every check that can refuse the config runs before the run directory is written.
     sampling = make_sampling(config, session.space)
+    options = step_options(config, session)
+    mesh = data_mesh(config.devices)
+    check_divisible(config.batch_size, mesh)
+    if config.resort and not hasattr(session.supernet, "sort_channels"):
+        raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
+                          "is not available")
     run, _ = RunDir.create_or_resume(run_path, run_record(session), RESUME_INVARIANT)
     schedule = make_schedule(config, sampling.phase_starts())
     optimizer = make_optimizer(config, schedule)
@@ -132,14 +139,9 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
         stream.restore(metadata["data_position"])
         start = int(metadata["step"])
         _truncate_metrics(run.metrics_file, start)
-    mesh = data_mesh(config.devices)
-    check_divisible(config.batch_size, mesh)
     if mesh.size > 1:
         state = replicate(state, mesh)
     resort_steps = set(sampling.phase_starts()[1:])
-    if config.resort and not hasattr(session.supernet, "sort_channels"):
-        raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
-                          "is not available")
     step_functions = {}  # one compiled step per phase of the sampling policy
 
     def step_for(phase: str):
@@ -147,7 +149,7 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
             static_first, static_last = sampling.static_archs(session.space, phase)
             step_functions[phase] = make_train_step(
                 session.graphdef, session.space, optimizer, static_first=static_first, static_last=static_last,
-                options=step_options(config, session), image_shape=session.dataset.image_shape,
+                options=options, image_shape=session.dataset.image_shape,
                 disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
         return step_functions[phase]
 

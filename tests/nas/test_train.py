@@ -132,3 +132,22 @@ def test_distillation_target_is_stop_gradient_so_students_never_move_teacher_onl
                                        zip(jax.tree.leaves(with_student), jax.tree.leaves(teacher_only))]) != 0
     assert moved_by_student.any()
     assert not (moved_by_student & ~student_used).any()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"resort": True, "sampling": "progressive"}, None),  # mlp has sort_channels: accepted
+    ({"devices": 64}, "devices"),
+    ({"execution": "switch"}, "switch execution"),
+    ({"sampling": "fair"}, "single-path"),
+])
+def test_configs_the_space_cannot_run_are_refused_before_the_run_directory_is_written(tmp_path, overrides,
+                                                                                       message):
+    from nas.errors import ConfigError
+
+    config = tiny_config(steps=2, **overrides)
+    if message is None:
+        train(config, tmp_path / "run", progress=False)
+        return
+    with pytest.raises(ConfigError, match=message):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
