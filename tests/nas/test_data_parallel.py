@@ -42,5 +42,7 @@ def test_mlp_on_four_devices_matches_one_device(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known bug (issue 4 note): MobileNetV3 params differ by ~0.83 after 6 "
+                   "steps on 4 devices; one forward/gradient matches, so the divergence is in the step")
 def test_mobilenetv3_with_batch_norm_on_four_devices_matches_one_device(tmp_path):
     assert run_in_four_devices(tmp_path, "mobilenetv3", {"width_mult": 0.25}) <= 1e-5
