@@ -39,9 +39,33 @@ def _parse_options(pairs: tuple[str, ...]) -> dict:
     return options
 
 
-@click.group(help="weft: weight-sharing neural architecture search on JAX.")
+class _LazyGroup(click.Group):
+    """Commands that live in their own module (`nas.hardware.cli`, `nas.search.cli`), imported on use.
+
+    Keeps `nas --help` and every other command free of those modules' imports.
+    """
+
+    lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy_commands:
+            import importlib
+
+            module_name, _, attribute = self.lazy_commands[name].partition(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, help="weft: weight-sharing neural architecture search on JAX.")
 def main():
     pass
+
+
+# name -> "module:attribute" of a click command defined outside this file.
+_LazyGroup.lazy_commands.update({})
 
 
 @main.command(help="Train a supernet into a run directory (re-run the same command to resume).")
