@@ -1,0 +1,68 @@
+"""Searchers by name, with their options checked: what `nas search --searcher NAME --option k=v` builds."""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+
+from nas.errors import ConfigError
+from nas.space import Arch, Space
+
+
+def _random(space, num_objectives, **options):
+    from searchers.random_search import RandomSearch
+    return RandomSearch(space, **options)
+
+
+def _evolution(space, num_objectives, **options):
+    from searchers.regularized_evolution import RegularizedEvolution
+    return RegularizedEvolution(space, **options)
+
+
+def _optuna(sampler):
+    def build(space, num_objectives, **options):
+        from searchers.optuna_search import OptunaSearch
+        return OptunaSearch(space, num_objectives, sampler=sampler, **options)
+    return build
+
+
+def _rl(space, num_objectives, **options):
+    from searchers.rl_controller import RLController
+    return RLController(space, **options)
+
+
+def _classes() -> dict[str, type]:
+    from searchers.optuna_search import OptunaSearch
+    from searchers.random_search import RandomSearch
+    from searchers.regularized_evolution import RegularizedEvolution
+    from searchers.rl_controller import RLController
+    return {"random": RandomSearch, "evolution": RegularizedEvolution, "optuna": OptunaSearch,
+            "nsga2": OptunaSearch, "tpe": OptunaSearch, "rl": RLController}
+
+
+SEARCHERS: dict[str, Callable] = {"random": _random, "evolution": _evolution, "optuna": _optuna("auto"),
+                                  "nsga2": _optuna("nsga2"), "tpe": _optuna("tpe"), "rl": _rl}
+# Set by the loop, not by users' --option.
+_RESERVED = {"space", "num_objectives", "sampler", "self"}
+
+
+def searcher_options(name: str) -> list[str]:
+    parameters = inspect.signature(_classes()[name].__init__).parameters
+    return [p for p in parameters if p not in _RESERVED]
+
+
+def make_searcher(name: str, space: Space, num_objectives: int, *, seed: int = 0, seeds: Sequence[Arch] = (),
+                  options: Mapping | None = None):
+    """A searcher by name; unknown names or options are a ConfigError naming what is allowed."""
+    if name not in SEARCHERS:
+        raise ConfigError(f"unknown searcher {name!r}; allowed: {', '.join(SEARCHERS)}")
+    options = dict(options or {})
+    allowed = searcher_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"searcher {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    if "seeds" in allowed:
+        options.setdefault("seeds", seeds)
+    try:
+        return SEARCHERS[name](space, num_objectives, seed=seed, **options)
+    except TypeError as error:
+        raise ConfigError(f"searcher {name!r}: bad option: {error}") from None
