@@ -1,0 +1,121 @@
+"""`nas search` and `nas plot` (registered lazily by nas/cli.py)."""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import click
+
+from nas.cli import _one_line_errors, _parse_options
+from nas.errors import ConfigError
+
+
+def resolve_space(spec: str):
+    """A shipped space name, or module:attribute naming a Space, a SearchSpaceDefinition or a function -> Space."""
+    from nas.definition import SearchSpaceDefinition, get_definition
+    from nas.space import Space
+
+    if ":" not in spec:
+        definition = get_definition(spec)
+        return definition.make_space(**definition.default_options)
+    module_name, _, attribute = spec.partition(":")
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"cannot load space {spec!r}: {error}") from None
+    if isinstance(value, SearchSpaceDefinition):
+        value = value.make_space(**value.default_options)
+    elif callable(value) and not isinstance(value, Space):
+        value = value()
+    if not isinstance(value, Space):
+        raise ConfigError(f"{spec!r} is not a Space, a SearchSpaceDefinition or a function returning a Space")
+    return value
+
+
+def resolve_function(spec: str):
+    module_name, sep, attribute = spec.partition(":")
+    if not sep:
+        raise ConfigError(f"--objective must look like package.module:function, got {spec!r}")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"cannot load objective {spec!r}: {error}") from None
+    if not callable(function):
+        raise ConfigError(f"objective {spec!r} is not callable")
+    return function
+
+
+def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+@click.command(help="Search a trained run (or a black-box --objective) for the best archs; re-running resumes.")
+@click.option("--run", "run_path", required=True,
+              help="trained run directory (supernet search), or any directory for a black-box search")
+@click.option("--space", default=None, help="with --objective: the space (name or module:attr); else checked against the run")
+@click.option("--objective", "objective_spec", default=None,
+              help="black-box mode: module:function of an Arch returning a number or a dict of metrics")
+@click.option("--outputs", default="accuracy", show_default=True, help="black-box: metrics the objective returns")
+@click.option("--searcher", default="evolution", show_default=True,
+              type=click.Choice(["random", "evolution", "optuna", "nsga2", "tpe", "rl"]))
+@click.option("--trials", type=int, default=100, show_default=True, help="finished trials the study should hold")
+@click.option("--batch", type=int, default=8, show_default=True, help="archs evaluated together")
+@click.option("--objectives", "objective_list", default="accuracy:max,params:min", show_default=True)
+@click.option("--constraint", "constraints", multiple=True, help="budget METRIC<=VALUE (params<=50000, latency<=5ms)")
+@click.option("--storage", default=None, help="SQLAlchemy URL or journal file [default: RUN/search.journal]")
+@click.option("--study", default="search", show_default=True)
+@click.option("--worker", default="main", show_default=True, help="name keying this process's searcher state")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--option", "options", multiple=True, help="searcher option key=value (JSON value), repeatable")
+@click.option("--reference", "references", multiple=True, help="hypervolume reference METRIC=VALUE, repeatable")
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
+@click.option("--execution", default="auto", show_default=True, type=click.Choice(["auto", "masked", "switch"]))
+@click.option("--limit", type=int, default=None, help="score only the first N images of the split")
+@click.option("--quiet", is_flag=True)
+@_one_line_errors
+def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
+           study, worker, seed, options, references, split, execution, limit, quiet):
+    from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
+    from nas.search.objectives import parse_number
+    from nas.errors import RunDirError
+
+    if objective_spec:
+        if space is None:
+            raise ConfigError("--objective needs --space (a space name or module:attr)")
+        evaluator = BlackBoxEvaluator(resolve_space(space), resolve_function(objective_spec),
+                                      outputs=_split_list((outputs,)))
+    else:
+        evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit)
+        if space is not None and resolve_space(space).fingerprint() != evaluator.space.fingerprint():
+            raise RunDirError(f"run directory {run_path} holds space {evaluator.space.name!r}, not {space!r}")
+    reference = {}
+    for pair in references:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--reference must look like METRIC=VALUE, got {pair!r}")
+        reference[key] = parse_number(value, f"--reference {key}")
+    config = SearchConfig(searcher=searcher, trials=trials, batch=batch, objectives=_split_list((objective_list,)),
+                          constraints=tuple(constraints), seed=seed, study=study, storage=storage,
+                          options=_parse_options(options), reference=reference, worker=worker)
+    result = run_search(evaluator, run_path, config, progress=not quiet)
+    best = result.best()
+    click.echo(json.dumps({"trials": len(result.records), "feasible": len(result.feasible),
+                           "front": len(result.front()), "hypervolume": result.hypervolume(),
+                           "evaluated_here": result.evaluated,
+                           "best": None if best is None else {"arch": best.arch, **best.metrics}}))
+
+
+@click.command(help="Plot a search: accuracy vs each cost metric (front, exported archs), hypervolume per trial.")
+@click.option("--run", "run_path", required=True)
+@click.option("--storage", default=None, help="SQLAlchemy URL or journal file [default: RUN/search.journal]")
+@click.option("--study", default="search", show_default=True)
+@click.option("--out", "out_dir", default=None, help="[default: RUN/plots]")
+@_one_line_errors
+def plot(run_path, storage, study, out_dir):
+    from nas.search.plot import plot_search
+    from nas.search.study import load_front_inputs
+
+    records, objectives, reference = load_front_inputs(run_path, storage, study)
+    for path in plot_search(Path(run_path), records, objectives, reference, out_dir):
+        click.echo(str(path))

@@ -1,0 +1,114 @@
+"""What scores candidate archs: a trained supernet run, or any Python function of an Arch.
+
+An evaluator has a `space`, the `metric_names` it produces, `cheap_metrics` (metric ->
+function of one Arch, computed without the network: budgets are checked with them
+before anything is evaluated) and `evaluate(archs) -> list[dict[metric, float]]`.
+
+Cost metrics are injectable callables (`metrics={"flops": fn, "latency": fn}`); by
+default a supernet run measures `params` on the sliced subnet. The hardware counters
+and latency predictors of `nas.hardware` plug in through the same `metrics` argument.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nas.errors import ConfigError
+from nas.space import Arch, Space
+
+MetricFunction = Callable[[Arch], float]
+
+
+class BlackBoxEvaluator:
+    """`objective(arch)` returns a number (the first of `outputs`) or a mapping metric -> number."""
+
+    def __init__(self, space: Space, objective: Callable[[Arch], float | Mapping[str, float]], *,
+                 outputs: Sequence[str] = ("accuracy",), metrics: Mapping[str, MetricFunction] | None = None):
+        self.space, self.objective, self.outputs = space, objective, tuple(outputs)
+        self.cheap_metrics = dict(metrics or {})
+        self.metric_names = [*self.outputs, *(m for m in self.cheap_metrics if m not in self.outputs)]
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        results = []
+        for arch in archs:
+            value = self.objective(arch)
+            measured = dict(value) if isinstance(value, Mapping) else {self.outputs[0]: value}
+            missing = [m for m in self.outputs if m not in measured]
+            if missing:
+                raise ConfigError(f"the objective returned {sorted(measured)} for {arch}; it must return "
+                                  f"{', '.join(self.outputs)}")
+            for name, function in self.cheap_metrics.items():
+                measured.setdefault(name, function(arch))
+            results.append({k: float(v) for k, v in measured.items()})
+        return results
+
+
+def sliced_params(graphdef, params, stats) -> MetricFunction:
+    """Parameter count of an arch's sliced standalone subnet (cached per arch)."""
+    from flax import nnx
+
+    from nas.lowering import count_params, slice_subnet, split
+
+    supernet = nnx.merge(graphdef, params, stats)
+    cache: dict[str, float] = {}
+
+    def count(arch: Arch) -> float:
+        key = arch.to_string()
+        if key not in cache:
+            cache[key] = float(count_params(split(slice_subnet(supernet, arch))[1]))
+        return cache[key]
+    return count
+
+
+class SupernetEvaluator:
+    """Accuracy with the supernet's inherited weights, BN recalibrated per subnet, in fixed-size batches.
+
+    `execution="auto"` runs each block at its chosen width (`switch`) where the space's
+    definition supports it, else the masked lowering. `split` is the data split scored
+    (validation by default: the test split stays for the final report).
+    """
+
+    def __init__(self, run_path: str | Path, *, split: str = "validation", execution: str = "auto", chunk: int = 8,
+                 metrics: Mapping[str, MetricFunction] | None = None, limit: int | None = None):
+        from nas.definition import get_definition
+        from nas.evaluate import fixed_batches, make_batched_scorer
+        from nas.run_dir import RunDir
+        from nas.train.loop import enable_compilation_cache, restore_trained
+
+        if split not in ("train", "validation", "test"):
+            raise ConfigError(f"unknown split {split!r}; allowed: train, validation, test")
+        enable_compilation_cache()
+        self.run = RunDir.open(run_path)
+        self.session, self.state = restore_trained(self.run)
+        self.space = self.session.space
+        if execution == "auto":
+            execution = "switch" if get_definition(self.session.config.space).switch_execution else "masked"
+        self.execution, self.chunk = execution, chunk
+        data = getattr(self.session.dataset, split)
+        images, labels = data.images[:limit], data.labels[:limit]
+        if len(images) == 0:
+            raise ConfigError(f"the {split} split of {self.run.path} is empty; choose another split (train, validation, test)")
+        self._scorer = make_batched_scorer(self.session.graphdef, self.space, execution=execution)
+        self._batches = fixed_batches(images, labels, min(self.session.config.eval_batch_size, len(images)))
+        self._calibration = self.session.dataset.train.images[:self.session.config.calibration_images]
+        self.cheap_metrics = dict(metrics) if metrics is not None else {
+            "params": sliced_params(self.session.graphdef, self.state.params, self.state.stats)}
+        self.metric_names = ["accuracy", *self.cheap_metrics]
+
+    def accuracy(self, archs: Sequence[Arch]) -> np.ndarray:
+        import jax
+
+        vectors = np.stack([arch.to_vector() for arch in archs])
+        pad = (-len(vectors)) % self.chunk  # fixed-size chunks: one compile for every batch
+        padded = np.concatenate([vectors, np.repeat(vectors[:1], pad, axis=0)])
+        scores = [np.asarray(jax.device_get(self._scorer(self.state.params, self.state.stats, self._calibration,
+                                                         self._batches, padded[i:i + self.chunk])))
+                  for i in range(0, len(padded), self.chunk)]
+        return np.concatenate(scores)[:len(archs)]
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        accuracies = self.accuracy(archs)
+        return [{"accuracy": float(a), **{name: float(f(arch)) for name, f in self.cheap_metrics.items()}}
+                for arch, a in zip(archs, accuracies)]

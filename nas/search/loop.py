@@ -1,0 +1,326 @@
+"""The search loop: drives any searcher, evaluates candidates in batches, records every trial.
+
+    nas.search.run_search(evaluator, "runs/NAME", SearchConfig(searcher="evolution", trials=200))
+
+Each round: tell the searcher every trial other workers finished since the last round;
+finish this host's stale trials (left RUNNING by a killed process); ask the searcher for
+the rest of a batch; claim one Optuna trial per candidate; evaluate the batch (archs
+already evaluated reuse their metrics); record metrics, objectives and the violation of
+the budgets; tell the searcher. `trials` is the number of finished trials the study
+should hold, whatever the number of workers: a claim beyond it (two workers racing for
+the last slots) is recorded as FAIL with `surplus` and never evaluated. Re-running the
+same command resumes: finished trials are never evaluated again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from nas.errors import ConfigError, RunDirError
+from nas.pareto import hypervolume, pareto_front
+from nas.search.objectives import (Constraint, Objective, check_metrics, minimised, parse_constraint,
+                                   parse_objective, violation)
+from nas.search.storage import JOURNAL_FILE, open_storage
+from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_record, trial_records
+from nas.search.worker import claim_name, is_dead, this_worker
+
+SEARCH_FILE = "search.json"
+STATE_DIR = "search-state"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    searcher: str = "evolution"
+    trials: int = 100
+    batch: int = 8
+    objectives: tuple = ("accuracy:max", "params:min")
+    constraints: tuple = ()
+    seed: int = 0
+    study: str = "search"
+    storage: str | None = None  # default: DIRECTORY/search.journal
+    options: Mapping = field(default_factory=dict)  # searcher options
+    reference: Mapping = field(default_factory=dict)  # hypervolume reference point per metric
+    worker: str = "main"
+
+
+@dataclass
+class SearchResult:
+    records: list[TrialRecord]
+    objectives: list[Objective]
+    constraints: list[Constraint]
+    reference: np.ndarray | None
+    evaluated: int  # archs this process evaluated (not cached, not resumed)
+
+    @property
+    def feasible(self) -> list[TrialRecord]:
+        return [r for r in self.records if r.feasible]
+
+    def front(self) -> list[TrialRecord]:
+        feasible = self.feasible
+        if not feasible:
+            return []
+        points = minimised(self.objectives, [r.metrics for r in feasible])
+        return [feasible[i] for i in pareto_front(points)]
+
+    def best(self) -> TrialRecord | None:
+        """The feasible trial best in the first objective."""
+        feasible = self.feasible
+        if not feasible:
+            return None
+        return feasible[int(np.argmin(minimised(self.objectives[:1], [r.metrics for r in feasible])[:, 0]))]
+
+    def hypervolume(self) -> float | None:
+        return front_hypervolume(self.objectives, self.reference, self.feasible)
+
+
+def front_hypervolume(objectives, reference, records) -> float | None:
+    if reference is None or not records or len(objectives) > 3:
+        return None
+    return hypervolume(minimised(objectives, [r.metrics for r in records]), reference)
+
+
+def storage_spec(directory: Path, config: SearchConfig) -> str:
+    return config.storage or str(directory / JOURNAL_FILE)
+
+
+def _check_directory(directory: Path, space) -> None:
+    """A search directory belongs to one space: a trained run's config.json or a search.json says which."""
+    for name in ("config.json", SEARCH_FILE):
+        path = directory / name
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("space_fingerprint") != space.fingerprint():
+                raise RunDirError(f"{directory} belongs to space {saved.get('space')!r} (fingerprint "
+                                  f"{saved.get('space_fingerprint')}), not {space.name!r} (fingerprint "
+                                  f"{space.fingerprint()}); choose another directory")
+
+
+def _check_budgets(evaluator, constraints: Sequence[Constraint]) -> None:
+    """A budget even the smallest arch exceeds can never be met (costs grow with the arch)."""
+    smallest = evaluator.space.smallest()
+    for constraint in constraints:
+        function = evaluator.cheap_metrics.get(constraint.metric)
+        if function is not None:
+            value = float(function(smallest))
+            if value > constraint.budget:
+                raise ConfigError(f"no arch satisfies {constraint}: the smallest arch has {constraint.metric}="
+                                  f"{value:g}; allowed: a budget >= {value:g}")
+
+
+def _reference(evaluator, objectives, constraints, overrides: Mapping) -> np.ndarray | None:
+    """Hypervolume reference point (minimised): accuracy 0, a cost its budget or the largest arch's value."""
+    budgets = {c.metric: c.budget for c in constraints}
+    point = []
+    for o in objectives:
+        if o.metric in overrides:
+            value = float(overrides[o.metric])
+        elif o.direction == "max" and o.metric == "accuracy":
+            value = 0.0
+        elif o.metric in budgets:
+            value = budgets[o.metric]
+        elif o.metric in evaluator.cheap_metrics:
+            value = float(evaluator.cheap_metrics[o.metric](evaluator.space.largest()))
+        else:
+            return None
+        point.append(-value if o.direction == "max" else value)
+    return np.array(point)
+
+
+def _searcher_defaults(name: str, evaluator, objectives, constraints, options: Mapping) -> dict:
+    """Options the loop can fill in: evolution's feasibility test, the RL controller's cost targets."""
+    options = dict(options)
+    cheap = [c for c in constraints if c.metric in evaluator.cheap_metrics]
+    if name == "evolution" and cheap and "is_feasible" not in options:
+        options["is_feasible"] = lambda arch: violation(cheap, {c.metric: evaluator.cheap_metrics[c.metric](arch)
+                                                               for c in cheap}) <= 0
+    if name == "rl" and len(objectives) > 1:
+        quality = next((i for i, o in enumerate(objectives) if o.direction == "max"), 0)
+        cost = next((i for i, o in enumerate(objectives) if i != quality), 1)
+        options.setdefault("quality_index", quality)
+        options.setdefault("cost_index", cost)
+        metric = objectives[cost].metric
+        budgets = [c.budget for c in constraints if c.metric == metric]
+        if "targets" not in options:
+            if budgets:
+                options["targets"] = [min(budgets)]
+            elif metric in evaluator.cheap_metrics:
+                low = float(evaluator.cheap_metrics[metric](evaluator.space.smallest()))
+                high = float(evaluator.cheap_metrics[metric](evaluator.space.largest()))
+                options["targets"] = np.geomspace(max(low, 1e-9), max(high, low * 1.01, 1e-9), 6)[1:].tolist()
+            else:
+                raise ConfigError(f"searcher rl needs --option targets=[...] (cost targets for {metric!r})")
+    return options
+
+
+class _SavedState:
+    """The searcher's state and the trial numbers it has been told, in STATE_DIR/<study>.<worker>.json."""
+
+    def __init__(self, directory: Path, study: str, worker: str):
+        self.path = directory / STATE_DIR / f"{study}.{worker}.json"
+
+    def load(self, searcher) -> set[int]:
+        if not self.path.exists():
+            return set()
+        saved = json.loads(self.path.read_text())
+        searcher.restore(saved["searcher"])
+        return set(saved["told"])
+
+    def save(self, searcher, told: set[int]) -> None:
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"searcher": searcher.state(), "told": sorted(told)}))
+        tmp.replace(self.path)
+
+
+def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchConfig(), *,
+               progress: bool = True) -> SearchResult:
+    """Search until the study holds `config.trials` finished trials (see the module docstring)."""
+    from searchers.registry import make_searcher
+
+    directory = Path(directory)
+    space = evaluator.space
+    objectives = [parse_objective(o) for o in config.objectives]
+    constraints = [parse_constraint(c) for c in config.constraints]
+    if not objectives:
+        raise ConfigError("a search needs at least one objective, e.g. accuracy:max")
+    if config.trials < 1 or config.batch < 1:
+        raise ConfigError(f"trials and batch must be >= 1, got trials={config.trials}, batch={config.batch}")
+    check_metrics(objectives, constraints, evaluator.metric_names)
+    _check_directory(directory, space)
+    _check_budgets(evaluator, constraints)
+    reference = _reference(evaluator, objectives, constraints, config.reference)
+    options = _searcher_defaults(config.searcher, evaluator, objectives, constraints, config.options)
+
+    # Everything a user can get wrong is checked above; from here on things are written.
+    spec = storage_spec(directory, config)
+    if config.storage is None:
+        directory.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(spec)
+    record = study_record(space, objectives, constraints)
+    study = open_study(storage, config.study, record, objectives, spec)
+    if reference is not None:
+        study.set_user_attr(REFERENCE_KEY, reference.tolist())
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "config.json").exists() and not (directory / SEARCH_FILE).exists():
+        (directory / SEARCH_FILE).write_text(json.dumps({"space": space.name, "space_fingerprint": space.fingerprint(),
+                                                         "storage": spec, "study": config.study}, indent=2))
+
+    worker_name, lock = claim_name(directory / STATE_DIR, config.worker)
+    try:
+        seed = config.seed + zlib.crc32(worker_name.encode()) % 100_000 if worker_name != "main" else config.seed
+        searcher = make_searcher(config.searcher, space, len(objectives), seed=seed,
+                                 seeds=[space.smallest(), space.largest()], options=options)
+        saved = _SavedState(directory, config.study, worker_name)
+        told = saved.load(searcher)
+        evaluated = _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress)
+    finally:
+        lock.unlink(missing_ok=True)
+    return SearchResult(trial_records(study), objectives, constraints, reference, evaluated)
+
+
+def _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress) -> int:
+    me, evaluated = this_worker(), 0
+    cache: dict[str, dict] = {}
+    bar = tqdm(total=config.trials, disable=not progress, desc=f"search {config.study}", unit="trial")
+    try:
+        while True:
+            trials = study.get_trials(deepcopy=False)
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            for t in complete:
+                cache.setdefault(t.user_attrs["arch"], t.user_attrs["metrics"])
+            new = sorted((t for t in complete if t.number not in told), key=lambda t: t.number)
+            if new:
+                archs = [evaluator.space.from_string(t.user_attrs["arch"]) for t in new]
+                metrics = [t.user_attrs["metrics"] for t in new]
+                searcher.tell(archs, minimised(objectives, metrics), [t.user_attrs["violation"] for t in new])
+                told.update(t.number for t in new)
+                saved.save(searcher, told)
+            _show(bar, complete, objectives, reference)
+            running = [t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs]
+            stale = [t for t in running if is_dead(t.user_attrs.get("worker", ""))]
+            alive = len(running) - len(stale)
+            room = config.trials - len(complete) - len(running)
+            if not stale and room <= 0:
+                return evaluated
+            claimed = []  # (trial number, arch)
+            for t in stale[:config.batch]:
+                study._storage.set_trial_user_attr(t._trial_id, "worker", me)
+                claimed.append((t.number, evaluator.space.from_string(t.user_attrs["arch"])))
+            wanted = min(config.batch - len(claimed), max(room, 0))
+            if wanted > 0:
+                claimed += _claim(study, searcher.ask(wanted), me, config.trials)
+            if not claimed:
+                if alive:
+                    return evaluated  # the others are finishing the last trials
+                continue
+            evaluated += _evaluate(evaluator, study, searcher, claimed, cache, objectives, constraints)
+            told.update(number for number, _ in claimed)
+            saved.save(searcher, told)
+    finally:
+        bar.close()
+
+
+def _claim(study, archs, me: str, target: int) -> list[tuple[int, object]]:
+    """One Optuna trial per arch; a trial beyond the `target`-th live claim is surplus (FAIL, never evaluated)."""
+    mine = []
+    for arch in archs:
+        trial = study.ask()
+        trial.set_user_attr("arch", arch.to_string())
+        trial.set_user_attr("worker", me)
+        mine.append((trial.number, arch))
+    live = sorted(t.number for t in study.get_trials(deepcopy=False)
+                  if t.state in (TrialState.COMPLETE, TrialState.RUNNING))
+    kept = []
+    for number, arch in mine:
+        if live.index(number) >= target:
+            study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
+                study._study_id, number), "surplus", True)
+            study.tell(number, state=TrialState.FAIL)
+        else:
+            kept.append((number, arch))
+    return kept
+
+
+def _evaluate(evaluator, study, searcher, claimed, cache, objectives, constraints) -> int:
+    todo = [arch for _, arch in claimed if arch.to_string() not in cache]
+    unique = list(dict.fromkeys(todo))
+    for arch, metrics in zip(unique, evaluator.evaluate(unique) if unique else []):
+        cache[arch.to_string()] = metrics
+    metrics = [cache[arch.to_string()] for _, arch in claimed]
+    values = minimised(objectives, metrics)
+    violations = [violation(constraints, m) for m in metrics]
+    for (number, _), m, v in zip(claimed, metrics, violations):
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        try:
+            study._storage.set_trial_user_attr(trial_id, "metrics", m)
+            study._storage.set_trial_user_attr(trial_id, "violation", v)
+            study.tell(number, [float(m[o.metric]) for o in objectives])
+        except (UpdateFinishedTrialError, ValueError):
+            if study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                raise
+            # else: a stale trial another resuming worker finished first; it is recorded once
+    searcher.tell([arch for _, arch in claimed], values, violations)
+    return len(unique)
+
+
+def _show(bar, complete, objectives, reference) -> None:
+    feasible = [t for t in complete if t.user_attrs.get("violation", 1) <= 0]
+    postfix = {}
+    if feasible:
+        first = objectives[0]
+        values = [t.user_attrs["metrics"][first.metric] for t in feasible]
+        postfix[f"best {first.metric}"] = f"{(max if first.direction == 'max' else min)(values):.4g}"
+        records = [TrialRecord(t.number, "", t.user_attrs["metrics"], 0.0, ()) for t in feasible]
+        volume = front_hypervolume(objectives, reference, records)
+        if volume is not None:
+            postfix["hypervolume"] = f"{volume:.4g}"
+    bar.n = len(complete)
+    bar.set_postfix(postfix, refresh=True)

@@ -1,0 +1,101 @@
+"""What a search optimises and what it must respect: objectives and budgets on metrics.
+
+An objective is a metric and a direction (`accuracy:max`, `params:min`); a constraint
+is a budget on a metric (`params<=50000`, `flops<=20M`, `latency<=5ms`). Searchers see
+every objective as minimised (`minimised`), and one violation per arch: the budgets'
+relative excess, summed (0 when the arch is feasible).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nas.errors import ConfigError
+
+DIRECTIONS = ("max", "min")
+# Metrics that are better high; any other metric is a cost (better low).
+_MAXIMISED = ("accuracy",)
+_SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "ms": 1.0, "us": 1e-3, "s": 1e3}
+_BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*<=\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str = "min"
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.direction}"
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """metric <= budget (latency in milliseconds)."""
+    metric: str
+    budget: float
+
+    def __str__(self) -> str:
+        return f"{self.metric}<={self.budget:g}"
+
+
+def parse_objective(spec: str | Objective) -> Objective:
+    if isinstance(spec, Objective):
+        return spec
+    metric, _, direction = str(spec).partition(":")
+    direction = direction or ("max" if metric in _MAXIMISED else "min")
+    if not metric or direction not in DIRECTIONS:
+        raise ConfigError(f"objective {spec!r} must look like METRIC or METRIC:max|min, e.g. accuracy:max, params:min")
+    return Objective(metric, direction)
+
+
+def parse_number(text: str, what: str) -> float:
+    """`50000`, `20M`, `1.5k`, `5ms`, `800us` (latency in ms)."""
+    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", str(text))
+    suffix = match.group(2).lower() if match else ""
+    if not match or suffix not in _SUFFIXES:
+        raise ConfigError(f"{what} {text!r} is not a number; allowed: 50000, 20M, 1.5k, 5ms, 800us")
+    try:
+        return float(match.group(1)) * _SUFFIXES[suffix]
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is not a number; allowed: 50000, 20M, 1.5k, 5ms, 800us") from None
+
+
+def parse_constraint(spec: str | Constraint) -> Constraint:
+    """`params<=50000`, `flops<=20M`, `latency<=5ms`; a bare `5ms` means latency<=5ms."""
+    if isinstance(spec, Constraint):
+        return spec
+    text = str(spec)
+    if "<=" not in text and re.fullmatch(r"\s*[0-9.eE+-]+\s*(ms|us|s)\s*", text):
+        return Constraint("latency", parse_number(text, "budget"))
+    match = _BUDGET.match(text)
+    if not match:
+        raise ConfigError(f"constraint {spec!r} must look like METRIC<=VALUE, e.g. params<=50000, flops<=20M, "
+                          "latency<=5ms")
+    return Constraint(match.group(1), parse_number(match.group(2) + match.group(3), f"budget of {match.group(1)}"))
+
+
+def check_metrics(objectives: Sequence[Objective], constraints: Sequence[Constraint], available: Iterable[str]) -> None:
+    """ConfigError naming the first objective or constraint on a metric the evaluator does not produce."""
+    available = list(available)
+    for item, kind in [*((o, "objective") for o in objectives), *((c, "constraint") for c in constraints)]:
+        if item.metric not in available:
+            raise ConfigError(f"{kind} {item} names unknown metric {item.metric!r}; "
+                              f"allowed metrics: {', '.join(available)}")
+
+
+def minimised(objectives: Sequence[Objective], metrics: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """float [n, k]: each objective's value, negated where it is maximised."""
+    return np.array([[(-1.0 if o.direction == "max" else 1.0) * float(m[o.metric]) for o in objectives]
+                     for m in metrics], dtype=np.float64).reshape(len(metrics), len(objectives))
+
+
+def violation(constraints: Sequence[Constraint], metrics: Mapping[str, float]) -> float:
+    """Sum over budgets of max(0, value / budget - 1) (the absolute excess when the budget is 0)."""
+    total = 0.0
+    for c in constraints:
+        value = float(metrics[c.metric])
+        total += max(0.0, value / c.budget - 1.0) if c.budget > 0 else max(0.0, value - c.budget)
+    return total

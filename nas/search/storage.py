@@ -1,0 +1,77 @@
+"""Where trials are recorded: an Optuna JournalStorage file (default, no server) or an SQLAlchemy URL.
+
+Errors a user can fix (a malformed URL, a server that cannot be reached, a missing
+database driver, a journal in a directory that does not exist) are `StorageError`s
+with one line; nothing is created or changed when opening fails.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from nas.errors import WeftError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are reported by the progress bar
+
+JOURNAL_FILE = "search.journal"
+_URL_HELP = "allowed: a journal file path, or an SQLAlchemy URL such as sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+
+
+class StorageError(WeftError):
+    """A trial storage cannot be opened: malformed URL, unreachable server, missing driver or directory."""
+
+
+def is_url(spec: str) -> bool:
+    return "://" in str(spec)
+
+
+def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
+    """A journal file at `spec`, or the relational database at the SQLAlchemy URL `spec`."""
+    if not is_url(spec):
+        path = Path(spec)
+        if not path.parent.is_dir():
+            raise StorageError(f"journal storage {path}: directory {path.parent} does not exist")
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(str(spec))
+        url.get_dialect()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError) as error:
+        raise StorageError(f"storage URL {_redact(spec)} is malformed ({_first_line(error)}); {_URL_HELP}") from None
+    except ImportError as error:
+        raise StorageError(f"storage URL {_redact(spec)} needs a database driver that is not installed "
+                           f"({_first_line(error)}); install it (e.g. pip install psycopg2-binary)") from None
+    try:
+        return optuna.storages.RDBStorage(str(spec), engine_kwargs=_engine_kwargs(url.get_backend_name()),
+                                          skip_table_creation=False)
+    except ImportError as error:
+        raise StorageError(f"storage URL {_redact(spec)} needs a database driver that is not installed "
+                           f"({_first_line(error)}); install it (e.g. pip install psycopg2-binary)") from None
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as error:
+        raise StorageError(f"cannot reach storage {_redact(spec)}: {_first_line(error)}") from None
+
+
+def _engine_kwargs(backend: str) -> dict:
+    if backend == "postgresql":
+        return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": 60}}
+    return {}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _redact(spec) -> str:
+    """The URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+        return make_url(str(spec)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, it has no parseable password
+        return repr(str(spec))

@@ -1,0 +1,111 @@
+"""The Optuna study a search records into, and the trial records read back from it.
+
+A study carries, as user attributes, the space (name, fingerprint), the objectives and the
+constraints it was started with; a search with other ones is refused before anything is
+written. Each trial holds `arch` (canonical string), `metrics`, `violation` and `worker`
+(host:pid of the process evaluating it) as user attributes; its values are the
+objectives in their own directions (accuracy maximised).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.errors import ConfigError, RunDirError
+from nas.search.objectives import Constraint, Objective
+from nas.search.storage import StorageError
+
+RECORD_KEY = "weft"
+REFERENCE_KEY = "weft_reference"  # the hypervolume reference point (minimised), for plots
+
+
+def study_record(space, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> dict:
+    return {"space": space.name, "space_version": space.version, "space_fingerprint": space.fingerprint(),
+            "objectives": [str(o) for o in objectives], "constraints": [str(c) for c in constraints]}
+
+
+def load_study(storage, name: str) -> optuna.Study | None:
+    if name not in {s.study_name for s in storage.get_all_studies()}:
+        return None
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def check_record(study: optuna.Study, record: dict, where: str) -> None:
+    saved = study.user_attrs.get(RECORD_KEY)
+    if saved is None:
+        raise StorageError(f"study {study.study_name!r} in {where} was not written by weft; choose another --study")
+    if saved["space_fingerprint"] != record["space_fingerprint"]:
+        raise RunDirError(f"study {study.study_name!r} in {where} searched space {saved['space']!r} "
+                          f"(fingerprint {saved['space_fingerprint']}), not {record['space']!r} "
+                          f"(fingerprint {record['space_fingerprint']}); choose another --study or --storage")
+    for key in ("objectives", "constraints"):
+        if saved[key] != record[key]:
+            raise ConfigError(f"study {study.study_name!r} in {where} was started with {key} {saved[key]}, "
+                              f"this search has {record[key]}; resume with the same {key} or choose another --study")
+
+
+def open_study(storage, name: str, record: dict, objectives: Sequence[Objective], where: str) -> optuna.Study:
+    """Load the study (checking its record) or create it."""
+    study = load_study(storage, name)
+    if study is None:
+        directions = ["maximize" if o.direction == "max" else "minimize" for o in objectives]
+        study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True)
+        if RECORD_KEY not in study.user_attrs:  # another worker may have created it a moment ago
+            study.set_user_attr(RECORD_KEY, record)
+    check_record(study, record, where)
+    return study
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    arch: str
+    metrics: dict
+    violation: float
+    values: tuple
+
+    @property
+    def feasible(self) -> bool:
+        return self.violation <= 0
+
+
+def trial_records(study: optuna.Study) -> list[TrialRecord]:
+    """Every finished (COMPLETE) trial, by trial number."""
+    return [TrialRecord(t.number, t.user_attrs["arch"], t.user_attrs["metrics"], t.user_attrs["violation"],
+                        tuple(t.values))
+            for t in sorted(study.get_trials(deepcopy=False, states=[TrialState.COMPLETE]), key=lambda t: t.number)]
+
+
+def load_search(directory, storage_spec: str | None, study_name: str) -> optuna.Study:
+    """The study of a finished or running search, or a StorageError saying what is missing."""
+    from pathlib import Path
+
+    from nas.search.storage import JOURNAL_FILE, open_storage
+
+    spec = storage_spec or str(Path(directory) / JOURNAL_FILE)
+    if storage_spec is None and not Path(spec).exists():
+        raise StorageError(f"{directory} holds no search ({JOURNAL_FILE} is missing); run `nas search --run "
+                           f"{directory}` first, or give --storage")
+    storage = open_storage(spec)
+    study = load_study(storage, study_name)
+    if study is None:
+        names = sorted(s.study_name for s in storage.get_all_studies())
+        raise StorageError(f"no study {study_name!r} in {spec}; studies there: {', '.join(names) or 'none'}")
+    if RECORD_KEY not in study.user_attrs:
+        raise StorageError(f"study {study_name!r} in {spec} was not written by weft")
+    return study
+
+
+def load_front_inputs(directory, storage_spec: str | None, study_name: str):
+    """(finished trial records, objectives, hypervolume reference or None) of a search."""
+    import numpy as np
+
+    from nas.search.objectives import parse_objective
+
+    study = load_search(directory, storage_spec, study_name)
+    objectives = [parse_objective(o) for o in study.user_attrs[RECORD_KEY]["objectives"]]
+    reference = study.user_attrs.get(REFERENCE_KEY)
+    return trial_records(study), objectives, None if reference is None else np.asarray(reference)

@@ -1,0 +1,84 @@
+"""The search loop on a black-box objective: records, resume without re-evaluation, kill and resume."""
+import json
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas.search import BlackBoxEvaluator, SearchConfig, run_search
+from nas.search.storage import open_storage
+
+from .conftest import BLACK_BOX, nas_command
+
+CONFIG = SearchConfig(searcher="evolution", trials=30, batch=6, objectives=("f1:min", "f2:min"),
+                      reference={"f1": 1.1, "f2": 1.1}, options={"population_size": 10})
+
+
+def counting(objective):
+    calls = []
+
+    def wrapped(arch):
+        calls.append(arch.to_string())
+        return objective(arch)
+    return wrapped, calls
+
+
+def test_search_records_every_trial_and_resumes_without_reevaluating(bench_dir, tmp_path):
+    import zdt_bench
+
+    objective, calls = counting(zdt_bench.objective)
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, objective, outputs=("f1", "f2"))
+    result = run_search(evaluator, tmp_path / "s", CONFIG, progress=False)
+    assert len(result.records) == 30 and [r.number for r in result.records] == list(range(30))
+    assert result.records[0].arch == zdt_bench.SPACE.smallest().to_string()  # seeds asked first
+    for record in result.records:
+        expected = zdt_bench.objective(zdt_bench.SPACE.from_string(record.arch))
+        assert record.metrics == pytest.approx(expected) and record.values == pytest.approx((expected["f1"], expected["f2"]))
+    assert len(calls) == len(set(calls)) == result.evaluated <= 30  # duplicates reuse recorded metrics
+    assert 0 < result.hypervolume() <= 1.21
+
+    again = run_search(evaluator, tmp_path / "s", CONFIG, progress=False)  # nothing left to do
+    assert again.evaluated == 0 and len(again.records) == 30
+    more = run_search(evaluator, tmp_path / "s", SearchConfig(**{**CONFIG.__dict__, "trials": 45}), progress=False)
+    assert len(more.records) == 45 and len(calls) == len(set(calls))
+
+
+def test_killed_search_resumes_without_reevaluating_finished_trials(bench_dir, tmp_path):
+    log = tmp_path / "calls.log"
+    args = ("search", "--run", str(tmp_path / "s"), *BLACK_BOX, "--searcher", "nsga2", "--trials", "40",
+            "--batch", "5")
+    killed = nas_command(bench_dir, *args, env={"BENCH_LOG": str(log), "BENCH_KILL_AT": "23"})
+    killed.communicate(timeout=120)
+    assert killed.returncode == -9
+    study = optuna.load_study(study_name="search", storage=open_storage(tmp_path / "s" / "search.journal"))
+    finished = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert 10 <= len(finished) < 40 and any(t.state == TrialState.RUNNING for t in study.get_trials())
+    first_run = log.read_text().splitlines()
+
+    resumed = nas_command(bench_dir, *args, env={"BENCH_LOG": str(log)})
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["trials"] == 40
+    second_run = [line.split(" ", 1)[1] for line in log.read_text().splitlines()[len(first_run):]]
+    finished_archs = {t.user_attrs["arch"] for t in finished}
+    assert not finished_archs & set(second_run)  # no finished trial was evaluated again
+    trials = study.get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 40
+    assert not any(t.state == TrialState.RUNNING for t in trials)  # the killed batch was finished on resume
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+
+
+def test_constraint_budget_and_feasibility(bench_dir, tmp_path):
+    import zdt_bench
+
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, zdt_bench.objective, outputs=("f1", "f2"),
+                                  metrics={"size": zdt_bench.size})
+    config = SearchConfig(**{**CONFIG.__dict__, "constraints": ("size<=12",)})
+    result = run_search(evaluator, tmp_path / "c", config, progress=False)
+    for record in result.records:
+        assert record.feasible == (record.metrics["size"] <= 12)
+        assert record.violation == pytest.approx(max(0.0, record.metrics["size"] / 12 - 1))
+    assert all(r.feasible for r in result.front())
+    assert np.mean([r.feasible for r in result.records]) > 0.6  # evolution resamples infeasible children
