@@ -1,0 +1,8 @@
+"""Hardware cost of subnetworks: analytic FLOPs (multiply-adds) and params, measured
+latency of sliced compiled subnets, and latency predictors that are jitted JAX functions.
+
+Modules, one algorithm each: `layer_counts` (MACs/params of one layer), `cost_model`
+(how a space describes its layers), `tables` (per-layer tables indexed by the arch
+vector, hard and relaxed), `counters` (FLOPs/params of archs), `xla_check`, `device`,
+`timing`, `collect`, `lut_predictor`, `mlp_predictor`, `predictor_io`, `metrics`, `report`.
+"""

@@ -1,0 +1,105 @@
+"""`nas latency collect|fit` and `nas cost` (registered lazily by nas/cli.py)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from nas.cli import _one_line_errors, _parse_options
+from nas.errors import ConfigError
+
+DEFAULT_IMAGE_SHAPE = "28,28,1"
+
+
+def _image_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"--image-shape must be H,W,C of positive ints (e.g. {DEFAULT_IMAGE_SHAPE}), got {text!r}")
+    return shape
+
+
+@click.group(help="Measure the latency of sliced compiled subnets and fit latency predictors.")
+def latency():
+    pass
+
+
+@latency.command(help="Measure archs of a space into a run directory (re-run the same command to resume).")
+@click.option("--space", default="mobilenetv3", show_default=True, help="mlp, mobilenetv3, or package.module:attr")
+@click.option("--n", type=int, default=200, show_default=True, help="number of sampled archs")
+@click.option("--run", "run_path", required=True, help="run directory, e.g. runs/latency-NAME")
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--image-shape", default=DEFAULT_IMAGE_SHAPE, show_default=True, help="input H,W,C")
+@click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--group", type=int, default=4, show_default=True, help="archs compiled, then timed interleaved")
+@click.option("--repeats", type=int, default=21, show_default=True, help="timed samples per arch")
+@click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@_one_line_errors
+def collect(space, n, run_path, batch, image_shape, options, seed, group, repeats, no_layers, quiet):
+    from nas.hardware.collect import CollectConfig, collect as run_collect
+
+    if n < 1 or batch < 1 or group < 1 or repeats < 3:
+        raise ConfigError("--n, --batch and --group must be >= 1 and --repeats >= 3")
+    config = CollectConfig(space=space, n=n, batch=batch, image_shape=_image_shape(image_shape),
+                           options=_parse_options(options) or None, seed=seed, group=group, repeats=repeats,
+                           layers=not no_layers)
+    run = run_collect(config, run_path, progress=not quiet)
+    click.echo(json.dumps({"run": str(run), "space": space, "n": n}))
+
+
+@latency.command(help="Fit the predictors on part of a collection and report on held-out archs.")
+@click.option("--run", "run_path", required=True, help="a run directory of nas latency collect")
+@click.option("--out", "out_dir", default=None, help="default: RUN/fit")
+@click.option("--train-fraction", type=float, default=0.8, show_default=True)
+@click.option("--target", type=click.Choice(["anchored", "median"]), default="anchored", show_default=True,
+              help="anchored: latency relative to the reference arch timed beside each arch; median: raw")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_one_line_errors
+def fit(run_path, out_dir, train_fraction, target, seed):
+    from nas.hardware.report import fit as run_fit
+
+    if not 0.0 < train_fraction < 1.0:
+        raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}")
+    report = run_fit(run_path, out_dir, train_fraction=train_fraction, target=target, seed=seed)
+    click.echo(json.dumps({"best": report["best"], "target": target, "n_test": report["n_test"],
+                           "results": report["results"], "noise": report["noise"]}))
+
+
+@click.command(help="FLOPs (multiply-adds), params and predicted latency of one arch.")
+@click.option("--space", default="mobilenetv3", show_default=True)
+@click.option("--arch", "arch_spec", required=True, help="largest, smallest, a JSON object, a .json file or a canonical string")
+@click.option("--image-shape", default=None, help=f"input H,W,C (default: the predictor's, else {DEFAULT_IMAGE_SHAPE})")
+@click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
+@click.option("--predictor", "predictor_paths", multiple=True, help="a predictor JSON of nas latency fit, repeatable")
+@click.option("--layers", "show_layers", is_flag=True, help="also print per-layer MACs and params")
+@_one_line_errors
+def cost(space, arch_spec, image_shape, options, predictor_paths, show_layers):
+    from nas.export import parse_arch
+    from nas.hardware.counters import load_counter
+    from nas.hardware.predictor_io import PredictorError, load_predictor, read_document
+
+    stored = [tuple(read_document(p)["space"]["image_shape"]) for p in predictor_paths]
+    shape = _image_shape(image_shape) if image_shape else (stored[0] if stored else _image_shape(DEFAULT_IMAGE_SHAPE))
+    for path, predictor_shape in zip(predictor_paths, stored):
+        if predictor_shape != tuple(shape):
+            raise PredictorError(f"predictor {path} was fitted for input shape {list(predictor_shape)}, "
+                                 f"not {list(shape)}; allowed: the same --image-shape")
+    counter = load_counter(space, _parse_options(options) or None, shape)
+    arch = parse_arch(counter.space, arch_spec)
+    counts = counter.count(arch)
+    result = {"space": counter.space.name, "version": counter.space.version, "arch": arch.to_string(),
+              "image_shape": list(shape), "flops_multiply_adds": counts["macs"], "params": counts["params"]}
+    if predictor_paths:
+        vector = arch.to_vector()[None]
+        result["latency_ms"] = {}
+        for path in predictor_paths:
+            predictor, document = load_predictor(path, counter)
+            result["latency_ms"][f"{document['kind']}:{path}"] = float(predictor(vector)[0])
+            result["latency_batch"] = document["batch"]
+    if show_layers:
+        result["layers"] = {name: {"macs": m, "params": p} for name, (m, p) in counts["layers"].items()}
+    click.echo(json.dumps(result))

@@ -1,0 +1,183 @@
+"""`nas latency collect`: a resumable dataset of measured archs (and of timed layers).
+
+Run directory:
+    collection.json  space (name, version, fingerprint), options, input shape, batch, device fingerprint
+    layers.jsonl     one line per distinct layer config, timed alone (the lookup table's entries)
+    archs.jsonl      one line per measured arch; role "sample", or "reference_start"/"reference_end":
+                     the same reference arch measured before and after the samples (the noise)
+
+Lines are appended and flushed after each small group, so a killed collection keeps what it
+measured; re-running the same command measures only what is missing. Archs are drawn from
+`seed`, so a larger `--n` later extends the same list.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from nas.definition import get_definition
+from nas.errors import ConfigError, RunDirError
+from nas.hardware.cost_model import resolve_cost_model
+from nas.hardware.counters import CostCounter
+from nas.hardware.device import device_info, fingerprint
+from nas.hardware.tables import config_key
+from nas.hardware.timing import Program, measure_group
+from nas.lowering import slice_subnet, split, standalone_apply
+from nas.space import Arch
+
+META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
+# Fields of collection.json that a resumed collection must share with the first run.
+_MUST_MATCH = ("space", "version", "space_fingerprint", "options", "image_shape", "batch", "device_fingerprint")
+_REFERENCE_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    space: str = "mobilenetv3"
+    n: int = 200
+    batch: int = 1
+    image_shape: tuple = (28, 28, 1)
+    options: Mapping | None = None
+    seed: int = 0
+    group: int = 4
+    repeats: int = 21
+    warmup: int = 3
+    min_sample_s: float = 0.01
+    layers: bool = True
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file; a torn last line (killed mid-write) is dropped from disk."""
+    if not path.exists():
+        return []
+    rows, good_bytes = [], 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("torn line")
+                rows.append(json.loads(raw))
+            except ValueError:
+                break
+            good_bytes += len(raw)
+    if good_bytes != path.stat().st_size:
+        with open(path, "r+b") as handle:
+            handle.truncate(good_bytes)
+    return rows
+
+
+def _append(path: Path, rows: Sequence[dict]) -> None:
+    with open(path, "a") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _metadata(config: CollectConfig, space, resolved: dict) -> dict:
+    info = device_info()
+    return {"space": space.name, "version": space.version, "space_fingerprint": space.fingerprint(),
+            "space_spec": config.space, "options": json.loads(json.dumps(resolved, default=list)),
+            "image_shape": list(config.image_shape), "batch": config.batch, "seed": config.seed,
+            "repeats": config.repeats, "warmup": config.warmup, "device": info, "device_fingerprint": fingerprint(info)}
+
+
+def _open_run(run: Path, meta: dict) -> None:
+    path = run / META_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in _MUST_MATCH:
+            if old.get(key) != meta[key]:
+                raise RunDirError(f"{run} was collected with {key}={old.get(key)!r}, not {meta[key]!r}; "
+                                  f"allowed: the same space, options, input, batch and device, or another --run")
+        return
+    run.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, indent=1))
+
+
+def _subnet_program(supernet, arch: Arch, batch: int, image_shape) -> Program:
+    graphdef, params, stats = split(slice_subnet(supernet, arch))
+
+    def forward(params, stats, x):
+        return standalone_apply(graphdef, params, stats, x, train=False)[0]
+    return Program(forward, (params, stats, jnp.zeros((batch, *image_shape), jnp.float32)))
+
+
+def _layer_program(cost_model, layer_config: Mapping, batch: int) -> Program:
+    module, input_shape = cost_model.build(layer_config, nnx.Rngs(0))
+    graphdef, state = nnx.split(module)
+
+    def forward(state, x):
+        return nnx.merge(graphdef, state)(x)
+    return Program(forward, (state, jnp.zeros((batch, *input_shape), jnp.float32)))
+
+
+def _timing_kwargs(config: CollectConfig) -> dict:
+    return {"repeats": config.repeats, "warmup": config.warmup, "min_sample_s": config.min_sample_s}
+
+
+def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = True) -> Path:
+    run = Path(run_path)
+    definition = get_definition(config.space)
+    resolved = definition.resolve_options(config.options, image_shape=tuple(config.image_shape))
+    space = definition.make_space(**resolved)
+    _open_run(run, _metadata(config, space, resolved))
+    cost_model = resolve_cost_model(definition, resolved, tuple(config.image_shape))
+    counter = CostCounter(space, cost_model)
+
+    if config.layers:
+        done = {row["key"] for row in read_jsonl(run / LAYERS_FILE)}
+        todo = [c for c in counter.layers.distinct_configs() if config_key(c) not in done]
+        bar = tqdm(total=len(todo), desc="layers", unit="config", disable=not progress)
+        for start in range(0, len(todo), config.group):
+            chunk = todo[start:start + config.group]
+            results = measure_group([_layer_program(cost_model, c, config.batch) for c in chunk],
+                                    **_timing_kwargs(config))
+            _append(run / LAYERS_FILE, [{"key": config_key(c), "config": c, **r} for c, r in zip(chunk, results)])
+            bar.update(len(chunk))
+        bar.close()
+
+    if config.n > space.size():
+        raise ConfigError(f"--n {config.n} is more than the {space.size()} archs of space {space.name!r}; "
+                          f"allowed: 1..{space.size()}")
+    rows = read_jsonl(run / ARCHS_FILE)
+    measured = {(r["role"], r["arch"]) for r in rows}
+    rng = np.random.default_rng(config.seed)
+    samples, seen = [], set()
+    while len(samples) < config.n:
+        arch = space.sample(rng)
+        if arch.to_string() not in seen:
+            seen.add(arch.to_string())
+            samples.append(arch)
+    reference = space.sample(np.random.default_rng(config.seed + _REFERENCE_SEED_OFFSET))
+    missing = [("sample", a) for a in samples if ("sample", a.to_string()) not in measured]
+    # The reference arch is timed alone, before the first sample and after the last one.
+    groups = [[("reference_start", reference)]] if ("reference_start", reference.to_string()) not in measured else []
+    groups += [missing[i:i + config.group] for i in range(0, len(missing), config.group)]
+    if groups or not any(r["role"] == "reference_end" for r in rows):
+        groups.append([("reference_end", reference)])
+
+    supernet = definition.build(resolved)[1]
+    # The reference arch, compiled once per process, is the anchor every sample is timed against.
+    anchor = _subnet_program(supernet, reference, config.batch, config.image_shape).compile() if groups else None
+    if anchor is not None:
+        anchor.warm_up(config.warmup, config.min_sample_s)
+    bar = tqdm(total=sum(map(len, groups)), desc="archs", unit="arch", disable=not progress)
+    for chunk in groups:
+        results = measure_group([_subnet_program(supernet, a, config.batch, config.image_shape) for _, a in chunk],
+                                anchor=anchor, **_timing_kwargs(config))
+        _append(run / ARCHS_FILE, [{"role": role, "arch": a.to_string(), "vector": a.to_vector().tolist(),
+                                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **r}
+                                   for (role, a), r in zip(chunk, results)])
+        bar.update(len(chunk))
+    bar.close()
+    return run

@@ -1,0 +1,69 @@
+"""How a search space describes its layers to the hardware-cost code.
+
+A space's cost hook (`SearchSpaceDefinition.cost_model`, or `cost_model` in a sibling
+module `<space module>_cost`) returns a `CostModel`: a list of `CostLayer`s. Each layer
+names the few decisions that choose its configuration and, optionally, one decision
+whose value switches it on; from those the engine builds per-layer tables indexed by
+the arch vector (`nas.hardware.tables`), so that FLOPs, params and lookup-table latency
+are jittable gathers, vectorised over archs and differentiable in relaxed weights.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flax import nnx
+
+from nas.errors import WeftError
+
+
+class CostModelError(WeftError):
+    """A space has no cost model, or its cost model does not fit the space."""
+
+
+@dataclass(frozen=True)
+class CostLayer:
+    """One layer (or block) of every subnet, as far as cost goes.
+
+    `config(*values)` takes the values of `decisions` (in order) and returns the layer's
+    exact-shape JSON config: equal configs are one lookup-table entry. `active_if`
+    (decision, allowed values) makes the layer present only when that decision's value
+    is among them (e.g. a block past a stage's depth); it must not be in `decisions`.
+    """
+
+    name: str
+    decisions: tuple[str, ...]
+    config: Callable[..., dict]
+    active_if: tuple[str, tuple] | None = None
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """`count(config) -> (macs, params)`, `build(config, rngs) -> (module, input_shape)`.
+
+    `build` returns a standalone nnx module called as `module(x)` (inference) and the
+    per-image input shape; the lookup-table predictor times each distinct config with it.
+    """
+
+    layers: tuple[CostLayer, ...]
+    count: Callable[[Mapping], tuple[int, int]]
+    build: Callable[[Mapping, nnx.Rngs], tuple[nnx.Module, tuple[int, ...]]]
+
+
+def resolve_cost_model(definition: Any, options: Mapping, image_shape: tuple[int, ...]) -> CostModel:
+    """The space's cost model for these options and per-image input shape."""
+    hook = getattr(definition, "cost_model", None)
+    if hook is None:
+        module_name = f"{definition.build_supernet.__module__}_cost"
+        try:
+            hook = importlib.import_module(module_name).cost_model
+        except (ImportError, AttributeError):
+            raise CostModelError(
+                f"space {definition.name!r} has no cost model; allowed: set SearchSpaceDefinition.cost_model "
+                f"or define cost_model in module {module_name}") from None
+    model = hook(dict(options), tuple(image_shape))
+    if not isinstance(model, CostModel):
+        raise CostModelError(f"space {definition.name!r}: cost_model returned {type(model).__name__}, not a CostModel")
+    return model

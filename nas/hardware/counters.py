@@ -1,0 +1,71 @@
+"""Analytic FLOPs (multiply-adds) and params of any arch: pure, jittable, vmappable.
+
+`CostCounter.macs(vectors)` and `.params(vectors)` take int32 arch vectors [..., D] and
+return one count per arch (int32 while the largest total fits, else float32); the
+`expected_*` forms take relaxed weights [..., D, C] (differentiable). `count(arch)` is the
+exact host-side version in Python ints.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nas.hardware.cost_model import CostModel, resolve_cost_model
+from nas.hardware.tables import LayerTable, config_key
+from nas.space import Space
+
+# Fashion-MNIST, the data every shipped space trains on by default.
+DEFAULT_IMAGE_SHAPE = (28, 28, 1)
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class CostCounter:
+    def __init__(self, space: Space, cost_model: CostModel):
+        self.space, self.cost_model = space, cost_model
+        self.layers = LayerTable(space, cost_model.layers)
+        counts = {config_key(c): cost_model.count(c) for c in self.layers.distinct_configs()}
+        self._macs64 = self.layers.table(lambda c: counts[config_key(c)][0], np.int64)
+        self._params64 = self.layers.table(lambda c: counts[config_key(c)][1], np.int64)
+        self.macs_table = _narrow(self._macs64)
+        self.params_table = _narrow(self._params64)
+
+    def macs(self, vectors) -> jax.Array:
+        """Multiply-adds per image of each arch (FLOPs as multiply-adds)."""
+        return jnp.sum(self.layers.lookup(self.macs_table, vectors), axis=-1)
+
+    def params(self, vectors) -> jax.Array:
+        return jnp.sum(self.layers.lookup(self.params_table, vectors), axis=-1)
+
+    def expected_macs(self, probs) -> jax.Array:
+        return jnp.sum(self.layers.expected(self._macs64.astype(np.float32), probs), axis=-1)
+
+    def expected_params(self, probs) -> jax.Array:
+        return jnp.sum(self.layers.expected(self._params64.astype(np.float32), probs), axis=-1)
+
+    def count(self, arch: Mapping) -> dict:
+        """Exact {"macs", "params", "layers": {name: (macs, params)}} of one arch, in Python ints."""
+        vector = self.space.to_vector(arch)
+        index, present = self.layers.index_and_active(vector, np)
+        per_layer = {layer.name: (int(self._macs64[l, index[l]]), int(self._params64[l, index[l]]))
+                     for l, layer in enumerate(self.layers.layers) if present[l]}
+        return {"macs": sum(m for m, _ in per_layer.values()), "params": sum(p for _, p in per_layer.values()),
+                "layers": per_layer}
+
+
+def _narrow(table: np.ndarray) -> np.ndarray:
+    """int32 when every arch's total fits (exact), else float32 (relative error ~1e-7)."""
+    return table.astype(np.int32) if table.max(axis=1).sum() <= _INT32_MAX else table.astype(np.float32)
+
+
+def load_counter(space_spec: str, options: Mapping | None = None,
+                 image_shape: tuple[int, int, int] = DEFAULT_IMAGE_SHAPE) -> CostCounter:
+    """The counter of a shipped (or `package.module:attr`) space, for images of `image_shape`."""
+    from nas.definition import get_definition
+
+    definition = get_definition(space_spec)
+    resolved = definition.resolve_options(options, image_shape=image_shape)
+    space = definition.make_space(**resolved)
+    return CostCounter(space, resolve_cost_model(definition, resolved, image_shape))

@@ -1,0 +1,57 @@
+"""nn-Meter-style latency predictor: per-layer-config lookup table, summed, plus a fitted overhead.
+
+Each distinct layer config is timed once alone (`collect`, layers.jsonl). An arch's
+prediction is `scale * sum(LUT[layer config]) + overhead`, (scale, overhead) fitted by least
+squares on measured archs: the overhead is what the whole compiled net pays once (dispatch,
+the call), the scale what fusion across layers saves. Pure JAX: a gather and a sum.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+
+from nas.hardware.counters import CostCounter
+from nas.hardware.cost_model import CostModelError
+from nas.hardware.tables import config_key
+
+
+class LutPredictor:
+    kind = "lut"
+
+    def __init__(self, counter: CostCounter, layer_ms: Mapping[str, float], scale: float = 1.0,
+                 overhead_ms: float = 0.0):
+        self.counter, self.layer_ms = counter, dict(layer_ms)
+        missing = [k for k in (config_key(c) for c in counter.layers.distinct_configs()) if k not in self.layer_ms]
+        if missing:
+            raise CostModelError(f"lookup table lacks {len(missing)} layer configs of space {counter.space.name!r} "
+                                 f"(e.g. {missing[0]}); allowed: a table collected for this space and options")
+        self.table = counter.layers.table(lambda c: self.layer_ms[config_key(c)], np.float32)
+        self.scale, self.overhead_ms = float(scale), float(overhead_ms)
+
+    def layer_sum(self, vectors):
+        return jnp.sum(self.counter.layers.lookup(self.table, vectors), axis=-1)
+
+    def __call__(self, vectors):
+        """Predicted latency (ms) of int32 arch vectors [..., D]; jittable."""
+        return self.scale * self.layer_sum(vectors) + self.overhead_ms
+
+    def expected(self, probs):
+        """Expected latency (ms) under relaxed weights [..., D, C] (exact for this additive model)."""
+        return self.scale * jnp.sum(self.counter.layers.expected(self.table, probs), axis=-1) + self.overhead_ms
+
+    def fit(self, vectors, latency_ms) -> "LutPredictor":
+        """Least-squares (scale, overhead) on measured archs."""
+        sums = np.asarray(self.layer_sum(vectors), float)
+        design = np.stack([sums, np.ones_like(sums)], axis=1)
+        (self.scale, self.overhead_ms), *_ = np.linalg.lstsq(design, np.asarray(latency_ms, float), rcond=None)
+        self.scale, self.overhead_ms = float(self.scale), float(self.overhead_ms)
+        return self
+
+    def payload(self) -> dict:
+        return {"layer_ms": self.layer_ms, "scale": self.scale, "overhead_ms": self.overhead_ms}
+
+    @classmethod
+    def from_payload(cls, counter: CostCounter, payload: Mapping) -> "LutPredictor":
+        return cls(counter, payload["layer_ms"], payload["scale"], payload["overhead_ms"])

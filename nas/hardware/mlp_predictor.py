@@ -1,0 +1,93 @@
+"""HAT-style latency predictor: an MLP on `space.features(arch)`, trained with optax.
+
+Features are the one-hot-per-decision vector (zeros when a decision is inactive); the
+MLP predicts standardised log-latency, so its squared error is a relative error. The
+relaxed form feeds the relaxed features (`RelaxedFeatures`): at one-hot weights it is
+the hard prediction exactly; elsewhere it is the MLP at the expected features.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nas.hardware.features import RelaxedFeatures
+from nas.space import Space
+
+
+def init_params(key, num_features: int, hidden: tuple[int, ...]) -> list[dict]:
+    sizes = [num_features, *hidden, 1]
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [{"w": jax.random.normal(k, (i, o)) * jnp.sqrt(2.0 / i), "b": jnp.zeros(o)}
+            for k, i, o in zip(keys, sizes, sizes[1:])]
+
+
+def mlp(params, features):
+    h = features
+    for layer in params[:-1]:
+        h = jax.nn.relu(h @ layer["w"] + layer["b"])
+    return (h @ params[-1]["w"] + params[-1]["b"])[..., 0]
+
+
+class MlpPredictor:
+    kind = "mlp"
+
+    def __init__(self, space: Space, params, log_mean: float = 0.0, log_std: float = 1.0,
+                 hidden: tuple[int, ...] = (64, 64)):
+        self.space, self.hidden = space, tuple(hidden)
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.log_mean, self.log_std = float(log_mean), float(log_std)
+        self._relaxed = RelaxedFeatures(space)
+
+    @classmethod
+    def create(cls, space: Space, hidden: tuple[int, ...] = (64, 64), seed: int = 0) -> "MlpPredictor":
+        return cls(space, init_params(jax.random.key(seed), space.num_features, hidden), hidden=hidden)
+
+    def _from_features(self, params, features):
+        return jnp.exp(mlp(params, features) * self.log_std + self.log_mean)
+
+    def __call__(self, vectors):
+        """Predicted latency (ms) of int32 arch vectors [..., D]; jittable."""
+        return self._from_features(self.params, self.space.features_jax(vectors))
+
+    def expected(self, probs):
+        """Latency (ms) at the relaxed features of weights [..., D, C]; differentiable."""
+        return self._from_features(self.params, self._relaxed(probs))
+
+    def fit(self, vectors, latency_ms, *, steps: int = 3000, learning_rate: float = 3e-3,
+            weight_decay: float = 1e-4, seed: int = 0) -> "MlpPredictor":
+        features = self.space.features_jax(np.asarray(vectors))
+        log_latency = np.log(np.asarray(latency_ms, np.float64))
+        self.log_mean, self.log_std = float(log_latency.mean()), float(max(log_latency.std(), 1e-6))
+        target = jnp.asarray((log_latency - self.log_mean) / self.log_std, jnp.float32)
+        params = init_params(jax.random.key(seed), self.space.num_features, self.hidden)
+        schedule = optax.cosine_decay_schedule(learning_rate, steps)
+        optimizer = optax.adamw(schedule, weight_decay=weight_decay)
+
+        def loss(params):
+            return jnp.mean((mlp(params, features) - target) ** 2)
+
+        @jax.jit
+        def train(params):
+            def step(carry, _):
+                params, state = carry
+                grads = jax.grad(loss)(params)
+                updates, state = optimizer.update(grads, state, params)
+                return (optax.apply_updates(params, updates), state), None
+            (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+            return params
+
+        self.params = train(params)
+        return self
+
+    def payload(self) -> dict:
+        return {"hidden": list(self.hidden), "log_mean": self.log_mean, "log_std": self.log_std,
+                "params": [{k: np.asarray(v).tolist() for k, v in layer.items()} for layer in self.params]}
+
+    @classmethod
+    def from_payload(cls, space: Space, payload: Mapping) -> "MlpPredictor":
+        params = [{k: np.asarray(v, np.float32) for k, v in layer.items()} for layer in payload["params"]]
+        return cls(space, params, payload["log_mean"], payload["log_std"], tuple(payload["hidden"]))

@@ -1,0 +1,75 @@
+"""Saving and loading latency predictors as JSON (no pickle).
+
+A file records the predictor's kind and parameters, the space it was fitted on (name,
+version, fingerprint, spec, options, input shape), the batch size and the device
+fingerprint. Loading against another space or space version is refused with one line.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nas.errors import WeftError
+from nas.hardware.counters import CostCounter, load_counter
+from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.lut_predictor import LutPredictor
+from nas.hardware.mlp_predictor import MlpPredictor
+
+FORMAT = "weft-latency-predictor"
+
+
+class PredictorError(WeftError):
+    """A predictor file is missing, corrupt, or was fitted on another space (version)."""
+
+
+def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dict, image_shape, batch: int,
+                   device: dict, device_fingerprint: str, metrics: dict | None = None) -> Path:
+    space = predictor.counter.space if hasattr(predictor, "counter") else predictor.space
+    document = {"format": FORMAT, "format_version": 1, "kind": predictor.kind,
+                "space": {"name": space.name, "version": space.version, "fingerprint": space.fingerprint(),
+                          "spec": space_spec, "options": options, "image_shape": list(image_shape)},
+                "batch": batch, "device": device, "device_fingerprint": device_fingerprint,
+                "metrics": metrics or {}, "payload": predictor.payload()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(document))
+    temporary.replace(path)
+    return path
+
+
+def read_document(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PredictorError(f"predictor file {path} does not exist; allowed: a file written by nas latency fit") from None
+    except ValueError as error:
+        raise PredictorError(f"predictor file {path} is not valid JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise PredictorError(f"{path} is not a weft latency predictor (format {FORMAT!r})")
+    return document
+
+
+def load_predictor(path: str | Path, counter: CostCounter | None = None):
+    """(predictor, document); `counter` defaults to the stored space's, at the stored options."""
+    document = read_document(path)
+    stored = document["space"]
+    if counter is None:
+        counter = load_counter(stored["spec"], stored["options"], tuple(stored["image_shape"]))
+    space = counter.space
+    if (stored["name"], stored["version"], stored["fingerprint"]) != (space.name, space.version, space.fingerprint()):
+        raise PredictorError(
+            f"predictor {path} was fitted for space {stored['name']!r} v{stored['version']} (fingerprint "
+            f"{stored['fingerprint']}), not space {space.name!r} v{space.version} (fingerprint {space.fingerprint()}); "
+            "allowed: a predictor fitted on this space version (re-run nas latency fit)")
+    kind, payload = document["kind"], document["payload"]
+    if kind == "lut":
+        predictor = LutPredictor.from_payload(counter, payload)
+    elif kind == "mlp":
+        predictor = MlpPredictor.from_payload(space, payload)
+    elif kind == "flops":
+        predictor = FlopsProxy.from_payload(counter, payload)
+    else:
+        raise PredictorError(f"predictor {path} has unknown kind {kind!r}; allowed: lut, mlp, flops")
+    return predictor, document

@@ -1,0 +1,88 @@
+"""Latency of compiled programs: ahead-of-time compile, warm-up, interleaved repeats.
+
+A group of programs is compiled first (compile time recorded apart), then each is
+warmed up, then the timed repeats go round the group: program 1, 2, ..., k, 1, 2, ...
+so that slow drifts of the machine (other jobs, frequency) spread over every program
+instead of biasing one. No compile happens while any program is being timed.
+
+With an `anchor` (one compiled program kept for a whole collection), each sample of a
+program is taken right after a sample of the anchor, and `anchor_ratio` (the median of
+program/anchor per round) is a latency relative to the anchor that cancels a machine
+that slows down or speeds up between groups.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+
+
+@dataclass
+class Program:
+    """A function and example arguments; `compile()` lowers and compiles it ahead of time."""
+
+    function: Callable
+    args: tuple
+
+    def compile(self) -> "Compiled":
+        start = time.perf_counter()
+        executable = jax.jit(self.function).lower(*self.args).compile()
+        return Compiled(executable, self.args, time.perf_counter() - start)
+
+
+@dataclass
+class Compiled:
+    executable: Callable
+    args: tuple
+    compile_s: float
+    calls: int = 1  # back-to-back calls per timed sample
+
+    def warm_up(self, warmup: int, min_sample_s: float) -> None:
+        for _ in range(warmup):
+            jax.block_until_ready(self.executable(*self.args))
+        start = time.perf_counter()
+        jax.block_until_ready(self.executable(*self.args))
+        once = max(time.perf_counter() - start, 1e-6)
+        self.calls = max(1, int(np.ceil(min_sample_s / once)))
+
+    def sample_ms(self) -> float:
+        start = time.perf_counter()
+        for _ in range(self.calls):
+            out = self.executable(*self.args)
+        jax.block_until_ready(out)
+        return (time.perf_counter() - start) / self.calls * 1e3
+
+
+def measure_group(programs: Sequence[Program], *, repeats: int = 15, warmup: int = 3,
+                  min_sample_s: float = 0.005, anchor: Compiled | None = None) -> list[dict]:
+    """Per program: median and spread (IQR/median) of the per-call latency in ms, compile seconds."""
+    compiled = [program.compile() for program in programs]
+    gc.collect()
+    for c in compiled:
+        c.warm_up(warmup, min_sample_s)
+    samples = [[] for _ in compiled]
+    ratios = [[] for _ in compiled]
+    timing_start = time.perf_counter()
+    for _ in range(repeats):
+        for i, c in enumerate(compiled):
+            reference = anchor.sample_ms() if anchor is not None else None
+            samples[i].append(c.sample_ms())
+            if reference is not None:
+                ratios[i].append(samples[i][-1] / reference)
+    timing_s = (time.perf_counter() - timing_start) / max(1, len(compiled))
+    results = []
+    for c, sample, ratio in zip(compiled, samples, ratios):
+        sample = np.asarray(sample)
+        median = float(np.median(sample))
+        q1, q3 = np.percentile(sample, [25, 75])
+        row = {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
+               "samples_ms": [round(float(s), 5) for s in sample], "calls_per_sample": c.calls,
+               "compile_s": c.compile_s, "timing_s": timing_s}
+        if ratio:
+            row["anchor_ratio"] = float(np.median(ratio))
+        results.append(row)
+    return results
