@@ -8,7 +8,7 @@ the rest of a batch; claim one Optuna trial per candidate; evaluate the batch (a
 already evaluated reuse their metrics); record metrics, objectives and the violation of
 the budgets; tell the searcher. `trials` is the number of finished trials the study
 should hold, whatever the number of workers: a claim beyond it (two workers racing for
-the last slots) is recorded as FAIL with `surplus` and never evaluated. Re-running the
+the last slots) is parked as a WAITING trial marked `surplus`, never evaluated. Re-running the
 same command resumes: finished trials are never evaluated again.
 """
 from __future__ import annotations
@@ -269,21 +269,27 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
 
 
 def _claim(study, archs, me: str, target: int) -> list[tuple[int, object]]:
-    """One Optuna trial per arch; a trial beyond the `target`-th live claim is surplus (FAIL, never evaluated)."""
-    mine = []
+    """One new Optuna trial per arch; one beyond the `target`-th live trial is surplus.
+
+    Trials are numbered in creation order and a live trial (RUNNING or COMPLETE) is
+    never dropped unless every later one is dropped too, so keeping a trial iff fewer
+    than `target` live trials precede it keeps exactly `target`, however workers race.
+    A surplus trial is parked in the WAITING state (not finished, never evaluated);
+    trials are created directly, so that `study.ask` never picks a parked one up.
+    """
+    storage, mine = study._storage, []
     for arch in archs:
-        trial = study.ask()
-        trial.set_user_attr("arch", arch.to_string())
-        trial.set_user_attr("worker", me)
-        mine.append((trial.number, arch))
+        trial_id = storage.create_new_trial(study._study_id)
+        storage.set_trial_user_attr(trial_id, "arch", arch.to_string())
+        storage.set_trial_user_attr(trial_id, "worker", me)
+        mine.append((storage.get_trial_number_from_id(trial_id), trial_id, arch))
     live = sorted(t.number for t in study.get_trials(deepcopy=False)
                   if t.state in (TrialState.COMPLETE, TrialState.RUNNING))
     kept = []
-    for number, arch in mine:
+    for number, trial_id, arch in mine:
         if live.index(number) >= target:
-            study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, number), "surplus", True)
-            study.tell(number, state=TrialState.FAIL)
+            storage.set_trial_user_attr(trial_id, "surplus", True)
+            storage.set_trial_state_values(trial_id, TrialState.WAITING)
         else:
             kept.append((number, arch))
     return kept
