@@ -9,3 +9,4 @@ def _loader(module: str):
 
 
 REGISTRY = {"mlp": _loader("mlp"), "mobilenetv3": _loader("mobilenetv3")}
+REGISTRY["macro_chain"] = _loader("macro_chain")

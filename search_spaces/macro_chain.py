@@ -1,0 +1,168 @@
+"""The NAS-Bench-Macro space: a chain of 8 single-path layers, 3^8 = 6561 archs.
+
+As the benchmark (Su et al., CVPR 2021): stem conv 3x3 -> BN -> ReLU, then three
+stages of 2, 3 and 3 searchable layers (the first of each stride 2, doubling the
+channels: 32 -> 64 -> 128 -> 256), then 1x1 conv to 1280 -> BN -> ReLU -> global
+pool -> classifier. Each layer `layer{i}` is one of
+
+* `identity`: the input itself, or a 1x1 conv stride s -> BN where the shape changes;
+* `mb3_k3`: MobileNetV2 block (ReLU, no squeeze-excite), expand 3, depthwise 3x3;
+* `mb6_k5`: the same block, expand 6, depthwise 5x5.
+
+The two blocks of a layer are one entangled MBConv: `mb3_k3` uses its first 3C
+inner channels and the centre 3x3 of the 5x5 depthwise kernel (Once-for-All).
+Every decision is always active (single-path), so FairNAS strict fairness applies.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+from flax import nnx
+
+from nas.definition import SearchSpaceDefinition
+from nas.space import Choice, Space
+from supernets import ops
+from supernets.build import abstract, abstract_from_config
+from supernets.choice import run_choice
+from supernets.dispatch import switch_block
+from supernets.elastic_conv import ElasticConv2d
+from supernets.elastic_dense import ElasticDense
+from supernets.masks import is_traced
+from supernets.mbconv import MBConv
+from supernets.norms import ElasticBatchNorm
+
+NAME = "macro_chain"
+# Cheapest first: `smallest()` is all identity, `largest()` all mb6_k5.
+OPS = ("identity", "mb3_k3", "mb6_k5")
+BLOCKS = {"mb3_k3": (3, 3), "mb6_k5": (6, 5)}  # op -> (expand ratio, depthwise kernel)
+DEFAULT_OPTIONS = {"stages": (2, 3, 3), "init_channels": 32, "head_channels": 1280, "in_channels": 3,
+                   "num_classes": 10}
+
+
+def layer_name(index: int) -> str:
+    return f"layer{index}"
+
+
+def make_space(stages=(2, 3, 3), **_network_options) -> Space:
+    return Space(NAME, [Choice(layer_name(i), OPS) for i in range(sum(stages))], version=1)
+
+
+def supernet_config(stages=(2, 3, 3), init_channels=32, head_channels=1280, in_channels=3, num_classes=10) -> dict:
+    layers, channels = [], init_channels
+    for stage in stages:
+        for index in range(stage):
+            out = channels * 2 if index == 0 else channels
+            layers.append({"in_channels": channels, "out_channels": out, "stride": 2 if index == 0 else 1,
+                           "ops": list(OPS)})
+            channels = out
+    return {"kind": "supernet", "in_channels": in_channels, "num_classes": num_classes,
+            "init_channels": init_channels, "head_in_channels": channels, "head_channels": head_channels,
+            "layers": layers}
+
+
+class ChainLayer(nnx.Module):
+    """One searchable layer holding the candidates in `ops` (all of OPS in the supernet, one in a subnet)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, ops: tuple[str, ...], *, rngs: nnx.Rngs):
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.ops = tuple(ops)
+        self.reshapes = stride != 1 or in_channels != out_channels
+        downsample = "identity" in self.ops and self.reshapes
+        self.downsample = ElasticConv2d(in_channels, out_channels, 1, stride=stride, rngs=rngs) if downsample else None
+        self.downsample_bn = ElasticBatchNorm(out_channels) if downsample else None
+        blocks = [BLOCKS[op] for op in self.ops if op in BLOCKS]
+        self.mbconv = MBConv(in_channels, out_channels, in_channels * max(e for e, _ in blocks),
+                             kernel_sizes=tuple(sorted({k for _, k in blocks})), stride=stride,
+                             activation="relu", rngs=rngs) if blocks else None
+
+    def mid(self, op: str) -> int:
+        return self.in_channels * BLOCKS[op][0]
+
+    def run_op(self, op: str, x, train: bool):
+        """The candidate `op` alone, at its exact size."""
+        if op == "identity":
+            return self.downsample_bn(self.downsample(x), train=train) if self.reshapes else x
+        return self.mbconv(x, train=train, mid=self.mid(op), kernel_size=BLOCKS[op][1])
+
+    def __call__(self, x, *, train: bool, op=None, switch: bool = False):
+        """`op`: None (the largest held), an op name (static), or a traced index into OPS (masked)."""
+        if op is None:
+            op = self.ops[-1]
+        if isinstance(op, str):
+            return self.run_op(op, x, train)
+        if switch:
+            branches = [lambda layer, h, name=name: layer.run_op(name, h, train) for name in OPS]
+            return switch_block(op, self, x, branches)
+        # Masked: identity, or the entangled block at the chosen width and kernel (masked to it).
+        mid = jnp.where(op == OPS.index("mb3_k3"), self.mid("mb3_k3"), self.mid("mb6_k5"))
+        kernel = jnp.where(op == OPS.index("mb3_k3"), BLOCKS["mb3_k3"][1], BLOCKS["mb6_k5"][1])
+        branches = [lambda layer, h: layer.run_op("identity", h, train),
+                    lambda layer, h: layer.mbconv(h, train=train, mid=mid, kernel_size=kernel)]
+        return run_choice(jnp.where(op == OPS.index("identity"), 0, 1), self, x, branches)
+
+    def sliced(self, op: str) -> "ChainLayer":
+        layer = abstract(ChainLayer, self.in_channels, self.out_channels, self.stride, (op,))
+        if op == "identity" and self.reshapes:
+            layer.downsample = self.downsample.sliced(self.in_channels, self.out_channels)
+            layer.downsample_bn = self.downsample_bn.sliced(self.out_channels)
+        elif op in BLOCKS:
+            layer.mbconv = self.mbconv.sliced(self.mid(op), BLOCKS[op][1], 0)
+        return layer
+
+
+class MacroChain(nnx.Module):
+    """The supernet (every layer holds all of OPS) and its standalone subnets (one op per layer)."""
+
+    def __init__(self, config: Mapping, *, rngs: nnx.Rngs):
+        self.config = dict(config)
+        c = self.config
+        self.stem = ElasticConv2d(c["in_channels"], c["init_channels"], 3, rngs=rngs)
+        self.stem_bn = ElasticBatchNorm(c["init_channels"])
+        self.layers = nnx.List([ChainLayer(l["in_channels"], l["out_channels"], l["stride"], tuple(l["ops"]),
+                                           rngs=rngs) for l in c["layers"]])
+        self.head = ElasticConv2d(c["head_in_channels"], c["head_channels"], 1, rngs=rngs)
+        self.head_bn = ElasticBatchNorm(c["head_channels"])
+        self.classifier = ElasticDense(c["head_channels"], c["num_classes"], rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None, switch: bool = False):
+        h = ops.relu(self.stem_bn(self.stem(x), train=train))
+        for index, layer in enumerate(self.layers):
+            op = None if arch is None else arch[layer_name(index)]
+            h = layer(h, train=train, op=op, switch=switch and is_traced(op))
+        h = ops.relu(self.head_bn(self.head(h), train=train))
+        return self.classifier(ops.global_avg_pool(h))
+
+    def sort_channels(self) -> None:
+        """Each block's inner channels by importance (OFA), so mb3_k3 keeps the most important third."""
+        for layer in self.layers:
+            if layer.mbconv is not None:
+                layer.mbconv.sort_channels()
+
+    def subnet_config(self, arch: Mapping) -> dict:
+        layers = [{**layer, "ops": [arch[layer_name(i)]]} for i, layer in enumerate(self.config["layers"])]
+        return {**self.config, "kind": "subnet", "layers": layers}
+
+    def get_active_subnet(self, arch: Mapping) -> "MacroChain":
+        config = self.subnet_config(arch)
+        subnet = abstract_from_config(MacroChain, {**config, "layers": []})
+        subnet.config = config
+        for name in ("stem", "stem_bn", "head", "head_bn", "classifier"):
+            nnx.update(getattr(subnet, name), nnx.state(getattr(self, name)))
+        subnet.layers = nnx.List([layer.sliced(arch[layer_name(i)]) for i, layer in enumerate(self.layers)])
+        return subnet
+
+
+def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MacroChain:
+    keys = ("stages", "init_channels", "head_channels", "in_channels", "num_classes")
+    return MacroChain(supernet_config(**{k: options[k] for k in keys if k in options}), rngs=rngs)
+
+
+def build_from_config(config: Mapping) -> MacroChain:
+    return MacroChain(config, rngs=nnx.Rngs(0))
+
+
+DEFINITION = SearchSpaceDefinition(
+    name=NAME, make_space=make_space, build_supernet=build_supernet,
+    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    options_for_images=lambda shape: {"in_channels": shape[-1]}, switch_execution=True)

@@ -1,0 +1,99 @@
+"""The NAS-Bench-Macro chain: 6561 single-path archs; masked, static, switched and sliced lowerings agree."""
+import importlib.util
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas.definition import get_definition
+from nas.lowering import count_params, masked_apply, param_usage, slice_subnet, split, switched_apply
+from nas.train.fair_sampling import FairSampling
+
+_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
+checks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(checks)
+
+SMALL = {"init_channels": 8, "head_channels": 32}
+
+
+def build(options=None, image_shape=(32, 32, 3)):
+    definition = get_definition("macro_chain")
+    return definition.build(definition.resolve_options(options or {}, image_shape))
+
+
+def test_space_has_6561_single_path_archs_from_all_identity_to_all_mb6_k5():
+    space, _ = build(SMALL)
+    assert space.size() == 3 ** 8 == 6561
+    assert len(list(space.enumerate())) == 6561
+    assert set(space.smallest().values()) == {"identity"} and set(space.largest().values()) == {"mb6_k5"}
+    # Single-path: FairNAS strict fairness trains each of the 3 choices of every layer once per step.
+    archs = FairSampling().archs(space, seed=0, step=0)
+    assert archs.shape == (3, 8) and all(sorted(column) == [0, 1, 2] for column in archs.T)
+
+
+def test_benchmark_network_shapes_and_parameter_counts():
+    space, supernet = build()  # CIFAR-10 input, the benchmark's widths
+    widths = [(layer["in_channels"], layer["out_channels"], layer["stride"]) for layer in supernet.config["layers"]]
+    assert widths == [(32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
+                      (128, 256, 2), (256, 256, 1), (256, 256, 1)]
+    # All-identity: stem 3*3*3*32 + BN 2*32, three 1x1 downsamples + BN, head 256*1280 + BN, classifier.
+    downsamples = sum(i * o + 2 * o for i, o in ((32, 64), (64, 128), (128, 256)))
+    expected_smallest = 864 + 64 + downsamples + 256 * 1280 + 2 * 1280 + 1280 * 10 + 10
+    assert count_params(split(slice_subnet(supernet, space.smallest()))[1]) == expected_smallest
+    # An mb6_k5 block: 1x1 in->6in, BN, 5x5 depthwise, BN, 1x1 6in->out, BN.
+    def block(i, o, e, k):
+        return i * e * i + 2 * e * i + k * k * e * i + 2 * e * i + e * i * o + 2 * o
+    expected_largest = 864 + 64 + sum(block(i, o, 6, 5) for i, o, _ in widths) + 256 * 1280 + 2 * 1280 + 12810
+    assert count_params(split(slice_subnet(supernet, space.largest()))[1]) == expected_largest
+    mixed = space.validate({f"layer{i}": "mb3_k3" for i in range(8)})
+    expected_mixed = 864 + 64 + sum(block(i, o, 3, 3) for i, o, _ in widths) + 256 * 1280 + 2 * 1280 + 12810
+    assert count_params(split(slice_subnet(supernet, mixed))[1]) == expected_mixed
+
+
+def test_lowerings_agree_on_smallest_largest_and_two_random_archs():
+    space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
+    checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 2), checks.batch_of(8))
+
+
+@pytest.mark.slow
+def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
+    space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
+    worst = checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 50, seed=5),
+                                   checks.batch_of(8))
+    print(f"macro_chain: worst |masked or static - sliced| / max(1, |logits|) over 52 archs: {worst:.3g}")
+
+
+@pytest.mark.slow
+def test_switched_execution_matches_masked_in_logits_statistics_and_gradients():
+    space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
+    batch = checks.batch_of(8)
+
+    def run(apply):
+        def loss(params, vector):
+            logits, new_stats = apply(graphdef, params, stats, space, batch, vector, train=True)
+            return jnp.sum(jnp.square(logits)), (logits, new_stats)
+        return jax.jit(jax.grad(loss, has_aux=True))
+
+    masked, switched = run(masked_apply), run(switched_apply)
+    for arch in checks.archs_to_check(space, 2, seed=3):
+        usage = param_usage(graphdef, params, stats, arch)
+        (grads_m, (logits_m, stats_m)), (grads_s, (logits_s, stats_s)) = (
+            masked(params, arch.to_vector()), switched(params, arch.to_vector()))
+        scale = max(1.0, float(jnp.max(jnp.abs(logits_m))))
+        assert float(jnp.max(jnp.abs(logits_m - logits_s))) <= 1e-5 * scale, f"{arch}: logits differ"
+        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_m)):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-4, f"{arch}: BN statistics differ"
+        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_m))
+        for got, want, used in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_m), usage):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-4 * grad_scale, f"{arch}: gradients differ"
+            assert not np.any(np.asarray(got)[~used]) and not np.any(np.asarray(want)[~used]), \
+                f"{arch}: unused slices got gradient"
+
+
+@pytest.mark.slow
+def test_cli_trains_and_the_export_reloads_and_matches(tmp_path):
+    arch = {f"layer{i}": op for i, op in enumerate(["mb3_k3", "identity", "mb6_k5", "identity",
+                                                    "mb3_k3", "mb6_k5", "identity", "mb3_k3"])}
+    assert checks.train_export_reload("macro_chain", SMALL, arch, tmp_path) <= 1e-4
