@@ -153,15 +153,29 @@ def experiment(name, run_path, options, quiet):
                           default=float))
 
 
-@main.command(help="Export a subnet of a trained run as a standalone model directory.")
+@main.command(help="Export subnets of a trained run as standalone model directories: given archs, or the "
+                   "winners of its search (--front, --top K, --budget).")
 @click.option("--run", "run_path", required=True)
-@click.option("--arch", "arch_specs", required=True, multiple=True,
+@click.option("--arch", "arch_specs", multiple=True,
               help="largest, smallest, a JSON object or a .json file; repeat to export several")
+@click.option("--front", is_flag=True, help="every member of the search's feasible Pareto front")
+@click.option("--top", type=int, default=None, help="the K feasible trials best in the first objective")
+@click.option("--budget", "budgets", multiple=True,
+              help="the best feasible trial within METRIC<=VALUE (5ms means latency<=5ms); repeatable")
+@click.option("--study", default="search", show_default=True, help="with --front/--top/--budget")
+@click.option("--storage", default=None, help="with --front/--top/--budget [default: RUN/search.journal]")
 @click.option("--out", "out_dir", default=None, help="default: RUN/exports/<arch> (with one --arch only)")
 @_one_line_errors
-def export(run_path, arch_specs, out_dir):
-    from nas.export import export_subnets
+def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
+    from nas.errors import ConfigError
+    from nas.export import export_subnets, select_from_search
 
+    modes = sum([bool(arch_specs), front, top is not None, bool(budgets)])
+    if modes != 1:
+        raise ConfigError("give exactly one of --arch, --front, --top K or --budget")
+    if not arch_specs:
+        arch_specs = select_from_search(run_path, front=front, top=top, budgets=budgets, study=study,
+                                        storage=storage)
     export_subnets(run_path, list(arch_specs), out_dir)
 
 

@@ -55,6 +55,41 @@ def parse_arch(space: Space, spec: str) -> Arch:
     raise ConfigError(f"--arch must be largest, smallest, a JSON object or a .json file, got {spec!r}")
 
 
+def select_from_search(run_path: str | Path, *, front: bool = False, top: int | None = None,
+                       budgets: tuple[str, ...] = (), study: str = "search", storage: str | None = None) -> list[str]:
+    """Canonical arch strings of a search's winners: its feasible front, its top K, or the best within budgets."""
+    from nas.search.objectives import minimised, parse_constraint
+    from nas.search.study import load_front_inputs
+    from nas.pareto import pareto_front
+
+    records, objectives, _ = load_front_inputs(run_path, storage, study)
+    feasible = [r for r in records if r.feasible]
+    if not feasible:
+        raise ConfigError(f"the search in {run_path} has no feasible trial to export; search longer or relax its budgets")
+    points = minimised(objectives, [r.metrics for r in feasible])
+    by_first = sorted(range(len(feasible)), key=lambda i: tuple(points[i]))
+    if front:
+        chosen = [feasible[i] for i in sorted(pareto_front(points), key=lambda i: tuple(points[i]))]
+    elif top is not None:
+        if top < 1:
+            raise ConfigError(f"--top must be >= 1, got {top}")
+        chosen = [feasible[i] for i in by_first[:top]]
+    else:
+        chosen = []
+        for spec in budgets:
+            budget = parse_constraint(spec)
+            if budget.metric not in feasible[0].metrics:
+                raise ConfigError(f"--budget {spec} names unknown metric {budget.metric!r}; allowed metrics: "
+                                  f"{', '.join(feasible[0].metrics)}")
+            within = [i for i in by_first if feasible[i].metrics[budget.metric] <= budget.budget]
+            if not within:
+                lowest = min(r.metrics[budget.metric] for r in feasible)
+                raise ConfigError(f"no feasible trial of the search has {budget}; the lowest {budget.metric} "
+                                  f"found is {lowest:g}")
+            chosen.append(feasible[within[0]])
+    return list(dict.fromkeys(r.arch for r in chosen))
+
+
 class Exported:
     """A reloaded export: the standalone model, its `arch.json` info and a jitted forward."""
 

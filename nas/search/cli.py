@@ -72,10 +72,11 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
 @click.option("--execution", default="auto", show_default=True, type=click.Choice(["auto", "masked", "switch"]))
 @click.option("--limit", type=int, default=None, help="score only the first N images of the split")
+@click.option("--latency-predictor", default=None, help="predictor file from `nas latency fit`: adds the latency metric")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
-           study, worker, seed, options, references, split, execution, limit, quiet):
+           study, worker, seed, options, references, split, execution, limit, latency_predictor, quiet):
     from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
     from nas.errors import RunDirError
@@ -86,7 +87,8 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
         evaluator = BlackBoxEvaluator(resolve_space(space), resolve_function(objective_spec),
                                       outputs=_split_list((outputs,)))
     else:
-        evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit)
+        evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit,
+                                      latency_predictor=latency_predictor)
         if space is not None and resolve_space(space).fingerprint() != evaluator.space.fingerprint():
             raise RunDirError(f"run directory {run_path} holds space {evaluator.space.name!r}, not {space!r}")
     reference = {}

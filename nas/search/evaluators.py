@@ -5,8 +5,9 @@ function of one Arch, computed without the network: budgets are checked with the
 before anything is evaluated) and `evaluate(archs) -> list[dict[metric, float]]`.
 
 Cost metrics are injectable callables (`metrics={"flops": fn, "latency": fn}`); by
-default a supernet run measures `params` on the sliced subnet. The hardware counters
-and latency predictors of `nas.hardware` plug in through the same `metrics` argument.
+default a supernet run gets `flops` and `params` from `nas.hardware`'s analytic counters
+(params of the sliced subnet for a space without a cost model) and `latency` from a
+predictor file (`nas.search.cost_metrics`).
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ class SupernetEvaluator:
     """
 
     def __init__(self, run_path: str | Path, *, split: str = "validation", execution: str = "auto", chunk: int = 8,
-                 metrics: Mapping[str, MetricFunction] | None = None, limit: int | None = None):
+                 metrics: Mapping[str, MetricFunction] | None = None, limit: int | None = None,
+                 latency_predictor: str | Path | None = None):
         from nas.definition import get_definition
         from nas.evaluate import fixed_batches, make_batched_scorer
         from nas.run_dir import RunDir
@@ -93,8 +95,10 @@ class SupernetEvaluator:
         self._scorer = make_batched_scorer(self.session.graphdef, self.space, execution=execution)
         self._batches = fixed_batches(images, labels, min(self.session.config.eval_batch_size, len(images)))
         self._calibration = self.session.dataset.train.images[:self.session.config.calibration_images]
-        self.cheap_metrics = dict(metrics) if metrics is not None else {
-            "params": sliced_params(self.session.graphdef, self.state.params, self.state.stats)}
+        if metrics is None:
+            from nas.search.cost_metrics import hardware_metrics
+            metrics = hardware_metrics(self.session, self.state, latency_predictor)
+        self.cheap_metrics = dict(metrics)
         self.metric_names = ["accuracy", *self.cheap_metrics]
 
     def accuracy(self, archs: Sequence[Arch]) -> np.ndarray:

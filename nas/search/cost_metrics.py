@@ -1,0 +1,38 @@
+"""Cost metrics of a trained run's archs, from `nas.hardware`: FLOPs and params, latency.
+
+`flops` (multiply-adds per image) and `params` come from the space's analytic cost
+model (`nas.hardware.counters`); a space without one falls back to params counted on
+the sliced subnet. `latency` (ms) comes from a predictor file written by
+`nas latency fit`, when one is given.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nas.search.evaluators import MetricFunction, sliced_params
+
+
+def hardware_metrics(session, state, latency_predictor: str | Path | None = None) -> dict[str, MetricFunction]:
+    from nas.definition import get_definition
+    from nas.hardware.cost_model import CostModelError, resolve_cost_model
+    from nas.hardware.counters import CostCounter
+
+    definition = get_definition(session.config.space)
+    try:
+        counter = CostCounter(session.space, resolve_cost_model(definition, session.options,
+                                                                tuple(session.dataset.image_shape)))
+    except CostModelError:
+        counter = None
+    if counter is None:
+        metrics = {"params": sliced_params(session.graphdef, state.params, state.stats)}
+    else:
+        metrics = {"flops": lambda arch: float(counter.count(arch)["macs"]),
+                   "params": lambda arch: float(counter.count(arch)["params"])}
+    if latency_predictor is not None:
+        from nas.hardware.predictor_io import load_predictor
+
+        predictor, _ = load_predictor(latency_predictor, counter)
+        metrics["latency"] = lambda arch: float(np.asarray(predictor(arch.to_vector()[None]))[0])
+    return metrics

@@ -1,0 +1,67 @@
+"""Search on a trained supernet run: inherited weights, recorded metrics, plots, export of the winners."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+from nas.evaluate import accuracy, make_masked_logits
+from nas.lowering import count_params, slice_subnet, split
+from nas.search import SearchConfig, SupernetEvaluator, run_search
+from nas.train.config import TrainConfig
+from nas.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "mlp"
+    config = TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4, "max_layers": 3}, steps=40,
+                         batch_size=64, data="synthetic", limit_train=1024, checkpoint_every=100, warmup_steps=2,
+                         calibration_images=256, eval_batch_size=256)
+    train(config, run, progress=False)
+    return run
+
+
+def test_search_scores_with_inherited_weights(trained_run):
+    evaluator = SupernetEvaluator(trained_run)
+    assert evaluator.execution == "masked"  # the MLP space has no switch execution
+    assert set(evaluator.metric_names) >= {"accuracy", "params"}
+    result = run_search(evaluator, trained_run, SearchConfig(searcher="evolution", trials=16, batch=8),
+                        progress=False)
+    assert len(result.records) == 16
+    session, state = evaluator.session, evaluator.state
+    supernet = __import__("flax").nnx.merge(session.graphdef, state.params, state.stats)
+    logits = make_masked_logits(session.graphdef, session.space)
+    validation = session.dataset.validation
+    for record in result.records[:3]:
+        arch = session.space.from_string(record.arch)
+        direct = accuracy(lambda x: logits(state.params, state.stats, x, arch.to_vector()), validation.images,
+                          validation.labels, 256)
+        assert record.metrics["accuracy"] == pytest.approx(direct, abs=1e-6)
+        assert record.metrics["params"] == count_params(split(slice_subnet(supernet, arch))[1])
+    assert result.hypervolume() > 0
+    assert all(r.feasible for r in result.front())
+
+
+def test_cli_search_plot_and_export_front(trained_run, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(main, ["search", "--run", str(trained_run), "--study", "cli", "--searcher", "nsga2",
+                               "--trials", "16", "--batch", "8", "--constraint", "params<=20000", "--quiet"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output.strip().splitlines()[-1])
+    assert summary["trials"] == 16 and summary["best"]["params"] <= 20000
+    out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "cli", "--top", "1"])
+    assert out.exit_code == 0, out.output
+    exports = list((trained_run / "exports").glob("*/report.json"))
+    assert len(exports) == 1
+    exported = json.loads((exports[0].parent / "arch.json").read_text())["arch_string"]
+    assert exported == summary["best"]["arch"]
+    out = runner.invoke(main, ["plot", "--run", str(trained_run), "--study", "cli", "--out", str(tmp_path / "p")])
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
+        "accuracy_vs_flops.png", "accuracy_vs_params.png", "hypervolume.png"]
+    out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "cli", "--budget", "params<=1"])
+    assert out.exit_code == 2 and "no feasible trial of the search has params<=1" in out.output
+    out = runner.invoke(main, ["export", "--run", str(trained_run), "--front", "--top", "2"])
+    assert out.exit_code == 2 and "exactly one of" in out.output
