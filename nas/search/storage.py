@@ -6,6 +6,7 @@ with one line; nothing is created or changed when opening fails.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
@@ -44,15 +45,27 @@ def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
         raise StorageError(f"storage URL {_redact(spec)} is malformed ({_first_line(error)}); {_URL_HELP}") from None
     except ImportError as error:
         raise StorageError(f"storage URL {_redact(spec)} needs a database driver that is not installed "
-                           f"({_first_line(error)}); install it (e.g. pip install psycopg2-binary)") from None
+                           f"({_first_line(error)}); install it (for PostgreSQL: pip install 'psycopg[binary]')") from None
     try:
-        return optuna.storages.RDBStorage(str(spec), engine_kwargs=_engine_kwargs(url.get_backend_name()),
-                                          skip_table_creation=False)
+        return _rdb_storage(str(spec), url.get_backend_name())
     except ImportError as error:
         raise StorageError(f"storage URL {_redact(spec)} needs a database driver that is not installed "
-                           f"({_first_line(error)}); install it (e.g. pip install psycopg2-binary)") from None
+                           f"({_first_line(error)}); install it (for PostgreSQL: pip install 'psycopg[binary]')") from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as error:
         raise StorageError(f"cannot reach storage {_redact(spec)}: {_first_line(error)}") from None
+
+
+def _rdb_storage(url: str, backend: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """RDBStorage; retried when workers starting together race to create the tables."""
+    import sqlalchemy
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(backend))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))  # another process created them meanwhile: the next try sees them
 
 
 def _engine_kwargs(backend: str) -> dict:
