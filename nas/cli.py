@@ -168,14 +168,18 @@ def experiment(name, run_path, options, quiet):
 @_one_line_errors
 def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
     from nas.errors import ConfigError
-    from nas.export import export_subnets, select_from_search
+    from nas.export import export_subnets, not_yet_exported, select_from_search
 
     modes = sum([bool(arch_specs), front, top is not None, bool(budgets)])
     if modes != 1:
         raise ConfigError("give exactly one of --arch, --front, --top K or --budget")
     if not arch_specs:
-        arch_specs = select_from_search(run_path, front=front, top=top, budgets=budgets, study=study,
-                                        storage=storage)
+        chosen = select_from_search(run_path, front=front, top=top, budgets=budgets, study=study, storage=storage)
+        arch_specs = not_yet_exported(run_path, chosen)
+        for arch in sorted(set(chosen) - set(arch_specs)):
+            click.echo(f"already exported: {arch}")
+        if not arch_specs:
+            return
     export_subnets(run_path, list(arch_specs), out_dir)
 
 

@@ -90,6 +90,13 @@ def select_from_search(run_path: str | Path, *, front: bool = False, top: int | 
     return list(dict.fromkeys(r.arch for r in chosen))
 
 
+def not_yet_exported(run_path: str | Path, arch_strings: list[str]) -> list[str]:
+    """The canonical arch strings that have no complete export under RUN/exports yet."""
+    exports = RunDir(Path(run_path)).exports
+    return [text for text in arch_strings
+            if not (exports / ("arch-" + hashlib.sha256(text.encode()).hexdigest()[:10]) / ARCH_FILE).exists()]
+
+
 class Exported:
     """A reloaded export: the standalone model, its `arch.json` info and a jitted forward."""
 

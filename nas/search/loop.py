@@ -164,19 +164,22 @@ def _searcher_defaults(name: str, evaluator, objectives, constraints, options: M
 class _SavedState:
     """The searcher's state and the trial numbers it has been told, in STATE_DIR/<study>.<worker>.json."""
 
-    def __init__(self, directory: Path, study: str, worker: str):
-        self.path = directory / STATE_DIR / f"{study}.{worker}.json"
+    def __init__(self, directory: Path, study: str, worker: str, kind: str):
+        self.path, self.kind = directory / STATE_DIR / f"{study}.{worker}.json", kind
 
     def load(self, searcher) -> set[int]:
+        """The trial numbers the restored searcher knows; none (a full replay) for another searcher's state."""
         if not self.path.exists():
             return set()
         saved = json.loads(self.path.read_text())
+        if saved.get("kind") != self.kind:
+            return set()
         searcher.restore(saved["searcher"])
         return set(saved["told"])
 
     def save(self, searcher, told: set[int]) -> None:
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"searcher": searcher.state(), "told": sorted(told)}))
+        tmp.write_text(json.dumps({"kind": self.kind, "searcher": searcher.state(), "told": sorted(told)}))
         tmp.replace(self.path)
 
 
@@ -218,7 +221,8 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
         seed = config.seed + zlib.crc32(worker_name.encode()) % 100_000 if worker_name != "main" else config.seed
         searcher = make_searcher(config.searcher, space, len(objectives), seed=seed,
                                  seeds=[space.smallest(), space.largest()], options=options)
-        saved = _SavedState(directory, config.study, worker_name)
+        saved = _SavedState(directory, config.study, worker_name,
+                            json.dumps([config.searcher, config.options], sort_keys=True, default=str))
         told = saved.load(searcher)
         evaluated = _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress)
     finally:

@@ -65,3 +65,31 @@ def test_cli_search_plot_and_export_front(trained_run, tmp_path):
     assert out.exit_code == 2 and "no feasible trial of the search has params<=1" in out.output
     out = runner.invoke(main, ["export", "--run", str(trained_run), "--front", "--top", "2"])
     assert out.exit_code == 2 and "exactly one of" in out.output
+
+
+def test_latency_budget_from_a_predictor_file(trained_run, tmp_path):
+    from nas.hardware.counters import load_counter
+    from nas.hardware.flops_proxy import FlopsProxy
+    from nas.hardware.predictor_io import save_predictor
+
+    evaluator = SupernetEvaluator(trained_run)
+    options = dict(evaluator.session.config.space_options)
+    counter = load_counter("mlp", options)
+    path = save_predictor(tmp_path / "latency.json", FlopsProxy(counter, ms_per_mmac=200.0, offset_ms=0.5),
+                          space_spec="mlp", options=options, image_shape=(28, 28, 1), batch=1, device={},
+                          device_fingerprint="test")
+    runner = CliRunner()
+    out = runner.invoke(main, ["search", "--run", str(trained_run), "--study", "latency", "--searcher", "rl",
+                               "--objectives", "accuracy:max,latency:min", "--constraint", "latency<=3ms",
+                               "--latency-predictor", str(path), "--trials", "16", "--quiet"])
+    assert out.exit_code == 0, out.output
+    from nas.search.study import load_front_inputs
+
+    records, _, reference = load_front_inputs(trained_run, None, "latency")
+    for record in records:
+        expected = 200.0 * counter.count(evaluator.space.from_string(record.arch))["macs"] / 1e6 + 0.5
+        assert record.metrics["latency"] == pytest.approx(expected, rel=1e-5)
+        assert record.feasible == (record.metrics["latency"] <= 3.0)
+    assert reference.tolist() == [0.0, 3.0]  # accuracy 0, the latency budget
+    out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "latency", "--budget", "3ms"])
+    assert out.exit_code == 0, out.output
