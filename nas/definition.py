@@ -30,6 +30,10 @@ class SearchSpaceDefinition:
     # The supernet's __call__ takes `switch=True`: traced archs run each block at its chosen
     # width only (supernets.dispatch), the fast execution for training and batched evaluation.
     switch_execution: bool = False
+    # Hardware cost hook (nas.hardware.cost_model): (options, image_shape) -> CostModel, the layers
+    # FLOPs, params and lookup-table latency are counted over. None: `cost_model` in the sibling
+    # module `<module of build_supernet>_cost`, if there is one.
+    cost_model: Callable[[Mapping, tuple], Any] | None = None
 
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
                         image_shape: tuple[int, int, int] | None = None) -> dict:

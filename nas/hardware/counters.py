@@ -31,18 +31,21 @@ class CostCounter:
         self._params64 = self.layers.table(lambda c: counts[config_key(c)][1], np.int64)
         self.macs_table = _narrow(self._macs64)
         self.params_table = _narrow(self._params64)
+        # Jitted once per counter (nested inside a caller's jit they simply inline).
+        self.macs, self.params = jax.jit(self._macs), jax.jit(self._params)
+        self.expected_macs, self.expected_params = jax.jit(self._expected_macs), jax.jit(self._expected_params)
 
-    def macs(self, vectors) -> jax.Array:
+    def _macs(self, vectors) -> jax.Array:
         """Multiply-adds per image of each arch (FLOPs as multiply-adds)."""
         return jnp.sum(self.layers.lookup(self.macs_table, vectors), axis=-1)
 
-    def params(self, vectors) -> jax.Array:
+    def _params(self, vectors) -> jax.Array:
         return jnp.sum(self.layers.lookup(self.params_table, vectors), axis=-1)
 
-    def expected_macs(self, probs) -> jax.Array:
+    def _expected_macs(self, probs) -> jax.Array:
         return jnp.sum(self.layers.expected(self._macs64.astype(np.float32), probs), axis=-1)
 
-    def expected_params(self, probs) -> jax.Array:
+    def _expected_params(self, probs) -> jax.Array:
         return jnp.sum(self.layers.expected(self._params64.astype(np.float32), probs), axis=-1)
 
     def count(self, arch: Mapping) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,9 +30,10 @@ class LutPredictor:
                                  f"(e.g. {missing[0]}); allowed: a table collected for this space and options")
         self.table = counter.layers.table(lambda c: self.layer_ms[config_key(c)], np.float32)
         self.scale, self.overhead_ms = float(scale), float(overhead_ms)
+        self._layer_sum = jax.jit(lambda vectors: jnp.sum(counter.layers.lookup(self.table, vectors), axis=-1))
 
     def layer_sum(self, vectors):
-        return jnp.sum(self.counter.layers.lookup(self.table, vectors), axis=-1)
+        return self._layer_sum(vectors)
 
     def __call__(self, vectors):
         """Predicted latency (ms) of int32 arch vectors [..., D]; jittable."""

@@ -7,6 +7,7 @@ the hard prediction exactly; elsewhere it is the MLP at the expected features.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -18,18 +19,23 @@ from nas.hardware.features import RelaxedFeatures
 from nas.space import Space
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def init_params(key, num_features: int, hidden: tuple[int, ...]) -> list[dict]:
+    """Hidden layers, the output layer, and last a linear skip from the features to the output."""
     sizes = [num_features, *hidden, 1]
-    keys = jax.random.split(key, len(sizes) - 1)
-    return [{"w": jax.random.normal(k, (i, o)) * jnp.sqrt(2.0 / i), "b": jnp.zeros(o)}
-            for k, i, o in zip(keys, sizes, sizes[1:])]
+    keys = jax.random.split(key, len(sizes))
+    layers = [{"w": jax.random.normal(k, (i, o)) * jnp.sqrt(2.0 / i), "b": jnp.zeros(o)}
+              for k, i, o in zip(keys, sizes, sizes[1:])]
+    return layers + [{"w": jnp.zeros((num_features, 1)), "b": jnp.zeros(1)}]
 
 
 def mlp(params, features):
+    """ReLU MLP plus a linear term: latency is mostly additive in the decisions, the MLP learns the rest."""
+    *layers, out, skip = params
     h = features
-    for layer in params[:-1]:
+    for layer in layers:
         h = jax.nn.relu(h @ layer["w"] + layer["b"])
-    return (h @ params[-1]["w"] + params[-1]["b"])[..., 0]
+    return (h @ out["w"] + out["b"] + features @ skip["w"] + skip["b"])[..., 0]
 
 
 class MlpPredictor:
@@ -41,6 +47,7 @@ class MlpPredictor:
         self.params = jax.tree.map(jnp.asarray, params)
         self.log_mean, self.log_std = float(log_mean), float(log_std)
         self._relaxed = RelaxedFeatures(space)
+        self._predict = jax.jit(lambda params, vectors: self._from_features(params, space.features_jax(vectors)))
 
     @classmethod
     def create(cls, space: Space, hidden: tuple[int, ...] = (64, 64), seed: int = 0) -> "MlpPredictor":
@@ -51,15 +58,15 @@ class MlpPredictor:
 
     def __call__(self, vectors):
         """Predicted latency (ms) of int32 arch vectors [..., D]; jittable."""
-        return self._from_features(self.params, self.space.features_jax(vectors))
+        return self._predict(self.params, vectors)
 
     def expected(self, probs):
         """Latency (ms) at the relaxed features of weights [..., D, C]; differentiable."""
         return self._from_features(self.params, self._relaxed(probs))
 
-    def fit(self, vectors, latency_ms, *, steps: int = 3000, learning_rate: float = 3e-3,
+    def fit(self, vectors, latency_ms, *, steps: int = 3000, learning_rate: float = 1e-2,
             weight_decay: float = 1e-4, seed: int = 0) -> "MlpPredictor":
-        features = self.space.features_jax(np.asarray(vectors))
+        features = jax.jit(self.space.features_jax)(np.asarray(vectors))
         log_latency = np.log(np.asarray(latency_ms, np.float64))
         self.log_mean, self.log_std = float(log_latency.mean()), float(max(log_latency.std(), 1e-6))
         target = jnp.asarray((log_latency - self.log_mean) / self.log_std, jnp.float32)

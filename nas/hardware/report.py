@@ -24,7 +24,7 @@ from nas.hardware.mlp_predictor import MlpPredictor
 from nas.hardware.predictor_io import save_predictor
 
 TARGETS = ("anchored", "median")
-MIN_SAMPLES = 10
+MIN_SAMPLES = 5
 
 
 def load_collection(run: Path) -> dict:
@@ -58,7 +58,8 @@ def _noise(starts, ends) -> dict:
 
 
 def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fraction: float = 0.8,
-        seed: int = 0, target: str = "anchored", mlp_steps: int = 3000) -> dict:
+        seed: int = 0, target: str = "anchored", mlp_steps: int = 3000,
+        targets: tuple[str, ...] = TARGETS) -> dict:
     run = Path(run_path)
     out = Path(out_dir) if out_dir else run / "fit"
     data = load_collection(run)
@@ -82,7 +83,7 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
 
     kinds = [k for k in ("lut", "mlp", "flops") if k != "lut" or data["layer_ms"]]
     results, fitted, held_out = {}, {}, {}
-    for name in TARGETS:
+    for name in dict.fromkeys((target, *targets)):
         y = data["targets"][name]
         results[name] = {}
         for kind in kinds:

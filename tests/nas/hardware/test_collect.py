@@ -1,0 +1,89 @@
+"""Latency collection: resumable after a kill (torn last line included), refuses another setup;
+fit writes a report, predictors and a scatter plot; the CLI prints costs and one-line errors."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+from nas.errors import RunDirError
+from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, CollectConfig, collect, read_jsonl
+
+TINY = {"max_layers": 2, "width_steps": 2, "max_width": 64}  # 6 archs, 8 layer configs
+
+
+def _config(n, **overrides):
+    fields = dict(space="mlp", n=n, image_shape=(2, 2, 3), options=TINY, repeats=3, warmup=1, group=3,
+                  min_sample_s=0.0005)
+    fields.update(overrides)
+    return CollectConfig(**fields)
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    run = tmp_path_factory.mktemp("latency") / "run"
+    collect(_config(5), run, progress=False)
+    return run
+
+
+def test_collection_has_every_arch_once_and_the_reference_twice(collected):
+    rows = read_jsonl(collected / ARCHS_FILE)
+    samples = [r["arch"] for r in rows if r["role"] == "sample"]
+    assert len(samples) == len(set(samples)) == 5
+    assert [r["role"] for r in rows].count("reference_start") == 1
+    assert rows[0]["role"] == "reference_start" and rows[-1]["role"] == "reference_end"
+    assert rows[0]["arch"] == rows[-1]["arch"]
+    assert all(r["median_ms"] > 0 and r["compile_s"] > 0 and "anchor_ratio" in r for r in rows)
+    assert len(read_jsonl(collected / LAYERS_FILE)) > 4
+
+
+def test_killed_collection_resumes_keeping_what_it_measured(collected, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("collection.json", LAYERS_FILE):
+        (run / name).write_bytes((collected / name).read_bytes())
+    kept = (collected / ARCHS_FILE).read_text().splitlines(keepends=True)[:3]
+    # As if killed mid-write: three whole lines and a torn sixth.
+    (run / ARCHS_FILE).write_text("".join(kept) + '{"role": "sample", "arch": "depth=1;wid')
+    collect(_config(5), run, progress=False)
+    rows = read_jsonl(run / ARCHS_FILE)
+    assert [json.dumps(r) + "\n" for r in rows[:3]] == [json.dumps(json.loads(line)) + "\n" for line in kept]
+    samples = [r["arch"] for r in rows if r["role"] == "sample"]
+    assert sorted(samples) == sorted(r["arch"] for r in read_jsonl(collected / ARCHS_FILE) if r["role"] == "sample")
+    # Nothing left to do: a second resume measures nothing.
+    collect(_config(5), run, progress=False)
+    assert len(read_jsonl(run / ARCHS_FILE)) == len(rows)
+
+
+def test_resume_with_another_setup_is_refused(collected):
+    with pytest.raises(RunDirError, match="batch=1, not 2"):
+        collect(_config(5, batch=2), collected, progress=False)
+
+
+def test_fit_writes_report_predictors_and_plot(collected, tmp_path):
+    from nas.hardware.report import fit
+
+    report = fit(collected, tmp_path / "fit", mlp_steps=200, targets=("anchored",), train_fraction=0.6)
+    assert set(report["results"]["anchored"]) == {"lut", "mlp", "flops"}
+    for kind in ("lut", "mlp", "flops"):
+        assert (tmp_path / "fit" / f"{kind}.json").exists()
+    assert (tmp_path / "fit" / "scatter.png").read_bytes()[:4] == b"\x89PNG"
+    assert report["noise"]["reference_arch"] and report["n_test"] == 2
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["cost", "--space", "mlp", "--arch", "largest", "--image-shape", "2,2,3",
+                                  *sum((["--option", f"{k}={v}"] for k, v in TINY.items()), []),
+                                  "--predictor", str(tmp_path / "fit" / "lut.json")])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output)
+    assert line["flops_multiply_adds"] == 12 * 64 + 64 * 64 + 64 * 10 and line["latency_ms"]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["cost", "--space", "mlp", "--arch", '{"depth": 9}'])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "depth" in result.output
+    result = runner.invoke(main, ["latency", "fit", "--run", str(tmp_path)])
+    assert result.exit_code == 2 and "not a latency collection" in result.output
+    result = runner.invoke(main, ["cost", "--space", "mlp", "--arch", "largest", "--image-shape", "28x28"])
+    assert result.exit_code == 2 and "--image-shape" in result.output

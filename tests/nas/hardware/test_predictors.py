@@ -1,0 +1,105 @@
+"""Predictors: relaxed = hard at one-hot weights, fits recover what they should, JSON round trip,
+and a predictor refuses a space of another version."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas.hardware.counters import CostCounter
+from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.lut_predictor import LutPredictor
+from nas.hardware.metrics import kendall_tau, summary, within
+from nas.hardware.mlp_predictor import MlpPredictor
+from nas.hardware.predictor_io import PredictorError, load_predictor, save_predictor
+from nas.hardware.tables import config_key, one_hot_probs, softmax_probs
+from nas.space import Space
+
+
+def _synthetic_lut(counter, seed=0):
+    rng = np.random.default_rng(seed)
+    return {config_key(c): float(rng.uniform(0.05, 0.5)) for c in counter.layers.distinct_configs()}
+
+
+def test_lut_fit_recovers_scale_and_overhead(mbv3_counter, vectors_of):
+    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter))
+    vectors = vectors_of(mbv3_counter.space, 40)
+    truth = 1.3 * np.asarray(predictor.layer_sum(vectors)) + 0.7
+    predictor.fit(vectors, truth)
+    assert predictor.scale == pytest.approx(1.3, rel=1e-4) and predictor.overhead_ms == pytest.approx(0.7, rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["lut", "mlp", "flops"])
+def test_relaxed_predictor_equals_hard_at_one_hot(kind, mbv3_counter, vectors_of):
+    space = mbv3_counter.space
+    predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.2, 0.3),
+                 "mlp": lambda: MlpPredictor.create(space, seed=1),
+                 "flops": lambda: FlopsProxy(mbv3_counter, 0.2, 0.1)}[kind]()
+    vectors = vectors_of(space, 12, seed=5)
+    hard = jax.jit(predictor)(vectors)
+    relaxed = jax.jit(predictor.expected)(one_hot_probs(space, vectors))
+    np.testing.assert_allclose(relaxed, hard, rtol=1e-5)
+    assert len(np.unique(np.round(np.asarray(hard), 6))) > 6  # not a constant
+    # And it is differentiable in the architecture logits.
+    logits = jnp.zeros((space.num_decisions, max(space.choice_counts)))
+    grad = jax.jit(jax.grad(lambda l: predictor.expected(softmax_probs(space, l))))(logits)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_mlp_learns_a_layerwise_latency(mbv3_counter, vectors_of):
+    """Truth: per layer config 0.02 ms + 0.3 ms per M multiply-adds, each config off by up to 20%."""
+    space, rng = mbv3_counter.space, np.random.default_rng(3)
+    lut = {config_key(c): 0.02 + 0.3e-6 * mbv3_counter.cost_model.count(c)[0] * rng.uniform(0.8, 1.2)
+           for c in mbv3_counter.layers.distinct_configs()}
+    vectors = vectors_of(space, 300, seed=6)
+    latency = np.asarray(LutPredictor(mbv3_counter, lut, 1.0, 0.5)(vectors))
+    predictor = MlpPredictor.create(space).fit(vectors[:240], latency[:240], steps=1500)
+    predicted = np.asarray(predictor(vectors[240:]))
+    untrained = np.asarray(MlpPredictor.create(space)(vectors[240:]))
+    assert kendall_tau(predicted, latency[240:]) > 0.7 > kendall_tau(untrained, latency[240:])
+    assert within(predicted, latency[240:], 0.10) > 0.9
+
+
+def test_metrics_on_known_values():
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert within([1.05, 1.2, 0.95], [1.0, 1.0, 1.0]) == pytest.approx(2 / 3)
+    assert summary([2.0, 2.0], [1.0, 3.0])["rmse_ms"] == pytest.approx(1.0)
+
+
+def _save(path, predictor, space_spec, options, image_shape=(28, 28, 1)):
+    return save_predictor(path, predictor, space_spec=space_spec, options=options, image_shape=image_shape,
+                          batch=1, device={"backend": "cpu"}, device_fingerprint="test")
+
+
+@pytest.mark.parametrize("kind", ["lut", "mlp"])
+def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
+    from nas.definition import get_definition
+
+    options = get_definition("mobilenetv3").resolve_options(image_shape=(28, 28, 1))
+    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2) if kind == "lut" \
+        else MlpPredictor.create(mbv3_counter.space, seed=2)
+    path = _save(tmp_path / f"{kind}.json", predictor, "mobilenetv3", options)
+    loaded, document = load_predictor(path)
+    vectors = vectors_of(mbv3_counter.space, 8)
+    np.testing.assert_allclose(loaded(vectors), predictor(vectors), rtol=1e-6)
+    assert document["space"]["version"] == 1 and document["device_fingerprint"] == "test"
+    assert not path.read_bytes().startswith(b"\x80")  # JSON, never pickle
+
+
+def test_wrong_space_version_fails_clearly(tmp_path, mlp_counter, small_mlp):
+    path = _save(tmp_path / "mlp.json", MlpPredictor.create(mlp_counter.space), "mlp", small_mlp, (2, 2, 3))
+    load_predictor(path, mlp_counter)  # the right version loads
+    space_v2 = Space(mlp_counter.space.name, list(mlp_counter.space.decisions), version=2)
+    with pytest.raises(PredictorError, match=r"fitted for space 'mlp' v1 .*not space 'mlp' v2"):
+        load_predictor(path, CostCounter(space_v2, mlp_counter.cost_model))
+    with pytest.raises(PredictorError, match="not space 'mobilenetv3'"):
+        from nas.hardware.counters import load_counter
+        load_predictor(path, load_counter("mobilenetv3"))
+
+
+def test_not_a_predictor_fails_clearly(tmp_path):
+    (tmp_path / "x.json").write_text('{"a": 1}')
+    with pytest.raises(PredictorError, match="not a weft latency predictor"):
+        load_predictor(tmp_path / "x.json")
+    with pytest.raises(PredictorError, match="does not exist"):
+        load_predictor(tmp_path / "missing.json")
