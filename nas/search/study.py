@@ -8,6 +8,7 @@ objectives in their own directions (accuracy maximised).
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +34,18 @@ def load_study(storage, name: str) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def _saved_record(study: optuna.Study, wait: float = 10.0) -> dict | None:
+    """The study's record; a worker that created the study a moment ago may still be writing it."""
+    deadline = time.monotonic() + wait
+    while True:
+        saved = study.user_attrs.get(RECORD_KEY)
+        if saved is not None or time.monotonic() > deadline:
+            return saved
+        time.sleep(0.1)
+
+
 def check_record(study: optuna.Study, record: dict, where: str) -> None:
-    saved = study.user_attrs.get(RECORD_KEY)
+    saved = _saved_record(study)
     if saved is None:
         raise StorageError(f"study {study.study_name!r} in {where} was not written by weft; choose another --study")
     if saved["space_fingerprint"] != record["space_fingerprint"]:
@@ -94,7 +105,7 @@ def load_search(directory, storage_spec: str | None, study_name: str) -> optuna.
     if study is None:
         names = sorted(s.study_name for s in storage.get_all_studies())
         raise StorageError(f"no study {study_name!r} in {spec}; studies there: {', '.join(names) or 'none'}")
-    if RECORD_KEY not in study.user_attrs:
+    if _saved_record(study, wait=0.0) is None:
         raise StorageError(f"study {study_name!r} in {spec} was not written by weft")
     return study
 

@@ -20,8 +20,24 @@ BENCH = textwrap.dedent('''
     OTHER = Space("other", [IntRange("y", 0, 3)])
 
 
+    _waited = []
+
+
+    def _barrier():
+        """Processes given $BENCH_BARRIER=PATH:N wait at their first call until N have arrived."""
+        path, _, count = os.environ["BENCH_BARRIER"].rpartition(":")
+        with open(path, "a") as handle:
+            handle.write(f"{os.getpid()}\\n")
+        deadline = time.time() + 120
+        while sum(1 for _ in open(path)) < int(count) and time.time() < deadline:
+            time.sleep(0.05)
+        _waited.append(True)
+
+
     def objective(arch):
         """ZDT1; logs every call (pid, arch) to $BENCH_LOG; SIGKILLs itself at call $BENCH_KILL_AT."""
+        if os.environ.get("BENCH_BARRIER") and not _waited:
+            _barrier()
         log = os.environ.get("BENCH_LOG")
         if log:
             with open(log, "a") as handle:

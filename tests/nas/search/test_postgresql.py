@@ -70,7 +70,7 @@ def postgres(tmp_path_factory):
 def test_workers_share_a_postgresql_storage(bench_dir, tmp_path, postgres):
     args = ("search", "--run", str(tmp_path / "s"), *BLACK_BOX, "--searcher", "evolution", "--trials", "120",
             "--batch", "5", "--storage", postgres)
-    workers = [nas_command(bench_dir, *args, "--worker", f"w{i}", "--seed", str(i), env={"BENCH_SLEEP": "0.01"})
+    workers = [nas_command(bench_dir, *args, "--worker", f"w{i}", "--seed", str(i), env={"BENCH_SLEEP": "0.01", "BENCH_BARRIER": f"{tmp_path / 'barrier'}:4"})
                for i in range(4)]
     outputs = [worker.communicate(timeout=600) for worker in workers]
     assert [w.returncode for w in workers] == [0] * 4, [err[-2000:] for _, err in outputs]
