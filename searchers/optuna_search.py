@@ -115,14 +115,14 @@ class OptunaSearch:
         """The told history (params, objectives, violations, sampler attributes) and queued seeds."""
         trials = self._study.get_trials(deepcopy=False)
         told = [t for t in trials if t.state == TrialState.COMPLETE]
-        queued = [t.params if t.state == TrialState.WAITING else t.system_attrs.get("fixed_params")
-                  for t in trials if t.state == TrialState.WAITING
-                  or (t.state == TrialState.RUNNING and "fixed_params" in t.system_attrs)]
+        # Seeds not yet told: still queued (WAITING), or asked and pending (RUNNING with fixed params).
+        queued = [t.system_attrs["fixed_params"] for t in trials
+                  if t.state in (TrialState.WAITING, TrialState.RUNNING) and "fixed_params" in t.system_attrs]
         return {"sampler": self.sampler_name, "seed": self.seed,
                 "told": [[self._arch_of(t.params).to_string(), list(t.values), t.system_attrs[_VIOLATION_KEY],
                           {k: v for k, v in t.system_attrs.items() if not k.startswith("fixed_params")}]
                          for t in told],
-                "queued": archs_to_strings([self._arch_of(p) for p in queued if p is not None])}
+                "queued": archs_to_strings([self._arch_of(p) for p in queued])}
 
     def _arch_of(self, params: dict) -> Arch:
         return self.space.validate({d.name: d.values[int(params[d.name])] for d in self.space.free if d.name in params})

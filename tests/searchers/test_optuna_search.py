@@ -44,3 +44,12 @@ def test_foreign_archs_and_state_round_trip(zdt):
     assert restored.ask(8) == again.ask(8)  # a restore is deterministic: same history, same stream
     with pytest.raises(ConfigError, match="unknown Optuna sampler"):
         OptunaSearch(zdt, 2, sampler="cmaes")
+
+
+def test_queued_seeds_survive_a_state_round_trip(zdt):
+    searcher = OptunaSearch(zdt, 2, seeds=[zdt.smallest(), zdt.largest()], seed=0)
+    state = searcher.state()
+    assert state["queued"] == [zdt.smallest().to_string(), zdt.largest().to_string()]
+    restored = OptunaSearch(zdt, 2, seed=0)
+    restored.restore(state)
+    assert restored.ask(2) == [zdt.smallest(), zdt.largest()]
