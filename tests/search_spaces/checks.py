@@ -6,13 +6,17 @@ import importlib.util
 import json
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from click.testing import CliRunner
+from flax import nnx
 
 from nas.cli import main
+from nas.definition import get_definition
 from nas.evaluate import make_masked_logits
 from nas.export import load_export, load_stablehlo
+from nas.lowering import masked_apply, slice_subnet, split, standalone_apply, static_apply
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
 
@@ -25,10 +29,50 @@ def _load_sibling(name: str):
 
 
 _lowering = _load_sibling("test_lowering")
-perturbed_supernet = _lowering.perturbed_supernet
+IMAGE_SHAPE = _lowering.IMAGE_SHAPE
+
+
+def perturbed_supernet(space_name, options, seed=0):
+    """test_lowering's perturbed supernet (weights and BN statistics off their init), drawn with numpy:
+    eager `jax.random` compiles one program per leaf shape, tens of seconds for a cell space."""
+    definition = get_definition(space_name)
+    space, supernet = definition.build(definition.resolve_options(options, IMAGE_SHAPE), seed=seed)
+    graphdef, params, stats = split(supernet)
+    rng = np.random.default_rng(seed)
+    params = jax.tree.map(lambda p: jnp.asarray(p + 0.05 * rng.normal(size=p.shape), jnp.float32), params)
+    stats = jax.tree.map(lambda s: jnp.asarray(s + 0.2 * np.abs(rng.normal(size=s.shape)), jnp.float32), stats)
+    return space, graphdef, params, stats
 archs_to_check = _lowering.archs_to_check
-check_agreement = _lowering.check_agreement
 batch_of = _lowering.batch_of
+TOLERANCE = _lowering.TOLERANCE
+
+
+def check_agreement(space, graphdef, params, stats, archs, batch):
+    """test_lowering's check (masked, static and sliced logits in eval and train mode, and BN statistics),
+    with weights and batch passed to jit as arguments: closed over, XLA constant-folds whole convolutions
+    and pooling windows, which made a compile take minutes."""
+    masked = jax.jit(lambda p, s, x, v: tuple(masked_apply(graphdef, p, s, space, x, v, train=t)
+                                              for t in (False, True)))
+    worst = 0.0
+    for arch in archs:
+        (masked_eval, _), (masked_train, masked_stats) = masked(params, stats, batch, arch.to_vector())
+        static = jax.jit(lambda p, s, x: tuple(static_apply(graphdef, p, s, x, arch, train=t)[0]
+                                               for t in (False, True)))(params, stats, batch)
+        sub_graphdef, sub_params, sub_stats = split(slice_subnet(nnx.merge(graphdef, params, stats), arch))
+        (sliced_eval, _), (sliced_train, sliced_stats) = jax.jit(
+            lambda p, s, x: tuple(standalone_apply(sub_graphdef, p, s, x, train=t) for t in (False, True)))(
+            sub_params, sub_stats, batch)
+        stats_from_masked = split(slice_subnet(nnx.merge(graphdef, params, masked_stats), arch))[2]
+        for got, want, what in ((masked_eval, sliced_eval, "eval logits"), (masked_train, sliced_train, "train logits"),
+                                (static[0], sliced_eval, "static eval logits"),
+                                (static[1], sliced_train, "static train logits")):
+            difference = float(jnp.max(jnp.abs(got - want)))
+            scale = max(1.0, float(jnp.max(jnp.abs(want))))
+            assert difference <= TOLERANCE * scale, f"{arch}: {what} differ by {difference:.3g} (scale {scale:.3g})"
+            worst = max(worst, difference / scale)
+        for got, want in zip(jax.tree.leaves(stats_from_masked), jax.tree.leaves(sliced_stats)):
+            assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE, f"{arch}: BN statistics differ"
+    return worst
 
 
 def cli(*args) -> str:
