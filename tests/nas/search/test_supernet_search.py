@@ -57,6 +57,13 @@ def test_cli_search_plot_and_export_front(trained_run, tmp_path):
     assert len(exports) == 1
     exported = json.loads((exports[0].parent / "arch.json").read_text())["arch_string"]
     assert exported == summary["best"]["arch"]
+    from nas.export import select_from_search
+
+    front = select_from_search(trained_run, front=True, study="cli")
+    out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "cli", "--front"])
+    assert out.exit_code == 0, out.output
+    exported_archs = {json.loads(p.read_text())["arch_string"] for p in (trained_run / "exports").glob("*/arch.json")}
+    assert set(front) <= exported_archs and exported in front  # the most accurate feasible arch is on the front
     out = runner.invoke(main, ["plot", "--run", str(trained_run), "--study", "cli", "--out", str(tmp_path / "p")])
     assert out.exit_code == 0, out.output
     assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
