@@ -36,10 +36,16 @@ def latency():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--group", type=int, default=4, show_default=True, help="archs compiled, then timed interleaved")
 @click.option("--repeats", type=int, default=21, show_default=True, help="timed samples per arch")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="pin to this many cores (1: also single-threaded XLA, steadier on a shared machine); 0: all")
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def collect(space, n, run_path, batch, image_shape, options, seed, group, repeats, no_layers, quiet):
+def collect(space, n, run_path, batch, image_shape, options, seed, group, repeats, threads, no_layers, quiet):
+    if threads:
+        from nas.hardware.device import pin_threads
+
+        pin_threads(threads)
     from nas.hardware.collect import CollectConfig, collect as run_collect
 
     if n < 1 or batch < 1 or group < 1 or repeats < 3:

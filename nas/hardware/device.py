@@ -31,3 +31,22 @@ def device_info() -> dict:
 
 def fingerprint(info: dict) -> str:
     return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pin_threads(threads: int) -> None:
+    """Run this process on `threads` cores (the highest-numbered of those allowed), before JAX starts.
+
+    With one thread XLA's Eigen thread pool is turned off too: on a machine shared with other
+    jobs, a parallel op waits for its slowest thread, and timings spread far more than single-threaded.
+    """
+    from nas.errors import ConfigError
+    from jax._src import xla_bridge
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 1 <= threads <= len(allowed):
+        raise ConfigError(f"--threads must be in 1..{len(allowed)} (the cores this process may use), got {threads}")
+    if xla_bridge.backends_are_initialized():
+        raise ConfigError("--threads must be set before JAX starts its backend (set it on the command line)")
+    os.sched_setaffinity(0, set(allowed[-threads:]))
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()

@@ -47,7 +47,7 @@ class MlpPredictor:
         self.params = jax.tree.map(jnp.asarray, params)
         self.log_mean, self.log_std = float(log_mean), float(log_std)
         self._relaxed = RelaxedFeatures(space)
-        self._predict = jax.jit(lambda params, vectors: self._from_features(params, space.features_jax(vectors)))
+        self._predict = jax.jit(lambda params, vectors: self._from_features(params, self._relaxed.hard(vectors)))
 
     @classmethod
     def create(cls, space: Space, hidden: tuple[int, ...] = (64, 64), seed: int = 0) -> "MlpPredictor":
@@ -57,12 +57,20 @@ class MlpPredictor:
         return jnp.exp(mlp(params, features) * self.log_std + self.log_mean)
 
     def __call__(self, vectors):
-        """Predicted latency (ms) of int32 arch vectors [..., D]; jittable."""
+        """Predicted latency (ms) of int32 arch vectors [..., D] (jitted, params passed as arguments).
+
+        Inside your own jit over many archs, call `apply(predictor.params, vectors)` instead:
+        params closed over become constants of the program, which XLA:CPU runs ~30x slower.
+        """
         return self._predict(self.params, vectors)
 
-    def expected(self, probs):
+    def apply(self, params, vectors):
+        """Pure form of `__call__`: latency (ms) from explicit params; jittable, vmappable."""
+        return self._from_features(params, self._relaxed.hard(vectors))
+
+    def expected(self, probs, params=None):
         """Latency (ms) at the relaxed features of weights [..., D, C]; differentiable."""
-        return self._from_features(self.params, self._relaxed(probs))
+        return self._from_features(self.params if params is None else params, self._relaxed(probs))
 
     def fit(self, vectors, latency_ms, *, steps: int = 3000, learning_rate: float = 1e-2,
             weight_decay: float = 1e-4, seed: int = 0) -> "MlpPredictor":

@@ -103,3 +103,16 @@ def test_not_a_predictor_fails_clearly(tmp_path):
         load_predictor(tmp_path / "x.json")
     with pytest.raises(PredictorError, match="does not exist"):
         load_predictor(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("fixture", ["mlp_counter", "mbv3_counter"])
+def test_fast_features_equal_space_features(fixture, request, vectors_of):
+    from nas.hardware.features import RelaxedFeatures
+
+    space = request.getfixturevalue(fixture).space
+    vectors = vectors_of(space, 20, seed=7)
+    features = RelaxedFeatures(space)
+    np.testing.assert_array_equal(jax.jit(features.hard)(vectors), space.features_jax(vectors))
+    np.testing.assert_array_equal(jax.jit(features)(one_hot_probs(space, vectors)), space.features_jax(vectors))
+    predictor = MlpPredictor.create(space, seed=3)
+    np.testing.assert_allclose(jax.jit(predictor.apply)(predictor.params, vectors), predictor(vectors), rtol=1e-6)
