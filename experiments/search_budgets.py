@@ -81,8 +81,8 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
                      "random_below_winner": float(np.mean(random_test < report["test_accuracy"])),
                      "trials": len(result.records), "feasible": len(result.feasible),
                      "hypervolume": result.hypervolume()})
-        plot_search(supernet, result.records, [str(o) for o in result.objectives], result.reference,
-                    run_dir / "plots" / study)
+        plot_search(supernet, result.records, result.objectives, result.reference, run_dir / "plots" / study,
+                    result.constraints)
     results = {"config": dataclasses.asdict(config), "budgets": rows}
     write_results(run_dir, results)
     (run_dir / "table.md").write_text(table(rows))

@@ -116,8 +116,9 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
 @_one_line_errors
 def plot(run_path, storage, study, out_dir):
     from nas.search.plot import plot_search
-    from nas.search.study import load_front_inputs
+    from nas.search.study import load_front_inputs, search_constraints
 
     records, objectives, reference = load_front_inputs(run_path, storage, study)
-    for path in plot_search(Path(run_path), records, objectives, reference, out_dir):
+    constraints = search_constraints(run_path, storage, study)
+    for path in plot_search(Path(run_path), records, objectives, reference, out_dir, constraints):
         click.echo(str(path))

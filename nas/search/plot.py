@@ -1,7 +1,8 @@
 """Plots of a search: accuracy against each cost metric (one PNG per pair), and hypervolume per trial.
 
 Every evaluated arch is a dot (infeasible ones crossed), the feasible front a line,
-the archs exported from the run (`RUN/exports/*/arch.json`) stars with their names.
+the archs exported from the run (`RUN/exports/*/arch.json`) stars with their names,
+each budget a dashed line.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.pareto import hypervolume_history, pareto_front
-from nas.search.objectives import minimised, parse_objective
+from nas.search.objectives import minimised, parse_constraint, parse_objective
 
 PLOTS_DIR = "plots"
 
@@ -27,9 +28,10 @@ def exported_archs(directory: Path) -> dict[str, str]:
     return found
 
 
-def plot_search(directory: str | Path, records, objectives, reference=None, out_dir: str | Path | None = None
-                ) -> list[Path]:
-    """Writes the PNGs; returns their paths. `objectives` as given to the search (e.g. accuracy:max)."""
+def plot_search(directory: str | Path, records, objectives, reference=None, out_dir: str | Path | None = None,
+                constraints=()) -> list[Path]:
+    """Writes the PNGs; returns their paths. `objectives` and `constraints` as given to the search
+    (e.g. accuracy:max, params<=50000); each budget is a dashed line on its metric's axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -38,6 +40,7 @@ def plot_search(directory: str | Path, records, objectives, reference=None, out_
     out = Path(out_dir) if out_dir else directory / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     objectives = [parse_objective(o) for o in objectives]
+    constraints = [parse_constraint(c) for c in constraints]
     if not records:
         return []
     exported = exported_archs(directory)
@@ -66,6 +69,10 @@ def plot_search(directory: str | Path, records, objectives, reference=None, out_
                 labelled.add(record.arch)
                 axes.scatter([x[i]], [y[i]], s=160, marker="*", color="gold", edgecolor="black", zorder=5)
                 axes.annotate(name, (x[i], y[i]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        for constraint in constraints:
+            if constraint.metric == cost:
+                axes.axvline(constraint.budget, color="black", linestyle="--", linewidth=1,
+                             label=f"budget {constraint}")
         axes.set_xlabel(cost)
         axes.set_ylabel(quality)
         axes.set_title(f"{quality} vs {cost}: {len(records)} trials, {int(feasible.sum())} feasible")

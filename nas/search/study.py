@@ -111,7 +111,8 @@ def load_search(directory, storage_spec: str | None, study_name: str) -> optuna.
 
 
 def load_front_inputs(directory, storage_spec: str | None, study_name: str):
-    """(finished trial records, objectives, hypervolume reference or None) of a search."""
+    """(finished trial records, objectives, hypervolume reference or None) of a search; `search_constraints`
+    gives its budgets."""
     import numpy as np
 
     from nas.search.objectives import parse_objective
@@ -120,3 +121,10 @@ def load_front_inputs(directory, storage_spec: str | None, study_name: str):
     objectives = [parse_objective(o) for o in study.user_attrs[RECORD_KEY]["objectives"]]
     reference = study.user_attrs.get(REFERENCE_KEY)
     return trial_records(study), objectives, None if reference is None else np.asarray(reference)
+
+
+def search_constraints(directory, storage_spec: str | None, study_name: str) -> list:
+    from nas.search.objectives import parse_constraint
+
+    study = load_search(directory, storage_spec, study_name)
+    return [parse_constraint(c) for c in study.user_attrs[RECORD_KEY]["constraints"]]
