@@ -102,6 +102,9 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
                           options=_parse_options(options), reference=reference, worker=worker)
     result = run_search(evaluator, run_path, config, progress=not quiet)
     best = result.best()
+    if result.constraints and not result.feasible:
+        click.echo(f"warning: none of the {len(result.records)} trials satisfies "
+                   f"{', '.join(map(str, result.constraints))}; relax the budgets or search longer", err=True)
     click.echo(json.dumps({"trials": len(result.records), "feasible": len(result.feasible),
                            "front": len(result.front()), "hypervolume": result.hypervolume(),
                            "evaluated_here": result.evaluated,

@@ -83,3 +83,13 @@ def test_cli_prints_one_line_and_exits_2(finished_search):
     result = CliRunner().invoke(main, ["plot", "--run", str(directory / "nowhere")])
     assert result.exit_code == 2 and "holds no search" in result.output
     assert unchanged(directory, before)
+
+
+def test_budget_on_an_evaluated_metric_that_nothing_meets_is_reported(bench_dir, tmp_path):
+    # f1 is only known after evaluation, so it cannot be refused up front: the search says so at the end.
+    result = CliRunner().invoke(main, ["search", "--run", str(tmp_path / "s"), "--space", "zdt_bench:SPACE",
+                                       "--objective", "zdt_bench:objective", "--outputs", "f1,f2",
+                                       "--objectives", "f1:min,f2:min", "--constraint", "f1<=-1", "--trials", "10",
+                                       "--searcher", "random", "--quiet"])
+    assert result.exit_code == 0
+    assert "warning: none of the 10 trials satisfies f1<=-1" in result.output
