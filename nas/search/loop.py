@@ -9,12 +9,16 @@ already evaluated reuse their metrics); record metrics, objectives and the viola
 the budgets; tell the searcher. `trials` is the number of finished trials the study
 should hold, whatever the number of workers: a claim beyond it (two workers racing for
 the last slots) is parked as a WAITING trial marked `surplus`, never evaluated. Re-running the
-same command resumes: finished trials are never evaluated again.
+same command resumes: finished trials are never evaluated again (a trial a killed process
+left RUNNING is evaluated and finished by the next run on that host; one killed before it
+even named its arch is marked FAIL `orphan` after two minutes).
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +38,8 @@ from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_recor
 from nas.search.worker import claim_name, is_dead, this_worker
 
 SEARCH_FILE = "search.json"
+_ORPHAN_SECONDS = 120.0
+_MAX_IDLE_ROUNDS = 30
 STATE_DIR = "search-state"
 
 
@@ -231,7 +237,7 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
 
 
 def _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress) -> int:
-    me, evaluated = this_worker(), 0
+    me, evaluated, idle = this_worker(), 0, 0
     cache: dict[str, dict] = {}
     bar = tqdm(total=config.trials, disable=not progress, desc=f"search {config.study}", unit="trial")
     try:
@@ -248,6 +254,7 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
                 told.update(t.number for t in new)
                 saved.save(searcher, told)
             _show(bar, complete, objectives, reference)
+            _fail_orphans(study, trials)
             running = [t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs]
             stale = [t for t in running if is_dead(t.user_attrs.get("worker", ""))]
             alive = len(running) - len(stale)
@@ -264,12 +271,31 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
             if not claimed:
                 if alive:
                     return evaluated  # the others are finishing the last trials
+                idle += 1
+                if idle > _MAX_IDLE_ROUNDS:
+                    return evaluated
+                time.sleep(1.0)  # a claim was just made and dropped: look again
                 continue
+            idle = 0
             evaluated += _evaluate(evaluator, study, searcher, claimed, cache, objectives, constraints)
             told.update(number for number, _ in claimed)
             saved.save(searcher, told)
     finally:
         bar.close()
+
+
+def _fail_orphans(study, trials) -> None:
+    """A RUNNING trial still without an arch long after it was created lost its worker between
+    creating it and naming its arch (killed in that instant): FAIL, so it holds no slot."""
+    for t in trials:
+        started = t.datetime_start
+        if (t.state == TrialState.RUNNING and "arch" not in t.user_attrs and started is not None
+                and (datetime.datetime.now(started.tzinfo) - started).total_seconds() > _ORPHAN_SECONDS):
+            try:
+                study._storage.set_trial_user_attr(t._trial_id, "orphan", True)
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                pass
 
 
 def _claim(study, archs, me: str, target: int) -> list[tuple[int, object]]:

@@ -82,3 +82,18 @@ def test_constraint_budget_and_feasibility(bench_dir, tmp_path):
         assert record.violation == pytest.approx(max(0.0, record.metrics["size"] / 12 - 1))
     assert all(r.feasible for r in result.front())
     assert np.mean([r.feasible for r in result.records]) > 0.6  # evolution resamples infeasible children
+
+
+def test_a_trial_orphaned_before_naming_its_arch_holds_no_slot(bench_dir, tmp_path, monkeypatch):
+    import zdt_bench
+    from nas.search import loop
+
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, zdt_bench.objective, outputs=("f1", "f2"))
+    run_search(evaluator, tmp_path / "s", SearchConfig(**{**CONFIG.__dict__, "trials": 10}), progress=False)
+    study = optuna.load_study(study_name="search", storage=open_storage(tmp_path / "s" / "search.journal"))
+    study._storage.create_new_trial(study._study_id)  # a worker killed right after creating its trial
+    monkeypatch.setattr(loop, "_ORPHAN_SECONDS", 0.0)
+    result = run_search(evaluator, tmp_path / "s", SearchConfig(**{**CONFIG.__dict__, "trials": 20}), progress=False)
+    assert len(result.records) == 20
+    states = [t.state for t in study.get_trials()]
+    assert states.count(TrialState.COMPLETE) == 20 and states.count(TrialState.FAIL) == 1
