@@ -35,7 +35,7 @@ def latency():
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--group", type=int, default=4, show_default=True, help="archs compiled, then timed interleaved")
-@click.option("--repeats", type=int, default=21, show_default=True, help="timed samples per arch")
+@click.option("--repeats", type=int, default=41, show_default=True, help="timed samples (single calls) per arch")
 @click.option("--threads", type=int, default=0, show_default=True,
               help="pin to this many cores (1: also single-threaded XLA, steadier on a shared machine); 0: all")
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
@@ -61,8 +61,9 @@ def collect(space, n, run_path, batch, image_shape, options, seed, group, repeat
 @click.option("--run", "run_path", required=True, help="a run directory of nas latency collect")
 @click.option("--out", "out_dir", default=None, help="default: RUN/fit")
 @click.option("--train-fraction", type=float, default=0.8, show_default=True)
-@click.option("--target", type=click.Choice(["anchored", "median"]), default="anchored", show_default=True,
-              help="anchored: latency relative to the reference arch timed beside each arch; median: raw")
+@click.option("--target", type=click.Choice(["anchored", "median", "min", "anchored_min"]), default="anchored",
+              show_default=True, help="anchored: median ratio to the reference arch timed beside each arch, times its latency; "
+              "median: raw median; min: fastest call; anchored_min: min over the anchor's min")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_one_line_errors
 def fit(run_path, out_dir, train_fraction, target, seed):

@@ -49,9 +49,9 @@ class CollectConfig:
     options: Mapping | None = None
     seed: int = 0
     group: int = 4
-    repeats: int = 21
+    repeats: int = 41
     warmup: int = 3
-    min_sample_s: float = 0.01
+    min_sample_s: float = 0.0
     layers: bool = True
 
 

@@ -2,9 +2,10 @@
 
 For each predictor (lookup table, MLP, and FLOPs as a proxy with a fitted linear scale):
 % of held-out archs within +/-10% of measured latency, RMSE and Kendall tau, for two
-targets: the raw median latency of each arch, and the anchored latency (its median ratio
-to the reference arch timed beside it, times the reference's latency), which cancels a
-machine that drifts between groups. Writes report.json, scatter.png and one JSON file per
+targets: the raw median latency of each arch; the anchored latency (its median ratio to
+the reference arch timed beside it, times the reference's latency), which cancels a machine
+that drifts between groups; the fastest call (min), robust when other jobs preempt ours;
+and the min relative to the anchor's min. Writes report.json, scatter.png and one JSON file per
 predictor (fitted on the training part, on the chosen target).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nas.hardware.metrics import summary
 from nas.hardware.mlp_predictor import MlpPredictor
 from nas.hardware.predictor_io import save_predictor
 
-TARGETS = ("anchored", "median")
+TARGETS = ("anchored", "median", "min", "anchored_min")
 MIN_SAMPLES = 5
 
 
@@ -39,12 +40,17 @@ def load_collection(run: Path) -> dict:
     starts = [r for r in rows if r["role"] == "reference_start"]
     ends = [r for r in rows if r["role"] == "reference_end"]
     anchor_ms = starts[0]["median_ms"] if starts else None
+    anchor_min = starts[0]["min_ms"] if starts else None
     median = np.array([r["median_ms"] for r in samples])
     anchored = np.array([r["anchor_ratio"] * anchor_ms if "anchor_ratio" in r and anchor_ms else r["median_ms"]
                          for r in samples])
+    fastest = np.array([r["min_ms"] for r in samples])
+    anchored_min = np.array([r["min_ms"] / r["anchor_min_ms"] * anchor_min if "anchor_min_ms" in r and anchor_min
+                             else r["min_ms"] for r in samples])
     return {"meta": meta, "vectors": np.array([r["vector"] for r in samples], np.int32),
-            "targets": {"median": median, "anchored": anchored},
-            "layer_ms": {r["key"]: r["median_ms"] for r in read_jsonl(run / LAYERS_FILE)},
+            "targets": {"median": median, "anchored": anchored, "min": fastest, "anchored_min": anchored_min},
+            "layer_ms": {stat: {r["key"]: r[f"{stat}_ms"] for r in read_jsonl(run / LAYERS_FILE)}
+                         for stat in ("median", "min")},
             "noise": _noise(starts, ends), "compile_s": float(np.median([r["compile_s"] for r in samples]))}
 
 
@@ -54,6 +60,8 @@ def _noise(starts, ends) -> dict:
     start, end = starts[0], ends[-1]
     return {"reference_arch": start["arch"], "start_ms": start["median_ms"], "end_ms": end["median_ms"],
             "relative_change": (end["median_ms"] - start["median_ms"]) / start["median_ms"],
+            "start_min_ms": start["min_ms"], "end_min_ms": end["min_ms"],
+            "relative_change_min": (end["min_ms"] - start["min_ms"]) / start["min_ms"],
             "start_spread": start["spread"], "end_spread": end["spread"]}
 
 
@@ -74,20 +82,20 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
     n_train = int(round(train_fraction * len(vectors)))
     train, test = order[:n_train], order[n_train:]
 
-    def make(kind):
-        if kind == "lut":
-            return LutPredictor(counter, data["layer_ms"])
+    def make(kind, target_name):
+        if kind == "lut":  # layers timed by the same statistic as the target
+            return LutPredictor(counter, data["layer_ms"]["min" if "min" in target_name else "median"])
         if kind == "mlp":
             return MlpPredictor.create(counter.space, seed=seed)
         return FlopsProxy(counter)
 
-    kinds = [k for k in ("lut", "mlp", "flops") if k != "lut" or data["layer_ms"]]
+    kinds = [k for k in ("lut", "mlp", "flops") if k != "lut" or data["layer_ms"]["median"]]
     results, fitted, held_out = {}, {}, {}
     for name in dict.fromkeys((target, *targets)):
         y = data["targets"][name]
         results[name] = {}
         for kind in kinds:
-            predictor = make(kind)
+            predictor = make(kind, name)
             predictor = predictor.fit(vectors[train], y[train], steps=mlp_steps, seed=seed) if kind == "mlp" \
                 else predictor.fit(vectors[train], y[train])
             predicted = np.asarray(predictor(vectors[test]), float)

@@ -5,6 +5,8 @@ warmed up, then the timed repeats go round the group: program 1, 2, ..., k, 1, 2
 so that slow drifts of the machine (other jobs, frequency) spread over every program
 instead of biasing one. No compile happens while any program is being timed.
 
+Samples are single calls by default (`min_sample_s` 0): on a machine shared with other jobs
+a short sample often runs undisturbed, so the minimum and low percentiles stay meaningful.
 With an `anchor` (one compiled program kept for a whole collection), each sample of a
 program is taken right after a sample of the anchor, and `anchor_ratio` (the median of
 program/anchor per round) is a latency relative to the anchor that cancels a machine
@@ -57,8 +59,8 @@ class Compiled:
         return (time.perf_counter() - start) / self.calls * 1e3
 
 
-def measure_group(programs: Sequence[Program], *, repeats: int = 15, warmup: int = 3,
-                  min_sample_s: float = 0.005, anchor: Compiled | None = None) -> list[dict]:
+def measure_group(programs: Sequence[Program], *, repeats: int = 41, warmup: int = 3,
+                  min_sample_s: float = 0.0, anchor: Compiled | None = None) -> list[dict]:
     """Per program: median and spread (IQR/median) of the per-call latency in ms, compile seconds."""
     compiled = [program.compile() for program in programs]
     gc.collect()
@@ -66,6 +68,7 @@ def measure_group(programs: Sequence[Program], *, repeats: int = 15, warmup: int
         c.warm_up(warmup, min_sample_s)
     samples = [[] for _ in compiled]
     ratios = [[] for _ in compiled]
+    anchor_samples = []
     timing_start = time.perf_counter()
     for _ in range(repeats):
         for i, c in enumerate(compiled):
@@ -73,6 +76,7 @@ def measure_group(programs: Sequence[Program], *, repeats: int = 15, warmup: int
             samples[i].append(c.sample_ms())
             if reference is not None:
                 ratios[i].append(samples[i][-1] / reference)
+                anchor_samples.append(reference)
     timing_s = (time.perf_counter() - timing_start) / max(1, len(compiled))
     results = []
     for c, sample, ratio in zip(compiled, samples, ratios):
@@ -80,9 +84,11 @@ def measure_group(programs: Sequence[Program], *, repeats: int = 15, warmup: int
         median = float(np.median(sample))
         q1, q3 = np.percentile(sample, [25, 75])
         row = {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
+               "p10_ms": float(np.percentile(sample, 10)),
                "samples_ms": [round(float(s), 5) for s in sample], "calls_per_sample": c.calls,
                "compile_s": c.compile_s, "timing_s": timing_s}
         if ratio:
             row["anchor_ratio"] = float(np.median(ratio))
+            row["anchor_min_ms"] = float(np.min(anchor_samples))
         results.append(row)
     return results
