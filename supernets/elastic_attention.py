@@ -1,0 +1,58 @@
+"""Multi-head self-attention with elastic heads (the first h) and elastic embedding width (a prefix).
+
+Heads have a fixed size `head_dim` (as AutoFormer's q/k/v dimension = heads x 64), so
+h heads use the first h * head_dim columns of the query, key and value projections
+and the same rows of the output projection; the embedding width e uses the first
+e rows of q/k/v and the first e columns (and bias entries) of the output.
+
+Masked lowering: inactive heads' queries, keys and values are zero (ElasticDense
+masks them with `jnp.where`), so their attention output is exactly zero and their
+weights get zero gradient; the output is masked to the active width. Causal
+attention masks future positions with the most negative float before the softmax.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from supernets.build import abstract
+from supernets.elastic_dense import ElasticDense
+from supernets.masks import mask_last_axis
+
+
+def attention(q, k, v, head_dim: int, causal: bool):
+    """Scaled dot-product attention on [B, T, heads * head_dim] projections."""
+    batch, length, inner = q.shape
+    shape = (batch, length, inner // head_dim, head_dim)
+    q, k, v = q.reshape(shape), k.reshape(shape), v.reshape(shape)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * (head_dim ** -0.5)
+    if causal:
+        future = jnp.arange(length)[None, :] > jnp.arange(length)[:, None]
+        logits = jnp.where(future, jnp.finfo(logits.dtype).min, logits)
+    weights = jax.nn.softmax(logits, axis=-1)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, inner)
+
+
+class ElasticAttention(nnx.Module):
+    def __init__(self, embed_dim: int, num_heads: int, head_dim: int, *, causal: bool = False, rngs: nnx.Rngs):
+        self.embed_dim, self.num_heads, self.head_dim, self.causal = embed_dim, num_heads, head_dim, causal
+        inner = num_heads * head_dim
+        self.query = ElasticDense(embed_dim, inner, rngs=rngs)
+        self.key = ElasticDense(embed_dim, inner, rngs=rngs)
+        self.value = ElasticDense(embed_dim, inner, rngs=rngs)
+        self.out = ElasticDense(inner, embed_dim, rngs=rngs)
+
+    def __call__(self, x, heads=None, width=None):
+        """x [B, T, e]; `heads` and `width`: None (all), Python ints (sliced) or traced (masked)."""
+        inner = None if heads is None else heads * self.head_dim
+        q, k, v = (projection(x, inner) for projection in (self.query, self.key, self.value))
+        y = mask_last_axis(attention(q, k, v, self.head_dim, self.causal), inner)
+        return self.out(y, width)
+
+    def sliced(self, width: int, heads: int) -> "ElasticAttention":
+        layer = abstract(ElasticAttention, width, heads, self.head_dim, causal=self.causal)
+        inner = heads * self.head_dim
+        layer.query, layer.key, layer.value = (p.sliced(width, inner) for p in (self.query, self.key, self.value))
+        layer.out = self.out.sliced(inner, width)
+        return layer

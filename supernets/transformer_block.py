@@ -1,0 +1,50 @@
+"""Pre-LayerNorm transformer block with elastic width, heads and FFN width.
+
+    x + attention(LN(x)), then x + FFN(LN(x)), FFN = Dense -> GELU -> Dense.
+
+Every part works on the active embedding prefix: LayerNorm takes its statistics
+over the active width only, attention uses the first h heads, the FFN the first
+`hidden` units. In the masked lowering the inputs beyond the active width are
+zero and stay zero (GELU(0) = 0, residual sums of zeros), so the block keeps the
+invariant every elastic layer relies on.
+"""
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from supernets.build import abstract
+from supernets.elastic_attention import ElasticAttention
+from supernets.elastic_dense import ElasticDense
+from supernets.norms import ElasticLayerNorm
+
+
+def gelu(x):
+    return jax.nn.gelu(x, approximate=False)
+
+
+class ElasticTransformerBlock(nnx.Module):
+    def __init__(self, embed_dim: int, num_heads: int, head_dim: int, hidden: int, *, causal: bool = False,
+                 rngs: nnx.Rngs):
+        self.embed_dim, self.num_heads, self.head_dim, self.hidden = embed_dim, num_heads, head_dim, hidden
+        self.causal = causal
+        self.attention_norm = ElasticLayerNorm(embed_dim)
+        self.attention = ElasticAttention(embed_dim, num_heads, head_dim, causal=causal, rngs=rngs)
+        self.ffn_norm = ElasticLayerNorm(embed_dim)
+        self.ffn_in = ElasticDense(embed_dim, hidden, rngs=rngs)
+        self.ffn_out = ElasticDense(hidden, embed_dim, rngs=rngs)
+
+    def __call__(self, x, *, width=None, heads=None, hidden=None):
+        """x [B, T, e]; each size None (all), a Python int (sliced) or traced (masked)."""
+        x = x + self.attention(self.attention_norm(x, width), heads, width)
+        h = gelu(self.ffn_in(self.ffn_norm(x, width), hidden))
+        return x + self.ffn_out(h, width)
+
+    def sliced(self, width: int, heads: int, hidden: int) -> "ElasticTransformerBlock":
+        block = abstract(ElasticTransformerBlock, width, heads, self.head_dim, hidden, causal=self.causal)
+        block.attention_norm = self.attention_norm.sliced(width)
+        block.attention = self.attention.sliced(width, heads)
+        block.ffn_norm = self.ffn_norm.sliced(width)
+        block.ffn_in = self.ffn_in.sliced(width, hidden)
+        block.ffn_out = self.ffn_out.sliced(hidden, width)
+        return block
