@@ -12,3 +12,4 @@ REGISTRY = {"mlp": _loader("mlp"), "mobilenetv3": _loader("mobilenetv3")}
 REGISTRY["macro_chain"] = _loader("macro_chain")
 REGISTRY["nb201"] = _loader("nb201")
 REGISTRY["vit"] = _loader("vit")
+REGISTRY["transformer_lm"] = _loader("transformer_lm")

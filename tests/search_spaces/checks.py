@@ -32,11 +32,11 @@ _lowering = _load_sibling("test_lowering")
 IMAGE_SHAPE = _lowering.IMAGE_SHAPE
 
 
-def perturbed_supernet(space_name, options, seed=0):
+def perturbed_supernet(space_name, options, seed=0, image_shape=IMAGE_SHAPE):
     """test_lowering's perturbed supernet (weights and BN statistics off their init), drawn with numpy:
     eager `jax.random` compiles one program per leaf shape, tens of seconds for a cell space."""
     definition = get_definition(space_name)
-    space, supernet = definition.build(definition.resolve_options(options, IMAGE_SHAPE), seed=seed)
+    space, supernet = definition.build(definition.resolve_options(options, image_shape), seed=seed)
     graphdef, params, stats = split(supernet)
     rng = np.random.default_rng(seed)
     params = jax.tree.map(lambda p: jnp.asarray(p + 0.05 * rng.normal(size=p.shape), jnp.float32), params)
@@ -73,6 +73,11 @@ def check_agreement(space, graphdef, params, stats, archs, batch):
         for got, want in zip(jax.tree.leaves(stats_from_masked), jax.tree.leaves(sliced_stats)):
             assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE, f"{arch}: BN statistics differ"
     return worst
+
+
+def cli_result(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output
 
 
 def cli(*args) -> str:

@@ -1,0 +1,71 @@
+"""The decoder-only LM space: masked, static and sliced lowerings agree on token batches; the model is causal
+and its output projection is the (sliced) embedding table."""
+import importlib.util
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas.definition import get_definition
+from nas.lowering import count_params, slice_subnet, split
+
+_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
+checks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(checks)
+
+SMALL = {"embed_dims": [8, 16], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [8, 24], "head_dim": 4,
+         "context": 12, "vocab_size": 20}
+
+
+def tokens(count=4, length=12, vocab=20, seed=3):
+    return jnp.asarray(np.random.default_rng(seed).integers(0, vocab, (count, length)), jnp.int32)
+
+
+def build(options):
+    definition = get_definition("transformer_lm")
+    return definition.build(definition.resolve_options(options))
+
+
+def test_space_size_and_tied_parameter_count():
+    space, supernet = build({})
+    assert space.size() == 3 * (12 ** 2 + 12 ** 3 + 12 ** 4)
+
+    def block(w, h, f):
+        inner = 32 * h
+        return 4 * w + 3 * (w * inner + inner) + inner * w + w + w * f + f + f * w + w
+
+    def total(w, layers):  # embedding (tied: counted once) + positions + blocks + final LayerNorm
+        return 256 * w + 64 * w + sum(block(w, h, f) for h, f in layers) + 2 * w
+
+    assert count_params(split(slice_subnet(supernet, space.largest()))[1]) == total(128, [(4, 512)] * 4)
+    assert count_params(split(slice_subnet(supernet, space.smallest()))[1]) == total(64, [(2, 128)] * 2)
+
+
+def test_lowerings_agree_on_smallest_largest_and_two_random_archs():
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, image_shape=None)
+    checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 2), tokens())
+
+
+@pytest.mark.slow
+def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, image_shape=None)
+    worst = checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 50, seed=5),
+                                   tokens())
+    print(f"transformer_lm: worst |masked or static - sliced| / max(1, |logits|) over 52 archs: {worst:.3g}")
+
+
+def test_nas_train_on_images_is_refused_with_one_line(tmp_path):
+    code, output = checks.cli_result("train", "--space", "transformer_lm", "--data", "synthetic", "--steps", 1,
+                                     "--quiet", "--run", tmp_path / "run")
+    assert code == 2 and "reads byte sequences" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_subnet_is_causal():
+    space, supernet = build(SMALL)
+    subnet = slice_subnet(supernet, space.largest())
+    batch = tokens()
+    changed = batch.at[:, -1].set((batch[:, -1] + 1) % 20)
+    assert float(jnp.max(jnp.abs(subnet(batch)[:, :-1] - subnet(changed)[:, :-1]))) == 0.0
+    assert float(jnp.max(jnp.abs(subnet(batch)[:, -1] - subnet(changed)[:, -1]))) > 0.0
