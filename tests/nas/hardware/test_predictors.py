@@ -20,18 +20,18 @@ def _synthetic_lut(counter, seed=0):
     return {config_key(c): float(rng.uniform(0.05, 0.5)) for c in counter.layers.distinct_configs()}
 
 
-def test_lut_fit_recovers_scale_and_overhead(mbv3_counter, vectors_of):
-    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter))
+def test_lut_fit_recovers_scale_and_overheads(mbv3_counter, vectors_of):
+    truth = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.3, 0.7, -0.02)
     vectors = vectors_of(mbv3_counter.space, 40)
-    truth = 1.3 * np.asarray(predictor.layer_sum(vectors)) + 0.7
-    predictor.fit(vectors, truth)
-    assert predictor.scale == pytest.approx(1.3, rel=1e-4) and predictor.overhead_ms == pytest.approx(0.7, rel=1e-3)
+    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter)).fit(vectors, np.asarray(truth(vectors)))
+    assert predictor.scale == pytest.approx(1.3, rel=1e-3) and predictor.overhead_ms == pytest.approx(0.7, rel=1e-2)
+    assert predictor.per_layer_ms == pytest.approx(-0.02, rel=1e-2)
 
 
 @pytest.mark.parametrize("kind", ["lut", "mlp", "flops"])
 def test_relaxed_predictor_equals_hard_at_one_hot(kind, mbv3_counter, vectors_of):
     space = mbv3_counter.space
-    predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.2, 0.3),
+    predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.2, 0.3, -0.01),
                  "mlp": lambda: MlpPredictor.create(space, seed=1),
                  "flops": lambda: FlopsProxy(mbv3_counter, 0.2, 0.1)}[kind]()
     vectors = vectors_of(space, 12, seed=5)
@@ -76,7 +76,7 @@ def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
     from nas.definition import get_definition
 
     options = get_definition("mobilenetv3").resolve_options(image_shape=(28, 28, 1))
-    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2) if kind == "lut" \
+    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2, -0.01) if kind == "lut" \
         else MlpPredictor.create(mbv3_counter.space, seed=2)
     path = _save(tmp_path / f"{kind}.json", predictor, "mobilenetv3", options)
     loaded, document = load_predictor(path)
