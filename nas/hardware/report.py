@@ -115,11 +115,11 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
               "noise": data["noise"], "median_compile_s": data["compile_s"],
               "predictors": {k: str(out / f"{k}.json") for k in fitted}}
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    _scatter(out / "scatter.png", held_out, data["targets"][target][test], results[target], meta)
+    _scatter(out / "scatter.png", held_out, data["targets"][target][test], results[target], meta, target)
     return report
 
 
-def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, meta: dict) -> None:
+def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, meta: dict, target: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +139,8 @@ def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, m
         ax.set_ylabel("predicted latency (ms)")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-    fig.suptitle(f"{meta['space']} v{meta['version']}, batch {meta['batch']}, {meta['device']['cpu_model']}",
+    fig.suptitle(f"{meta['space']} v{meta['version']}, batch {meta['batch']}, {meta['device']['cpu_model']}, "
+                 f"{meta['device']['threads']} thread(s); held-out archs, target: {target} latency",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
