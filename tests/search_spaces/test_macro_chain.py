@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nas.definition import get_definition
-from nas.lowering import count_params, masked_apply, param_usage, slice_subnet, split, switched_apply
+from nas.lowering import count_params, masked_apply, param_usage, slice_subnet, split, static_apply, switched_apply
 from nas.train.fair_sampling import FairSampling
 
 _spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
@@ -52,9 +52,11 @@ def test_benchmark_network_shapes_and_parameter_counts():
     assert count_params(split(slice_subnet(supernet, mixed))[1]) == expected_mixed
 
 
-def test_lowerings_agree_on_smallest_largest_and_two_random_archs():
+def test_lowerings_agree_on_smallest_largest_and_a_mixed_arch():
     space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
-    checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 2), checks.batch_of(8))
+    mixed = space.validate({f"layer{i}": ("identity", "mb3_k3", "mb6_k5")[(i + 1) % 3] for i in range(8)})
+    checks.check_agreement(space, graphdef, params, stats, [space.smallest(), space.largest(), mixed],
+                           checks.batch_of(8))
 
 
 @pytest.mark.slow
@@ -65,31 +67,47 @@ def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
     print(f"macro_chain: worst |masked or static - sliced| / max(1, |logits|) over 52 archs: {worst:.3g}")
 
 
+def _gradients(space, graphdef, params, stats, batch, apply):
+    def loss(params):
+        logits, new_stats = apply(params)
+        return jnp.sum(jnp.square(logits)), (logits, new_stats)
+    return jax.jit(jax.grad(loss, has_aux=True))(params)
+
+
 @pytest.mark.slow
-def test_switched_execution_matches_masked_in_logits_statistics_and_gradients():
+def test_switched_execution_equals_static_slicing_in_logits_statistics_and_gradients():
     space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
     batch = checks.batch_of(8)
-
-    def run(apply):
-        def loss(params, vector):
-            logits, new_stats = apply(graphdef, params, stats, space, batch, vector, train=True)
-            return jnp.sum(jnp.square(logits)), (logits, new_stats)
-        return jax.jit(jax.grad(loss, has_aux=True))
-
-    masked, switched = run(masked_apply), run(switched_apply)
     for arch in checks.archs_to_check(space, 2, seed=3):
         usage = param_usage(graphdef, params, stats, arch)
-        (grads_m, (logits_m, stats_m)), (grads_s, (logits_s, stats_s)) = (
-            masked(params, arch.to_vector()), switched(params, arch.to_vector()))
-        scale = max(1.0, float(jnp.max(jnp.abs(logits_m))))
-        assert float(jnp.max(jnp.abs(logits_m - logits_s))) <= 1e-5 * scale, f"{arch}: logits differ"
-        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_m)):
-            assert float(jnp.max(jnp.abs(got - want))) <= 1e-4, f"{arch}: BN statistics differ"
-        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_m))
-        for got, want, used in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_m), usage):
-            assert float(jnp.max(jnp.abs(got - want))) <= 1e-4 * grad_scale, f"{arch}: gradients differ"
-            assert not np.any(np.asarray(got)[~used]) and not np.any(np.asarray(want)[~used]), \
-                f"{arch}: unused slices got gradient"
+        grads_s, (logits_s, stats_s) = _gradients(space, graphdef, params, stats, batch, lambda p: switched_apply(
+            graphdef, p, stats, space, batch, arch.to_vector(), train=True))
+        grads_t, (logits_t, stats_t) = _gradients(space, graphdef, params, stats, batch, lambda p: static_apply(
+            graphdef, p, stats, batch, arch, train=True))
+        scale = max(1.0, float(jnp.max(jnp.abs(logits_t))))
+        assert float(jnp.max(jnp.abs(logits_s - logits_t))) <= 1e-5 * scale, f"{arch}: logits differ"
+        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_t)):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5, f"{arch}: BN statistics differ"
+        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_t))
+        for got, want, used in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_t), usage):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5 * grad_scale, f"{arch}: gradients differ"
+            assert not np.any(np.asarray(got)[~used]), f"{arch}: unused slices got gradient"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open: on the largest arch the masked lowering's gradients differ from the "
+                   "static (and switched) ones by ~2e-3 of the gradient scale (stem, layers 4-7) while logits and "
+                   "BN statistics agree to 1e-5; cause not found yet")
+def test_masked_gradients_equal_static_gradients_on_the_largest_arch():
+    space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
+    batch, arch = checks.batch_of(8), space.largest()
+    grads_m, _ = _gradients(space, graphdef, params, stats, batch, lambda p: masked_apply(
+        graphdef, p, stats, space, batch, arch.to_vector(), train=True))
+    grads_t, _ = _gradients(space, graphdef, params, stats, batch, lambda p: static_apply(
+        graphdef, p, stats, batch, arch, train=True))
+    grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_t))
+    for got, want in zip(jax.tree.leaves(grads_m), jax.tree.leaves(grads_t)):
+        assert float(jnp.max(jnp.abs(got - want))) <= 1e-4 * grad_scale
 
 
 @pytest.mark.slow

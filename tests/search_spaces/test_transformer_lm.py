@@ -42,9 +42,9 @@ def test_space_size_and_tied_parameter_count():
     assert count_params(split(slice_subnet(supernet, space.smallest()))[1]) == total(64, [(2, 128)] * 2)
 
 
-def test_lowerings_agree_on_smallest_largest_and_two_random_archs():
+def test_lowerings_agree_on_smallest_largest_and_one_random_arch():
     space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, image_shape=None)
-    checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 2), tokens())
+    checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 1), tokens())
 
 
 @pytest.mark.slow
