@@ -1,5 +1,5 @@
 """Datasets for search and training: Fashion-MNIST from IDX files, and a
-synthetic stand-in for tests and benchmarks.
+synthetic stand-in for tests and benchmarks (byte-level text: `nas.text_data`).
 
 Everything here is plain numpy. Images are float32 NHWC, normalised with a
 scalar mean and std measured on the training part only, so that validation
@@ -16,8 +16,8 @@ import gzip
 import math
 import os
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +113,28 @@ def _read_maybe_gzip(path: Path) -> bytes:
 # Containers
 
 
+INPUT_KINDS = ("images", "tokens")
+
+
 @dataclass(frozen=True, eq=False)  # eq=False: `==` on arrays has no single truth value
 class Split:
-    """One part of a dataset: float32 NHWC images and int32 labels."""
+    """One part of a dataset: the inputs (named `images` after the first datasets) and int32 labels.
+
+    kind "images": float32 NHWC images, labels [N] (one class each).
+    kind "tokens": int32 [N, T] token windows, labels int32 [N, T] (the next token at each position).
+    """
 
     images: np.ndarray
     labels: np.ndarray
+    kind: str = "images"
 
     def __post_init__(self) -> None:
-        _check_images_and_labels(self.images, self.labels, image_shape=None)
+        if self.kind not in INPUT_KINDS:
+            raise DataError(f"split kind must be one of {', '.join(INPUT_KINDS)}; got {self.kind!r}")
+        if self.kind == "tokens":
+            _check_tokens_and_labels(self.images, self.labels, length=None)
+        else:
+            _check_images_and_labels(self.images, self.labels, image_shape=None)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -131,8 +144,13 @@ class Split:
 class Dataset:
     """Train/validation/test splits plus what a model needs to know about them.
 
-    `mean` and `std` are the statistics the images were normalised with, on
-    the scale of the raw pixels (for Fashion-MNIST, pixels scaled to [0, 1]).
+    `image_shape` is the shape of one example's input: (H, W, C) for images,
+    (T,) for token windows. `mean` and `std` are the statistics the images were
+    normalised with, on the scale of the raw pixels (for Fashion-MNIST, pixels
+    scaled to [0, 1]); token datasets are not normalised (0 and 1).
+    `unigram_bits_per_char` (token datasets): per held-out split, the bits per
+    character of a unigram model of the train split, the baseline a language
+    model has to beat.
     """
 
     name: str
@@ -140,9 +158,15 @@ class Dataset:
     validation: Split
     test: Split
     num_classes: int
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int, ...]
     mean: float
     std: float
+    unigram_bits_per_char: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> str:
+        """What the examples are: "images" or "tokens" (as a space's definition declares what it reads)."""
+        return self.train.kind
 
 
 # ---------------------------------------------------------------------------
@@ -450,13 +474,19 @@ def iterate_batches(split: Split, batch_size: int) -> Iterator[tuple[np.ndarray,
 # Validation
 
 
-def check_batch(images: Any, labels: Any, image_shape: tuple[int, int, int]) -> None:
-    """Raise DataError unless `images` is float32 (N, *image_shape) and `labels` int32 (N,).
+def check_batch(images: Any, labels: Any, image_shape: tuple[int, ...]) -> None:
+    """Raise DataError unless the batch fits a dataset whose examples have shape `image_shape`.
 
+    Images, `image_shape` (H, W, C): float32 (N, H, W, C) images, int32 (N,) labels.
+    Token windows, `image_shape` (T,): int32 (N, T) tokens, int32 (N, T) next-token labels.
     Trainers call this before jitted code, so a wrong batch is reported in
     terms of the data rather than as a JAX shape error deep in a trace.
     """
-    _check_images_and_labels(images, labels, tuple(image_shape))
+    image_shape = tuple(image_shape)
+    if len(image_shape) == 1:
+        _check_tokens_and_labels(images, labels, length=image_shape[0])
+    else:
+        _check_images_and_labels(images, labels, image_shape)
 
 
 def _check_images_and_labels(images: Any, labels: Any, image_shape: tuple[int, ...] | None) -> None:
@@ -475,6 +505,22 @@ def _check_images_and_labels(images: Any, labels: Any, image_shape: tuple[int, .
         )
     if labels_dtype != np.int32:
         raise DataError(f"labels must be int32 with shape ({images_shape[0]},); got {labels_dtype}")
+
+
+def _check_tokens_and_labels(tokens: Any, labels: Any, length: int | None) -> None:
+    """Shared by `check_batch` and `Split`; `length=None` accepts any window length T."""
+    expected = "(N, T)" if length is None else f"(N, {length})"
+    tokens_shape, tokens_dtype = _shape_and_dtype(tokens, "tokens")
+    labels_shape, labels_dtype = _shape_and_dtype(labels, "labels")
+    if len(tokens_shape) != 2 or (length is not None and tokens_shape[1] != length):
+        raise DataError(f"tokens must have shape {expected}; got {tokens_shape}")
+    if tokens_dtype != np.int32:
+        raise DataError(f"tokens must be int32 with shape {expected}; got {tokens_dtype}")
+    if labels_shape != tokens_shape:
+        raise DataError(f"labels must have shape {tokens_shape} to match tokens (the next token at each "
+                        f"position); got {labels_shape}")
+    if labels_dtype != np.int32:
+        raise DataError(f"labels must be int32 with shape {tokens_shape}; got {labels_dtype}")
 
 
 def _shape_and_dtype(array: Any, name: str) -> tuple[tuple[int, ...], np.dtype]:
