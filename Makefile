@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NAS := $(VENV)/bin/nas
 DATA_DIR ?= /usr/share/datasets/fashion-mnist
+FORTUNES_DIR ?= /usr/share/games/fortunes
 DEMO_RUN ?= runs/demo
 DEMO_STEPS ?= 1800
 STAMP := $(VENV)/.installed
@@ -19,16 +20,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (IDX files, no download code).
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (IDX files, no download code),
+# the byte-level text corpus (`--data fortunes`) from the fortunes package.
 data:
-	@if [ -f $(DATA_DIR)/train-images-idx3-ubyte.gz ]; then exit 0; fi; \
+	@missing=""; \
+	[ -f $(DATA_DIR)/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	[ -f $(FORTUNES_DIR)/fortunes ] || missing="$$missing fortunes"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing dataset-fashion-mnist with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+		echo "installing$$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
-		echo "Fashion-MNIST is missing from $(DATA_DIR)." >&2; \
-		echo "Install it with: sudo apt-get install dataset-fashion-mnist" >&2; \
-		echo "(or set WEFT_FASHION_MNIST to a directory holding the four IDX .gz files)" >&2; \
+		echo "missing Debian data packages:$$missing (Fashion-MNIST in $(DATA_DIR), fortunes in $(FORTUNES_DIR))." >&2; \
+		echo "Install them with: sudo apt-get install$$missing" >&2; \
+		echo "(or set WEFT_FASHION_MNIST / WEFT_FORTUNES to directories holding the files)" >&2; \
 		exit 1; \
 	fi
 

@@ -106,9 +106,10 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--devices", type=int, default=1, show_default=True,
               help="data parallelism: split each batch over this many devices (0: all available)")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--data", type=click.Choice(["fashion-mnist", "synthetic"]), default="fashion-mnist",
-              show_default=True)
-@click.option("--limit-train", type=int, default=None, help="use only the first N training images")
+@click.option("--data", type=click.Choice(["fashion-mnist", "synthetic", "fortunes"]), default="fashion-mnist",
+              show_default=True, help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm)")
+@click.option("--limit-train", type=int, default=None,
+              help="use only the first N training examples (images or byte windows)")
 @click.option("--checkpoint-every", type=int, default=250, show_default=True)
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--quiet", is_flag=True, help="no progress bar")
@@ -126,7 +127,16 @@ def train(run_path, options, quiet, **fields):
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)
-    click.echo(json.dumps({k: v.get("test_accuracy") if isinstance(v, dict) else v for k, v in summary.items()}))
+    click.echo(json.dumps({k: _headline(v) for k, v in summary.items()}))
+
+
+def _headline(result):
+    """An endpoint's test accuracy (and bits per character, for text); other summary values as they are."""
+    if not isinstance(result, dict):
+        return result
+    if "test_bits_per_char" in result:
+        return {"test_bits_per_char": result["test_bits_per_char"], "test_accuracy": result["test_accuracy"]}
+    return result.get("test_accuracy")
 
 
 EXPERIMENTS = ("distillation", "sortednet", "ranking")

@@ -14,6 +14,7 @@ from typing import Any
 
 from flax import nnx
 
+from nas.data import INPUT_KINDS
 from nas.errors import ConfigError
 from nas.space import Space
 
@@ -25,8 +26,13 @@ class SearchSpaceDefinition:
     build_supernet: Callable[[Space, Mapping, nnx.Rngs], nnx.Module]
     build_from_config: Callable[[Mapping], nnx.Module]
     default_options: Mapping[str, Any] = field(default_factory=dict)
-    # Network options implied by the input images (H, W, C), e.g. input channels.
-    options_for_images: Callable[[tuple[int, int, int]], dict] = lambda shape: {}
+    # Network options implied by one example's input shape, e.g. input channels: (H, W, C) for
+    # images, (T,) for token windows.
+    options_for_images: Callable[[tuple[int, ...]], dict] = lambda shape: {}
+    # What the supernet reads: "images" (float32 NHWC) or "tokens" (int32 [B, T] byte windows, the
+    # next byte as label at every position). A tokens space has a `context` option: the window
+    # length T its training data is cut to. `nas train` refuses data of the other kind.
+    inputs: str = "images"
     # The supernet's __call__ takes `switch=True`: traced archs run each block at its chosen
     # width only (supernets.dispatch), the fast execution for training and batched evaluation.
     switch_execution: bool = False
@@ -35,8 +41,16 @@ class SearchSpaceDefinition:
     # module `<module of build_supernet>_cost`, if there is one.
     cost_model: Callable[[Mapping, tuple], Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUT_KINDS:
+            raise ConfigError(f"space {self.name!r}: inputs must be one of {', '.join(INPUT_KINDS)}; "
+                              f"got {self.inputs!r}")
+        if self.inputs == "tokens" and "context" not in self.default_options:
+            raise ConfigError(f"space {self.name!r} reads tokens, so its default_options need 'context' "
+                              "(the window length its data is cut to)")
+
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
-                        image_shape: tuple[int, int, int] | None = None) -> dict:
+                        image_shape: tuple[int, ...] | None = None) -> dict:
         """Defaults, then what the data implies, then the user's overrides (checked by name)."""
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.default_options))

@@ -37,7 +37,7 @@ def _fixed_batches(images, labels, batch_size: int):
         if len(x) < batch_size:
             valid[len(x):] = False
             x = np.concatenate([x, np.zeros((batch_size - len(x), *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros(batch_size - len(y), y.dtype)])
+            y = np.concatenate([y, np.zeros((batch_size - len(y), *y.shape[1:]), y.dtype)])
         yield x, y, valid
 
 

@@ -8,6 +8,8 @@ the larger ones, shared by every layer, the embedding table and the tied output)
 (Sorted FFN width), the layers past the smallest depth conditional on depth.
 
 `__call__(tokens [B, T] int)` returns logits [B, T, 256]; position t sees tokens <= t only.
+`nas train --space transformer_lm --data fortunes` trains it on byte windows of the fortune
+corpus (`nas.text_data`), `--option context=T` setting the window length.
 """
 from __future__ import annotations
 
@@ -99,11 +101,15 @@ def build_from_config(config: Mapping) -> TransformerLM:
     return TransformerLM(config, rngs=nnx.Rngs(0))
 
 
-def _refuse_images(shape) -> dict:
-    raise ConfigError(f"space 'transformer_lm' reads byte sequences, not {shape[0]}x{shape[1]}x{shape[2]} images; "
-                      "allowed: the Python API with token batches (nas train has no text dataset yet)")
+def _options_for_inputs(shape) -> dict:
+    """The context is the data's window length; images are refused (a cost query may still pass them)."""
+    if len(shape) != 1:
+        raise ConfigError(f"space 'transformer_lm' reads byte sequences, not {'x'.join(map(str, shape))} images; "
+                          "use --data fortunes (or token batches of shape (B, T) from Python)")
+    return {"context": int(shape[0])}
 
 
 DEFINITION = SearchSpaceDefinition(
     name=NAME, make_space=make_space, build_supernet=build_supernet,
-    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS, options_for_images=_refuse_images)
+    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS, options_for_images=_options_for_inputs,
+    inputs="tokens")

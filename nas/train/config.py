@@ -8,6 +8,9 @@ from nas.errors import ConfigError
 SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair", "standalone")
 WITH_TEACHER = ("sandwich", "sorted", "progressive", "delayed")  # the largest is the static first arch
 
+# What each `data` choice holds; a space's definition declares which kind it reads.
+DATA_INPUTS = {"fashion-mnist": "images", "synthetic": "images", "fortunes": "tokens"}
+
 # Changing these on a resumed run would silently change what was trained.
 RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_random", "num_archs",
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
@@ -45,9 +48,9 @@ class TrainConfig:
     resort: bool = False                # OFA importance re-sorting of channels at each phase start
     devices: int | None = 1             # data parallelism: devices the batch is split over (None: all)
     seed: int = 0
-    data: str = "fashion-mnist"         # fashion-mnist | synthetic
-    validation_size: int = 5000
-    limit_train: int | None = None
+    data: str = "fashion-mnist"         # fashion-mnist | synthetic | fortunes (byte-level text)
+    validation_size: int = 5000         # fashion-mnist: held-out training images (fortunes: 5% of fortunes)
+    limit_train: int | None = None      # the first N training examples (images, or fortunes' byte windows)
     checkpoint_every: int = 250
     log_every: int = 10
     calibration_images: int = 2000
@@ -63,7 +66,7 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
         choices = {"sampling": SAMPLINGS, "optimizer": ("sgd", "adamw"),
-                   "data": ("fashion-mnist", "synthetic"), "distillation": ("none", "kl", "alpha"),
+                   "data": tuple(DATA_INPUTS), "distillation": ("none", "kl", "alpha"),
                    "execution": ("masked", "switch")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

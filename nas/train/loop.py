@@ -16,10 +16,12 @@ from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
+from nas.evaluate_text import make_masked_next_token_totals, next_token_scores
 from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
-from nas.train.config import RESUME_INVARIANT, TrainConfig
+from nas.text_data import load_fortunes
+from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
@@ -39,11 +41,28 @@ def enable_compilation_cache(directory: str | Path | None = None) -> Path:
     return directory
 
 
-def load_dataset(config: TrainConfig) -> data_lib.Dataset:
+def load_dataset(config: TrainConfig, context: int | None = None) -> data_lib.Dataset:
+    """The config's data; `context` is the window length of token data (the space's `context` option)."""
     if config.data == "synthetic":
         return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.seed)
+    if config.data == "fortunes":
+        if context is None:
+            raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
+        return load_fortunes(context=context, seed=config.seed, limit_train=config.limit_train)
     return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.seed,
                                        limit_train=config.limit_train)
+
+
+def check_inputs_match(definition, config: TrainConfig) -> None:
+    """One clear line when the space reads images and the data holds text, or the other way round."""
+    holds = DATA_INPUTS[config.data]
+    if definition.inputs != holds:
+        fitting = " or ".join(name for name, kind in DATA_INPUTS.items() if kind == definition.inputs)
+        raise ConfigError(f"space {definition.name!r} reads {_DESCRIBED[definition.inputs]}, but data "
+                          f"{config.data!r} holds {_DESCRIBED[holds]}; use --data {fitting}")
+
+
+_DESCRIBED = {"images": "images", "tokens": "byte sequences (tokens)"}
 
 
 def step_options(config: TrainConfig, session: "Session") -> StepOptions:
@@ -90,8 +109,11 @@ class Session:
 
 
 def build_session(config: TrainConfig) -> Session:
-    dataset = load_dataset(config)
     definition = get_definition(config.space)
+    check_inputs_match(definition, config)
+    # A tokens space's `context` option is the length its data is cut to (nas.definition).
+    context = definition.resolve_options(config.space_options)["context"] if definition.inputs == "tokens" else None
+    dataset = load_dataset(config, context)
     options = definition.resolve_options(config.space_options, dataset.image_shape)
     space, supernet = definition.build(options, seed=config.seed)
     graphdef, params, stats = split(supernet)
@@ -223,28 +245,52 @@ def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> Trai
 
 
 def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True) -> dict:
-    """Test accuracy of the largest and smallest subnets, after BN recalibration."""
-    config = session.config
+    """Validation and test scores of the largest and smallest subnets, after BN recalibration.
+
+    Images: accuracy. Token windows: next-byte accuracy and bits per character, and
+    the unigram baseline's bits per character beside them.
+    """
+    config, dataset = session.config, session.dataset
+    text = dataset.inputs == "tokens"
     recalibrate = make_recalibrate(session.graphdef, session.space)
     logits = make_masked_logits(session.graphdef, session.space)
-    calibration = session.dataset.train.images[:config.calibration_images]
+    totals = make_masked_next_token_totals(session.graphdef, session.space) if text else None
+    calibration = dataset.train.images[:config.calibration_images]
+    has_batch_stats = bool(jax.tree.leaves(stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
     summary = {}
     archs = (("arch", session.space.from_string(config.arch)),) if config.arch else (
         ("largest", session.space.largest()), ("smallest", session.space.smallest()))
     for name, arch in archs:
         vector = arch.to_vector()
-        arch_stats = recalibrate(params, stats, calibration, vector)
-
-        def forward(images, arch_stats=arch_stats, vector=vector):
-            return logits(params, arch_stats, images, vector)
+        arch_stats = recalibrate(params, stats, calibration, vector) if has_batch_stats else stats
         summary[name] = {"arch": arch.to_dict()}
         for split_name in ("validation", "test"):
-            split = getattr(session.dataset, split_name)
-            summary[name][f"{split_name}_accuracy"] = accuracy(forward, split.images, split.labels,
-                                                                config.eval_batch_size)
+            split = getattr(dataset, split_name)
+            if text:
+                scores = next_token_scores(
+                    lambda x, y, valid, arch_stats=arch_stats, vector=vector: totals(params, arch_stats, x, y,
+                                                                                     valid, vector),
+                    split.images, split.labels, config.eval_batch_size)
+                summary[name][f"{split_name}_accuracy"] = scores["accuracy"]
+                summary[name][f"{split_name}_bits_per_char"] = scores["bits_per_char"]
+            else:
+                summary[name][f"{split_name}_accuracy"] = accuracy(
+                    lambda x, arch_stats=arch_stats, vector=vector: logits(params, arch_stats, x, vector),
+                    split.images, split.labels, config.eval_batch_size)
         if progress:
-            print(f"{name:>8}: test accuracy {summary[name]['test_accuracy']:.4f} "
-                  f"(validation {summary[name]['validation_accuracy']:.4f})")
+            scores = summary[name]
+            line = (f"{name:>8}: test bits/char {scores['test_bits_per_char']:.4f} "
+                    f"(validation {scores['validation_bits_per_char']:.4f}), "
+                    f"next-byte test accuracy {scores['test_accuracy']:.4f}") if text else (
+                    f"{name:>8}: test accuracy {scores['test_accuracy']:.4f} "
+                    f"(validation {scores['validation_accuracy']:.4f})")
+            print(line)
+    if text:
+        for split_name, value in dataset.unigram_bits_per_char.items():
+            summary[f"unigram_{split_name}_bits_per_char"] = value
+        if progress:
+            print(f" unigram: test bits/char {summary['unigram_test_bits_per_char']:.4f} "
+                  f"(validation {summary['unigram_validation_bits_per_char']:.4f})")
     return summary
 
 

@@ -58,7 +58,8 @@ def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
 def test_nas_train_on_images_is_refused_with_one_line(tmp_path):
     code, output = checks.cli_result("train", "--space", "transformer_lm", "--data", "synthetic", "--steps", 1,
                                      "--quiet", "--run", tmp_path / "run")
-    assert code == 2 and "reads byte sequences" in output and "Traceback" not in output
+    assert code == 2 and "reads byte sequences" in output and "use --data fortunes" in output
+    assert "Traceback" not in output
     assert not (tmp_path / "run").exists()
 
 
@@ -69,3 +70,9 @@ def test_a_subnet_is_causal():
     changed = batch.at[:, -1].set((batch[:, -1] + 1) % 20)
     assert float(jnp.max(jnp.abs(subnet(batch)[:, :-1] - subnet(changed)[:, :-1]))) == 0.0
     assert float(jnp.max(jnp.abs(subnet(batch)[:, -1] - subnet(changed)[:, -1]))) > 0.0
+
+
+def test_the_space_reads_tokens_and_takes_its_context_from_the_data():
+    definition = get_definition("transformer_lm")
+    assert definition.inputs == "tokens"
+    assert definition.resolve_options({}, image_shape=(16,))["context"] == 16
