@@ -90,7 +90,8 @@ def _pad_hw(x, pad: int):
 def _window(xpad, i, j, out_h: int, out_w: int, stride: int):
     """The input pixels tap (i, j) multiplies, for every output position."""
     n, _, _, c = xpad.shape
-    window = lax.dynamic_slice(xpad, (0, i, j, 0), (n, stride * (out_h - 1) + 1, stride * (out_w - 1) + 1, c))
+    zero = jnp.zeros((), i.dtype)  # all start indices one integer type (also under jax_enable_x64)
+    window = lax.dynamic_slice(xpad, (zero, i, j, zero), (n, stride * (out_h - 1) + 1, stride * (out_w - 1) + 1, c))
     return window[:, ::stride, ::stride, :] if stride > 1 else window
 
 
@@ -137,8 +138,9 @@ def _depthwise_taps_bwd(stride, residuals, dy):
         i, j = taps[t, 0], taps[t, 1]
         patch = _window(xpad, i, j, out_h, out_w, stride)
         dkernel = dkernel.at[i, j].set(jnp.sum(patch * dy, axis=(0, 1, 2)))
-        current = lax.dynamic_slice(dxpad, (0, i, j, 0), (n, window_h, window_w, c))
-        dxpad = lax.dynamic_update_slice(dxpad, current + dy_grid * kernel[i, j], (0, i, j, 0))
+        zero = jnp.zeros((), i.dtype)
+        current = lax.dynamic_slice(dxpad, (zero, i, j, zero), (n, window_h, window_w, c))
+        dxpad = lax.dynamic_update_slice(dxpad, current + dy_grid * kernel[i, j], (zero, i, j, zero))
         return dkernel, dxpad
 
     dkernel, dxpad = lax.fori_loop(0, taps.shape[0], tap_grads, (jnp.zeros_like(kernel), jnp.zeros_like(xpad)))
