@@ -139,7 +139,7 @@ def _headline(result):
     return result.get("test_accuracy")
 
 
-EXPERIMENTS = ("distillation", "sortednet", "ranking")
+EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")
