@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -79,12 +80,16 @@ def test_a_missing_corpus_is_one_line_naming_the_install_command(tmp_path):
 
 @pytest.mark.slow
 def test_the_default_lm_space_beats_the_unigram_baseline_on_the_real_corpus(tmp_path):
-    """About 2 minutes on 2 CPU cores: the largest and smallest subnets after 150 sandwich steps."""
-    if not Path("/usr/share/games/fortunes/fortunes").exists() and "WEFT_FORTUNES" not in __import__("os").environ:
+    """About 2-3 minutes on 2 CPU cores: the sandwich rule's largest and smallest after 200 steps.
+
+    Without in-place distillation: distilling from the start held every subnet at the unigram plateau
+    (about 4.8 bits/char) for hundreds of steps, while training on the labels got below it by step 150.
+    """
+    if not Path(os.environ.get("WEFT_FORTUNES", "/usr/share/games/fortunes")).is_dir():
         pytest.skip("the fortunes package is not installed (make data)")
-    code, output = run_cli("train", "--space", "transformer_lm", "--data", "fortunes", "--steps", "150",
-                           "--batch-size", "32", "--optimizer", "adamw", "--lr", "0.003", "--warmup-steps", "20",
-                           "--label-smoothing", "0", "--quiet", "--run", tmp_path / "run")
+    code, output = run_cli("train", "--space", "transformer_lm", "--data", "fortunes", "--steps", "200",
+                           "--batch-size", "32", "--optimizer", "adamw", "--lr", "0.003", "--warmup-steps", "50",
+                           "--label-smoothing", "0", "--distillation", "none", "--quiet", "--run", tmp_path / "run")
     assert code == 0, output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for endpoint in ("largest", "smallest"):
