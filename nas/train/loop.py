@@ -28,7 +28,7 @@ from nas.train.fair_sampling import FairSampling
 from nas.train.sampling import SandwichSampling, StandaloneSampling, UniformSampling
 from nas.train.shrinking import delayed_shrinking, progressive_shrinking
 from nas.train.sorted_sampling import SortedSampling
-from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step
+from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step, static_arch_usage
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
@@ -169,9 +169,12 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     def step_for(phase: str):
         if phase not in step_functions:
             static_first, static_last = sampling.static_archs(session.space, phase)
+            static = [arch for arch in (static_first, static_last) if arch is not None]
+            usage = static_arch_usage(session.graphdef, session.params, session.stats, static) if (
+                config.freeze_unused and static) else None
             step_functions[phase] = make_train_step(
                 session.graphdef, session.space, optimizer, static_first=static_first, static_last=static_last,
-                options=options, image_shape=session.dataset.image_shape,
+                options=options, image_shape=session.dataset.image_shape, static_usage=usage,
                 disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
         return step_functions[phase]
 

@@ -73,8 +73,13 @@ EXECUTIONS = {"masked": masked_apply, "switch": switched_apply}
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
                     static_first: Arch | None = None, static_last: Arch | None = None,
                     options: StepOptions = StepOptions(), donate: bool = True,
-                    image_shape: tuple[int, int, int] | None = None, disk_cache_key: Any = None):
+                    image_shape: tuple[int, int, int] | None = None, disk_cache_key: Any = None,
+                    static_usage: Any = None):
     """The jitted step; with `image_shape`, each batch is checked first (a clear error, not a JAX one).
+
+    `static_usage` (bool, params-shaped: the entries the static archs read, see
+    `static_arch_usage`) goes to a `freeze_unused` optimizer as `always_used`, so
+    what those archs use is never frozen whatever its gradient rounds to.
 
     With `disk_cache_key` (everything the step's closure bakes in, e.g. the run's
     config), the traced program is kept on disk so a restart skips tracing.
@@ -100,7 +105,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     first_grad = static_loss(static_first, True) if static_first is not None else None
     last_grad = static_loss(static_last, False) if static_last is not None else None
 
-    def step(state: TrainState, images, labels, archs, student_weight):
+    def step(state: TrainState, images, labels, archs, student_weight, static_usage):
         stats, grads = state.stats, jax.tree.map(jnp.zeros_like, state.params)
         losses, accs, teacher = [], [], None
         if first_grad is not None:
@@ -124,7 +129,8 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
             losses.append(loss[None])
             accs.append(acc[None])
         losses, accs = jnp.concatenate(losses), jnp.concatenate(accs)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        extra = {} if static_usage is None else {"always_used": static_usage}
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params, **extra)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, optax.tree.norm(grads))))
         return TrainState(params, stats, opt_state, state.step + 1), metrics
@@ -135,7 +141,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     else:
         jitted = DiskCachedJit(step, name="train_step", key=disk_cache_key, donate_argnums=donate_argnums,
                                out_structure=lambda state, *_: jax.tree.structure((state, dict.fromkeys(METRICS, 0))))
-    return TrainStep(jitted, space, image_shape)
+    return TrainStep(jitted, space, image_shape, static_usage)
 
 
 class TrainStep:
@@ -145,14 +151,14 @@ class TrainStep:
     one gets a clear error rather than a JAX one.
     """
 
-    def __init__(self, jitted, space: Space, image_shape: tuple[int, int, int] | None):
-        self.jitted, self.space, self.image_shape = jitted, space, image_shape
+    def __init__(self, jitted, space: Space, image_shape: tuple[int, int, int] | None, static_usage=None):
+        self.jitted, self.space, self.image_shape, self.static_usage = jitted, space, image_shape, static_usage
 
     def _arguments(self, state, images, labels, archs, student_weight):
         if self.image_shape is not None:
             check_batch(images, labels, self.image_shape)
             check_archs(self.space, archs)
-        return state, images, labels, archs, np.float32(student_weight)
+        return state, images, labels, archs, np.float32(student_weight), self.static_usage
 
     def __call__(self, state, images, labels, archs, student_weight=1.0):
         return self.jitted(*self._arguments(state, images, labels, archs, student_weight))
@@ -163,6 +169,17 @@ class TrainStep:
     def prepare(self, state, images, labels, archs, student_weight=1.0) -> dict:
         """Trace or load, lower and compile (disk-cached steps only); seconds per part."""
         return self.jitted.prepare(*self._arguments(state, images, labels, archs, student_weight))
+
+
+def static_arch_usage(graphdef, params, stats, archs) -> Any:
+    """Bool tree shaped like `params`: True where any of `archs` (fixed Arch objects) reads the entry."""
+    from nas.lowering import param_usage
+
+    leaves, treedef = jax.tree.flatten(params)
+    used = [np.zeros(leaf.shape, bool) for leaf in leaves]
+    for arch in archs:
+        used = [u | a for u, a in zip(used, param_usage(graphdef, params, stats, arch))]
+    return jax.tree.unflatten(treedef, used)
 
 
 def check_archs(space: Space, archs) -> None:
