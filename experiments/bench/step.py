@@ -1,6 +1,10 @@
 """Benchmark of the supernet training step. Prints one JSON line.
 
-    python -m experiments.bench.step [--space mobilenetv3] [--width-mult 1.0] [--batch 64] [--resolution 32]
+    python -m experiments.bench.step [--space mobilenetv3|all|a,b] [--width-mult 1.0] [--batch 64] [--resolution 32]
+
+`--space all` measures every shipped space (each in its own process) and prints one JSON line
+with a figure set per space; image spaces get 32x32x3 random images, `transformer_lm` random
+bytes of `--context` tokens with a next-byte label at every position.
 
 Figures (milliseconds, medians of interleaved repeats, same process):
   masked_{largest,smallest}_ms   one-arch step, arch as a traced vector (one compile for all archs)
@@ -38,11 +42,16 @@ from nas.train.losses import cross_entropy
 from nas.train.step import init_train_state, make_train_step
 
 
+def input_shape(args) -> tuple:
+    if get_definition(args.space).inputs == "tokens":
+        return (args.context,)
+    return (args.resolution, args.resolution, args.channels)
+
+
 def build(args):
     definition = get_definition(args.space)
     options = {"width_mult": args.width_mult} if args.space == "mobilenetv3" else {}
-    space, supernet = definition.build(definition.resolve_options(
-        options, (args.resolution, args.resolution, args.channels)))
+    space, supernet = definition.build(definition.resolve_options(options, input_shape(args)))
     return space, supernet
 
 
@@ -52,8 +61,31 @@ def optimizer():
 
 def batch(args):
     rng = np.random.default_rng(0)
+    if get_definition(args.space).inputs == "tokens":
+        tokens = rng.integers(0, 256, (args.batch, args.context + 1))
+        return jnp.asarray(tokens[:, :-1], jnp.int32), jnp.asarray(tokens[:, 1:], jnp.int32)
     images = jnp.asarray(rng.normal(size=(args.batch, args.resolution, args.resolution, args.channels)), jnp.float32)
     return images, jnp.asarray(rng.integers(0, 10, args.batch), jnp.int32)
+
+
+def shipped_spaces() -> list[str]:
+    from search_spaces import REGISTRY
+
+    return sorted(REGISTRY)
+
+
+def run_each_space(args, spaces: list[str]) -> None:
+    """One fresh process per space (its own compiles and memory); one JSON line for all of them."""
+    figures = {}
+    for name in spaces:
+        command = [sys.executable, "-m", "experiments.bench.step", "--space", name, "--width-mult", str(args.width_mult),
+                   "--batch", str(args.batch), "--resolution", str(args.resolution), "--channels",
+                   str(args.channels), "--context", str(args.context), "--repeats", str(args.repeats)]
+        if args.skip_compile_probe:
+            command.append("--skip-compile-probe")
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        figures[name] = json.loads(output.strip().splitlines()[-1])
+    print(json.dumps({"bench": "step", "spaces": figures}))
 
 
 def sliced_step(subnet, opt):
@@ -105,7 +137,8 @@ def probe_compile_times(args) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as cache:
         command = [sys.executable, "-m", "experiments.bench.step", "--compile-probe", "--cache-dir", cache,
                    "--space", args.space, "--width-mult", str(args.width_mult), "--batch", str(args.batch),
-                   "--resolution", str(args.resolution), "--channels", str(args.channels)]
+                   "--resolution", str(args.resolution), "--channels", str(args.channels),
+                   "--context", str(args.context)]
         environment = dict(os.environ, WEFT_TRACED_CACHE_DIR=os.path.join(cache, "traced"), WEFT_TRACED_CACHE="1")
         results = []
         for _ in range(2):  # cold (empty caches), then warm
@@ -121,6 +154,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--context", type=int, default=64, help="tokens per example (token spaces)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--skip-compile-probe", action="store_true")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
@@ -128,6 +162,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.compile_probe:
         return compile_probe(args)
+    if args.space == "all" or "," in args.space:
+        return run_each_space(args, shipped_spaces() if args.space == "all" else args.space.split(","))
 
     space, supernet = build(args)
     graphdef, params, stats = split(supernet)
@@ -162,7 +198,7 @@ def main(argv=None) -> None:
     with count_compiles() as later:
         time_interleaved({k: runners[k] for k in ("masked_largest_ms", "masked_smallest_ms", "masked_sandwich_ms")}, 3)
     result = {"bench": "step", "space": args.space, "width_mult": args.width_mult, "batch": args.batch,
-              "input": [args.resolution, args.resolution, args.channels], "backend": jax.default_backend(),
+              "input": list(input_shape(args)), "backend": jax.default_backend(),
               "repeats": args.repeats, **{k: round(v, 1) for k, v in figures.items()},
               "compile_count": masked_compiles.count + later.count,
               "static_vs_masked_sandwich_speedup": round(figures["masked_sandwich_ms"] / figures["static_sandwich_ms"], 2)}
