@@ -1,4 +1,5 @@
-"""Scoring subnetworks with the shared weights: accuracy and BN recalibration.
+"""Scoring subnetworks with the shared weights: accuracy and BN recalibration
+(bits per character of language models: `nas.evaluate_text`).
 
 Every function here compiles once for every arch (the arch is a traced vector)
 and for every split (batches are padded to one fixed shape).
@@ -42,12 +43,11 @@ def _fixed_batches(images, labels, batch_size: int):
 
 
 def accuracy(logits_fn, images, labels, batch_size: int = 500) -> float:
-    """Top-1 accuracy of `logits_fn(images_batch)` over a whole split."""
+    """Top-1 accuracy of `logits_fn(images_batch)` over a whole split (token windows: over every position)."""
     correct = 0
     for x, y, valid in _fixed_batches(images, labels, batch_size):
-        predictions = np.asarray(jnp.argmax(logits_fn(x), axis=-1))
-        correct += int(np.sum((predictions == y) & valid))
-    return correct / len(images)
+        correct += int(correct_predictions(logits_fn(x), y, valid)[0])
+    return correct / np.asarray(labels).size
 
 
 def recalibrated_stats(graphdef, params, stats, space: Space, images, arch_vector, *, switch: bool = False):
@@ -80,33 +80,63 @@ def fixed_batches(images, labels, batch_size: int):
     return np.stack(xs), np.stack(ys), np.stack(valids)
 
 
-def make_batched_scorer(graphdef, space: Space, *, execution: str = "masked"):
-    """jit: (params, stats, calibration, batches, arch_vectors [n, D]) -> accuracy [n].
+def batched_sums(graphdef, space: Space, per_batch, *, execution: str = "masked"):
+    """(params, stats, calibration, batches, arch_vectors [n, D]) -> tuple of sums, each [n]; not jitted.
 
-    Scores many subnets in one call with shared weights: `lax.map` over the arch
-    vectors; per arch, BN recalibration on `calibration` images, then a scan over
-    the fixed-size evaluation `batches` from `fixed_batches`. One compile per
-    number of archs n (searchers score fixed-size batches of candidates).
-    `execution="switch"` runs each block at its chosen width only (spaces whose
-    definition has `switch_execution`), much cheaper than the masked largest shapes.
+    The shared structure of batched scoring: `lax.map` over the arch vectors; per
+    arch, BN recalibration on `calibration` inputs (skipped for a supernet without
+    batch statistics, e.g. LayerNorm transformers), then a scan over the fixed-size
+    evaluation `batches` from `fixed_batches`, adding up `per_batch(logits, labels,
+    valid) -> tuple of scalars`. `execution="switch"` runs each block at its chosen
+    width only (spaces whose definition has `switch_execution`), much cheaper than
+    the masked largest shapes.
     """
     switch = execution == "switch"
     if execution not in ("masked", "switch"):
         raise ValueError(f"unknown execution {execution!r}; allowed: masked, switch")
 
-    def score(params, stats, calibration, batches, arch_vectors):
-        images, labels, valid = batches
+    def sums(params, stats, calibration, batches, arch_vectors):
+        has_batch_stats = bool(jax.tree.leaves(stats))  # static: the tree's structure, not its values
 
         def one(arch_vector):
-            arch_stats = recalibrated_stats(graphdef, params, stats, space, calibration, arch_vector, switch=switch)
+            arch_stats = (recalibrated_stats(graphdef, params, stats, space, calibration, arch_vector, switch=switch)
+                          if has_batch_stats else stats)
             values = space.values(arch_vector)
 
-            def correct(total, batch):
-                x, y, ok = batch
+            def batch_sums(x, y, ok):
                 model = nnx.merge(graphdef, params, arch_stats, copy=True)  # a module per trace (NNX rule)
                 logits = model(x, train=False, arch=values, **({"switch": True} if switch else {}))
-                return total + jnp.sum((jnp.argmax(logits, axis=-1) == y) & ok), None
-            total, _ = jax.lax.scan(correct, jnp.zeros((), jnp.int32), (images, labels, valid))
-            return total / jnp.sum(valid)
+                return per_batch(logits, y, ok)
+
+            def add(totals, batch):
+                return tuple(t + s for t, s in zip(totals, batch_sums(*batch))), None
+            # Zeros of the sums' own dtypes (counts stay integers, log-likelihoods floats).
+            shapes = jax.eval_shape(batch_sums, *(b[0] for b in batches))
+            start = tuple(jnp.zeros(s.shape, s.dtype) for s in shapes)
+            return jax.lax.scan(add, start, batches)[0]
         return jax.lax.map(one, arch_vectors)
+    return sums
+
+
+def correct_predictions(logits, labels, valid):
+    """(top-1 correct count,) over the valid examples: one label per image, or one per position of a window."""
+    ok = jnp.reshape(valid, valid.shape + (1,) * (labels.ndim - valid.ndim))  # [b] -> [b, 1...] for token windows
+    return (jnp.sum((jnp.argmax(logits, axis=-1) == labels) & ok),)
+
+
+def make_batched_scorer(graphdef, space: Space, *, execution: str = "masked"):
+    """jit: (params, stats, calibration, batches, arch_vectors [n, D]) -> accuracy [n].
+
+    Scores many subnets in one call with shared weights (`batched_sums`). One
+    compile per number of archs n (searchers score fixed-size batches of
+    candidates). Image batches: top-1 accuracy. Token windows: next-token
+    accuracy over every position (`nas.evaluate_text` adds bits per character).
+    """
+    sums = batched_sums(graphdef, space, correct_predictions, execution=execution)
+
+    def score(params, stats, calibration, batches, arch_vectors):
+        _, labels, valid = batches
+        positions = jnp.sum(valid) * (labels[0, 0].size)  # positions per example: 1 for images, T for windows
+        (correct,) = sums(params, stats, calibration, batches, arch_vectors)
+        return correct / positions
     return jax.jit(score)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas.evaluate import fixed_batches
+from nas.evaluate import batched_sums, fixed_batches
 from nas.lowering import masked_apply
 from nas.space import Space
 
@@ -51,3 +51,20 @@ def next_token_scores(totals_fn, tokens, labels, batch_size: int = 500) -> dict:
         correct += int(batch_correct)
     positions = int(np.asarray(labels).size)
     return {"accuracy": correct / positions, "bits_per_char": nats / positions / math.log(2)}
+
+
+def make_batched_next_token_scorer(graphdef, space: Space, *, execution: str = "masked"):
+    """jit: (params, stats, calibration, batches, arch_vectors [n, D]) -> {"accuracy", "bits_per_char"}, each [n].
+
+    `nas.evaluate.make_batched_scorer` for token windows, with bits per character
+    beside next-byte accuracy (one pass computes both). The sums run in float32 on
+    the device, so they agree with `next_token_scores` to float32 rounding.
+    """
+    sums = batched_sums(graphdef, space, next_token_totals, execution=execution)
+
+    def score(params, stats, calibration, batches, arch_vectors):
+        _, labels, valid = batches
+        positions = jnp.sum(valid) * labels.shape[-1]
+        nats, correct = sums(params, stats, calibration, batches, arch_vectors)
+        return {"accuracy": correct / positions, "bits_per_char": nats / positions / math.log(2)}
+    return jax.jit(score)
