@@ -193,7 +193,8 @@ def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
     export_subnets(run_path, list(arch_specs), out_dir)
 
 
-@main.command("eval-export", help="Reload exports without the supernet and report their test accuracy.")
+@main.command("eval-export", help="Reload exports without the supernet and report their test scores "
+                                   "(accuracy; bits/char and next-byte accuracy for a language model).")
 @click.argument("export_dirs", nargs=-1, required=True)
 @click.option("--stablehlo", is_flag=True, help="run the serialised StableHLO artifact instead of the Flax model")
 @_one_line_errors
@@ -201,18 +202,19 @@ def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
     from nas.train.config import TrainConfig
     from nas.train.loop import load_dataset
-    from nas.evaluate import accuracy
-    from nas.export import load_export, load_stablehlo
+    from nas.export import load_export, load_stablehlo, score_split
 
     for export_dir in export_dirs:
         exported = load_export(export_dir)
         forward = load_stablehlo(export_dir) if stablehlo else exported.logits
-        # The test split of the data the subnet was trained on (Fashion-MNIST, or synthetic in tests).
+        # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests);
+        # token windows are cut to the length the model was trained on.
         train_config = from_dict(TrainConfig, exported.info.get("train_config", {}), f"{export_dir}/arch.json")
-        test = load_dataset(train_config).test
-        value = accuracy(forward, test.images, test.labels)
+        context = exported.info["image_shape"][0] if exported.inputs == "tokens" else None
+        scores = score_split(forward, load_dataset(train_config, context).test)
         click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
-                               "arch": exported.info["arch_string"], "test_accuracy": value}))
+                               "arch": exported.info["arch_string"],
+                               **{f"test_{metric}": value for metric, value in sorted(scores.items())}}))
 
 
 @main.command(help="List the shipped spaces, or describe one.")

@@ -53,6 +53,12 @@ def next_token_scores(totals_fn, tokens, labels, batch_size: int = 500) -> dict:
     return {"accuracy": correct / positions, "bits_per_char": nats / positions / math.log(2)}
 
 
+def logits_next_token_scores(logits_fn, tokens, labels, batch_size: int = 500) -> dict:
+    """`next_token_scores` of any `logits_fn(tokens_batch) -> logits` (a standalone model, a StableHLO export)."""
+    return next_token_scores(lambda x, y, valid: next_token_totals(logits_fn(x), y, valid), tokens, labels,
+                             batch_size)
+
+
 def make_batched_next_token_scorer(graphdef, space: Space, *, execution: str = "masked"):
     """jit: (params, stats, calibration, batches, arch_vectors [n, D]) -> {"accuracy", "bits_per_char"}, each [n].
 

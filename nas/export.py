@@ -2,8 +2,11 @@
 
     arch.json      space name/version/fingerprint, the decisions, the subnet config
     params/        Orbax checkpoint of the sliced params and (recalibrated) BN statistics
-    model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free)
-    report.json    test accuracy, parameter count, max |masked - sliced| on a check batch
+    model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free): float32
+                   images [B, H, W, C], or int32 token windows [B, T] for a language model
+    report.json    parameter count, max |masked - sliced| on a check batch, and the scores: test
+                   accuracy for images; for token windows, bits per character and next-byte
+                   accuracy on validation and test
 
 `load_export` rebuilds the model from `arch.json` alone (no supernet is built).
 """
@@ -24,6 +27,7 @@ from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
+from nas.evaluate_text import logits_next_token_scores
 from nas.lowering import count_params, slice_subnet, split
 from nas.run_dir import RunDir
 from nas.space import Arch, Space, SpaceError
@@ -105,8 +109,21 @@ class Exported:
         graphdef, self._params, self._stats = split(model)
         self._logits = make_standalone_logits(graphdef)  # one jitted function: one compile per batch shape
 
-    def logits(self, images):
-        return self._logits(self._params, self._stats, images)
+    @property
+    def inputs(self) -> str:
+        """"images" or "tokens" (exports written before language models read images)."""
+        return self.info.get("inputs", "images")
+
+    def logits(self, inputs):
+        return self._logits(self._params, self._stats, inputs)
+
+
+def score_split(logits_fn, split, batch_size: int = 500) -> dict:
+    """Scores of `logits_fn` over a data split: {"accuracy"} for images; for token windows
+    {"bits_per_char", "accuracy"}, the accuracy of the next byte at every position."""
+    if split.kind == "tokens":
+        return logits_next_token_scores(logits_fn, split.images, split.labels, batch_size)
+    return {"accuracy": accuracy(logits_fn, split.images, split.labels, batch_size)}
 
 
 def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | Path | None = None,
@@ -146,7 +163,8 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     recalibrate, masked_logits = functions
     vector = arch.to_vector()
     calibration = session.dataset.train.images[:session.config.calibration_images]
-    stats = recalibrate(state.params, state.stats, calibration, vector)
+    has_batch_stats = bool(jax.tree.leaves(state.stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
+    stats = recalibrate(state.params, state.stats, calibration, vector) if has_batch_stats else state.stats
     supernet = nnx.merge(session.graphdef, state.params, stats)
     subnet = slice_subnet(supernet, arch)
     sub_graphdef, sub_params, sub_stats = split(subnet)
@@ -161,24 +179,28 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
         raise CheckpointError(f"exported subnet differs from the supernet by {difference:.3g} "
                               f"(> {EQUIVALENCE_TOLERANCE}) on a check batch; not writing {out}")
 
-    test = session.dataset.test
-    test_accuracy = accuracy(lambda x: standalone_logits(sub_params, sub_stats, x), test.images, test.labels,
-                             session.config.eval_batch_size)
+    dataset, text = session.dataset, session.dataset.inputs == "tokens"
+    scores = {}
+    for split_name in ("validation", "test") if text else ("test",):  # images: the test split, as before
+        for metric, value in score_split(lambda x: standalone_logits(sub_params, sub_stats, x),
+                                         getattr(dataset, split_name), session.config.eval_batch_size).items():
+            scores[f"{split_name}_{metric}"] = value
     # Written next to its destination and renamed at the end: a failed export leaves nothing behind.
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     info = {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
             "arch_string": arch.to_string(), "config": subnet.config,
-            "image_shape": list(session.dataset.image_shape), "train_config": to_dict(session.config),
+            "inputs": dataset.inputs, "image_shape": list(dataset.image_shape),
+            "train_config": to_dict(session.config),
             "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
-    report = {"test_accuracy": test_accuracy, "params": count_params(sub_params),
+    report = {**scores, "params": count_params(sub_params),
               "max_abs_diff_vs_supernet": difference}
     try:
         save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
-                         session.dataset.image_shape)
+                         dataset.image_shape, jnp.int32 if text else jnp.float32)
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
         if out.exists():
@@ -187,22 +209,25 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if progress:
-        print(f"exported {arch_spec} to {out}: test accuracy {test_accuracy:.4f}, "
+        headline = (f"test bits/char {scores['test_bits_per_char']:.4f} (next-byte accuracy "
+                    f"{scores['test_accuracy']:.4f})") if text else f"test accuracy {scores['test_accuracy']:.4f}"
+        print(f"exported {arch_spec} to {out}: {headline}, "
               f"{report['params']:,} params, max |supernet - export| {difference:.2e}")
     return out
 
 
-def _write_stablehlo(path: Path, graphdef, params, stats, image_shape) -> None:
-    def forward(images):
-        return nnx.merge(graphdef, params, stats, copy=True)(images, train=False)
+def _write_stablehlo(path: Path, graphdef, params, stats, input_shape, dtype) -> None:
+    """One example is `input_shape` of `dtype`: (H, W, C) float32 images or (T,) int32 tokens."""
+    def forward(inputs):
+        return nnx.merge(graphdef, params, stats, copy=True)(inputs, train=False)
     batch = jax.export.symbolic_shape("batch")[0]
-    exported = jax.export.export(jax.jit(forward))(
-        jax.ShapeDtypeStruct((batch, *image_shape), jnp.float32))
+    exported = jax.export.export(jax.jit(forward))(jax.ShapeDtypeStruct((batch, *input_shape), dtype))
     path.write_bytes(exported.serialize())
 
 
 def load_stablehlo(directory: str | Path):
-    """The exported forward as a callable `images -> logits`, needing neither weft nor Flax."""
+    """The exported forward as a callable `inputs -> logits` (images, or int32 token windows for a
+    language model), needing neither weft nor Flax."""
     path = Path(directory) / STABLEHLO_FILE
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")

@@ -66,6 +66,8 @@ def sliced_params(graphdef, params, stats) -> MetricFunction:
 class SupernetEvaluator:
     """Accuracy with the supernet's inherited weights, BN recalibrated per subnet, in fixed-size batches.
 
+    A run on token windows (a language model) gets the next-byte accuracy over every
+    position as `accuracy` (higher is better, as for images) and `bits_per_char` beside it.
     `execution="auto"` runs each block at its chosen width (`switch`) where the space's
     definition supports it, else the masked lowering. `split` is the data split scored
     (validation by default: the test split stays for the final report).
@@ -76,6 +78,7 @@ class SupernetEvaluator:
                  latency_predictor: str | Path | None = None):
         from nas.definition import get_definition
         from nas.evaluate import fixed_batches, make_batched_scorer
+        from nas.evaluate_text import make_batched_next_token_scorer
         from nas.run_dir import RunDir
         from nas.train.loop import enable_compilation_cache, restore_trained
 
@@ -92,27 +95,38 @@ class SupernetEvaluator:
         images, labels = data.images[:limit], data.labels[:limit]
         if len(images) == 0:
             raise ConfigError(f"the {split} split of {self.run.path} is empty; choose another split (train, validation, test)")
-        self._scorer = make_batched_scorer(self.session.graphdef, self.space, execution=execution)
+        text = self.session.dataset.inputs == "tokens"
+        make_scorer = make_batched_next_token_scorer if text else make_batched_scorer
+        self._scorer = make_scorer(self.session.graphdef, self.space, execution=execution)
+        self.scored_metrics = ["accuracy", "bits_per_char"] if text else ["accuracy"]
         self._batches = fixed_batches(images, labels, min(self.session.config.eval_batch_size, len(images)))
         self._calibration = self.session.dataset.train.images[:self.session.config.calibration_images]
         if metrics is None:
             from nas.search.cost_metrics import hardware_metrics
             metrics = hardware_metrics(self.session, self.state, latency_predictor)
         self.cheap_metrics = dict(metrics)
-        self.metric_names = ["accuracy", *self.cheap_metrics]
+        self.metric_names = [*self.scored_metrics, *self.cheap_metrics]
 
-    def accuracy(self, archs: Sequence[Arch]) -> np.ndarray:
+    def scores(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
+        """Each of `scored_metrics` for every arch, in the order given."""
         import jax
 
         vectors = np.stack([arch.to_vector() for arch in archs])
         pad = (-len(vectors)) % self.chunk  # fixed-size chunks: one compile for every batch
         padded = np.concatenate([vectors, np.repeat(vectors[:1], pad, axis=0)])
-        scores = [np.asarray(jax.device_get(self._scorer(self.state.params, self.state.stats, self._calibration,
-                                                         self._batches, padded[i:i + self.chunk])))
+        chunks = [jax.device_get(self._scorer(self.state.params, self.state.stats, self._calibration,
+                                              self._batches, padded[i:i + self.chunk]))
                   for i in range(0, len(padded), self.chunk)]
-        return np.concatenate(scores)[:len(archs)]
+        if not isinstance(chunks[0], dict):  # the image scorer returns accuracy alone
+            chunks = [{"accuracy": chunk} for chunk in chunks]
+        return {name: np.concatenate([np.asarray(chunk[name]) for chunk in chunks])[:len(archs)]
+                for name in self.scored_metrics}
+
+    def accuracy(self, archs: Sequence[Arch]) -> np.ndarray:
+        return self.scores(archs)["accuracy"]
 
     def evaluate(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
-        accuracies = self.accuracy(archs)
-        return [{"accuracy": float(a), **{name: float(f(arch)) for name, f in self.cheap_metrics.items()}}
-                for arch, a in zip(archs, accuracies)]
+        scores = self.scores(archs)
+        return [{**{name: float(values[index]) for name, values in scores.items()},
+                 **{name: float(f(arch)) for name, f in self.cheap_metrics.items()}}
+                for index, arch in enumerate(archs)]
