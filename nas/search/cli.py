@@ -71,7 +71,7 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--reference", "references", multiple=True, help="hypervolume reference METRIC=VALUE, repeatable")
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
 @click.option("--execution", default="auto", show_default=True, type=click.Choice(["auto", "masked", "switch"]))
-@click.option("--limit", type=int, default=None, help="score only the first N images of the split")
+@click.option("--limit", type=int, default=None, help="score only the first N examples of the split (images or byte windows)")
 @click.option("--latency-predictor", default=None, help="predictor file from `nas latency fit`: adds the latency metric")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors

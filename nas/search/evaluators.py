@@ -88,8 +88,12 @@ class SupernetEvaluator:
         self.run = RunDir.open(run_path)
         self.session, self.state = restore_trained(self.run)
         self.space = self.session.space
+        switchable = get_definition(self.session.config.space).switch_execution
         if execution == "auto":
-            execution = "switch" if get_definition(self.session.config.space).switch_execution else "masked"
+            execution = "switch" if switchable else "masked"
+        if execution == "switch" and not switchable:
+            raise ConfigError(f"space {self.space.name!r} has no switch execution; allowed: --execution auto "
+                              "or masked")
         self.execution, self.chunk = execution, chunk
         data = getattr(self.session.dataset, split)
         images, labels = data.images[:limit], data.labels[:limit]

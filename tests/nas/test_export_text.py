@@ -111,7 +111,7 @@ def test_search_on_an_lm_run_and_export_of_its_winner(lm_run):
     assert report["validation_accuracy"] == pytest.approx(best["accuracy"], abs=1e-5)
 
 
-def test_accuracy_max_keeps_working_on_an_lm_run_and_unknown_metrics_are_one_line(lm_run):
+def test_accuracy_max_keeps_working_on_an_lm_run_and_what_does_not_fit_is_one_line(lm_run):
     run, env = lm_run
     code, output = run_cli("search", "--run", run, "--study", "acc", "--searcher", "random", "--trials", "3",
                            "--batch", "3", "--quiet", env=env)  # default objectives: accuracy:max,params:min
@@ -120,3 +120,7 @@ def test_accuracy_max_keeps_working_on_an_lm_run_and_unknown_metrics_are_one_lin
                            "--objectives", "perplexity:min", "--quiet", env=env)
     assert code == 2 and "Traceback" not in output, output
     assert "unknown metric 'perplexity'" in output and "bits_per_char" in output
+    code, output = run_cli("search", "--run", run, "--study", "switch", "--searcher", "random", "--trials", "3",
+                           "--execution", "switch", "--quiet", env=env)
+    assert code == 2 and "Traceback" not in output, output
+    assert "has no switch execution; allowed: --execution auto or masked" in output
