@@ -2,7 +2,8 @@
 
 An evaluator has a `space`, the `metric_names` it produces, `cheap_metrics` (metric ->
 function of one Arch, computed without the network: budgets are checked with them
-before anything is evaluated) and `evaluate(archs) -> list[dict[metric, float]]`.
+before anything is evaluated) and `evaluate(archs) -> list[dict[metric, float]]`; it may
+have a `reference` (metric -> hypervolume reference value) for metrics only it knows how to bound.
 
 Cost metrics are injectable callables (`metrics={"flops": fn, "latency": fn}`); by
 default a supernet run gets `flops` and `params` from `nas.hardware`'s analytic counters
@@ -11,6 +12,7 @@ predictor file (`nas.search.cost_metrics`).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -103,6 +105,9 @@ class SupernetEvaluator:
         make_scorer = make_batched_next_token_scorer if text else make_batched_scorer
         self._scorer = make_scorer(self.session.graphdef, self.space, execution=execution)
         self.scored_metrics = ["accuracy", "bits_per_char"] if text else ["accuracy"]
+        # Hypervolume reference of bits per character: the uniform model over the vocabulary (8 bits for
+        # bytes); subnets no better than guessing add nothing to the front's volume.
+        self.reference = {"bits_per_char": math.log2(self.session.dataset.num_classes)} if text else {}
         self._batches = fixed_batches(images, labels, min(self.session.config.eval_batch_size, len(images)))
         self._calibration = self.session.dataset.train.images[:self.session.config.calibration_images]
         if metrics is None:

@@ -123,12 +123,16 @@ def _check_budgets(evaluator, constraints: Sequence[Constraint]) -> None:
 
 
 def _reference(evaluator, objectives, constraints, overrides: Mapping) -> np.ndarray | None:
-    """Hypervolume reference point (minimised): accuracy 0, a cost its budget or the largest arch's value."""
+    """Hypervolume reference point (minimised): accuracy 0, a cost its budget, the evaluator's own
+    reference for a metric it scores (bits per character: the uniform model's), or the largest arch's value."""
     budgets = {c.metric: c.budget for c in constraints}
+    references = getattr(evaluator, "reference", {})
     point = []
     for o in objectives:
         if o.metric in overrides:
             value = float(overrides[o.metric])
+        elif o.metric in references:
+            value = float(references[o.metric])
         elif o.direction == "max" and o.metric == "accuracy":
             value = 0.0
         elif o.metric in budgets:

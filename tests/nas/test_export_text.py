@@ -97,6 +97,7 @@ def test_search_on_an_lm_run_and_export_of_its_winner(lm_run):
     assert code == 0, output
     summary = json.loads(output.strip().splitlines()[-1])
     assert summary["trials"] == 6
+    assert summary["hypervolume"] > 0  # bits/char's reference: the uniform byte model's 8 bits
     best = summary["best"]
     assert {"accuracy", "bits_per_char", "flops", "params"} <= set(best)
     assert 0 <= best["accuracy"] <= 1 and math.isfinite(best["bits_per_char"])
