@@ -111,7 +111,7 @@ class Exported:
 
     @property
     def inputs(self) -> str:
-        """"images" or "tokens" (exports written before language models read images)."""
+        """What the model reads: "images" or "tokens" (exports older than this field all read images)."""
         return self.info.get("inputs", "images")
 
     def logits(self, inputs):
