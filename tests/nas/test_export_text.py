@@ -125,3 +125,21 @@ def test_accuracy_max_keeps_working_on_an_lm_run_and_what_does_not_fit_is_one_li
                            "--execution", "switch", "--quiet", env=env)
     assert code == 2 and "Traceback" not in output, output
     assert "has no switch execution; allowed: --execution auto or masked" in output
+
+
+def test_a_latency_predictor_fitted_on_an_image_space_is_refused_in_one_line(lm_run, tmp_path):
+    from nas.definition import get_definition
+
+    run, env = lm_run
+    mlp = get_definition("mlp").make_space(**get_definition("mlp").default_options)
+    predictor = tmp_path / "mlp-latency.json"
+    predictor.write_text(json.dumps({
+        "format": "weft-latency-predictor", "format_version": 1, "kind": "flops",
+        "space": {"name": mlp.name, "version": mlp.version, "fingerprint": mlp.fingerprint(), "spec": "mlp",
+                  "options": {}, "image_shape": [28, 28, 1]},
+        "batch": 1, "device": {}, "device_fingerprint": "cpu", "metrics": {}, "payload": {}}))
+    code, output = run_cli("search", "--run", run, "--study", "latency", "--searcher", "random", "--trials", "3",
+                           "--latency-predictor", predictor, "--quiet", env=env)
+    assert code == 2 and "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "fitted for space 'mlp'" in lines[0] and "not space 'transformer_lm'" in lines[0]
