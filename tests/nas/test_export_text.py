@@ -101,6 +101,8 @@ def test_search_on_an_lm_run_and_export_of_its_winner(lm_run):
     best = summary["best"]
     assert {"accuracy", "bits_per_char", "flops", "params"} <= set(best)
     assert 0 <= best["accuracy"] <= 1 and math.isfinite(best["bits_per_char"])
+    code, output = run_cli("plot", "--run", run, "--study", "lm", "--out", run / "plots-lm", env=env)
+    assert code == 0 and (run / "plots-lm" / "bits_per_char_vs_params.png").exists(), output
     code, output = run_cli("export", "--run", run, "--study", "lm", "--top", "1", env=env)
     assert code == 0, output
     winner = [path for path in (run / "exports").glob("arch-*")
