@@ -9,6 +9,7 @@ are jittable gathers, vectorised over archs and differentiable in relaxed weight
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,11 +46,14 @@ class CostModel:
 
     `build` returns a standalone nnx module called as `module(x)` (inference) and the
     per-image input shape; the lookup-table predictor times each distinct config with it.
+    `input_shape` is one example's input the counts are for, (H, W, C) or (T,), set by
+    `resolve_cost_model` (a latency predictor for another input is refused against it).
     """
 
     layers: tuple[CostLayer, ...]
     count: Callable[[Mapping], tuple[int, int]]
     build: Callable[[Mapping, nnx.Rngs], tuple[nnx.Module, tuple[int, ...]]]
+    input_shape: tuple[int, ...] = ()
 
 
 def resolve_cost_model(definition: Any, options: Mapping, image_shape: tuple[int, ...]) -> CostModel:
@@ -66,4 +70,4 @@ def resolve_cost_model(definition: Any, options: Mapping, image_shape: tuple[int
     model = hook(dict(options), tuple(image_shape))
     if not isinstance(model, CostModel):
         raise CostModelError(f"space {definition.name!r}: cost_model returned {type(model).__name__}, not a CostModel")
-    return model
+    return dataclasses.replace(model, input_shape=tuple(image_shape))

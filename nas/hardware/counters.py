@@ -14,11 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas.hardware.cost_model import CostModel, resolve_cost_model
+from nas.hardware.inputs import input_shape
 from nas.hardware.tables import LayerTable, config_key
 from nas.space import Space
 
-# Fashion-MNIST, the data every shipped space trains on by default.
-DEFAULT_IMAGE_SHAPE = (28, 28, 1)
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -64,11 +63,14 @@ def _narrow(table: np.ndarray) -> np.ndarray:
 
 
 def load_counter(space_spec: str, options: Mapping | None = None,
-                 image_shape: tuple[int, int, int] = DEFAULT_IMAGE_SHAPE) -> CostCounter:
-    """The counter of a shipped (or `package.module:attr`) space, for images of `image_shape`."""
+                 image_shape: tuple[int, ...] | None = None) -> CostCounter:
+    """The counter of a shipped (or `package.module:attr`) space, for inputs of `image_shape`:
+    (H, W, C) images (default 28x28x1) or (T,) tokens (default: the space's context)."""
     from nas.definition import get_definition
 
     definition = get_definition(space_spec)
+    if image_shape is None:
+        image_shape = input_shape(definition, None, options)
     resolved = definition.resolve_options(options, image_shape=image_shape)
     space = definition.make_space(**resolved)
     return CostCounter(space, resolve_cost_model(definition, resolved, image_shape))
