@@ -8,17 +8,17 @@ import click
 from nas.cli import _one_line_errors, _parse_options
 from nas.errors import ConfigError
 
-DEFAULT_IMAGE_SHAPE = "28,28,1"
+INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space (default 28,28,1), T tokens for a token space "
+                    "(default: its context option)")
+COST_INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space, T tokens for a token space (default: the "
+                         "predictor's, else 28,28,1 or the space's context option)")
 
 
-def _image_shape(text: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"--image-shape must be H,W,C of positive ints (e.g. {DEFAULT_IMAGE_SHAPE}), got {text!r}")
-    return shape
+def _input_shape(space: str, text: str | None, options: dict | None, default: tuple | None = None) -> tuple:
+    from nas.definition import get_definition
+    from nas.hardware.inputs import input_shape
+
+    return input_shape(get_definition(space), text, options, default)
 
 
 @click.group(help="Measure the latency of sliced compiled subnets and fit latency predictors.")
@@ -31,7 +31,7 @@ def latency():
 @click.option("--n", type=int, default=200, show_default=True, help="number of sampled archs")
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/latency-NAME")
 @click.option("--batch", type=int, default=1, show_default=True)
-@click.option("--image-shape", default=DEFAULT_IMAGE_SHAPE, show_default=True, help="input H,W,C")
+@click.option("--input-shape", "--image-shape", "input_shape", default=None, help=INPUT_SHAPE_HELP)
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--group", type=int, default=4, show_default=True, help="archs compiled, then timed interleaved")
@@ -41,7 +41,7 @@ def latency():
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def collect(space, n, run_path, batch, image_shape, options, seed, group, repeats, threads, no_layers, quiet):
+def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, quiet):
     if threads:
         from nas.hardware.device import pin_threads
 
@@ -50,8 +50,9 @@ def collect(space, n, run_path, batch, image_shape, options, seed, group, repeat
 
     if n < 1 or batch < 1 or group < 1 or repeats < 3:
         raise ConfigError("--n, --batch and --group must be >= 1 and --repeats >= 3")
-    config = CollectConfig(space=space, n=n, batch=batch, image_shape=_image_shape(image_shape),
-                           options=_parse_options(options) or None, seed=seed, group=group, repeats=repeats,
+    options = _parse_options(options) or None
+    config = CollectConfig(space=space, n=n, batch=batch, image_shape=_input_shape(space, input_shape, options),
+                           options=options, seed=seed, group=group, repeats=repeats,
                            layers=not no_layers)
     run = run_collect(config, run_path, progress=not quiet)
     click.echo(json.dumps({"run": str(run), "space": space, "n": n}))
@@ -79,27 +80,28 @@ def fit(run_path, out_dir, train_fraction, target, seed):
 @click.command(help="FLOPs (multiply-adds), params and predicted latency of one arch.")
 @click.option("--space", default="mobilenetv3", show_default=True)
 @click.option("--arch", "arch_spec", required=True, help="largest, smallest, a JSON object, a .json file or a canonical string")
-@click.option("--image-shape", default=None, help=f"input H,W,C (default: the predictor's, else {DEFAULT_IMAGE_SHAPE})")
+@click.option("--input-shape", "--image-shape", "input_shape", default=None, help=COST_INPUT_SHAPE_HELP)
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--predictor", "predictor_paths", multiple=True, help="a predictor JSON of nas latency fit, repeatable")
 @click.option("--layers", "show_layers", is_flag=True, help="also print per-layer MACs and params")
 @_one_line_errors
-def cost(space, arch_spec, image_shape, options, predictor_paths, show_layers):
+def cost(space, arch_spec, input_shape, options, predictor_paths, show_layers):
     from nas.export import parse_arch
     from nas.hardware.counters import load_counter
-    from nas.hardware.predictor_io import PredictorError, load_predictor, read_document
+    from nas.hardware.inputs import input_kind
+    from nas.hardware.predictor_io import load_predictor, read_document
 
+    options = _parse_options(options) or None
     stored = [tuple(read_document(p)["space"]["image_shape"]) for p in predictor_paths]
-    shape = _image_shape(image_shape) if image_shape else (stored[0] if stored else _image_shape(DEFAULT_IMAGE_SHAPE))
-    for path, predictor_shape in zip(predictor_paths, stored):
-        if predictor_shape != tuple(shape):
-            raise PredictorError(f"predictor {path} was fitted for input shape {list(predictor_shape)}, "
-                                 f"not {list(shape)}; allowed: the same --image-shape")
-    counter = load_counter(space, _parse_options(options) or None, shape)
+    shape = _input_shape(space, input_shape, options, stored[0] if stored else None)
+    counter = load_counter(space, options, shape)
     arch = parse_arch(counter.space, arch_spec)
     counts = counter.count(arch)
+    # "image_shape" is kept for images, as before token spaces; "input_shape" and "inputs" say it for both kinds.
     result = {"space": counter.space.name, "version": counter.space.version, "arch": arch.to_string(),
-              "image_shape": list(shape), "flops_multiply_adds": counts["macs"], "params": counts["params"]}
+              "inputs": input_kind(shape), "input_shape": list(shape),
+              **({"image_shape": list(shape)} if input_kind(shape) == "images" else {}),
+              "flops_multiply_adds": counts["macs"], "params": counts["params"]}
     if predictor_paths:
         vector = arch.to_vector()[None]
         result["latency_ms"] = {}

@@ -1,7 +1,8 @@
 """`nas latency collect`: a resumable dataset of measured archs (and of timed layers).
 
 Run directory:
-    collection.json  space (name, version, fingerprint), options, input shape, batch, device fingerprint
+    collection.json  space (name, version, fingerprint), options, input shape ((H, W, C) images or
+                     (T,) int32 tokens, `inputs` says which), batch, device fingerprint
     layers.jsonl     one line per distinct layer config, timed alone (the lookup table's entries)
     archs.jsonl      one line per measured arch; role "sample", or "reference_start"/"reference_end":
                      the same reference arch measured before and after the samples (the noise)
@@ -12,6 +13,7 @@ measured; re-running the same command measures only what is missing. Archs are d
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -29,6 +31,7 @@ from nas.errors import ConfigError, RunDirError
 from nas.hardware.cost_model import resolve_cost_model
 from nas.hardware.counters import CostCounter
 from nas.hardware.device import device_info, fingerprint
+from nas.hardware.inputs import check_input_kind, example_input, input_kind, input_shape
 from nas.hardware.tables import config_key
 from nas.hardware.timing import Program, measure_group
 from nas.lowering import slice_subnet, split, standalone_apply
@@ -45,7 +48,7 @@ class CollectConfig:
     space: str = "mobilenetv3"
     n: int = 200
     batch: int = 1
-    image_shape: tuple = (28, 28, 1)
+    image_shape: tuple | None = None  # (H, W, C) or (T,); None: 28x28x1 images, or the token space's context
     options: Mapping | None = None
     seed: int = 0
     group: int = 4
@@ -87,7 +90,8 @@ def _metadata(config: CollectConfig, space, resolved: dict) -> dict:
     info = device_info()
     return {"space": space.name, "version": space.version, "space_fingerprint": space.fingerprint(),
             "space_spec": config.space, "options": json.loads(json.dumps(resolved, default=list)),
-            "image_shape": list(config.image_shape), "batch": config.batch, "seed": config.seed,
+            "image_shape": list(config.image_shape), "inputs": input_kind(config.image_shape),
+            "batch": config.batch, "seed": config.seed,
             "repeats": config.repeats, "warmup": config.warmup, "device": info, "device_fingerprint": fingerprint(info)}
 
 
@@ -109,10 +113,11 @@ def _subnet_program(supernet, arch: Arch, batch: int, image_shape) -> Program:
 
     def forward(params, stats, x):
         return standalone_apply(graphdef, params, stats, x, train=False)[0]
-    return Program(forward, (params, stats, jnp.zeros((batch, *image_shape), jnp.float32)))
+    return Program(forward, (params, stats, example_input(image_shape, batch)))
 
 
 def _layer_program(cost_model, layer_config: Mapping, batch: int) -> Program:
+    # A layer reads float activations even in a token space (the LM's blocks read hidden states).
     module, input_shape = cost_model.build(layer_config, nnx.Rngs(0))
     graphdef, state = nnx.split(module)
 
@@ -128,6 +133,8 @@ def _timing_kwargs(config: CollectConfig) -> dict:
 def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = True) -> Path:
     run = Path(run_path)
     definition = get_definition(config.space)
+    shape = input_shape(definition, None, config.options) if config.image_shape is None else config.image_shape
+    config = dataclasses.replace(config, image_shape=check_input_kind(definition, shape, config.options))
     resolved = definition.resolve_options(config.options, image_shape=tuple(config.image_shape))
     space = definition.make_space(**resolved)
     _open_run(run, _metadata(config, space, resolved))
