@@ -1,8 +1,9 @@
 """Saving and loading latency predictors as JSON (no pickle).
 
 A file records the predictor's kind and parameters, the space it was fitted on (name,
-version, fingerprint, spec, options, input shape), the batch size and the device
-fingerprint. Loading against another space or space version is refused with one line.
+version, fingerprint, spec, options, input: `image_shape` (H, W, C) or (T,) and `inputs`,
+images or tokens), the batch size and the device fingerprint. Loading against another space,
+space version or input is refused with one line.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from nas.errors import WeftError
 from nas.hardware.counters import CostCounter, load_counter
 from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.inputs import describe, input_kind
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.mlp_predictor import MlpPredictor
 
@@ -27,7 +29,8 @@ def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dic
     space = predictor.counter.space if hasattr(predictor, "counter") else predictor.space
     document = {"format": FORMAT, "format_version": 1, "kind": predictor.kind,
                 "space": {"name": space.name, "version": space.version, "fingerprint": space.fingerprint(),
-                          "spec": space_spec, "options": options, "image_shape": list(image_shape)},
+                          "spec": space_spec, "options": options, "image_shape": list(image_shape),
+                          "inputs": input_kind(image_shape)},
                 "batch": batch, "device": device, "device_fingerprint": device_fingerprint,
                 "metrics": metrics or {}, "payload": predictor.payload()}
     path = Path(path)
@@ -63,6 +66,10 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
             f"predictor {path} was fitted for space {stored['name']!r} v{stored['version']} (fingerprint "
             f"{stored['fingerprint']}), not space {space.name!r} v{space.version} (fingerprint {space.fingerprint()}); "
             "allowed: a predictor fitted on this space version (re-run nas latency fit)")
+    fitted, counted = tuple(stored["image_shape"]), tuple(counter.cost_model.input_shape)
+    if counted and fitted != counted:  # the same space on other inputs runs at another latency
+        raise PredictorError(f"predictor {path} was fitted for {describe(fitted)}, not {describe(counted)}; "
+                             "allowed: the same --input-shape, or a predictor collected and fitted for these inputs")
     kind, payload = document["kind"], document["payload"]
     if kind == "lut":
         predictor = LutPredictor.from_payload(counter, payload)
