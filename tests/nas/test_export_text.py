@@ -145,3 +145,29 @@ def test_a_latency_predictor_fitted_on_an_image_space_is_refused_in_one_line(lm_
     assert code == 2 and "Traceback" not in output, output
     lines = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "fitted for space 'mlp'" in lines[0] and "not space 'transformer_lm'" in lines[0]
+
+
+def test_a_latency_predictor_of_the_lm_scores_its_search_only_for_the_runs_window_length(lm_run, tmp_path):
+    from nas.definition import get_definition
+    from nas.hardware.counters import load_counter
+    from nas.hardware.flops_proxy import FlopsProxy
+    from nas.hardware.predictor_io import save_predictor
+
+    run, env = lm_run
+    options = {"embed_dims": [16, 24], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [32, 64], "head_dim": 8}
+    for context in (16, 32):  # the run's windows are 16 tokens long
+        resolved = get_definition("transformer_lm").resolve_options(options, image_shape=(context,))
+        save_predictor(tmp_path / f"lm-{context}.json", FlopsProxy(load_counter("transformer_lm", options, (context,)),
+                                                                    ms_per_mmac=2.0, offset_ms=0.1),
+                       space_spec="transformer_lm", options=resolved, image_shape=(context,), batch=1, device={},
+                       device_fingerprint="test")
+    code, output = run_cli("search", "--run", run, "--study", "latency-lm", "--searcher", "random", "--trials", "3",
+                           "--batch", "3", "--objectives", "bits_per_char:min,latency:min",
+                           "--latency-predictor", tmp_path / "lm-16.json", "--quiet", env=env)
+    assert code == 0, output
+    assert json.loads(output.strip().splitlines()[-1])["best"]["latency"] > 0.1
+    code, output = run_cli("search", "--run", run, "--study", "latency-32", "--searcher", "random", "--trials", "3",
+                           "--latency-predictor", tmp_path / "lm-32.json", "--quiet", env=env)
+    assert code == 2 and "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "fitted for windows of 32 tokens, not windows of 16 tokens" in lines[0]
