@@ -51,6 +51,13 @@ def read_document(path: str | Path) -> dict:
         raise PredictorError(f"predictor file {path} is not valid JSON ({error})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise PredictorError(f"{path} is not a weft latency predictor (format {FORMAT!r})")
+    space = document.get("space")
+    missing = [key for key in ("kind", "payload", "space") if key not in document] + (
+        [f"space.{key}" for key in ("name", "version", "fingerprint", "spec", "options", "image_shape")
+         if key not in space] if isinstance(space, dict) else [])
+    if missing or not isinstance(space, dict):
+        raise PredictorError(f"predictor file {path} is damaged: missing {', '.join(missing) or 'space'}; "
+                             "allowed: a file written by nas latency fit (re-run it)")
     return document
 
 
@@ -71,12 +78,14 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
         raise PredictorError(f"predictor {path} was fitted for {describe(fitted)}, not {describe(counted)}; "
                              "allowed: the same --input-shape, or a predictor collected and fitted for these inputs")
     kind, payload = document["kind"], document["payload"]
-    if kind == "lut":
-        predictor = LutPredictor.from_payload(counter, payload)
-    elif kind == "mlp":
-        predictor = MlpPredictor.from_payload(space, payload)
-    elif kind == "flops":
-        predictor = FlopsProxy.from_payload(counter, payload)
-    else:
+    readers = {"lut": lambda: LutPredictor.from_payload(counter, payload),
+               "mlp": lambda: MlpPredictor.from_payload(space, payload),
+               "flops": lambda: FlopsProxy.from_payload(counter, payload)}
+    if kind not in readers:
         raise PredictorError(f"predictor {path} has unknown kind {kind!r}; allowed: lut, mlp, flops")
+    try:
+        predictor = readers[kind]()
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise PredictorError(f"predictor file {path} is damaged: its {kind} payload cannot be read "
+                             f"({type(error).__name__}: {error}); allowed: a file written by nas latency fit") from None
     return predictor, document

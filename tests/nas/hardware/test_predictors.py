@@ -105,6 +105,22 @@ def test_not_a_predictor_fails_clearly(tmp_path):
         load_predictor(tmp_path / "missing.json")
 
 
+def test_damaged_predictor_fails_clearly(tmp_path, mlp_counter, small_mlp):
+    import json
+
+    path = _save(tmp_path / "mlp.json", MlpPredictor.create(mlp_counter.space), "mlp", small_mlp, (2, 2, 3))
+    document = json.loads(path.read_text())
+    del document["space"]["image_shape"]
+    (tmp_path / "no_shape.json").write_text(json.dumps(document))
+    with pytest.raises(PredictorError, match=r"damaged: missing space.image_shape"):
+        load_predictor(tmp_path / "no_shape.json")
+    document = json.loads(path.read_text())
+    document["payload"] = {"nonsense": 1}
+    (tmp_path / "bad_payload.json").write_text(json.dumps(document))
+    with pytest.raises(PredictorError, match=r"damaged: its mlp payload cannot be read"):
+        load_predictor(tmp_path / "bad_payload.json", mlp_counter)
+
+
 @pytest.mark.parametrize("fixture", ["mlp_counter", "mbv3_counter"])
 def test_fast_features_equal_space_features(fixture, request, vectors_of):
     from nas.hardware.features import RelaxedFeatures
