@@ -28,5 +28,7 @@ def kendall_tau(a, b) -> float:
 
 
 def summary(predicted, measured) -> dict:
+    """Report figures; tau is None (JSON null, not the invalid NaN) when no pair can be ranked."""
+    tau = kendall_tau(predicted, measured)
     return {"within_10pct": within(predicted, measured), "rmse_ms": rmse(predicted, measured),
-            "kendall_tau": kendall_tau(predicted, measured), "n": int(len(measured))}
+            "kendall_tau": None if np.isnan(tau) else tau, "n": int(len(measured))}

@@ -103,7 +103,7 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
             if name == target:
                 fitted[kind], held_out[kind] = predictor, predicted
     best = max((k for k in kinds if k != "flops"), key=lambda k: (results[target][k]["within_10pct"],
-                                                                 results[target][k]["kendall_tau"]))
+                                                                 results[target][k]["kendall_tau"] or -1.0))
     out.mkdir(parents=True, exist_ok=True)
     for kind, predictor in fitted.items():
         save_predictor(out / f"{kind}.json", predictor, space_spec=meta["space_spec"], options=meta["options"],
@@ -134,7 +134,8 @@ def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, m
         ax.plot(line, line * 1.1, "k--", lw=0.6)
         ax.plot(line, line * 0.9, "k--", lw=0.6)
         m = metrics[kind]
-        ax.set_title(f"{kind}: {100 * m['within_10pct']:.0f}% in ±10%, tau {m['kendall_tau']:.2f}")
+        tau = "n/a" if m["kendall_tau"] is None else f"{m['kendall_tau']:.2f}"
+        ax.set_title(f"{kind}: {100 * m['within_10pct']:.0f}% in ±10%, tau {tau}")
         ax.set_xlabel("measured latency (ms)")
         ax.set_ylabel("predicted latency (ms)")
         ax.set_xlim(lo, hi)

@@ -64,6 +64,9 @@ def test_metrics_on_known_values():
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
     assert within([1.05, 1.2, 0.95], [1.0, 1.0, 1.0]) == pytest.approx(2 / 3)
     assert summary([2.0, 2.0], [1.0, 3.0])["rmse_ms"] == pytest.approx(1.0)
+    # One held-out arch ranks nothing: null in the report (NaN is not valid JSON).
+    import json
+    assert json.loads(json.dumps(summary([1.0], [1.1]), allow_nan=False))["kendall_tau"] is None
 
 
 def _save(path, predictor, space_spec, options, image_shape=(28, 28, 1)):
