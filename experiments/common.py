@@ -41,20 +41,28 @@ def train_once(config: TrainConfig, path: Path, progress: bool) -> None:
 
 
 def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", execution: str = "masked",
-                chunk: int = 8) -> np.ndarray:
-    """Accuracy on `split` of each arch (int32 [n, D]) with the run's weights, BN recalibrated.
+                chunk: int = 8, metric: str = "accuracy") -> np.ndarray:
+    """`metric` on `split` of each arch (int32 [n, D]) with the run's weights, BN recalibrated.
 
-    Cached in the run directory (`scores-<split>.json`, keyed by arch), so a repeated
-    experiment does not score again.
+    `metric` is "accuracy" (top-1, or next-byte for text) or "bits_per_char" (text runs).
+    Cached in the run directory (`scores-<split>.json`, `scores-<split>-<metric>.json` for
+    other metrics; keyed by arch), so a repeated experiment does not score again.
     """
-    cache_file = path / f"scores-{split}.json"
+    if metric not in ("accuracy", "bits_per_char"):
+        raise ValueError(f"score_archs: metric must be accuracy or bits_per_char, got {metric!r}")
+    cache_file = path / (f"scores-{split}.json" if metric == "accuracy" else f"scores-{split}-{metric}.json")
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     keys = [",".join(map(str, v)) for v in np.asarray(vectors)]
     missing = [i for i, key in enumerate(keys) if key not in cache]
     if missing:
         session, state = restore_trained(RunDir.open(path))
         data = getattr(session.dataset, split)
-        scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
+        if metric == "bits_per_char":
+            from nas.evaluate_text import make_batched_next_token_scorer
+            text_scorer = make_batched_next_token_scorer(session.graphdef, session.space, execution=execution)
+            scorer = lambda *args: text_scorer(*args)[metric]  # noqa: E731
+        else:
+            scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
         calibration = session.dataset.train.images[:session.config.calibration_images]
         batches = fixed_batches(data.images, data.labels, session.config.eval_batch_size)
         todo = np.asarray(vectors)[missing]

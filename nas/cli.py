@@ -85,6 +85,9 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--arch", default=None, help="standalone: the subnet to train alone (canonical arch string)")
 @click.option("--sorted-decisions", default="*", show_default=True,
               help="sorted: comma-separated decision-name patterns that share the sub-model level")
+@click.option("--sorted-axes", default="",
+              help="sorted: a grid of sub-models, axes separated by ';', each its comma-separated patterns, "
+                   "e.g. 'depth;embed_dim,*ffn_width' (SortedNet depth x width); overrides --sorted-decisions")
 @click.option("--delay", type=float, default=0.25, show_default=True,
               help="delayed: share of steps that train the full network alone")
 @click.option("--ramp-steps", type=int, default=100, show_default=True,
@@ -125,6 +128,7 @@ def train(run_path, options, quiet, **fields):
         fields["distillation"] = "alpha" if fields["sampling"] in WITH_TEACHER else "none"
     fields["devices"] = fields["devices"] or None
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
+    fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
     summary = run_training(config, run_path, progress=not quiet)
     click.echo(json.dumps({k: _headline(v) for k, v in summary.items()}))

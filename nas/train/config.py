@@ -16,7 +16,7 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
                     "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
-                    "sorted_decisions", "delay", "ramp_steps", "resort", "arch")
+                    "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class TrainConfig:
     num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
     arch: str | None = None             # standalone: the subnet trained alone (canonical string)
     sorted_decisions: tuple = ("*",)    # sorted: decision-name patterns that share the level
+    sorted_axes: tuple = ()             # sorted: a grid instead, one entry per axis: "pattern,pattern" (SortedNet
+                                        # depth x width: ("depth", "embed_dim,*ffn_width")); overrides the above
     delay: float = 0.25                 # delayed: share of steps with the full network alone
     ramp_steps: int = 100               # delayed: steps over which the subnets' loss weight reaches 1
     optimizer: str = "sgd"              # sgd (Nesterov momentum) | adamw
@@ -56,6 +58,12 @@ class TrainConfig:
     calibration_images: int = 2000
     eval_batch_size: int = 500
 
+    def sorted_grid(self) -> tuple[tuple[str, ...], ...]:
+        """Sorted sampling's axes: each a tuple of decision-name patterns."""
+        if not self.sorted_axes:
+            return (tuple(self.sorted_decisions),)
+        return tuple(tuple(p.strip() for p in axis.split(",") if p.strip()) for axis in self.sorted_axes)
+
     def check(self) -> None:
         positive = ("steps", "batch_size", "checkpoint_every", "log_every", "calibration_images",
                     "eval_batch_size", "num_archs")
@@ -80,6 +88,11 @@ class TrainConfig:
                               f"'none' with sampling {self.sampling!r}")
         if (self.sampling == "standalone") != (self.arch is not None):
             raise ConfigError("train config: sampling 'standalone' needs arch (and arch is only for it)")
+        if self.sorted_axes and self.sampling != "sorted":
+            raise ConfigError(f"train config: sorted_axes is only for sampling 'sorted', got sampling {self.sampling!r}")
+        if any(not isinstance(axis, str) or not axis.strip(" ,") for axis in self.sorted_axes):
+            raise ConfigError(f"train config: each sorted_axes entry is a string of comma-separated decision-name "
+                              f"patterns, got {list(self.sorted_axes)!r}")
         if not 0 < self.delay < 1:
             raise ConfigError(f"train config: delay must be in (0, 1), got {self.delay}")
         if not self.alpha_min < 0 < self.alpha_max:

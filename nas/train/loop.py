@@ -80,7 +80,7 @@ def make_sampling(config: TrainConfig, space: Space):
     if config.sampling == "sandwich":
         return SandwichSampling(config.num_random)
     if config.sampling == "sorted":
-        policy = SortedSampling(config.num_archs, tuple(config.sorted_decisions))
+        policy = SortedSampling(config.num_archs, config.sorted_grid())
     elif config.sampling == "progressive":
         policy = progressive_shrinking(space, config.steps, config.num_random)
     elif config.sampling == "delayed":

@@ -1,5 +1,7 @@
 """Experiments run end to end on generated data and resume without retraining."""
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,3 +40,29 @@ def test_distillation_and_ranking_experiments_run_on_a_tiny_budget(tmp_path):
                                          batch_size=16, data="synthetic", limit_train=256),
                           tmp_path / "ranking", progress=False)
     assert len(results["archs"]) == 3 and -1 <= results["kendall_tau"] <= 1
+
+
+def test_sortednet_on_the_lm_scores_a_depth_by_width_grid(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
+                                                  Path(__file__).parents[1] / "nas" / "fortune_corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    corpus.write_corpus(tmp_path / "fortunes", count=80)
+    monkeypatch.setenv("WEFT_FORTUNES", str(tmp_path / "fortunes"))
+    tiny = (("embed_dims", (8, 16)), ("depths", (1, 2, 3)), ("heads", (1, 2)), ("ffn_widths", (8, 16, 24)),
+            ("head_dim", 4), ("context", 16))
+    config = sortednet.Config(space="transformer_lm", space_options=tiny, steps=4, batch_size=8, warmup_steps=1,
+                              num_models=3)
+    results = sortednet.run(config, tmp_path / "run", progress=False)
+    assert results["grid_shape"] == [3, 3]  # depth 1..3 x width levels (3 FFN widths; the 2 embeds shared)
+    cells = results["sub_models"]
+    assert [tuple(c["levels"]) for c in cells] == [(d, w) for d in range(3) for w in range(3)]
+    assert len({c["arch"] for c in cells}) == 9  # every cell a distinct nested sub-model
+    assert cells[0]["arch"] == sortednet.get_definition("transformer_lm").make_space(
+        **dict(tiny)).smallest().to_string()
+    assert cells[-1]["relative_to_largest"] == 1.0
+    assert all(c["validation_bits_per_char"] > 0 for c in cells)
+    config_file = json.loads((tmp_path / "run" / "train" / "config.json").read_text())["config"]
+    assert config_file["data"] == "fortunes" and config_file["optimizer"] == "adamw"
+    assert config_file["sorted_axes"] == ["depth", "embed_dim,*heads,*ffn_width"]
+    assert (tmp_path / "run" / "heatmap.png").stat().st_size > 0

@@ -88,3 +88,38 @@ def test_fair_sampling_trains_every_choice_exactly_once_per_step():
         assert sorted(column) == [0, 1, 2]
     with pytest.raises(ConfigError, match="single-path"):
         FairSampling().archs(MOBILENET, 0, 0)
+
+
+def test_sorted_grid_crosses_independent_axes_and_keeps_sub_models_nested():
+    lm = space_of("transformer_lm")
+    policy = SortedSampling(num_models=4, axes=(("depth",), ("embed_dim", "*ffn_width")))  # heads on no axis
+    assert policy.grid_shape(lm) == (3, 4)  # depths 2,3,4 x four FFN widths (the three embeds share them)
+    cells = policy.cells(lm)
+    models = {cell: lm.from_vector(policy.model(lm, cell)) for cell in cells}
+    assert models[cells[-1]] == lm.largest()
+    smallest = lm.smallest()
+    assert [models[cells[0]][n] for n in ("depth", "embed_dim", "l0.ffn_width")] == [
+        smallest[n] for n in ("depth", "embed_dim", "l0.ffn_width")]
+    assert len(set(models.values())) == 12
+    for (depth, width), arch in models.items():
+        assert arch["depth"] == (2, 3, 4)[depth]
+        assert arch["l0.heads"] == 4  # on no axis: stays at its largest
+        if depth + 1 < 3:
+            grown = models[(depth + 1, width)]
+            assert grown["embed_dim"] == arch["embed_dim"] and grown["l0.ffn_width"] == arch["l0.ffn_width"]
+        if width + 1 < 4:
+            wider = models[(depth, width + 1)]
+            assert wider["depth"] == arch["depth"] and wider["l0.ffn_width"] > arch["l0.ffn_width"]
+    sampled = {tuple(row) for step in range(40) for row in policy.archs(lm, 3, step)}
+    assert sampled == {tuple(policy.model(lm, cell)) for cell in cells[:-1]}  # every cell but the static largest
+
+
+def test_sorted_axes_that_match_nothing_or_overlap_are_refused_by_name():
+    with pytest.raises(ConfigError, match=r"no decision of space 'mlp' matches \['nope'\]"):
+        SortedSampling(axes=(("nope",),)).cells(MLP)
+    with pytest.raises(ConfigError, match="belongs to at most one axis"):
+        SortedSampling(axes=(("*",), ("depth",))).cells(MLP)
+    with pytest.raises(ConfigError, match="sorted_axes is only for sampling 'sorted'"):
+        TrainConfig(space="mlp", sampling="uniform", distillation="none", sorted_axes=("depth",)).check()
+    with pytest.raises(ConfigError, match="outside the grid"):
+        SortedSampling().model(MLP, 99)
