@@ -102,6 +102,9 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--alpha-min", type=float, default=-1.0, show_default=True, help="adaptive alpha-divergence")
 @click.option("--alpha-max", type=float, default=1.0, show_default=True, help="adaptive alpha-divergence")
 @click.option("--grad-clip", type=float, default=None, help="clip the global gradient norm (AlphaNet: 1.0)")
+@click.option("--on-nonfinite", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="a step whose loss or gradients are NaN or inf: stop the run (the last checkpoint is kept) "
+                   "or skip the step (its update is not applied; the summary counts skipped steps)")
 @click.option("--execution", type=click.Choice(["masked", "switch"]), default="masked", show_default=True,
               help="how sampled subnets run: masked (largest shapes) or switch (each block at its chosen width)")
 @click.option("--resort", is_flag=True,

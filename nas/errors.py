@@ -15,3 +15,7 @@ class RunDirError(WeftError):
 
 class CheckpointError(WeftError):
     """A checkpoint or export is missing, corrupt, or does not fit the model."""
+
+
+class TrainingDiverged(WeftError):
+    """A training step's loss, gradients or updated parameters went NaN or inf."""

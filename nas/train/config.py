@@ -46,6 +46,7 @@ class TrainConfig:
     ratio_clip: float = 5.0             # clip of the importance ratio (p/q)^alpha
     grad_clip: float | None = None      # global-norm gradient clipping (AlphaNet: 1.0)
     freeze_unused: bool = True          # no optimizer/decay movement of slices no subnet used
+    on_nonfinite: str = "stop"          # stop | skip: a step with NaN/inf loss or gradients ends the run or is dropped
     execution: str = "masked"           # masked | switch (how sampled subnets run)
     resort: bool = False                # OFA importance re-sorting of channels at each phase start
     devices: int | None = 1             # data parallelism: devices the batch is split over (None: all)
@@ -70,16 +71,20 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ("num_random", "warmup_steps", "validation_size", "ramp_steps"):
+        for name in ("num_random", "warmup_steps", "ramp_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
         choices = {"sampling": SAMPLINGS, "optimizer": ("sgd", "adamw"),
                    "data": tuple(DATA_INPUTS), "distillation": ("none", "kl", "alpha"),
-                   "execution": ("masked", "switch")}
+                   "execution": ("masked", "switch"), "on_nonfinite": ("stop", "skip")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"train config: {name} must be one of {', '.join(allowed)}, "
                                   f"got {getattr(self, name)!r}")
+        if self.validation_size < 1:  # the summary and nas search score subnets on the validation split
+            raise ConfigError(f"train config: validation_size must be >= 1, got {self.validation_size}")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise ConfigError(f"train config: limit_train must be >= 1 (or null for all), got {self.limit_train}")
         if self.learning_rate <= 0:
             raise ConfigError(f"train config: learning_rate must be > 0, got {self.learning_rate}")
         if self.distillation != "none" and self.sampling not in WITH_TEACHER:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from nas import data as data_lib
 from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
-from nas.errors import ConfigError, RunDirError
+from nas.errors import CheckpointError, ConfigError, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
 from nas.evaluate_text import make_masked_next_token_totals, next_token_scores
 from nas.lowering import sort_channels, split
@@ -22,6 +23,7 @@ from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
 from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig
+from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
@@ -92,6 +94,8 @@ def make_sampling(config: TrainConfig, space: Space):
     else:
         policy = UniformSampling(config.num_archs)
     policy.archs(space, config.seed, 0)  # raises ConfigError if the space does not fit the policy
+    for start in (0, *policy.phase_starts()):
+        policy.static_archs(space, policy.phase(start))  # a fixed arch outside the space: SpaceError
     return policy
 
 
@@ -148,19 +152,28 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     if config.resort and not hasattr(session.supernet, "sort_channels"):
         raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
                           "is not available")
-    run, _ = RunDir.create_or_resume(run_path, run_record(session), RESUME_INVARIANT)
+    stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
+    record = run_record(session)
+    run, resumed = RunDir.check_resumable(run_path, record, RESUME_INVARIANT)
     schedule = make_schedule(config, sampling.phase_starts())
     optimizer = make_optimizer(config, schedule)
     state = init_train_state(session.params, session.stats, optimizer)
-    stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
-    checkpointer = Checkpointer(run.checkpoints)
-    start = 0
-    if checkpointer.latest_step() is not None:
-        trees, metadata = checkpointer.restore({"state": state})
-        state = jax.tree.map(jax.numpy.asarray, trees["state"])
-        stream.restore(metadata["data_position"])
-        start = int(metadata["step"])
+    start, skipped = 0, 0
+    if resumed:  # the checkpoint is read before anything is written: a damaged one changes nothing
+        checkpointer = Checkpointer(run.checkpoints)
+        if checkpointer.latest_step() is not None:
+            trees, metadata = checkpointer.restore({"state": state})
+            state = jax.tree.map(jax.numpy.asarray, trees["state"])
+            stream.restore(metadata["data_position"])
+            start, skipped = int(metadata["step"]), int(metadata.get("skipped_steps", 0))
+    run.write_record(record, resumed)
+    if resumed:
         _truncate_metrics(run.metrics_file, start)
+    else:
+        checkpointer = Checkpointer(run.checkpoints)
+    guard = DivergenceGuard(config.on_nonfinite, session.space,
+                            lambda phase: sampling.static_archs(session.space, phase),
+                            divergence_advice(config), checkpointer.latest_step, skipped)
     if mesh.size > 1:
         state = replicate(state, mesh)
     resort_steps = set(sampling.phase_starts()[1:])
@@ -179,8 +192,12 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
         return step_functions[phase]
 
     def save(completed: int, position: dict) -> None:
+        guard.check()  # a diverged step is never saved as progress
+        if completed == checkpointer.latest_step():
+            return  # resumed there and took no step since (re-running a finished run)
         checkpointer.save(completed, {"state": state}, {"step": completed, "data_position": position,
-                                                        "space_fingerprint": session.space.fingerprint()})
+                                                        "space_fingerprint": session.space.fingerprint(),
+                                                        "skipped_steps": guard.skipped})
 
     # `completed` steps are in `state`; `position` is where the data stream stood then.
     # Both change together, so an interrupt at any point saves a consistent pair.
@@ -198,22 +215,25 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
                 if mesh.size > 1:
                     images, labels = shard_batch((images, labels), mesh)
                 archs = sampling.archs(session.space, config.seed, step)
-                new_state, metrics = step_for(sampling.phase(step))(state, images, labels, archs,
-                                                                    sampling.student_weight(step))
+                phase = sampling.phase(step)
+                new_state, metrics = step_for(phase)(state, images, labels, archs, sampling.student_weight(step))
+                guard.watch(step + 1, metrics, archs, phase)
                 state, completed, position = new_state, step + 1, stream.position()
                 window_steps += 1
                 bar.update(1)
                 if completed % config.log_every == 0 or completed == config.steps:
-                    loss = float(metrics["loss"])
+                    guard.check()  # the loss read below waits for this step anyway
+                    loss = _number(metrics["loss"])
                     elapsed = time.perf_counter() - window_start
-                    record = {"step": completed, "phase": sampling.phase(step), "loss": loss,
-                              "losses": [float(v) for v in metrics["losses"]],
-                              "train_accuracies": [float(v) for v in metrics["accuracies"]],
+                    record = {"step": completed, "phase": phase, "loss": loss,
+                              "losses": [_number(v) for v in metrics["losses"]],
+                              "train_accuracies": [_number(v) for v in metrics["accuracies"]],
                               "learning_rate": float(schedule(step)),
-                              "steps_per_second": window_steps / elapsed}
+                              "steps_per_second": window_steps / elapsed, "skipped_steps": guard.skipped}
                     metrics_out.write(json.dumps(record) + "\n")
                     metrics_out.flush()
-                    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{record['learning_rate']:.3g}")
+                    bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "nan",
+                                    lr=f"{record['learning_rate']:.3g}")
                     window_start, window_steps = time.perf_counter(), 0
                 if completed % config.checkpoint_every == 0 and completed < end:
                     save(completed, position)
@@ -225,15 +245,30 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
             # Interrupted inside the step call: its input buffers were donated. The last
             # periodic checkpoint stays the resume point.
             pass
-        checkpointer.close()
         raise
-    checkpointer.close()
+    finally:
+        checkpointer.close()
     if completed < config.steps:
         return None
     summary = evaluate_endpoints(session, state.params, state.stats, progress=progress)
     summary["steps"] = config.steps
+    summary["skipped_steps"] = guard.skipped
     run.summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def divergence_advice(config: TrainConfig) -> str:
+    """What to change when a run diverges, given what it ran with."""
+    clip = (f"a tighter --grad-clip (now {config.grad_clip:g})" if config.grad_clip is not None
+            else "gradient clipping (--grad-clip 1.0)")
+    return (f"try a lower --lr (now {config.learning_rate:g}), {clip}, more --warmup-steps, "
+            "or --on-nonfinite skip to drop such steps")
+
+
+def _number(value) -> float | None:
+    """A metric for metrics.jsonl: None (JSON null) for NaN or inf, which JSON cannot hold."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> TrainState:
@@ -309,6 +344,8 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
                           f"(fingerprint {record['space_fingerprint']}, now {session.space.fingerprint()})")
     optimizer = make_optimizer(config)
     template = init_train_state(session.params, session.stats, optimizer)
+    if not run.checkpoints.is_dir():  # Orbax would create it
+        raise CheckpointError(f"no checkpoint in {run.checkpoints}; train the run first (nas train --run {run.path})")
     checkpointer = Checkpointer(run.checkpoints)
     trees, _ = checkpointer.restore({"state": template})
     checkpointer.close()
@@ -316,9 +353,23 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines past the checkpoint we resume from (they will be logged again)."""
+    """Drop metric lines past the checkpoint we resume from (they will be logged again).
+
+    A line that does not parse (cut short by a kill mid-write) is dropped too.
+    """
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _metrics_step(line) <= step]
+    if kept != lines:
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _metrics_step(line: str) -> float:
+    """The step a metrics line records; infinity for a line that is not a metrics record."""
+    try:
+        step = json.loads(line)["step"]
+    except (ValueError, TypeError, KeyError):
+        return math.inf
+    return step if isinstance(step, int) else math.inf
 

@@ -8,6 +8,12 @@ and run sliced inside the same jit, each at its own cost: under masking the
 smallest subnet costs as much as the largest. Gradients of all archs are
 summed before one optimizer update. Batch statistics are threaded through, so
 each arch's BN update sees the previous one's, as in sequential PyTorch training.
+
+A step whose loss or gradients (of any arch) or whose updated state hold NaN or
+inf returns its input state unchanged (a select inside the jit, so no extra
+compile and no host sync): `metrics["finite"]` says which arch went bad and
+`metrics["update_finite"]` whether the update did; the loop decides whether to
+stop or go on (nas.train.divergence).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from nas.train.losses import accuracy, adaptive_alpha_divergence, cross_entropy,
 from nas.traced_cache import DiskCachedJit
 
 
-METRICS = ("loss", "losses", "accuracies", "grad_norm")
+METRICS = ("loss", "losses", "accuracies", "grad_norm", "finite", "update_finite")
 
 
 class TrainState(NamedTuple):
@@ -70,6 +76,18 @@ class StepOptions:
 EXECUTIONS = {"masked": masked_apply, "switch": switched_apply}
 
 
+def all_finite(tree) -> jax.Array:
+    """One bool: every entry of every (floating) leaf of `tree` is finite."""
+    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+             if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.bool_(True)
+
+
+def keep_if(ok: jax.Array, new, old):
+    """`new` where `ok`, else `old`, leaf by leaf: a diverged step leaves the state as it was."""
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
                     static_first: Arch | None = None, static_last: Arch | None = None,
                     options: StepOptions = StepOptions(), donate: bool = True,
@@ -107,33 +125,41 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
 
     def step(state: TrainState, images, labels, archs, student_weight, static_usage):
         stats, grads = state.stats, jax.tree.map(jnp.zeros_like, state.params)
-        losses, accs, teacher = [], [], None
+        losses, accs, finite, teacher = [], [], [], None
         if first_grad is not None:
             (_, (stats, acc, loss, logits)), grads = first_grad(state.params, stats, images, labels, None, 1.0)
             if options.distillation is not None:
                 teacher = lax.stop_gradient(logits)
             losses.append(loss[None])
             accs.append(acc[None])
+            finite.append((jnp.isfinite(loss) & all_finite(grads))[None])
         if archs.shape[0]:
             def body(carry, arch):
                 stats, grads = carry
                 (_, (stats, acc, loss)), arch_grads = arch_grad(state.params, stats, images, labels, arch, teacher,
                                                                 student_weight)
-                return (stats, jax.tree.map(jnp.add, grads, arch_grads)), (loss, acc)
-            (stats, grads), (scan_losses, scan_accs) = lax.scan(body, (stats, grads), archs)
+                arch_finite = jnp.isfinite(loss) & all_finite(arch_grads)
+                return (stats, jax.tree.map(jnp.add, grads, arch_grads)), (loss, acc, arch_finite)
+            (stats, grads), (scan_losses, scan_accs, scan_finite) = lax.scan(body, (stats, grads), archs)
             losses.append(scan_losses)
             accs.append(scan_accs)
+            finite.append(scan_finite)
         if last_grad is not None:
             (_, (stats, acc, loss, _)), last = last_grad(state.params, stats, images, labels, teacher, student_weight)
             grads = jax.tree.map(jnp.add, grads, last)
             losses.append(loss[None])
             accs.append(acc[None])
-        losses, accs = jnp.concatenate(losses), jnp.concatenate(accs)
+            finite.append((jnp.isfinite(loss) & all_finite(last))[None])
+        losses, accs, finite = jnp.concatenate(losses), jnp.concatenate(accs), jnp.concatenate(finite)
         extra = {} if static_usage is None else {"always_used": static_usage}
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params, **extra)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, optax.tree.norm(grads))))
-        return TrainState(params, stats, opt_state, state.step + 1), metrics
+        # Finite gradients can still overflow the parameters (an absurd learning rate).
+        update_finite = all_finite((params, stats, opt_state))
+        ok = jnp.all(finite) & update_finite
+        new = keep_if(ok, TrainState(params, stats, opt_state, state.step), state)
+        metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, optax.tree.norm(grads), finite, update_finite)))
+        return new._replace(step=state.step + 1), metrics
 
     donate_argnums = (0,) if donate else ()
     if disk_cache_key is None:

@@ -22,15 +22,20 @@ def small_mlp():
     return definition.build(definition.resolve_options({"max_width": 32, "width_steps": 4}, (28, 28, 1)))
 
 
-def test_training_step_compiles_once_over_200_steps_of_random_archs():
+def sandwich_step(num_random: int, **step_options):
+    """The small MLP's sandwich-rule step: (space, initial state, sampling, step)."""
     space, supernet = small_mlp()
     graphdef, params, stats = split(supernet)
     optimizer = optax.sgd(0.05, momentum=0.9)
-    state = init_train_state(params, stats, optimizer)
-    sampling = SandwichSampling(num_random=2)
+    sampling = SandwichSampling(num_random=num_random)
     largest, smallest = sampling.static_archs(space)
     step = make_train_step(graphdef, space, optimizer, static_first=largest, static_last=smallest,
-                           image_shape=(28, 28, 1))
+                           image_shape=(28, 28, 1), **step_options)
+    return space, init_train_state(params, stats, optimizer), sampling, step
+
+
+def test_training_step_compiles_once_over_200_steps_of_random_archs():
+    space, state, sampling, step = sandwich_step(num_random=2)
     data = synthetic_dataset(num_train=256, num_test=16)
     images, labels = data.train.images[:32], data.train.labels[:32]
     seen = set()
