@@ -135,6 +135,7 @@ class Split:
             _check_tokens_and_labels(self.images, self.labels, length=None)
         else:
             _check_images_and_labels(self.images, self.labels, image_shape=None)
+            _check_finite(self.images)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -505,6 +506,14 @@ def _check_images_and_labels(images: Any, labels: Any, image_shape: tuple[int, .
         )
     if labels_dtype != np.int32:
         raise DataError(f"labels must be int32 with shape ({images_shape[0]},); got {labels_dtype}")
+
+
+def _check_finite(images: np.ndarray) -> None:
+    """Once per split, not per batch: a NaN or inf pixel would turn every loss it reaches into NaN."""
+    finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise DataError(f"images must be finite: {len(bad)} example(s) hold NaN or inf, the first at index {bad[0]}")
 
 
 def _check_tokens_and_labels(tokens: Any, labels: Any, length: int | None) -> None:

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from nas.data import DataError
 from nas.lowering import masked_apply, standalone_apply
 from nas.space import Space
 from supernets.norms import ElasticBatchNorm
@@ -32,6 +33,8 @@ def make_standalone_logits(graphdef):
 
 def _fixed_batches(images, labels, batch_size: int):
     """Batches of exactly `batch_size` (the last zero-padded) with a validity mask."""
+    if len(images) == 0:  # a score over no examples is 0/0
+        raise DataError("cannot score an empty split (0 examples); allowed: a split with at least one example")
     for start in range(0, len(images), batch_size):
         x, y = images[start:start + batch_size], labels[start:start + batch_size]
         valid = np.ones(batch_size, bool)

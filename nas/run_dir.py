@@ -61,6 +61,13 @@ class RunDir:
         `record` has `space`, `space_fingerprint` and the config; keys in
         `invariant` must match exactly. Returns (run, resumed).
         """
+        run, resumed = cls.check_resumable(path, record, invariant)
+        run.write_record(record, resumed)
+        return run, resumed
+
+    @classmethod
+    def check_resumable(cls, path: str | Path, record: dict, invariant: tuple[str, ...]) -> tuple["RunDir", bool]:
+        """`create_or_resume`'s checks alone, writing nothing (a caller may check more before it writes)."""
         run = cls(Path(path))
         if run.config_file.exists():
             saved = run.read_config()
@@ -75,14 +82,20 @@ class RunDir:
                         f"run directory {run.path} was started with {key}={saved['config'].get(key)!r}, "
                         f"this command has {key}={record['config'].get(key)!r}; resume with the same "
                         "settings or choose another --run")
-            saved["config"]["steps"] = record["config"]["steps"]
-            run.config_file.write_text(json.dumps(saved, indent=2, sort_keys=True))
             return run, True
         if run.path.exists() and any(run.path.iterdir()):
             raise RunDirError(f"{run.path} exists, is not empty and holds no {CONFIG_FILE}; "
                               "refusing to write into it")
-        run.path.mkdir(parents=True, exist_ok=True)
-        tmp = run.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-        tmp.replace(run.config_file)
         return run, False
+
+    def write_record(self, record: dict, resumed: bool) -> None:
+        """A new run's record, or a resumed run's new step count (the only setting a resume may change)."""
+        if resumed:
+            saved = self.read_config()
+            if saved["config"].get("steps") == record["config"]["steps"]:
+                return
+            record = {**saved, "config": {**saved["config"], "steps": record["config"]["steps"]}}
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+        tmp.replace(self.config_file)

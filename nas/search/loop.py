@@ -211,6 +211,9 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     _check_budgets(evaluator, constraints)
     reference = _reference(evaluator, objectives, constraints, config.reference)
     options = _searcher_defaults(config.searcher, evaluator, objectives, constraints, config.options)
+    # Built once here only to refuse unknown or ill-typed searcher options before anything is written
+    # (the searcher that runs is seeded by the worker name, claimed below).
+    make_searcher(config.searcher, space, len(objectives), seed=config.seed, options=options)
 
     # Everything a user can get wrong is checked above; from here on things are written.
     spec = storage_spec(directory, config)

@@ -1,0 +1,310 @@
+"""The bad-input catalogue: every input a user can get wrong gets one clear line, and nothing on disk changes.
+
+Command-line cases run `nas` (click's runner) in a workspace holding a copy of a tiny
+trained run, after an optional `damage` to that copy: each must exit with status 2,
+print exactly one `error:` line holding the given fragments (the field and what is
+allowed), no traceback, and leave every file of the workspace as it was (bytes and
+modification times; nothing created either). Python API cases must raise a WeftError
+(what the CLI turns into that line) whose one-line message holds the fragments.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+from nas.data import Split
+from nas.errors import WeftError
+from nas.space import AtLeast, Choice, IntRange, Sorted, Space, Tie
+
+TINY = ("--space", "mlp", "--option", "max_width=32", "--option", "width_steps=4", "--data", "synthetic",
+        "--limit-train", "256", "--batch-size", "32", "--warmup-steps", "1", "--quiet")
+TINY_SPACE = ("--space", "mlp", "--option", "max_width=32", "--option", "width_steps=4")
+SEARCH = ("search", "--run", "RUN", "--searcher", "random", "--trials", "4", "--quiet")
+
+
+@dataclass(frozen=True)
+class Cli:
+    """`nas ARGS` (RUN: the run's copy, NEW: a path that must stay absent, WS: the workspace)."""
+    args: tuple
+    fragments: tuple
+    damage: Callable[[Path], None] | None = None  # given the workspace, before the command
+    env: dict | None = None
+
+
+@dataclass(frozen=True)
+class Api:
+    call: Callable[[Path], object]  # given the workspace
+    fragments: tuple
+
+
+def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def damage(workspace: Path) -> None:
+        path = workspace / "run" / "config.json"
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+    return damage
+
+
+def garble_checkpoints(workspace: Path) -> None:
+    for path in (workspace / "run" / "checkpoints").rglob("*"):
+        if path.is_file() and path.stat().st_size > 100:
+            path.write_bytes(b"not a checkpoint")
+
+
+def write(name: str, text: str) -> Callable[[Path], None]:
+    return lambda workspace: (workspace / name).write_text(text)
+
+
+def predictor(name: str, change: Callable[[dict], None] = lambda document: None) -> Callable[[Path], None]:
+    """A FLOPs-proxy latency predictor of the tiny space, saved as `nas latency fit` does, then `change`d."""
+    def damage(workspace: Path) -> None:
+        from nas.hardware.counters import load_counter
+        from nas.hardware.flops_proxy import FlopsProxy
+        from nas.hardware.predictor_io import save_predictor
+
+        options = {"max_width": 32, "width_steps": 4}
+        path = save_predictor(workspace / name, FlopsProxy(load_counter("mlp", options, (28, 28, 1))),
+                              space_spec="mlp", options=options, image_shape=(28, 28, 1), batch=1,
+                              device={"backend": "cpu"}, device_fingerprint="test")
+        document = json.loads(path.read_text())
+        change(document)
+        path.write_text(json.dumps(document))
+    return damage
+
+
+def space_error(decisions: Callable[[], list]) -> Callable[[Path], object]:
+    return lambda workspace: Space("bad", decisions())
+
+
+def split_of(images, labels=None) -> Callable[[Path], object]:
+    return lambda workspace: Split(np.asarray(images), np.zeros(len(images), np.int32) if labels is None else labels)
+
+
+def tiny_space():
+    from nas.definition import get_definition
+
+    definition = get_definition("mlp")
+    return definition.make_space(**definition.resolve_options({"max_width": 32, "width_steps": 4}, (28, 28, 1)))
+
+
+def train_config(values: dict) -> Callable[[Path], object]:
+    from nas.config import from_dict
+    from nas.train.config import TrainConfig
+
+    return lambda workspace: from_dict(TrainConfig, values, "train config")
+
+
+def wrong_batch_to_the_step(workspace: Path):
+    import optax
+
+    from nas.definition import get_definition
+    from nas.lowering import split
+    from nas.train.step import init_train_state, make_train_step
+
+    definition = get_definition("mlp")
+    space, supernet = definition.build(definition.resolve_options({"max_width": 32, "width_steps": 4}, (28, 28, 1)))
+    graphdef, params, stats = split(supernet)
+    optimizer = optax.sgd(0.1)
+    step = make_train_step(graphdef, space, optimizer, image_shape=(28, 28, 1))
+    archs = np.stack([space.largest().to_vector()])
+    step(init_train_state(params, stats, optimizer), np.zeros((4, 28, 28), np.float32), np.zeros(4, np.int32), archs)
+
+
+def score_empty_split(workspace: Path):
+    from nas.evaluate import accuracy
+
+    accuracy(lambda x: np.zeros((len(x), 10), np.float32), np.zeros((0, 28, 28, 1), np.float32),
+             np.zeros(0, np.int32))
+
+
+CASES = {
+    # --- spaces (shipped, custom, options) ---
+    "unknown space": Cli(("train", "--space", "resnet", "--run", "NEW"), ("unknown space 'resnet'", "mlp, mobilenetv3")),
+    "space module missing": Cli(("train", "--space", "no_such_module:SPACE", "--data", "synthetic", "--run", "NEW"),
+                                ("cannot load space 'no_such_module:SPACE'", "No module named")),
+    "space attribute not a definition": Cli(("train", "--space", "json:dumps", "--data", "synthetic", "--run", "NEW"),
+                                            ("'json:dumps' is not a SearchSpaceDefinition",)),
+    "unknown space option": Cli(("train", *TINY, "--option", "depth=3", "--run", "NEW"),
+                                ("unknown option(s) depth", "allowed")),
+    "space option of the wrong type": Cli(("train", *TINY, "--option", "max_width=wide", "--run", "NEW"),
+                                          ("option 'max_width' must be int", "'wide'")),
+    "space option giving no valid widths": Cli(("train", *TINY, "--option", "max_width=-3", "--run", "NEW"),
+                                               ("decision 'width_0'", "must be positive ints")),
+    "space: duplicate decision names": Api(space_error(lambda: [IntRange("depth", 1, 3), Choice("depth", (1, 2))]),
+                                           ("space 'bad'", "'depth'", "unique")),
+    "space: empty choices": Api(space_error(lambda: [Choice("c", ())]), ("'c'", "non-empty")),
+    "space: unsorted sorted widths": Api(space_error(lambda: [Sorted("w", widths=(128, 64))]),
+                                         ("'w'", "strictly increasing positive ints")),
+    "space: when on an unknown decision": Api(
+        space_error(lambda: [IntRange("depth", 1, 3), Choice("c", (1,), when=AtLeast("nope", 1))]),
+        ("'c'", "'nope'", "depth")),
+    "space: tie to a tie": Api(
+        space_error(lambda: [IntRange("depth", 1, 3), Tie("t", source="depth"), Tie("u", source="t")]), ("'u'", "is a tie")),
+    # --- archs ---
+    "arch missing a decision": Cli(("export", "--run", "RUN", "--arch", '{"depth": 1}'),
+                                   ("decision 'width_0' is missing", "allowed")),
+    "arch with an extra decision": Cli(("export", "--run", "RUN", "--arch", '{"depth": 1, "width_0": 8, "x": 1}'),
+                                       ("unknown decision 'x'", "known decisions")),
+    "arch value out of range": Cli(("export", "--run", "RUN", "--arch", '{"depth": 1, "width_0": 100}'),
+                                   ("'width_0'", "100", "allowed values")),
+    "arch that does not parse": Cli(("export", "--run", "RUN", "--arch", "notjson{"),
+                                    ("--arch must be largest, smallest, a JSON object or a .json file",)),
+    "standalone arch outside the space": Cli(
+        ("train", *TINY, "--sampling", "standalone", "--arch", "depth=9", "--run", "NEW"),
+        ("decision 'depth': value 9", "allowed values: (1, 2, 3, 4, 5)")),
+    "malformed arch string": Cli(("cost", *TINY_SPACE, "--arch", "depth=1;"), ("malformed arch string",)),
+    "arch vector index out of range": Api(lambda workspace: tiny_space().from_vector([9] + [0] * 5),
+                                          ("'depth'", "index 9", "0..4")),
+    "arch JSON of another space version": Api(
+        lambda workspace: _versioned(tiny_space(), 2).from_json(tiny_space().smallest().to_json()),
+        ("'mlp' v1", "'mlp' v2")),
+    # --- data ---
+    "data the space cannot read": Cli(("train", *TINY, "--data", "fortunes", "--run", "NEW"),
+                                      ("reads images", "use --data fashion-mnist or synthetic")),
+    "dataset not installed": Cli(("train", "--space", "mlp", "--steps", "1", "--quiet", "--run", "NEW"),
+                                 ("apt-get install dataset-fashion-mnist",), env={"WEFT_FASHION_MNIST": "/nonexistent"}),
+    "batch larger than the data": Cli(("train", *TINY, "--batch-size", "1000", "--run", "NEW"),
+                                      ("batch_size=1000 is larger than the split (256 examples)",)),
+    "batch of the wrong shape": Api(wrong_batch_to_the_step, ("images must have shape (N, 28, 28, 1)", "(4, 28, 28)")),
+    "images of the wrong dtype": Api(split_of(np.zeros((4, 28, 28, 1), np.float64)),
+                                     ("images must be float32", "float64")),
+    "labels of the wrong shape": Api(split_of(np.zeros((4, 28, 28, 1), np.float32), np.zeros((4, 2), np.int32)),
+                                     ("labels must have shape (4,)",)),
+    "images holding NaN": Api(split_of(np.where(np.arange(4)[:, None, None, None] == 2, np.nan,
+                                                np.zeros((4, 28, 28, 1))).astype(np.float32)),
+                              ("images must be finite", "1 example(s) hold NaN or inf, the first at index 2")),
+    "scoring an empty split": Api(score_empty_split, ("empty split (0 examples)", "at least one example")),
+    # --- configs ---
+    "steps of zero": Cli(("train", *TINY, "--steps", "0", "--run", "NEW"), ("steps must be > 0, got 0",)),
+    "negative learning rate": Cli(("train", *TINY, "--lr", "-1", "--run", "NEW"), ("learning_rate must be > 0",)),
+    "limit_train of zero": Cli(("train", *TINY, "--limit-train", "0", "--run", "NEW"),
+                               ("limit_train must be >= 1 (or null for all), got 0",)),
+    "gradient clip of zero": Cli(("train", *TINY, "--grad-clip", "0", "--run", "NEW"), ("grad_clip must be > 0",)),
+    "more devices than there are": Cli(("train", *TINY, "--devices", "64", "--run", "NEW"),
+                                       ("data parallelism over 64 devices", "available")),
+    "option without a value": Cli(("train", *TINY, "--option", "novalue", "--run", "NEW"), ("key=value",)),
+    "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),
+                                          ("unknown key(s) nokey", "allowed: data")),
+    "experiment: config value of the wrong type": Cli(
+        ("experiment", "distillation", "--run", "NEW", "--option", "steps=abc"), ("steps must be int, got 'abc'",)),
+    "train config: unknown key": Api(train_config({"stpes": 3}), ("unknown key(s) stpes", "allowed: space")),
+    "train config: wrong type": Api(train_config({"batch_size": "64"}), ("batch_size must be int", "'64'")),
+    "train config: unknown divergence policy": Api(train_config({"on_nonfinite": "ignore"}),
+                                                   ("on_nonfinite must be one of stop, skip", "'ignore'")),
+    "train config: empty validation split": Api(train_config({"validation_size": 0}),
+                                                ("validation_size must be >= 1",)),
+    "run config not JSON": Cli(("export", "--run", "RUN", "--arch", "largest"), ("config.json is not valid JSON",),
+                               damage=write("run/config.json", "{not json")),
+    "run config with an unknown key": Cli(("export", "--run", "RUN", "--arch", "largest"),
+                                          ("config.json: unknown key(s) bogus", "allowed: space"),
+                                          damage=edit_config(lambda r: r["config"].update(bogus=1))),
+    "run config with a wrong type": Cli(("export", "--run", "RUN", "--arch", "largest"),
+                                        ("config.json: steps must be int, got 'many'",),
+                                        damage=edit_config(lambda r: r["config"].update(steps="many"))),
+    # --- run directories and checkpoints ---
+    "not a run directory": Cli(("export", "--run", "NEW", "--arch", "largest"), ("not a run directory",)),
+    "directory of other files": Cli(("train", *TINY, "--run", "WS/notes"), ("is not empty and holds no config.json",),
+                                    damage=lambda ws: ((ws / "notes").mkdir(), (ws / "notes" / "a.txt").write_text("x"))),
+    "resume with other settings": Cli(("train", *TINY, "--batch-size", "16", "--run", "RUN"),
+                                      ("was started with batch_size=32", "this command has batch_size=16")),
+    "resume on another version of the space": Cli(("train", *TINY, "--option", "max_width=64", "--run", "RUN"),
+                                                  ("belongs to space 'mlp' (fingerprint", "choose another --run")),
+    "search a run of another space": Cli((*SEARCH, "--space", "nb201"), ("holds space 'mlp', not 'nb201'",)),
+    "checkpoint from another space version": Cli(
+        ("export", "--run", "RUN", "--arch", "largest"), ("trained on another version of space 'mlp'",),
+        damage=edit_config(lambda r: r.update(space_fingerprint="0123456789abcdef"))),
+    "corrupted checkpoint (export)": Cli(("export", "--run", "RUN", "--arch", "largest"),
+                                         ("checkpoints/3 cannot be read",), damage=garble_checkpoints),
+    "corrupted checkpoint (resume)": Cli(("train", *TINY, "--steps", "5", "--run", "RUN"),
+                                         ("checkpoints/3 cannot be read",), damage=garble_checkpoints),
+    "no checkpoint": Cli(("export", "--run", "RUN", "--arch", "largest"), ("no checkpoint in", "train the run first"),
+                         damage=lambda ws: shutil.rmtree(ws / "run" / "checkpoints")),
+    "not an export": Cli(("eval-export", "WS/run"), ("is not a complete export (no arch.json)",)),
+    # --- latency predictors ---
+    "predictor file missing": Cli(("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/none.json"),
+                                  ("does not exist", "allowed: a file written by nas latency fit")),
+    "predictor file of something else": Cli(("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/p.json"),
+                                            ("is not a weft latency predictor",), damage=write("p.json", "{}")),
+    "predictor for another space version": Cli(
+        ("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/p.json"),
+        ("fitted for space 'mlp' v7", "allowed: a predictor fitted on this space version"),
+        damage=predictor("p.json", lambda d: d["space"].update(version=7, fingerprint="0123456789abcdef"))),
+    "predictor for other inputs": Cli(
+        ("cost", *TINY_SPACE, "--arch", "largest", "--input-shape", "32,32,3", "--predictor", "WS/p.json"),
+        ("fitted for", "allowed: the same --input-shape"), damage=predictor("p.json")),
+    "predictor with a damaged payload": Cli(
+        ("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/p.json"), ("payload cannot be read",),
+        damage=predictor("p.json", lambda d: d.update(payload={}))),
+    # --- searches: storage, objectives, budgets ---
+    "storage URL malformed": Cli((*SEARCH, "--storage", "postgresql://user@localhost:notaport/db"),
+                                 ("is malformed", "allowed: a journal file path, or an SQLAlchemy URL")),
+    "storage unreachable": Cli((*SEARCH, "--storage", "sqlite:////nonexistent-weft-dir/trials.db"),
+                               ("cannot reach storage",)),
+    "budget nothing satisfies": Cli((*SEARCH, "--constraint", "params<=5"),
+                                    ("no arch satisfies params<=5", "allowed: a budget >= ")),
+    "budget that does not parse": Cli((*SEARCH, "--constraint", "params<5"), ("must look like METRIC<=VALUE",)),
+    "objective on an unknown metric": Cli((*SEARCH, "--objectives", "accuracy:max,latency:min"),
+                                          ("unknown metric 'latency'", "allowed metrics: accuracy, flops, params")),
+    "unknown searcher option": Cli(("search", "--run", "RUN", "--searcher", "evolution", "--trials", "4",
+                                    "--option", "nokey=3", "--quiet"), ("unknown option(s) nokey", "allowed")),
+    "plot of a run without a search": Cli(("plot", "--run", "RUN"), ("holds no search",)),
+}
+
+
+def _versioned(space: Space, version: int) -> Space:
+    return Space(space.name, list(space.decisions), version=version)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("bad-inputs") / "run"
+    result = CliRunner().invoke(main, ["train", *TINY, "--steps", "3", "--run", str(run)])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def snapshot(directory: Path) -> dict:
+    return {str(path.relative_to(directory)): (path.stat().st_mtime_ns, path.read_bytes() if path.is_file() else None)
+            for path in sorted(directory.rglob("*"))}
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CASES) >= 30
+    assert sum(isinstance(case, Cli) for case in CASES.values()) >= 30
+
+
+@pytest.mark.parametrize("name", CASES, ids=list(CASES))
+def test_bad_input(name, trained_run, tmp_path):
+    case = CASES[name]
+    workspace = tmp_path / "ws"
+    shutil.copytree(trained_run, workspace / "run")
+    if isinstance(case, Api):
+        with pytest.raises(WeftError) as raised:
+            case.call(workspace)
+        message = str(raised.value)
+        assert "\n" not in message, message
+        for fragment in case.fragments:
+            assert fragment in message, message
+        return
+    if case.damage:
+        case.damage(workspace)
+    before = snapshot(workspace)
+    places = {"RUN": str(workspace / "run"), "NEW": str(workspace / "new")}
+    args = [places.get(arg, arg.replace("WS/", f"{workspace}/")) for arg in case.args]
+    result = CliRunner().invoke(main, args, env=case.env)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    for fragment in case.fragments:
+        assert fragment in errors[0], errors[0]
+    assert snapshot(workspace) == before
