@@ -74,3 +74,17 @@ def test_missing_dataset_says_how_to_install_it(tmp_path):
                            env={"WEFT_FASHION_MNIST": str(tmp_path / "no-data")})
     assert_clean_error(code, output, "apt-get install dataset-fashion-mnist")
     assert not (tmp_path / "r").exists()
+
+
+def test_rerunning_a_finished_run_keeps_its_checkpoints_and_drops_a_cut_off_metrics_line(mlp_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(mlp_run, run)
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 4, "lo')  # a kill in the middle of a write
+    checkpoints = {p: p.stat().st_mtime_ns for p in (run / "checkpoints").rglob("*")}
+    code, output = run_cli("train", *TINY, "--steps", "3", "--run", str(run))
+    assert code == 0, output
+    assert {p: p.stat().st_mtime_ns for p in (run / "checkpoints").rglob("*")} == checkpoints
+    assert all(json.loads(line)["step"] <= 3 for line in metrics.read_text().splitlines())
