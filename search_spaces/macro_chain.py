@@ -31,6 +31,7 @@ from supernets.elastic_dense import ElasticDense
 from supernets.masks import is_traced
 from supernets.mbconv import MBConv
 from supernets.norms import ElasticBatchNorm
+from supernets.relaxed import Relaxed
 
 NAME = "macro_chain"
 # Cheapest first: `smallest()` is all identity, `largest()` all mb6_k5.
@@ -94,12 +95,27 @@ class ChainLayer(nnx.Module):
         if switch:
             branches = [lambda layer, h, name=name: layer.run_op(name, h, train) for name in OPS]
             return switch_block(op, self, x, branches)
+        if isinstance(op, Relaxed):
+            return self._relaxed(x, op, train)
         # Masked: identity, or the entangled block at the chosen width and kernel (masked to it).
         mid = jnp.where(op == OPS.index("mb3_k3"), self.mid("mb3_k3"), self.mid("mb6_k5"))
         kernel = jnp.where(op == OPS.index("mb3_k3"), BLOCKS["mb3_k3"][1], BLOCKS["mb6_k5"][1])
         branches = [lambda layer, h: layer.run_op("identity", h, train),
                     lambda layer, h: layer.mbconv(h, train=train, mid=mid, kernel_size=kernel)]
         return run_choice(jnp.where(op == OPS.index("identity"), 0, 1), self, x, branches)
+
+    def _relaxed(self, x, op: Relaxed, train: bool):
+        """`op` over indices into OPS: identity mixed with the block, whose two ops are superposed
+        (their expand widths' and kernels' masks weighted), or with `per_choice` every op on its own."""
+        if op.per_choice:
+            return run_choice(op, self, x, [lambda layer, h, name=name: layer.run_op(name, h, train)
+                                            for name in OPS])
+        _, block = op.restrict(lambda index: OPS[index] in BLOCKS)
+        mid = block.map(lambda index: self.mid(OPS[index]))
+        kernel = block.map(lambda index: BLOCKS[OPS[index]][1])
+        branches = [lambda layer, h: layer.run_op("identity", h, train),
+                    lambda layer, h: layer.mbconv(h, train=train, mid=mid, kernel_size=kernel)]
+        return run_choice(op.map(lambda index: int(OPS[index] in BLOCKS)), self, x, branches)
 
     def sliced(self, op: str) -> "ChainLayer":
         layer = abstract(ChainLayer, self.in_channels, self.out_channels, self.stride, (op,))

@@ -14,6 +14,7 @@ from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, IntRange, Sorted, Space
 from supernets import ops, resort
 from supernets.build import abstract_from_config
+from supernets.choice import run_per_choice
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
 from supernets.norms import ElasticLayerNorm
@@ -46,11 +47,13 @@ class MLP(nnx.Module):
         h = x.reshape(x.shape[0], -1)
 
         def call_layer(index, layer, h):
-            width = None if arch is None else arch[f"width_{index}"]
-            h = layer(h, width)
-            if self.norms is not None:
-                h = self.norms[index](h, width)
-            return ops.relu(h)
+            def run(layer, h, width):
+                h = layer(h, width)
+                if self.norms is not None:
+                    h = self.norms[index](h, width)
+                return ops.relu(h)
+            # A relaxed width asking for the mixed-op form runs the layer once per width.
+            return run_per_choice(layer, h, run, width=None if arch is None else arch[f"width_{index}"])
 
         h = run_elastic_depth(list(self.hidden), h, None if arch is None else arch["depth"], call_layer,
                               min_depth=1)

@@ -18,6 +18,7 @@ from nas.definition import SearchSpaceDefinition
 from nas.space import AtLeast, Choice, Space
 from supernets import ops
 from supernets.build import abstract_from_config
+from supernets.choice import run_per_choice
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_depth import run_elastic_depth
@@ -133,10 +134,14 @@ class MobileNetV3(nnx.Module):
             def call_block(slot, block, h, stage_index=stage_index, tables=tables):
                 if arch is None:
                     return block(h, train=train)
-                expand = arch[decision(stage_index, slot, "expand")]
-                return block(h, train=train, kernel_size=arch[decision(stage_index, slot, "kernel")],
-                             mid=lookup(expand, _int_keys(tables[slot]["mid_by_expand"])),
-                             se=lookup(expand, _int_keys(tables[slot]["se_by_expand"])))
+
+                def run(block, h, kernel, expand):
+                    return block(h, train=train, kernel_size=kernel,
+                                 mid=lookup(expand, _int_keys(tables[slot]["mid_by_expand"])),
+                                 se=lookup(expand, _int_keys(tables[slot]["se_by_expand"])))
+                # Relaxed decisions asking for the mixed-op form run the block once per (kernel, expand).
+                return run_per_choice(block, h, run, kernel=arch[decision(stage_index, slot, "kernel")],
+                                      expand=arch[decision(stage_index, slot, "expand")])
 
             h = run_elastic_depth(blocks, h, depth, call_block, min_depth=1)
         h = ops.h_swish(self.final_expand_bn(self.final_expand(h), train=train))

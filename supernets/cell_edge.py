@@ -6,6 +6,11 @@ shares a layer's BN across kernel sizes; exported subnets recalibrate it).
 The other ops have no weights, so the edge is a single-path choice between
 four branches (`supernets.choice.run_choice`): with a traced op every branch
 runs and the chosen one is kept; with a fixed op only that op runs.
+
+A relaxed op (differentiable search) is the DARTS mixed op over the four
+branches, the two convolutions superposed into one (TangleNAS: the 3x3 kernel
+under the expected centre mask, weighted by P(conv)); with `per_choice` each of
+the five ops runs on its own.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from supernets.choice import run_choice
 from supernets.elastic_conv import ElasticConv2d
 from supernets.norms import ElasticBatchNorm
 from supernets.pooling import avg_pool_same
+from supernets.relaxed import Relaxed
 
 # Cheapest first: a space's smallest() picks the first value and largest() the last.
 # skip_connect precedes none (both cost nothing) so that the smallest subnet still computes.
@@ -53,12 +59,26 @@ class CellEdge(nnx.Module):
             op = self.ops[-1]
         if isinstance(op, str):
             return self.run_op(op, x, train)
+        if isinstance(op, Relaxed):
+            return self._relaxed(x, op, train)
         # Masked: the conv branch runs the 3x3 kernel with its outer taps masked off for nor_conv_1x1.
         conv_position = EDGE_OPS.index("nor_conv_1x1")
         kernel_size = jnp.where(op == conv_position, 1, 3)
         branches = [lambda edge, h, name=name: edge.run_op(name, h, train) for name in EDGE_OPS[:conv_position]]
         branches.append(lambda edge, h: edge._conv(h, kernel_size, train))
         return run_choice(jnp.minimum(op, conv_position), self, x, branches)
+
+    def _relaxed(self, x, op: Relaxed, train: bool):
+        """`op` over indices into EDGE_OPS: every op's output weighted by its probability."""
+        if op.per_choice:
+            branches = [lambda edge, h, name=name: edge.run_op(name, h, train) for name in EDGE_OPS]
+            return run_choice(op, self, x, branches)
+        conv_position = EDGE_OPS.index("nor_conv_1x1")
+        _, kernel_size = op.restrict(lambda index: index >= conv_position)
+        kernel_size = kernel_size.map(lambda index: CONV_KERNELS[EDGE_OPS[index]])
+        branches = [lambda edge, h, name=name: edge.run_op(name, h, train) for name in EDGE_OPS[:conv_position]]
+        branches.append(lambda edge, h: edge._conv(h, kernel_size, train))
+        return run_choice(op.map(lambda index: min(index, conv_position)), self, x, branches)
 
     def sliced(self, op: str) -> "CellEdge":
         edge = abstract(CellEdge, self.channels, (op,))

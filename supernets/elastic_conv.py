@@ -7,6 +7,7 @@ from flax import nnx
 from supernets import init, ops
 from supernets.build import abstract, with_values
 from supernets.masks import mask_last_axis, static_width
+from supernets.relaxed import Relaxed
 
 
 def centre_crop(kernel, size: int):
@@ -43,6 +44,9 @@ class ElasticConv2d(nnx.Module):
         kernel = self.kernel[...]
         if kernel_size is None:
             return kernel
+        if isinstance(kernel_size, Relaxed):  # superposition: the expected centre mask on the taps
+            taps = kernel_size.expect(lambda size: centre_mask(self.kernel_size, size).astype(kernel.dtype))
+            return kernel * taps[:, :, None, None]
         return jnp.where(centre_mask(self.kernel_size, kernel_size)[:, :, None, None], kernel, 0.0)
 
     def __call__(self, x, out_width=None, kernel_size=None):

@@ -14,6 +14,7 @@ from flax import nnx
 from supernets import init, ops
 from supernets.build import abstract, with_values
 from supernets.elastic_conv import centre_crop
+from supernets.relaxed import Relaxed
 
 
 class ElasticDepthwiseConv(nnx.Module):
@@ -51,6 +52,8 @@ class ElasticDepthwiseConv(nnx.Module):
         """Full-size kernel for a traced kernel size (masked lowering): the chosen kernel zero-padded."""
         if kernel_size is None:
             return self.kernel[...]
+        if isinstance(kernel_size, Relaxed):  # superposition: the choices' zero-padded kernels, weighted
+            return kernel_size.expect(lambda size: self._pad(self.kernel_of_size(size)))
         kernel = self.kernel[...]
         for size in self.kernel_sizes[:-1]:
             kernel = jnp.where(kernel_size == size, self._pad(self.kernel_of_size(size)), kernel)

@@ -6,7 +6,8 @@ from flax import nnx
 
 from supernets import init
 from supernets.build import abstract, with_values
-from supernets.masks import mask_last_axis, prefix_mask
+from supernets.masks import mask_last_axis, prefix_mask, statistics_mask
+from supernets.relaxed import Relaxed
 
 
 class ElasticBatchNorm(nnx.Module):
@@ -37,7 +38,7 @@ class ElasticBatchNorm(nnx.Module):
             new_mean = (1 - self.momentum) * self.mean[...] + self.momentum * mean
             new_var = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
             if width is not None:
-                active = prefix_mask(width, self.channels)
+                active = statistics_mask(width, self.channels)
                 new_mean = jnp.where(active, new_mean, self.mean[...])
                 new_var = jnp.where(active, new_var, self.var[...])
             self.mean.set_value(new_mean)
@@ -74,6 +75,10 @@ class ElasticLayerNorm(nnx.Module):
     def __call__(self, x, width=None):
         if x.shape[-1] < self.features:  # statically sliced input
             return self.sliced(x.shape[-1])(x)
+        if isinstance(width, Relaxed):
+            # Statistics depend on the width, so no single mask superposes them: the choices'
+            # normalised outputs are mixed instead (elementwise work; the matmuls stay shared).
+            return width.expect(lambda w: self(x, jnp.int32(w)))
         if width is None:
             mean = jnp.mean(x, axis=-1, keepdims=True)
             var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)

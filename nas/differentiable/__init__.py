@@ -1,0 +1,7 @@
+"""Differentiable search on entangled weights: architecture parameters and the relaxed lowering.
+
+Modules: `arch_params` (alpha per decision: init, softmax, Gumbel straight-through, argmax to a
+canonical Arch, its own optimiser, JSON files) and `superposition` (the supernet run on probability
+vectors: TangleNAS superposition of entangled choices, DARTS mixed ops for op types, and the mixed-op
+baseline for everything). The layers' side is `supernets/relaxed.py`.
+"""
