@@ -23,6 +23,7 @@ SPACES = {
     "mlp": {"max_layers": 3, "max_width": 32, "width_steps": 4},
     "mobilenetv3": {"width_mult": 0.25, "kernels": (3, 5), "expands": (3, 6), "depths": (1, 2)},
     "nb201": {"channels": 4, "cells_per_stage": 1},
+    "macro_chain": {"stages": (1, 1), "init_channels": 4, "head_channels": 16},
 }
 LOWERINGS = {"superposition": superposed_apply, "mixed op": mixed_op_apply}
 
@@ -67,7 +68,7 @@ def test_one_hot_relaxed_lowerings_equal_the_masked_lowering(space_name):
 
 
 # Differentiating the MobileNetV3 space compiles for about a minute per form: kept with the slow tests.
-GRADIENT_CASES = [(space, lowering) for space in ("mlp", "nb201") for lowering in LOWERINGS] + [
+GRADIENT_CASES = [(space, lowering) for space in ("mlp", "nb201", "macro_chain") for lowering in LOWERINGS] + [
     pytest.param("mobilenetv3", lowering, marks=pytest.mark.slow) for lowering in LOWERINGS]
 
 
