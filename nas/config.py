@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -36,6 +37,7 @@ def from_dict(cls, values: dict, what: str = "config"):
     for name, value in values.items():
         if not _type_ok(value, hints[name]):
             raise ConfigError(f"{what}: {name} must be {_describe(hints[name])}, got {value!r}")
+    check_finite(values, what)
     values = {name: tuple(value) if isinstance(value, list) and (
         hints[name] is tuple or typing.get_origin(hints[name]) is tuple) else value for name, value in values.items()}
     config = cls(**values)
@@ -43,6 +45,13 @@ def from_dict(cls, values: dict, what: str = "config"):
     if check:
         check()
     return config
+
+
+def check_finite(values: dict, what: str = "config") -> None:
+    """NaN or inf is never a setting: a NaN learning rate would only show up as a diverged run."""
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{what}: {name} must be a finite number, got {value}")
 
 
 def _describe(annotation: Any) -> str:

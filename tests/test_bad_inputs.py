@@ -20,9 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 from nas.cli import main
+from nas.config import from_dict
 from nas.data import Split
 from nas.errors import WeftError
 from nas.space import AtLeast, Choice, IntRange, Sorted, Space, Tie
+from nas.train.config import TrainConfig
+from nas.train.loop import train
 
 TINY = ("--space", "mlp", "--option", "max_width=32", "--option", "width_steps=4", "--data", "synthetic",
         "--limit-train", "256", "--batch-size", "32", "--warmup-steps", "1", "--quiet")
@@ -97,9 +100,6 @@ def tiny_space():
 
 
 def train_config(values: dict) -> Callable[[Path], object]:
-    from nas.config import from_dict
-    from nas.train.config import TrainConfig
-
     return lambda workspace: from_dict(TrainConfig, values, "train config")
 
 
@@ -188,18 +188,28 @@ CASES = {
     "negative learning rate": Cli(("train", *TINY, "--lr", "-1", "--run", "NEW"), ("learning_rate must be > 0",)),
     "limit_train of zero": Cli(("train", *TINY, "--limit-train", "0", "--run", "NEW"),
                                ("limit_train must be >= 1 (or null for all), got 0",)),
+    "learning rate NaN": Cli(("train", *TINY, "--lr", "nan", "--run", "NEW"),
+                             ("learning_rate must be a finite number, got nan",)),
+    "negative weight decay": Cli(("train", *TINY, "--weight-decay", "-1", "--run", "NEW"),
+                                 ("weight_decay must be >= 0, got -1.0",)),
     "gradient clip of zero": Cli(("train", *TINY, "--grad-clip", "0", "--run", "NEW"), ("grad_clip must be > 0",)),
     "more devices than there are": Cli(("train", *TINY, "--devices", "64", "--run", "NEW"),
                                        ("data parallelism over 64 devices", "available")),
     "option without a value": Cli(("train", *TINY, "--option", "novalue", "--run", "NEW"), ("key=value",)),
     "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),
                                           ("unknown key(s) nokey", "allowed: data")),
+    "experiment: config value NaN": Cli(
+        ("experiment", "distillation", "--run", "NEW", "--option", "learning_rate=NaN"),
+        ("learning_rate must be a finite number, got nan",)),
     "experiment: config value of the wrong type": Cli(
         ("experiment", "distillation", "--run", "NEW", "--option", "steps=abc"), ("steps must be int, got 'abc'",)),
     "train config: unknown key": Api(train_config({"stpes": 3}), ("unknown key(s) stpes", "allowed: space")),
     "train config: wrong type": Api(train_config({"batch_size": "64"}), ("batch_size must be int", "'64'")),
     "train config: unknown divergence policy": Api(train_config({"on_nonfinite": "ignore"}),
                                                    ("on_nonfinite must be one of stop, skip", "'ignore'")),
+    "train config built in Python with unknown data": Api(
+        lambda workspace: train(TrainConfig(space="mlp", data="foo"), workspace / "new", progress=False),
+        ("data must be one of fashion-mnist, synthetic, fortunes", "'foo'")),
     "train config: empty validation split": Api(train_config({"validation_size": 0}),
                                                 ("validation_size must be >= 1",)),
     "run config not JSON": Cli(("export", "--run", "RUN", "--arch", "largest"), ("config.json is not valid JSON",),

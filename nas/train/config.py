@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nas.config import check_finite, to_dict
 from nas.errors import ConfigError
 
 SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair", "standalone")
@@ -66,12 +67,13 @@ class TrainConfig:
         return tuple(tuple(p.strip() for p in axis.split(",") if p.strip()) for axis in self.sorted_axes)
 
     def check(self) -> None:
+        check_finite(to_dict(self), "train config")
         positive = ("steps", "batch_size", "checkpoint_every", "log_every", "calibration_images",
                     "eval_batch_size", "num_archs")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ("num_random", "warmup_steps", "ramp_steps"):
+        for name in ("num_random", "warmup_steps", "ramp_steps", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
         choices = {"sampling": SAMPLINGS, "optimizer": ("sgd", "adamw"),

@@ -16,8 +16,6 @@ import numpy as np
 from nas.errors import TrainingDiverged
 from nas.space import Arch, Space
 
-POLICIES = ("stop", "skip")
-
 
 @dataclass(frozen=True)
 class HeldStep:

@@ -113,6 +113,7 @@ class Session:
 
 
 def build_session(config: TrainConfig) -> Session:
+    config.check()  # a config built in Python rather than through nas.config.from_dict
     definition = get_definition(config.space)
     check_inputs_match(definition, config)
     # A tokens space's `context` option is the length its data is cut to (nas.definition).

@@ -143,7 +143,7 @@ def test_distillation_target_is_stop_gradient_so_students_never_move_teacher_onl
     ({"resort": True, "sampling": "progressive"}, None),  # mlp has sort_channels: accepted
     ({"devices": 64}, "devices"),
     ({"execution": "switch"}, "switch execution"),
-    ({"sampling": "fair"}, "single-path"),
+    ({"sampling": "fair", "distillation": "none"}, "single-path"),
 ])
 def test_configs_the_space_cannot_run_are_refused_before_the_run_directory_is_written(tmp_path, overrides,
                                                                                        message):
