@@ -111,6 +111,9 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
               help="re-sort channels by importance at each phase start (Once-for-All; progressive/delayed)")
 @click.option("--devices", type=int, default=1, show_default=True,
               help="data parallelism: split each batch over this many devices (0: all available)")
+@click.option("--num-processes", type=int, default=1, show_default=True,
+              help="train with this many local processes (multi-process JAX, each with --devices devices); "
+                   "on several hosts set WEFT_COORDINATOR, WEFT_NUM_PROCESSES and WEFT_PROCESS_ID instead")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data", type=click.Choice(["fashion-mnist", "synthetic", "fortunes"]), default="fashion-mnist",
               show_default=True, help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm)")
@@ -120,12 +123,11 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def train(run_path, options, quiet, **fields):
+def train(run_path, options, quiet, num_processes, **fields):
     from nas.config import from_dict
-    from nas.train.config import TrainConfig
-    from nas.train.loop import train as run_training
-
-    from nas.train.config import WITH_TEACHER
+    from nas.errors import ConfigError
+    from nas.train.config import WITH_TEACHER, TrainConfig
+    from nas.train.distributed import join, member_from_environment
 
     if fields["distillation"] is None:
         fields["distillation"] = "alpha" if fields["sampling"] in WITH_TEACHER else "none"
@@ -133,7 +135,27 @@ def train(run_path, options, quiet, **fields):
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())
     config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
-    summary = run_training(config, run_path, progress=not quiet)
+    member = member_from_environment()
+    if num_processes < 1 or (member and num_processes not in (1, member.num_processes)):
+        allowed = f"1 or {member.num_processes} (WEFT_NUM_PROCESSES)" if member else "an integer >= 1"
+        raise ConfigError(f"--num-processes must be {allowed}, got {num_processes}")
+    if member is None and num_processes > 1:
+        from pathlib import Path
+
+        from nas.train.launch import launch
+
+        code = launch(config, run_path, num_processes, progress=not quiet)
+        if code:
+            sys.exit(code)
+        summary = json.loads((Path(run_path) / "summary.json").read_text())
+    else:
+        if member is not None:
+            join(member)  # one process of a multi-host run: before anything starts a JAX backend
+        from nas.train.loop import train as run_training
+
+        summary = run_training(config, run_path, progress=not quiet)
+        if summary is None:
+            return  # not process 0: it alone evaluates and reports
     click.echo(json.dumps({k: _headline(v) for k, v in summary.items()}))
 
 

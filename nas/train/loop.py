@@ -23,6 +23,7 @@ from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
 from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig
+from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
@@ -142,6 +143,9 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
 
     `stop_at` checkpoints and returns None after that many steps, as an
     interrupted run would (time-boxed sessions, tests of resumption).
+    In a multi-process run (`nas.train.distributed`) every process trains and
+    checkpoints; process 0 alone writes the other files, evaluates and returns
+    the summary, the others return None.
     """
     enable_compilation_cache()
     session = build_session(config)
@@ -167,10 +171,13 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
             state = jax.tree.map(jax.numpy.asarray, trees["state"])
             stream.restore(metadata["data_position"])
             start, skipped = int(metadata["step"]), int(metadata.get("skipped_steps", 0))
-    run.write_record(record, resumed)
-    if resumed:
-        _truncate_metrics(run.metrics_file, start)
-    else:
+    barrier("run directory checked")  # no process may see another's first writes as a resumable run
+    primary = is_primary()
+    if primary:
+        run.write_record(record, resumed)
+        if resumed:
+            _truncate_metrics(run.metrics_file, start)
+    if not resumed:
         checkpointer = Checkpointer(run.checkpoints)
     guard = DivergenceGuard(config.on_nonfinite, session.space,
                             lambda phase: sampling.static_archs(session.space, phase),
@@ -205,8 +212,8 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     completed, position = start, stream.position()
     end = min(config.steps, stop_at or config.steps)
     try:
-        with open(run.metrics_file, "a") as metrics_out, tqdm(
-                total=config.steps, initial=start, disable=not progress, unit="step",
+        with open(run.metrics_file if primary else os.devnull, "a") as metrics_out, tqdm(
+                total=config.steps, initial=start, disable=not (progress and primary), unit="step",
                 desc=f"train {session.space.name}", dynamic_ncols=True) as bar:
             window_start, window_steps = time.perf_counter(), 0
             for step in range(start, end):
@@ -240,6 +247,8 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
                     save(completed, position)
         save(completed, position)
     except KeyboardInterrupt:
+        if jax.process_count() > 1:
+            raise  # processes interrupted at different steps cannot save together; the last checkpoint stays
         try:
             save(completed, position)  # the same command resumes from here
         except RuntimeError:
@@ -249,9 +258,12 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
         raise
     finally:
         checkpointer.close()
-    if completed < config.steps:
+    if completed < config.steps or not primary:
         return None
-    summary = evaluate_endpoints(session, state.params, state.stats, progress=progress)
+    params, stats = state.params, state.stats
+    if jax.process_count() > 1:  # evaluated here alone, on this process's copy of the replicated state
+        params, stats = jax.device_get((params, stats))
+    summary = evaluate_endpoints(session, params, stats, progress=progress)
     summary["steps"] = config.steps
     summary["skipped_steps"] = guard.skipped
     run.summary_file.write_text(json.dumps(summary, indent=2))
