@@ -66,7 +66,8 @@ def main():
 
 # name -> "module:attribute" of a click command defined outside this file.
 _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas.search.cli:plot",
-                                  "latency": "nas.hardware.cli:latency", "cost": "nas.hardware.cli:cost"})
+                                  "latency": "nas.hardware.cli:latency", "cost": "nas.hardware.cli:cost",
+                                  "search-differentiable": "nas.differentiable.cli:search_differentiable"})
 
 
 @main.command(help="Train a supernet into a run directory (re-run the same command to resume).")

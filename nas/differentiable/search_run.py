@@ -1,0 +1,240 @@
+"""`nas search-differentiable`: a DARTS / GDAS / TangleNAS search into a run directory, resumably.
+
+The run directory is a training run's (config.json, Orbax checkpoints of the
+supernet state, metrics.jsonl), so `nas export --run R --arch <derived arch>`
+works on it like on any trained run; beside those:
+
+    config.json    also holds the search's own settings under "differentiable"
+    checkpoints/   per saved step: the supernet state ("state", what `nas export` reads), alpha and
+                   its optimiser state, and both data streams' positions (one atomic Orbax checkpoint)
+    metrics.jsonl  every `log_every` steps: losses, accuracies, temperature, expected latency and
+                   alpha (the logits per decision): alpha's history
+    alpha.json     the latest alpha (`arch_params.save`)
+    result.json    the derived arch (argmax per decision), its probabilities, predicted latency
+
+Weights train on the data's training split, alpha on its validation split. A run
+stopped at any step and re-run with the same command ends with exactly the alpha
+of an uninterrupted run (batches come from the saved positions, GDAS's noise
+from (seed, step)).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from nas import data as data_lib
+from nas.checkpoint import Checkpointer
+from nas.config import check_finite, to_dict
+from nas.differentiable import arch_params
+from nas.errors import ConfigError, RunDirError
+from nas.run_dir import RunDir
+from nas.train.config import TrainConfig
+from searchers.differentiable import (METHODS, SearchState, check_method, gdas_temperature, init_search_state,
+                                      make_search_step)
+
+
+@dataclass(frozen=True)
+class DifferentiableConfig:
+    space: str = "nb201"
+    space_options: dict = field(default_factory=dict)
+    method: str = "tangle"               # tangle (superposition) | darts (mixed ops) | gdas (Gumbel, hard)
+    steps: int = 1000
+    batch_size: int = 64
+    learning_rate: float = 0.025         # weights: SGD momentum, cosine decay (DARTS's settings)
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float | None = 5.0
+    alpha_learning_rate: float = 3e-4    # alpha: Adam (0.5, 0.999), weight decay 1e-3 (DARTS)
+    alpha_weight_decay: float = 1e-3
+    alpha_init_scale: float = 1e-3
+    temperature_start: float = 10.0      # GDAS: linear from start to end over the steps
+    temperature_end: float = 0.1
+    latency_predictor: str | None = None  # a `nas latency fit` file: adds the latency penalty
+    latency_weight: float = 1.0          # penalty per ms of expected latency (above the budget, with one)
+    latency_budget: float | None = None  # ms: a hinge, free below the budget
+    seed: int = 0
+    data: str = "fashion-mnist"          # fashion-mnist | synthetic
+    validation_size: int = 5000          # fashion-mnist: the held-out images alpha learns on
+    limit_train: int | None = None
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+    def check(self) -> None:
+        check_finite(to_dict(self), "differentiable search config")
+        check_method(self.method)
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "alpha_learning_rate",
+                     "temperature_start", "temperature_end", "latency_weight"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"differentiable search: {name} must be > 0, got {getattr(self, name)}")
+        if self.alpha_weight_decay < 0 or self.alpha_init_scale < 0:
+            raise ConfigError("differentiable search: alpha_weight_decay and alpha_init_scale must be >= 0")
+        if self.latency_budget is not None and not self.latency_budget > 0:
+            raise ConfigError(f"differentiable search: latency budget must be > 0 ms, got {self.latency_budget}")
+        if self.latency_budget is not None and self.latency_predictor is None:
+            raise ConfigError("differentiable search: a latency budget needs a latency predictor (--latency-predictor)")
+        if self.data not in ("fashion-mnist", "synthetic"):
+            raise ConfigError(f"differentiable search: data must be fashion-mnist or synthetic, got {self.data!r}")
+        self.train_config().check()
+
+    def train_config(self) -> TrainConfig:
+        """The weights' side as a training config: what `nas export` rebuilds the run from."""
+        return TrainConfig(space=self.space, space_options=dict(self.space_options), steps=self.steps,
+                           batch_size=self.batch_size, sampling="uniform", optimizer="sgd",
+                           learning_rate=self.learning_rate, momentum=self.momentum,
+                           weight_decay=self.weight_decay, warmup_steps=0, label_smoothing=0.0,
+                           distillation="none", grad_clip=self.grad_clip, freeze_unused=False, seed=self.seed,
+                           data=self.data, validation_size=self.validation_size, limit_train=self.limit_train,
+                           checkpoint_every=self.checkpoint_every, log_every=self.log_every)
+
+
+# Changing these on a resumed run would change what alpha learns; steps may grow, as in `nas train`.
+_MAY_CHANGE = ("steps", "checkpoint_every", "log_every")
+
+
+def _search_record(config: DifferentiableConfig) -> dict:
+    return {k: v for k, v in to_dict(config).items() if k not in _MAY_CHANGE}
+
+
+def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool = True,
+           stop_at: int | None = None) -> dict | None:
+    """Run (or resume) the search; the result (derived arch, ...), or None when `stop_at` stopped it early."""
+    from nas.differentiable.latency_penalty import load_latency_penalty
+    from nas.train.loop import _truncate_metrics, build_session, enable_compilation_cache, run_record
+    from nas.train.optim import make_optimizer
+
+    config.check()
+    enable_compilation_cache()
+    train_config = config.train_config()
+    session = build_session(train_config)
+    space = session.space
+    penalty = (load_latency_penalty(session, config.latency_predictor, config.latency_weight, config.latency_budget)
+               if config.latency_predictor else None)
+    train_stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
+    validation_stream = data_lib.BatchStream(session.dataset.validation, config.batch_size, seed=config.seed + 1)
+    record = {**run_record(session), "differentiable": _search_record(config)}
+    run, resumed = RunDir.check_resumable(run_path, record, ("space_options", "seed", "data"))
+    if resumed and run.read_config().get("differentiable") != record["differentiable"]:
+        raise RunDirError(f"run directory {run.path} was started with other differentiable search settings "
+                          f"({run.read_config().get('differentiable')}); resume with the same settings or choose "
+                          "another --run")
+    weight_optimizer = make_optimizer(train_config)
+    alpha_optimizer = arch_params.make_optimizer(config.alpha_learning_rate, weight_decay=config.alpha_weight_decay)
+    alpha = arch_params.init(space, jax.random.key(config.seed), config.alpha_init_scale)
+    state = init_search_state(session.params, session.stats, alpha, weight_optimizer, alpha_optimizer)
+    start = 0
+    if resumed:  # read before anything is written: a damaged checkpoint changes nothing
+        checkpointer = Checkpointer(run.checkpoints)
+        if checkpointer.latest_step() is not None:
+            trees, metadata, unreadable = checkpointer.restore_newest_readable(_checkpoint_trees(state))
+            checkpointer.discard(unreadable)
+            state = jax.tree.map(jnp.asarray, _state_from_trees(trees))
+            train_stream.restore(metadata["train_position"])
+            validation_stream.restore(metadata["validation_position"])
+            start = int(metadata["step"])
+    run.write_record(record, resumed)
+    if resumed:
+        _truncate_metrics(run.metrics_file, start)
+    else:
+        checkpointer = Checkpointer(run.checkpoints)
+    step_fn = make_search_step(session.graphdef, space, config.method, weight_optimizer, alpha_optimizer,
+                               penalty=penalty)
+    base_key = jax.random.key(config.seed)
+
+    def save(completed: int, positions: tuple[dict, dict]) -> None:
+        if completed == checkpointer.latest_step():
+            return  # resumed there and took no step since
+        checkpointer.save(completed, _checkpoint_trees(state), {
+            "step": completed, "train_position": positions[0], "validation_position": positions[1],
+            "space_fingerprint": space.fingerprint()})
+        arch_params.save(run.path / "alpha.json", space, state.alpha)
+
+    end = min(config.steps, stop_at or config.steps)
+    # `completed` steps are in `state`; `positions` is where both data streams stood then. They change
+    # together, so an interrupt at any point saves a consistent triple.
+    completed, positions, started = start, _positions(train_stream, validation_stream), time.perf_counter()
+    try:
+        with open(run.metrics_file, "a") as metrics_out, tqdm(
+                total=config.steps, initial=start, disable=not progress, unit="step",
+                desc=f"{config.method} {space.name}", dynamic_ncols=True) as bar:
+            for step in range(start, end):
+                temperature = gdas_temperature(step, config.steps, config.temperature_start, config.temperature_end)
+                train_images, train_labels = train_stream.next()
+                val_images, val_labels = validation_stream.next()
+                state, metrics = step_fn(state, train_images, train_labels, val_images, val_labels,
+                                         jax.random.fold_in(base_key, step), np.float32(temperature))
+                completed, positions = step + 1, _positions(train_stream, validation_stream)
+                bar.update(1)
+                if completed % config.log_every == 0 or completed == config.steps:
+                    line = _metrics_line(completed, metrics, state.alpha, config, temperature, penalty is not None)
+                    metrics_out.write(json.dumps(line) + "\n")
+                    metrics_out.flush()
+                    bar.set_postfix(loss=f"{line['validation_loss']:.3f}")
+                if completed % config.checkpoint_every == 0 and completed < end:
+                    save(completed, positions)
+        save(completed, positions)
+    except KeyboardInterrupt:
+        save(completed, positions)  # the same command resumes from here
+        raise
+    finally:
+        checkpointer.close()
+    if completed < config.steps:
+        return None
+    result = derived_result(config, space, state.alpha, penalty, time.perf_counter() - started)
+    (run.path / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _checkpoint_trees(state) -> dict:
+    # "state" is a TrainState, what `nas export` (nas.train.loop.restore_trained) reads.
+    return {"state": state.weights, "alpha": state.alpha, "alpha_optimizer": state.alpha_opt_state}
+
+
+def _positions(*streams) -> tuple[dict, ...]:
+    return tuple(stream.position() for stream in streams)
+
+
+def _state_from_trees(trees: dict) -> SearchState:
+    return SearchState(trees["state"], trees["alpha"], trees["alpha_optimizer"])
+
+
+def _metrics_line(step: int, metrics: dict, alpha: dict, config: DifferentiableConfig, temperature: float,
+                  has_penalty: bool) -> dict:
+    line = {"step": step, **{k: _number(metrics[k]) for k in (
+        "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "weight_grad_norm")}}
+    if config.method == "gdas":
+        line["temperature"] = temperature
+    if has_penalty:
+        line["expected_latency_ms"] = _number(metrics["expected_cost"])
+        line["latency_penalty"] = _number(metrics["penalty"])
+    line["alpha"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in alpha.items()}
+    return line
+
+
+def derived_result(config: DifferentiableConfig, space, alpha: dict, penalty, seconds: float) -> dict:
+    """The discrete arch (argmax per decision) and what the search knew about it."""
+    arch = arch_params.argmax_arch(space, alpha)
+    probabilities = {name: [round(float(v), 6) for v in np.asarray(p)]
+                     for name, p in arch_params.probabilities(alpha).items()}
+    result = {"space": space.name, "method": config.method, "steps": config.steps, "arch": arch.to_dict(),
+              "arch_string": arch.to_string(), "probabilities": probabilities, "search_seconds": round(seconds, 2)}
+    if penalty is not None:
+        vector = jnp.asarray(arch.to_vector()[None])
+        result["predicted_latency_ms"] = float(np.asarray(penalty.predictor(vector))[0])
+        result["expected_latency_ms"] = float(penalty.expected_ms(arch_params.probabilities(alpha)))
+        result["latency_budget_ms"] = config.latency_budget
+    return result
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+__all__ = ["DifferentiableConfig", "METHODS", "search", "derived_result"]
