@@ -1,0 +1,110 @@
+"""`nas search-differentiable`: a stopped search resumes to the identical alpha, the derived arch is in the
+space and exports, and bad input gets one line and exit 2 with nothing written."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+from nas.differentiable import arch_params
+from nas.differentiable.search_run import DifferentiableConfig, search
+from nas.export import export_subnet, load_export
+from nas.hardware.counters import load_counter
+from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.predictor_io import save_predictor
+
+MLP = {"max_layers": 2, "max_width": 16, "width_steps": 2}
+CONFIG = DifferentiableConfig(space="mlp", space_options=MLP, method="gdas", steps=4, batch_size=8,
+                              data="synthetic", limit_train=64, checkpoint_every=2, log_every=1)
+
+
+def alpha_of(run):
+    return arch_params.load(run / "alpha.json", arch_params_space(run))
+
+
+def arch_params_space(run):
+    from nas.definition import get_definition
+
+    definition = get_definition("mlp")
+    return definition.make_space(**definition.resolve_options(MLP, (28, 28, 1)))
+
+
+def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_its_arch_exports(tmp_path):
+    straight = search(CONFIG, tmp_path / "straight", progress=False)
+    assert search(CONFIG, tmp_path / "stopped", progress=False, stop_at=2) is None
+    resumed = search(CONFIG, tmp_path / "stopped", progress=False)
+    space = arch_params_space(tmp_path / "straight")
+    for name, values in alpha_of(tmp_path / "straight").items():
+        np.testing.assert_array_equal(values, alpha_of(tmp_path / "stopped")[name])
+    assert resumed["arch_string"] == straight["arch_string"]
+    lines = [json.loads(line) for line in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]  # alpha history, one line per logged step
+    assert lines[-1]["alpha"] == {n: [round(float(v), 6) for v in a] for n, a in alpha_of(tmp_path / "straight").items()}
+    # The derived arch is the argmax, in the space, and `nas export` takes it like any other arch.
+    arch = space.from_string(straight["arch_string"])
+    assert arch == arch_params.argmax_arch(space, alpha_of(tmp_path / "straight"))
+    assert space.validate(json.loads((tmp_path / "straight" / "result.json").read_text())["arch"]) == arch
+    out = export_subnet(tmp_path / "straight", str(tmp_path / "straight" / "result.json"), progress=False)
+    assert load_export(out).info["arch_string"] == arch.to_string()
+
+
+COMMAND = [sys.executable, "-m", "nas.cli", "search-differentiable", "--space", "mlp", "--option", "max_layers=2",
+           "--option", "max_width=16", "--option", "width_steps=2", "--data", "synthetic", "--limit-train", "256",
+           "--batch-size", "8", "--steps", "60", "--checkpoint-every", "3", "--method", "gdas", "--quiet"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_resumes_to_identical_alpha(tmp_path):
+    def start(run):
+        return subprocess.Popen(COMMAND + ["--run", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+    straight = start(tmp_path / "straight")
+    assert straight.wait(timeout=600) == 0, straight.stderr.read().decode()
+    killed = tmp_path / "killed"
+    process = start(killed)
+    deadline = time.time() + 600
+    while time.time() < deadline:  # kill once a few checkpoints exist, mid-run
+        steps = [int(p.name) for p in (killed / "checkpoints").glob("[0-9]*")] if (killed / "checkpoints").exists() else []
+        if steps and max(steps) >= 9:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the search finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = start(killed)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
+    space = arch_params_space(killed)
+    for name, values in alpha_of(tmp_path / "straight").items():
+        np.testing.assert_array_equal(values, alpha_of(killed)[name])
+
+
+def other_space_predictor(path):
+    counter = load_counter("nb201", {"channels": 4, "cells_per_stage": 1}, (28, 28, 1))
+    return save_predictor(path, FlopsProxy(counter), space_spec="nb201", options={"channels": 4, "cells_per_stage": 1},
+                          image_shape=(28, 28, 1), batch=1, device={}, device_fingerprint="test")
+
+
+@pytest.mark.parametrize("arguments, names", [
+    (["--method", "enas"], "unknown differentiable search method 'enas'; allowed: tangle, darts, gdas"),
+    (["--latency-predictor", "P", "--latency-budget", "0"], "latency budget must be > 0 ms, got 0"),
+    (["--latency-budget", "5"], "a latency budget needs a latency predictor"),
+    (["--latency-predictor", "P"], "was fitted for space 'nb201'"),
+])
+def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, arguments, names):
+    predictor = other_space_predictor(tmp_path / "nb201.json")
+    arguments = [str(predictor) if a == "P" else a for a in arguments]
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["search-differentiable", "--space", "mlp", "--option", "max_layers=2",
+                                       "--option", "max_width=16", "--option", "width_steps=2", "--data", "synthetic",
+                                       "--steps", "2", "--run", str(run), *arguments])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: "), result.output
+    assert names in result.output
+    assert not run.exists()
