@@ -77,6 +77,20 @@ def fit(run_path, out_dir, train_fraction, target, seed):
                            "results": report["results"], "noise": report["noise"]}))
 
 
+@latency.command(help="Test-retest: score a second collection of the same archs against the first "
+                      "(the ceiling any predictor can reach on this machine).")
+@click.option("--run", "run_path", required=True, help="the first collection (nas latency collect --run)")
+@click.option("--against", "second_path", required=True,
+              help="a second collection of the same space, input and batch, collected with the same --seed")
+@_one_line_errors
+def retest(run_path, second_path):
+    from pathlib import Path
+
+    from nas.hardware.retest import retest as run_retest
+
+    click.echo(json.dumps(run_retest(Path(run_path), Path(second_path))))
+
+
 @click.command(help="FLOPs (multiply-adds), params and predicted latency of one arch.")
 @click.option("--space", default="mobilenetv3", show_default=True)
 @click.option("--arch", "arch_spec", required=True, help="largest, smallest, a JSON object, a .json file or a canonical string")

@@ -87,3 +87,21 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "not a latency collection" in result.output
     result = runner.invoke(main, ["cost", "--space", "mlp", "--arch", "largest", "--image-shape", "28x28"])
     assert result.exit_code == 2 and "--image-shape" in result.output
+
+
+def test_retest_pairs_the_shared_archs_of_two_collections(collected, tmp_path):
+    from nas.hardware.retest import retest
+
+    itself = retest(collected, collected)
+    assert itself["shared_archs"] == 5
+    assert itself["results"]["min"]["kendall_tau"] == 1.0 and itself["results"]["min"]["within_10pct"] == 1.0
+    again = tmp_path / "again"
+    collect(_config(3), again, progress=False)  # same seed: the first 3 archs of `collected`, measured anew
+    collect(_config(5), again, progress=False)  # extended to all 5, still the same list
+    report = retest(collected, again)
+    assert report["shared_archs"] == 5 and set(report["results"]) == {"min", "median", "anchored", "anchored_min"}
+    assert all(r["ratio_median"] > 0 for r in report["results"].values())
+    other = tmp_path / "other"
+    collect(_config(5, batch=2), other, progress=False)
+    result = CliRunner().invoke(main, ["latency", "retest", "--run", str(collected), "--against", str(other)])
+    assert result.exit_code == 2 and "batch=2" in result.output and result.output.count("\n") == 1
