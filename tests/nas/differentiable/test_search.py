@@ -71,7 +71,8 @@ def test_sigkill_then_the_same_command_resumes_to_identical_alpha(tmp_path):
     process = start(killed)
     deadline = time.time() + 600
     while time.time() < deadline:  # kill once a few checkpoints exist, mid-run
-        steps = [int(p.name) for p in (killed / "checkpoints").glob("[0-9]*")] if (killed / "checkpoints").exists() else []
+        steps = [int(p.name) for p in (killed / "checkpoints").glob("[0-9]*")
+                 if p.name.isdigit()] if (killed / "checkpoints").exists() else []
         if steps and max(steps) >= 9:
             break
         time.sleep(0.05)
@@ -80,7 +81,6 @@ def test_sigkill_then_the_same_command_resumes_to_identical_alpha(tmp_path):
     process.wait()
     resumed = start(killed)
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
-    space = arch_params_space(killed)
     for name, values in alpha_of(tmp_path / "straight").items():
         np.testing.assert_array_equal(values, alpha_of(killed)[name])
 
