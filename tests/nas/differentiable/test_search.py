@@ -35,7 +35,7 @@ def arch_params_space(run):
     return definition.make_space(**definition.resolve_options(MLP, (28, 28, 1)))
 
 
-def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_its_arch_exports(tmp_path):
+def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_derives_its_argmax(tmp_path):
     straight = search(CONFIG, tmp_path / "straight", progress=False)
     assert search(CONFIG, tmp_path / "stopped", progress=False, stop_at=2) is None
     resumed = search(CONFIG, tmp_path / "stopped", progress=False)
@@ -46,12 +46,10 @@ def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_its_a
     lines = [json.loads(line) for line in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]  # alpha history, one line per logged step
     assert lines[-1]["alpha"] == {n: [round(float(v), 6) for v in a] for n, a in alpha_of(tmp_path / "straight").items()}
-    # The derived arch is the argmax, in the space, and `nas export` takes it like any other arch.
+    # The derived arch is the argmax, in the space (exported in the slow test below).
     arch = space.from_string(straight["arch_string"])
     assert arch == arch_params.argmax_arch(space, alpha_of(tmp_path / "straight"))
     assert space.validate(json.loads((tmp_path / "straight" / "result.json").read_text())["arch"]) == arch
-    out = export_subnet(tmp_path / "straight", str(tmp_path / "straight" / "result.json"), progress=False)
-    assert load_export(out).info["arch_string"] == arch.to_string()
 
 
 COMMAND = [sys.executable, "-m", "nas.cli", "search-differentiable", "--space", "mlp", "--option", "max_layers=2",
@@ -60,7 +58,7 @@ COMMAND = [sys.executable, "-m", "nas.cli", "search-differentiable", "--space", 
 
 
 @pytest.mark.slow
-def test_sigkill_then_the_same_command_resumes_to_identical_alpha(tmp_path):
+def test_sigkill_then_the_same_command_resumes_to_identical_alpha_and_the_derived_arch_exports(tmp_path):
     def start(run):
         return subprocess.Popen(COMMAND + ["--run", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, "JAX_PLATFORMS": "cpu"})
@@ -83,6 +81,14 @@ def test_sigkill_then_the_same_command_resumes_to_identical_alpha(tmp_path):
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
     for name, values in alpha_of(tmp_path / "straight").items():
         np.testing.assert_array_equal(values, alpha_of(killed)[name])
+    # `nas export` takes the derived arch like any other: by its string, or the result file.
+    arch_string = json.loads((killed / "result.json").read_text())["arch_string"]
+    result = CliRunner().invoke(main, ["export", "--run", str(killed), "--arch", arch_string])
+    assert result.exit_code == 0, result.output
+    [out] = list((killed / "exports").iterdir())
+    assert load_export(out).info["arch_string"] == arch_string
+    out = export_subnet(killed, str(killed / "result.json"), out_dir=tmp_path / "from-result", progress=False)
+    assert load_export(out).info["arch_string"] == arch_string
 
 
 def other_space_predictor(path):
