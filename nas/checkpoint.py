@@ -3,10 +3,14 @@
 Trees are saved flattened to `{"path/to/leaf": array}` so that a restore can
 name exactly which leaves are missing, extra or of another shape, instead of
 failing deep inside Orbax. JSON metadata (step, data position, fingerprints)
-travels with each checkpoint. Nothing is pickled.
+travels with each checkpoint. Nothing is pickled. A resume reads the newest
+checkpoint that can be read: one cut short (a crash or a full disk while it was
+written) costs the steps since the one before it, not the run.
 """
 from __future__ import annotations
 
+import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,16 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from nas.checkpoint_noise import echoes_quieted
 from nas.errors import CheckpointError
+
+
+class UnreadableCheckpoint(CheckpointError):
+    """A checkpoint's files cannot be read (damaged or cut short), as opposed to not fitting the model."""
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """The newest checkpoint could not be read; an earlier one is used."""
 
 
 def _key_name(entry) -> str:
@@ -67,24 +80,57 @@ class Checkpointer:
 
     def save(self, step: int, trees: dict[str, Any], metadata: dict) -> None:
         args = {name: ocp.args.StandardSave(flatten(jax.device_get(tree))) for name, tree in trees.items()}
-        self.manager.save(step, args=ocp.args.Composite(metadata=ocp.args.JsonSave(metadata), **args),
-                          force=True)
-        self.manager.wait_until_finished()
+        try:
+            with echoes_quieted():
+                self.manager.save(step, args=ocp.args.Composite(metadata=ocp.args.JsonSave(metadata), **args),
+                                  force=True)
+                self.manager.wait_until_finished()
+        except Exception:
+            # Orbax writes into STEP.orbax-checkpoint-tmp and renames it when complete; a failed save
+            # (a full disk) would leave that half-written directory holding the space.
+            for partial in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
 
     def restore(self, templates: dict[str, Any], step: int | None = None) -> tuple[dict[str, Any], dict]:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
         try:
-            restored = self.manager.restore(step, args=ocp.args.Composite(
-                metadata=ocp.args.JsonRestore(),
-                **{name: ocp.args.StandardRestore() for name in templates}))
+            with echoes_quieted():
+                restored = self.manager.restore(step, args=ocp.args.Composite(
+                    metadata=ocp.args.JsonRestore(),
+                    **{name: ocp.args.StandardRestore() for name in templates}))
         except Exception as error:  # Orbax raises many types for a corrupt directory
-            raise CheckpointError(f"checkpoint {self.directory}/{step} cannot be read: "
-                                  f"{type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
+            raise UnreadableCheckpoint(f"checkpoint {self.directory}/{step} cannot be read: "
+                                       f"{type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
         trees = {name: unflatten(template, dict(restored[name]), f"checkpoint {self.directory}/{step} ({name})")
                  for name, template in templates.items()}
         return trees, dict(restored["metadata"])
+
+    def restore_newest_readable(self, templates: dict[str, Any]) -> tuple[dict[str, Any], dict, list[int]]:
+        """`restore` of the newest checkpoint that can be read, with a warning naming any newer one that
+        cannot; those steps are returned for `discard` once the caller may write."""
+        unreadable, first_error = [], None
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                trees, metadata = self.restore(templates, step)
+            except UnreadableCheckpoint as error:
+                unreadable.append(step)
+                first_error = first_error or error
+                continue
+            if unreadable:
+                warnings.warn(f"{first_error}; resuming from checkpoint {step} instead", CheckpointFallbackWarning)
+            return trees, metadata, unreadable
+        if first_error is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        earlier = f"; nor can the earlier {_listing([str(s) for s in unreadable[1:]])}" if len(unreadable) > 1 else ""
+        raise UnreadableCheckpoint(f"{first_error}{earlier}")
+
+    def discard(self, steps: list[int]) -> None:
+        """Delete these checkpoints (unreadable ones, so the steps can be saved again)."""
+        for step in steps:
+            self.manager.delete(step)
 
     def close(self) -> None:
         self.manager.close()

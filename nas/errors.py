@@ -19,3 +19,7 @@ class CheckpointError(WeftError):
 
 class TrainingDiverged(WeftError):
     """A training step's loss, gradients or updated parameters went NaN or inf."""
+
+
+class DiskFull(WeftError):
+    """The device ran out of space while a run was written; what was already on disk stays usable."""

@@ -105,7 +105,9 @@ def _open_run(run: Path, meta: dict) -> None:
                                   f"allowed: the same space, options, input, batch and device, or another --run")
         return
     run.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=1))
+    partial = path.with_suffix(".tmp")  # a kill mid-write must not leave a torn file that blocks the resume
+    partial.write_text(json.dumps(meta, indent=1))
+    partial.replace(path)
 
 
 def _subnet_program(supernet, arch: Arch, batch: int, image_shape) -> Program:

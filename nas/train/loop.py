@@ -15,7 +15,8 @@ from nas import data as data_lib
 from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
-from nas.errors import CheckpointError, ConfigError, RunDirError
+from nas.disk_full import is_disk_full
+from nas.errors import CheckpointError, ConfigError, DiskFull, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
 from nas.evaluate_text import make_masked_next_token_totals, next_token_scores
 from nas.lowering import sort_channels, split
@@ -141,12 +142,27 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
           stop_at: int | None = None) -> dict | None:
     """Train (or resume) the run; returns the final summary (accuracy of largest/smallest).
 
+    A full disk ends it with `DiskFull` naming the checkpoints on disk, which stay usable.
+
     `stop_at` checkpoints and returns None after that many steps, as an
     interrupted run would (time-boxed sessions, tests of resumption).
     In a multi-process run (`nas.train.distributed`) every process trains and
     checkpoints; process 0 alone writes the other files, evaluates and returns
     the summary, the others return None.
     """
+    try:
+        return _train(config, run_path, progress=progress, stop_at=stop_at)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        run = RunDir(Path(run_path))
+        kept = sorted(int(p.name) for p in run.checkpoints.glob("*") if p.name.isdigit())
+        raise DiskFull(f"no space left on the device writing {run.path}; the checkpoints on disk "
+                       f"({', '.join(map(str, kept)) or 'none'}) are intact: free space and run the same "
+                       "command again to resume") from None
+
+
+def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at: int | None) -> dict | None:
     enable_compilation_cache()
     session = build_session(config)
     # Every check that can refuse the config runs before the run directory is written.
@@ -163,11 +179,11 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     schedule = make_schedule(config, sampling.phase_starts())
     optimizer = make_optimizer(config, schedule)
     state = init_train_state(session.params, session.stats, optimizer)
-    start, skipped = 0, 0
+    start, skipped, unreadable = 0, 0, []
     if resumed:  # the checkpoint is read before anything is written: a damaged one changes nothing
         checkpointer = Checkpointer(run.checkpoints)
         if checkpointer.latest_step() is not None:
-            trees, metadata = checkpointer.restore({"state": state})
+            trees, metadata, unreadable = checkpointer.restore_newest_readable({"state": state})
             state = jax.tree.map(jax.numpy.asarray, trees["state"])
             stream.restore(metadata["data_position"])
             start, skipped = int(metadata["step"]), int(metadata.get("skipped_steps", 0))
@@ -179,6 +195,7 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
             _truncate_metrics(run.metrics_file, start)
     if not resumed:
         checkpointer = Checkpointer(run.checkpoints)
+    checkpointer.discard(unreadable)  # their steps are trained and saved again
     guard = DivergenceGuard(config.on_nonfinite, session.space,
                             lambda phase: sampling.static_archs(session.space, phase),
                             divergence_advice(config), checkpointer.latest_step, skipped)
