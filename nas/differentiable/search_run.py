@@ -10,7 +10,8 @@ works on it like on any trained run; beside those:
     metrics.jsonl  every `log_every` steps: losses, accuracies, temperature, expected latency and
                    alpha (the logits per decision): alpha's history
     alpha.json     the latest alpha (`arch_params.save`)
-    result.json    the derived arch (argmax per decision), its probabilities, predicted latency
+    result.json    the derived arch (argmax per decision), its probabilities, predicted latency, and
+                   search_seconds: wall time of all sessions of the run, compiles included
 
 Weights train on the data's training split, alpha on its validation split. A run
 stopped at any step and re-run with the same command ends with exactly the alpha
@@ -128,7 +129,7 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
     alpha_optimizer = arch_params.make_optimizer(config.alpha_learning_rate, weight_decay=config.alpha_weight_decay)
     alpha = arch_params.init(space, jax.random.key(config.seed), config.alpha_init_scale)
     state = init_search_state(session.params, session.stats, alpha, weight_optimizer, alpha_optimizer)
-    start = 0
+    start, seconds_before = 0, 0.0  # search seconds of earlier sessions of this run
     if resumed:  # read before anything is written: a damaged checkpoint changes nothing
         checkpointer = Checkpointer(run.checkpoints)
         if checkpointer.latest_step() is not None:
@@ -137,7 +138,7 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
             state = jax.tree.map(jnp.asarray, _state_from_trees(trees))
             train_stream.restore(metadata["train_position"])
             validation_stream.restore(metadata["validation_position"])
-            start = int(metadata["step"])
+            start, seconds_before = int(metadata["step"]), float(metadata.get("search_seconds", 0.0))
     run.write_record(record, resumed)
     if resumed:
         _truncate_metrics(run.metrics_file, start)
@@ -152,8 +153,11 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
             return  # resumed there and took no step since
         checkpointer.save(completed, _checkpoint_trees(state), {
             "step": completed, "train_position": positions[0], "validation_position": positions[1],
-            "space_fingerprint": space.fingerprint()})
+            "space_fingerprint": space.fingerprint(), "search_seconds": searched_seconds()})
         arch_params.save(run.path / "alpha.json", space, state.alpha)
+
+    def searched_seconds() -> float:
+        return seconds_before + time.perf_counter() - started
 
     end = min(config.steps, stop_at or config.steps)
     # `completed` steps are in `state`; `positions` is where both data streams stood then. They change
@@ -186,7 +190,9 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
         checkpointer.close()
     if completed < config.steps:
         return None
-    result = derived_result(config, space, state.alpha, penalty, time.perf_counter() - started)
+    if start == config.steps and (run.path / "result.json").exists():
+        return json.loads((run.path / "result.json").read_text())  # re-running a finished search
+    result = derived_result(config, space, state.alpha, penalty, searched_seconds())
     (run.path / "result.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -42,7 +42,8 @@ def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_deriv
     space = arch_params_space(tmp_path / "straight")
     for name, values in alpha_of(tmp_path / "straight").items():
         np.testing.assert_array_equal(values, alpha_of(tmp_path / "stopped")[name])
-    assert resumed["arch_string"] == straight["arch_string"]
+    assert resumed["arch_string"] == straight["arch_string"] and resumed["search_seconds"] > 0
+    assert search(CONFIG, tmp_path / "stopped", progress=False) == resumed  # re-running a finished search
     lines = [json.loads(line) for line in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]  # alpha history, one line per logged step
     assert lines[-1]["alpha"] == {n: [round(float(v), 6) for v in a] for n, a in alpha_of(tmp_path / "straight").items()}
