@@ -10,8 +10,9 @@ the budgets; tell the searcher. `trials` is the number of finished trials the st
 should hold, whatever the number of workers: a claim beyond it (two workers racing for
 the last slots) is parked as a WAITING trial marked `surplus`, never evaluated. Re-running the
 same command resumes: finished trials are never evaluated again (a trial a killed process
-left RUNNING is evaluated and finished by the next run on that host; one killed before it
-even named its arch is marked FAIL `orphan` after two minutes).
+left RUNNING is evaluated and finished by the next run on that host). A trial is created with its
+arch in one write; one without an arch (left in a journal by an older version) is marked FAIL
+`orphan` after two minutes.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 from tqdm import tqdm
 
 from nas.errors import ConfigError, RunDirError
@@ -270,7 +271,10 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
                 return evaluated
             claimed = []  # (trial number, arch)
             for t in stale[:config.batch]:
-                study._storage.set_trial_user_attr(t._trial_id, "worker", me)
+                try:
+                    study._storage.set_trial_user_attr(t._trial_id, "worker", me)
+                except UpdateFinishedTrialError:
+                    continue  # another resuming worker of this host took it over and finished it meanwhile
                 claimed.append((t.number, evaluator.space.from_string(t.user_attrs["arch"])))
             wanted = min(config.batch - len(claimed), max(room, 0))
             if wanted > 0:
@@ -316,9 +320,10 @@ def _claim(study, archs, me: str, target: int) -> list[tuple[int, object]]:
     """
     storage, mine = study._storage, []
     for arch in archs:
-        trial_id = storage.create_new_trial(study._study_id)
-        storage.set_trial_user_attr(trial_id, "arch", arch.to_string())
-        storage.set_trial_user_attr(trial_id, "worker", me)
+        # Created with its arch and worker in one write: a kill can never leave a RUNNING trial
+        # without an arch, which would hold a live slot (and cost the study a trial) until failed.
+        named = create_trial(state=TrialState.RUNNING, user_attrs={"arch": arch.to_string(), "worker": me})
+        trial_id = storage.create_new_trial(study._study_id, template_trial=named)
         mine.append((storage.get_trial_number_from_id(trial_id), trial_id, arch))
     live = sorted(t.number for t in study.get_trials(deepcopy=False)
                   if t.state in (TrialState.COMPLETE, TrialState.RUNNING))
