@@ -67,18 +67,20 @@ def postgres(tmp_path_factory):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_workers_share_a_postgresql_storage(bench_dir, tmp_path, postgres):
-    args = ("search", "--run", str(tmp_path / "s"), *BLACK_BOX, "--searcher", "evolution", "--trials", "120",
-            "--batch", "5", "--storage", postgres)
-    workers = [nas_command(bench_dir, *args, "--worker", f"w{i}", "--seed", str(i), env={"BENCH_SLEEP": "0.01", "BENCH_BARRIER": f"{tmp_path / 'barrier'}:4"})
-               for i in range(4)]
-    outputs = [worker.communicate(timeout=600) for worker in workers]
-    assert [w.returncode for w in workers] == [0] * 4, [err[-2000:] for _, err in outputs]
-    trials = optuna.load_study(study_name="search", storage=open_storage(postgres)).get_trials()
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 120 and len({t.number for t in complete}) == 120
-    assert sum(t.state.is_finished() for t in trials) == 120
-    assert len({t.user_attrs["worker"] for t in complete}) == 4
+@pytest.mark.parametrize("count, trials", [(4, 120), (8, 400)])
+def test_workers_share_a_postgresql_storage(bench_dir, tmp_path, postgres, count, trials):
+    study = f"search-{count}"
+    args = ("search", "--run", str(tmp_path / "s"), *BLACK_BOX, "--searcher", "evolution", "--trials", str(trials),
+            "--batch", "5", "--storage", postgres, "--study", study)
+    env = {"BENCH_SLEEP": "0.01", "BENCH_BARRIER": f"{tmp_path / 'barrier'}:{count}"}
+    workers = [nas_command(bench_dir, *args, "--worker", f"w{i}", "--seed", str(i), env=env) for i in range(count)]
+    outputs = [worker.communicate(timeout=900) for worker in workers]
+    assert [w.returncode for w in workers] == [0] * count, [err[-2000:] for _, err in outputs]
+    stored = optuna.load_study(study_name=study, storage=open_storage(postgres)).get_trials()
+    complete = [t for t in stored if t.state == TrialState.COMPLETE]
+    assert len(complete) == trials and len({t.number for t in complete}) == trials  # none lost, none twice
+    assert sum(t.state.is_finished() for t in stored) == trials
+    assert len({t.user_attrs["worker"] for t in complete}) == count  # every worker took trials
 
 
 def test_unreachable_postgresql_is_a_clear_error(bench_dir, tmp_path, postgres):
