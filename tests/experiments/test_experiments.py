@@ -42,6 +42,7 @@ def test_distillation_and_ranking_experiments_run_on_a_tiny_budget(tmp_path):
     assert len(results["archs"]) == 3 and -1 <= results["kendall_tau"] <= 1
 
 
+@pytest.mark.slow  # trains and scores a 3x3 grid of LMs (~40 s); the grid sampling itself is in test_sampling
 def test_sortednet_on_the_lm_scores_a_depth_by_width_grid(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
                                                   Path(__file__).parents[1] / "nas" / "fortune_corpus.py")
