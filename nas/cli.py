@@ -111,10 +111,15 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--supernet", default="single", show_default=True,
               help="single, mos-layer or mos-neuron (Mixture-of-Supernets: a router on the arch mixes --experts "
                    "copies of every kernel, per layer or per output neuron), few-shot (--experts supernets, each "
-                   "owning some choices of --split-decision)")
+                   "owning some choices of --split-decision), mixture (--experts supernets, each arch owned by "
+                   "the one a learned, balanced router picks)")
 @click.option("--experts", type=int, default=None,
-              help="mos-*: experts per kernel [default: 2]; few-shot: supernets [default: one per choice]")
+              help="mos-*: experts per kernel [default: 2]; few-shot: supernets [default: one per choice]; "
+                   "mixture: supernets [default: 2]")
 @click.option("--split-decision", default=None, help="few-shot: the decision whose choices split the space")
+@click.option("--balance-weight", type=float, default=None,
+              help="mixture: weight of the router's balance term (KL of its mean assignment to uniform) "
+                   "[default: 1.0]")
 @click.option("--resort", is_flag=True,
               help="re-sort channels by importance at each phase start (Once-for-All; progressive/delayed)")
 @click.option("--devices", type=int, default=1, show_default=True,
@@ -176,7 +181,7 @@ def _headline(result):
     return result.get("test_accuracy")
 
 
-EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search")
+EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")
