@@ -241,6 +241,8 @@ CASES = {
     "resume on another version of the space": Cli(("train", *TINY, "--option", "max_width=64", "--run", "RUN"),
                                                   ("belongs to space 'mlp' (fingerprint", "choose another --run")),
     "search a run of another space": Cli((*SEARCH, "--space", "nb201"), ("holds space 'mlp', not 'nb201'",)),
+    "search a single run with --supernet mos": Cli((*SEARCH, "--supernet", "mos"),
+                                                   ("trained with --supernet single, so allowed: auto, single",)),
     "checkpoint from another space version": Cli(
         ("export", "--run", "RUN", "--arch", "largest"), ("trained on another version of space 'mlp'",),
         damage=edit_config(lambda r: r.update(space_fingerprint="0123456789abcdef"))),

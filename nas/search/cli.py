@@ -9,6 +9,7 @@ import click
 
 from nas.cli import _one_line_errors, _parse_options
 from nas.errors import ConfigError
+from nas.search.scoring_network import CHOICES as SUPERNET_CHOICES
 
 
 def resolve_space(spec: str):
@@ -73,10 +74,17 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--execution", default="auto", show_default=True, type=click.Choice(["auto", "masked", "switch"]))
 @click.option("--limit", type=int, default=None, help="score only the first N examples of the split (images or byte windows)")
 @click.option("--latency-predictor", default=None, help="predictor file from `nas latency fit`: adds the latency metric")
+@click.option("--supernet", default="auto", show_default=True, type=click.Choice(SUPERNET_CHOICES),
+              help="network scoring archs: the run's own (auto), the plain supernet inside it (single), its "
+                   "Mixture-of-Supernets (mos) or its few-shot/learned mixture (mixture)")
+@click.option("--cost-repeats", type=click.IntRange(min=0), default=2, show_default=True,
+              help="scoring-cost report: at least N timed calls per network, more while under 0.5 s in all "
+                   "(0: no report)")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
-           study, worker, seed, options, references, split, execution, limit, latency_predictor, quiet):
+           study, worker, seed, options, references, split, execution, limit, latency_predictor, supernet,
+           cost_repeats, quiet):
     from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
     from nas.errors import RunDirError
@@ -84,11 +92,14 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
     if objective_spec:
         if space is None:
             raise ConfigError("--objective needs --space (a space name or module:attr)")
+        if supernet != "auto":
+            raise ConfigError(f"--supernet {supernet} picks the network of a trained run; a black-box search "
+                              "(--objective) has none: leave --supernet out")
         evaluator = BlackBoxEvaluator(resolve_space(space), resolve_function(objective_spec),
                                       outputs=_split_list((outputs,)))
     else:
         evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit,
-                                      latency_predictor=latency_predictor)
+                                      latency_predictor=latency_predictor, supernet=supernet)
         if space is not None and resolve_space(space).fingerprint() != evaluator.space.fingerprint():
             raise RunDirError(f"run directory {run_path} holds space {evaluator.space.name!r}, not {space!r}")
     reference = {}
@@ -105,10 +116,28 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
     if result.constraints and not result.feasible:
         click.echo(f"warning: none of the {len(result.records)} trials satisfies "
                    f"{', '.join(map(str, result.constraints))}; relax the budgets or search longer", err=True)
-    click.echo(json.dumps({"trials": len(result.records), "feasible": len(result.feasible),
-                           "front": len(result.front()), "hypervolume": result.hypervolume(),
-                           "evaluated_here": result.evaluated,
-                           "best": None if best is None else {"arch": best.arch, **best.metrics}}))
+    summary = {"trials": len(result.records), "feasible": len(result.feasible), "front": len(result.front()),
+               "hypervolume": result.hypervolume(), "evaluated_here": result.evaluated,
+               "best": None if best is None else {"arch": best.arch, **best.metrics}}
+    if isinstance(evaluator, SupernetEvaluator) and cost_repeats:
+        summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, study, cost_repeats)
+    click.echo(json.dumps(summary))
+
+
+def report_scoring_cost(evaluator, result, run_path, study: str, repeats: int) -> dict:
+    """Time the scoring network and the plain supernet on the search's first archs (one chunk); write
+    RUN/search-cost.STUDY.json and print one line."""
+    from nas.search.scoring_network import cost_line, sample_archs
+
+    archs = sample_archs(evaluator.space, [evaluator.space.from_string(r.arch) for r in result.records],
+                         evaluator.chunk)
+    report = evaluator.scoring_cost(archs, repeats=repeats)
+    path = Path(run_path) / f"search-cost.{study}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(path)
+    click.echo(cost_line(report), err=True)
+    return report
 
 
 @click.command(help="Plot a search: accuracy vs each cost metric (front, exported archs), hypervolume per trial.")

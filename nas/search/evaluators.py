@@ -72,16 +72,19 @@ class SupernetEvaluator:
     position as `accuracy` (higher is better, as for images) and `bits_per_char` beside it.
     `execution="auto"` runs each block at its chosen width (`switch`) where the space's
     definition supports it, else the masked lowering. `split` is the data split scored
-    (validation by default: the test split stays for the final report).
+    (validation by default: the test split stays for the final report). `supernet` picks the
+    network scoring a mixture run's archs: its own (`auto`) or the plain supernet inside it
+    (`single`); see `nas.search.scoring_network`.
     """
 
     def __init__(self, run_path: str | Path, *, split: str = "validation", execution: str = "auto", chunk: int = 8,
                  metrics: Mapping[str, MetricFunction] | None = None, limit: int | None = None,
-                 latency_predictor: str | Path | None = None):
+                 latency_predictor: str | Path | None = None, supernet: str = "auto"):
         from nas.definition import get_definition
         from nas.evaluate import fixed_batches, make_batched_scorer
         from nas.evaluate_text import make_batched_next_token_scorer
         from nas.run_dir import RunDir
+        from nas.search.scoring_network import family, scoring_network
         from nas.train.loop import enable_compilation_cache, restore_trained
 
         if split not in ("train", "validation", "test"):
@@ -90,6 +93,10 @@ class SupernetEvaluator:
         self.run = RunDir.open(run_path)
         self.session, self.state = restore_trained(self.run)
         self.space = self.session.space
+        self.trained_supernet = self.session.config.supernet
+        self.network = scoring_network(self.session, self.state, supernet)
+        # A study scored by another network than the run's own records which (nas.search.study).
+        self.scoring_record = None if self.network.family == family(self.trained_supernet) else self.network.family
         switchable = get_definition(self.session.config.space).switch_execution
         if execution == "auto":
             execution = "switch" if switchable else "masked"
@@ -103,7 +110,8 @@ class SupernetEvaluator:
             raise ConfigError(f"the {split} split of {self.run.path} is empty; choose another split (train, validation, test)")
         text = self.session.dataset.inputs == "tokens"
         make_scorer = make_batched_next_token_scorer if text else make_batched_scorer
-        self._scorer = make_scorer(self.session.graphdef, self.space, execution=execution)
+        self._make_scorer = make_scorer
+        self._scorer = make_scorer(self.network.graphdef, self.space, execution=execution)
         self.scored_metrics = ["accuracy", "bits_per_char"] if text else ["accuracy"]
         # Hypervolume reference of bits per character: the uniform model over the vocabulary (8 bits for
         # bytes); subnets no better than guessing add nothing to the front's volume.
@@ -118,13 +126,15 @@ class SupernetEvaluator:
 
     def scores(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
         """Each of `scored_metrics` for every arch, in the order given."""
+        return self._scores_with(self._scorer, self.network.params, self.network.stats, archs)
+
+    def _scores_with(self, scorer, params, stats, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
         import jax
 
         vectors = np.stack([arch.to_vector() for arch in archs])
         pad = (-len(vectors)) % self.chunk  # fixed-size chunks: one compile for every batch
         padded = np.concatenate([vectors, np.repeat(vectors[:1], pad, axis=0)])
-        chunks = [jax.device_get(self._scorer(self.state.params, self.state.stats, self._calibration,
-                                              self._batches, padded[i:i + self.chunk]))
+        chunks = [jax.device_get(scorer(params, stats, self._calibration, self._batches, padded[i:i + self.chunk]))
                   for i in range(0, len(padded), self.chunk)]
         if not isinstance(chunks[0], dict):  # the image scorer returns accuracy alone
             chunks = [{"accuracy": chunk} for chunk in chunks]
@@ -139,3 +149,20 @@ class SupernetEvaluator:
         return [{**{name: float(values[index]) for name, values in scores.items()},
                  **{name: float(f(arch)) for name, f in self.cheap_metrics.items()}}
                 for index, arch in enumerate(archs)]
+
+    def scoring_cost(self, archs: Sequence[Arch], *, repeats: int = 2) -> dict:
+        """Seconds per arch of scoring `archs` with this evaluator's network and with the plain supernet inside
+        the run (`nas.search.scoring_network.measure_scoring_cost`), plus which networks they are."""
+        from nas.search.scoring_network import measure_scoring_cost, plain_pieces
+
+        archs = list(archs)
+        mixture = None
+        if self.network.family == "single":
+            single = lambda: self._scores_with(self._scorer, self.network.params, self.network.stats, archs)
+        else:
+            graphdef, params, stats = plain_pieces(self.session, self.state)
+            plain = self._make_scorer(graphdef, self.space, execution=self.execution)
+            single = lambda: self._scores_with(plain, params, stats, archs)
+            mixture = lambda: self._scores_with(self._scorer, self.network.params, self.network.stats, archs)
+        report = measure_scoring_cost(mixture, single, len(archs), repeats=repeats)
+        return {"scoring": self.network.family, "trained_supernet": self.trained_supernet, **report}

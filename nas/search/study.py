@@ -23,9 +23,13 @@ RECORD_KEY = "weft"
 REFERENCE_KEY = "weft_reference"  # the hypervolume reference point (minimised), for plots
 
 
-def study_record(space, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> dict:
-    return {"space": space.name, "space_version": space.version, "space_fingerprint": space.fingerprint(),
-            "objectives": [str(o) for o in objectives], "constraints": [str(c) for c in constraints]}
+def study_record(space, objectives: Sequence[Objective], constraints: Sequence[Constraint],
+                 scoring: str | None = None) -> dict:
+    """`scoring`: the network scoring archs when it is not the run's own (`nas search --supernet`); a study
+    without it was scored by the run's own network."""
+    record = {"space": space.name, "space_version": space.version, "space_fingerprint": space.fingerprint(),
+              "objectives": [str(o) for o in objectives], "constraints": [str(c) for c in constraints]}
+    return record if scoring is None else {**record, "scoring": scoring}
 
 
 def load_study(storage, name: str) -> optuna.Study | None:
@@ -56,6 +60,12 @@ def check_record(study: optuna.Study, record: dict, where: str) -> None:
         if saved[key] != record[key]:
             raise ConfigError(f"study {study.study_name!r} in {where} was started with {key} {saved[key]}, "
                               f"this search has {record[key]}; resume with the same {key} or choose another --study")
+    if saved.get("scoring") != record.get("scoring"):
+        def scored_by(value):
+            return "the run's own network" if value is None else f"--supernet {value}"
+        raise ConfigError(f"study {study.study_name!r} in {where} was scored with {scored_by(saved.get('scoring'))}, "
+                          f"this search scores with {scored_by(record.get('scoring'))}; resume with the same "
+                          "--supernet or choose another --study")
 
 
 def open_study(storage, name: str, record: dict, objectives: Sequence[Objective], where: str) -> optuna.Study:
