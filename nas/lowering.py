@@ -49,6 +49,18 @@ def static_apply(graphdef, params, stats, x, arch: Arch, *, train: bool):
     return logits, nnx.state(model, nnx.BatchStat)
 
 
+def auxiliary_loss(graphdef, params, stats):
+    """The supernet's own training term, bound to these weights, or None where it defines none.
+
+    The hook: a supernet MAY define `auxiliary_loss(x, *, arch, loss_of) -> scalar` (`arch` fixed or traced
+    values, `loss_of(logits)` the step's task loss of that arch on this batch); the training step adds it
+    to that arch's loss (a learned assignment's router learns from it, supernets.learned_assignment).
+    Batch statistics it touches are discarded. Whether a supernet has it is known when the step is traced,
+    so a supernet without it traces exactly the step it traced before.
+    """
+    return getattr(nnx.merge(graphdef, params, stats, copy=True), "auxiliary_loss", None)
+
+
 def standalone_apply(graphdef, params, stats, x, *, train: bool):
     """Logits of a standalone (sliced or exported) model and its updated batch stats."""
     model = nnx.merge(graphdef, params, stats, copy=True)

@@ -55,8 +55,12 @@ class Router(nnx.Module):
         self.hidden = ElasticDense(num_features, hidden, rngs=rngs)  # full widths: a plain dense, host init
         self.out = ElasticDense(hidden, sum(self.rows) * experts, rngs=rngs)
 
+    def logits(self, features) -> jax.Array:
+        """The MLP's raw output, [..., sum(rows) * E], batched over leading axes."""
+        return self.out(jax.nn.relu(self.hidden(features)))
+
     def __call__(self, features) -> list[jax.Array]:
-        logits = self.out(jax.nn.relu(self.hidden(features)))
+        logits = self.logits(features)
         splits = np.cumsum([r * self.experts for r in self.rows])[:-1]
         return [jax.nn.softmax(part.reshape(rows, self.experts), axis=-1)
                 for part, rows in zip(jnp.split(logits, splits), self.rows)]

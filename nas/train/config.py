@@ -18,8 +18,8 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
-                    "supernet", "experts", "split_decision", "router_hidden")
-SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot")  # nas.train.mixtures
+                    "supernet", "experts", "split_decision", "router_hidden", "balance_weight")
+SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # nas.train.mixtures
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,12 @@ class TrainConfig:
     freeze_unused: bool = True          # no optimizer/decay movement of slices no subnet used
     on_nonfinite: str = "stop"          # stop | skip: a step with NaN/inf loss or gradients ends the run or is dropped
     execution: str = "masked"           # masked | switch (how sampled subnets run)
-    supernet: str = "single"            # single | mos-layer | mos-neuron | few-shot (nas.train.mixtures)
+    supernet: str = "single"            # single | mos-layer | mos-neuron | few-shot | mixture (nas.train.mixtures)
     experts: int | None = None          # MoS: experts per kernel (default 2); few-shot: supernets (default: one
-                                        # per choice of split_decision)
+                                        # per choice of split_decision); mixture: supernets (default 2)
     split_decision: str | None = None   # few-shot: the decision whose choices split the space
-    router_hidden: int = 64             # MoS: hidden width of the router MLP
+    router_hidden: int = 64             # MoS, mixture: hidden width of the router MLP
+    balance_weight: float | None = None  # mixture: weight of the router's balance term (default 1.0)
     resort: bool = False                # OFA importance re-sorting of channels at each phase start
     devices: int | None = 1             # data parallelism: devices the batch is split over (None: all)
     seed: int = 0
@@ -121,8 +122,14 @@ class TrainConfig:
 
     def _check_supernet(self) -> None:
         if self.experts is not None and (self.supernet == "single" or self.experts < 1):
-            raise ConfigError(f"train config: experts must be >= 1 and needs supernet mos-layer, mos-neuron or "
-                              f"few-shot, got experts {self.experts} with supernet {self.supernet!r}")
+            raise ConfigError(f"train config: experts must be >= 1 and needs supernet mos-layer, mos-neuron, "
+                              f"few-shot or mixture, got experts {self.experts} with supernet {self.supernet!r}")
+        if self.supernet == "mixture" and self.experts is not None and self.experts < 2:
+            raise ConfigError(f"train config: supernet 'mixture' needs experts >= 2 (the supernets the router "
+                              f"assigns archs to), got {self.experts}")
+        if self.balance_weight is not None and (self.supernet != "mixture" or self.balance_weight < 0):
+            raise ConfigError(f"train config: balance_weight must be >= 0 and is only for supernet 'mixture', got "
+                              f"balance_weight {self.balance_weight} with supernet {self.supernet!r}")
         if (self.supernet == "few-shot") != (self.split_decision is not None):
             raise ConfigError("train config: supernet 'few-shot' needs split_decision (the decision whose choices "
                               f"split the space), and split_decision is only for it; got supernet {self.supernet!r}, "

@@ -125,7 +125,8 @@ def build_session(config: TrainConfig) -> Session:
     options = definition.resolve_options(config.space_options, dataset.image_shape)
     space, supernet = definition.build(options, seed=config.seed)
     supernet = wrap_supernet(config.supernet, space, supernet, experts=config.experts,
-                             split_decision=config.split_decision, router_hidden=config.router_hidden, seed=config.seed)
+                             split_decision=config.split_decision, router_hidden=config.router_hidden,
+                             balance_weight=config.balance_weight, seed=config.seed)
     graphdef, params, stats = split(supernet)
     return Session(config, dataset, space, supernet, graphdef, params, stats, options)
 

@@ -14,6 +14,12 @@ inf returns its input state unchanged (a select inside the jit, so no extra
 compile and no host sync): `metrics["finite"]` says which arch went bad and
 `metrics["update_finite"]` whether the update did; the loop decides whether to
 stop or go on (nas.train.divergence).
+
+A supernet may add its own term to each arch's loss (`auxiliary_loss`, see
+nas.lowering.auxiliary_loss: a learned assignment's router trains on it); the
+step adds it to every arch's loss, sampled or static, where the supernet
+defines it, and traces exactly as before where it does not. The metrics'
+losses stay the task losses.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from nas.lowering import masked_apply, static_apply, switched_apply
+from nas.lowering import auxiliary_loss, masked_apply, static_apply, switched_apply
 from nas.data import check_batch
 from nas.space import Arch, Space, SpaceError
 from nas.train.losses import accuracy, adaptive_alpha_divergence, cross_entropy, kl_distillation
@@ -107,16 +113,26 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     apply_arch = EXECUTIONS[options.execution]
 
     # Losses are differentiated scaled by the student weight (DεpS ramps it); metrics stay unscaled.
+    # A supernet's own training term (`auxiliary_loss`, nas.lowering), where it defines one, joins each arch's loss.
+    def with_auxiliary(total, params, stats, images, arch_of, task_loss):
+        own = auxiliary_loss(graphdef, params, stats)
+        return total if own is None else total + own(images, arch=arch_of(), loss_of=task_loss)
+
     def arch_loss(params, stats, images, labels, arch_vector, teacher, weight):
-        logits, stats = apply_arch(graphdef, params, stats, space, images, arch_vector, train=True)
+        logits, new_stats = apply_arch(graphdef, params, stats, space, images, arch_vector, train=True)
         value = options.student_loss(logits, labels, teacher)
-        return weight * value, (stats, accuracy(logits, labels), value)
+        total = with_auxiliary(weight * value, params, stats, images, lambda: space.values(arch_vector),
+                               lambda logits: options.student_loss(logits, labels, teacher))
+        return total, (new_stats, accuracy(logits, labels), value)
 
     def static_loss(arch, is_teacher):
         def loss(params, stats, images, labels, teacher, weight):
-            logits, stats = static_apply(graphdef, params, stats, images, arch, train=True)
-            value = options.student_loss(logits, labels, None if is_teacher else teacher)
-            return (value if is_teacher else weight * value), (stats, accuracy(logits, labels), value, logits)
+            logits, new_stats = static_apply(graphdef, params, stats, images, arch, train=True)
+            target = None if is_teacher else teacher
+            value = options.student_loss(logits, labels, target)
+            total = with_auxiliary(value if is_teacher else weight * value, params, stats, images, lambda: dict(arch),
+                                   lambda logits: options.student_loss(logits, labels, target))
+            return total, (new_stats, accuracy(logits, labels), value, logits)
         return jax.value_and_grad(loss, has_aux=True)
 
     arch_grad = jax.value_and_grad(arch_loss, has_aux=True)

@@ -1,10 +1,11 @@
-"""`nas train --supernet mos-layer|mos-neuron|few-shot`: mixtures train, resume and export like a supernet."""
+"""`nas train --supernet mos-layer|mos-neuron|few-shot|mixture`: mixtures train, resume and export like a supernet."""
 import json
 
 import jax
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from flax import nnx
 
 from nas.cli import main
 from nas.config import to_dict
@@ -14,6 +15,7 @@ from nas.run_dir import RunDir
 from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.loop import restore_trained, train
 from search_spaces.mlp import MLP
+from supernets.learned_assignment import RoutedSupernets
 from supernets.mixture_of_supernets import MixtureOfSupernets
 
 TINY = {"space": "mlp", "space_options": {"max_width": 8, "width_steps": 2, "max_layers": 2}, "batch_size": 16,
@@ -50,6 +52,41 @@ def test_few_shot_assignment_survives_checkpoint_and_resume(tmp_path):
     assert any("'supernets'][0]" in p for p in moved) and any("'supernets'][1]" in p for p in moved)
 
 
+def test_learned_assignment_trains_resumes_exports_and_searches_like_a_supernet(tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(**TINY, steps=6, supernet="mixture", experts=2, balance_weight=0.5)
+    train(config, tmp_path / "straight", progress=False)
+    assert train(config, run, progress=False, stop_at=3) is None  # interrupted after step 3
+    resumed = CliRunner().invoke(main, [  # the same run as a command: resumes from the checkpoint
+        "train", "--space", "mlp", "--option", "max_width=8", "--option", "width_steps=2", "--option",
+        "max_layers=2", "--data", "synthetic", "--limit-train", "128", "--batch-size", "16", "--steps", "6",
+        "--warmup-steps", "1", "--supernet", "mixture", "--experts", "2", "--balance-weight", "0.5", "--quiet",
+        "--run", str(run)])
+    assert resumed.exit_code == 0, resumed.output
+    session, state = restore_trained(RunDir.open(run))
+    assert int(state.step) == 6 and isinstance(session.supernet, RoutedSupernets)
+    record = json.loads((run / "config.json").read_text())["config"]
+    assert (record["supernet"], record["experts"], record["balance_weight"]) == ("mixture", 2, 0.5)
+    moved = moved_leaves(session, state)  # the router learns, and so does every supernet that owns a trained arch
+    assert any("'router']" in p for p in moved) and any("'supernets']" in p for p in moved)
+    mixture = nnx.merge(session.graphdef, state.params, state.stats)
+    straight_session, straight = restore_trained(RunDir.open(tmp_path / "straight"))
+    vectors = session.space.sample_vectors(jax.random.key(5), 256)  # the owners after resume: as if never stopped
+    np.testing.assert_array_equal(
+        mixture.assignment(vectors),
+        nnx.merge(straight_session.graphdef, straight.params, straight.stats).assignment(vectors))
+    for arch_spec, arch in (("smallest", session.space.smallest()), ("largest", session.space.largest())):
+        out = export_subnet(run, arch_spec, progress=False)  # fails loudly if export and mixture differ
+        report = json.loads((out / "report.json").read_text())
+        assert report["max_abs_diff_vs_supernet"] <= 1e-5
+        owner = mixture.supernets[mixture.supernet_of(arch)].get_active_subnet(arch)
+        assert report["params"] == sum(int(np.size(leaf)) for leaf in jax.tree.leaves(nnx.state(owner, nnx.Param)))
+        assert type(load_export(out).model) is MLP
+    searched = CliRunner().invoke(main, ["search", "--run", str(run), "--searcher", "random", "--trials", "4",
+                                         "--quiet"])
+    assert searched.exit_code == 0, searched.output
+
+
 def test_routed_export_reloads_without_router_and_matches(tmp_path):
     run = tmp_path / "run"
     train(TrainConfig(**TINY, supernet="mos-layer", experts=3, steps=3), run, progress=False)
@@ -82,7 +119,8 @@ def test_runs_older_than_the_supernet_setting_stay_resumable(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [{"supernet": "mos-neuron", "experts": 2},
-                                  {"supernet": "few-shot", "split_decision": "depth"}])
+                                  {"supernet": "few-shot", "split_decision": "depth"},
+                                  {"supernet": "mixture", "experts": 2}])
 def test_mixture_run_resumes_bit_identical_to_the_uninterrupted_run(tmp_path, kind):
     config = TrainConfig(**TINY, steps=6, **kind)
     train(config, tmp_path / "straight", progress=False)
@@ -95,7 +133,7 @@ def test_mixture_run_resumes_bit_identical_to_the_uninterrupted_run(tmp_path, ki
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mos-neuron", "few-shot"])
+@pytest.mark.parametrize("kind", ["mos-neuron", "few-shot", "mixture"])
 def test_one_compile_for_every_arch_of_a_mixture(kind):
     import optax
 

@@ -1,0 +1,123 @@
+"""A learned, balanced assignment of archs to K supernets: few-shot NAS whose split a router learns.
+
+`RoutedSupernets(supernet, space, num_supernets=K, ...)` holds K copies of a
+supernet as `FewShotSupernets` does (`supernets.owned_copies`: the owner runs,
+trains, recalibrates and exports the arch; the others get exactly zero
+gradient), but the owner is chosen by a small router MLP on the arch's
+features (`space.features_jax`): K logits, the owner their argmax. Exactly one
+supernet serves each arch at training, evaluation, slicing, export and search.
+The router's weights are ordinary `nnx.Param`s, so a checkpoint carries the
+assignment: it is a pure function of checkpointed parameters.
+
+How the router learns: the wrapper defines the training step's optional hook
+`auxiliary_loss(x, *, arch, loss_of)` (nas.lowering.auxiliary_loss), which the
+step adds to the loss of every arch it trains, sampled or static:
+
+  fit      KL(softmax(-losses / temperature) || router softmax), where `losses`
+           are the arch's task loss (`loss_of`: the step's loss of that arch's
+           logits) on each of the K copies: K forward passes on the step's
+           batch, parameters behind stop_gradient, batch statistics discarded.
+           A soft target rather than the argmin: the copies start identical,
+           so their losses tie exactly and argmin would send every arch to
+           supernet 0 from the first step; the soft target is uniform then and
+           sharpens as the copies specialise.
+  balance  balance_weight * KL(mean router softmax || uniform) over a fixed
+           batch of BALANCE_ARCHS archs (`space.sample_vectors` of a constant
+           key: the same batch every step and after resume), so the router
+           cannot put every arch on one supernet. Without it (weight 0) the
+           supernet that owns most archs at first trains on them, gets the
+           lower loss everywhere and takes every arch within ~100 steps.
+           Like the fit term it counts once per trained arch.
+
+The router starts centred (its output bias makes every supernet's mean logit
+over the balance batch equal), so the first steps do not hand nearly every arch
+to whichever supernet a random bias favoured. The supernets get no gradient
+from either term (the K losses are constants); the router gets gradient from
+them alone (the owner is an integer). Cost: K forward passes per trained arch
+on top of its forward and backward pass.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import lax
+
+from nas.errors import ConfigError
+from nas.space import Space
+from supernets.mixture_of_supernets import Router
+from supernets.owned_copies import OwnedCopies, copies
+from supernets.param_paths import arch_vector
+
+MAX_SUPERNETS = 16
+BALANCE_ARCHS = 256
+BALANCE_SEED = 0
+
+
+def fit_loss(logits: jax.Array, losses: jax.Array, temperature: float) -> jax.Array:
+    """KL(softmax(-losses / temperature) || softmax(logits)): the router pulled towards the lower-loss supernets."""
+    log_target = jax.nn.log_softmax(-lax.stop_gradient(losses) / temperature)
+    return jnp.sum(jnp.exp(log_target) * (log_target - jax.nn.log_softmax(logits)))
+
+
+def balance_loss(logits: jax.Array) -> jax.Array:
+    """KL(mean over the batch of softmax(logits) || uniform), logits [N, K]; 0 when the shares are equal."""
+    num_archs, num_supernets = logits.shape
+    log_mean = jax.nn.logsumexp(jax.nn.log_softmax(logits), axis=0) - math.log(num_archs)
+    return jnp.sum(jnp.exp(log_mean) * (log_mean + math.log(num_supernets)))
+
+
+def run_frozen(supernet: nnx.Module, x, arch: Mapping) -> jax.Array:
+    """`supernet`'s training-mode logits of `arch`: no gradient reaches it, its batch statistics stay as they were."""
+    graphdef, state = nnx.split(supernet)
+    return nnx.merge(graphdef, jax.tree.map(lax.stop_gradient, state))(x, train=True, arch=arch)
+
+
+class RoutedSupernets(OwnedCopies):
+    def __init__(self, supernet: nnx.Module, space: Space, *, num_supernets: int = 2, router_hidden: int = 64,
+                 balance_weight: float = 1.0, temperature: float = 0.1, rngs: nnx.Rngs):
+        if not 2 <= num_supernets <= MAX_SUPERNETS:
+            raise ConfigError(f"a learned assignment needs 2..{MAX_SUPERNETS} supernets, got {num_supernets}")
+        if not balance_weight >= 0 or not math.isfinite(balance_weight):
+            raise ConfigError(f"balance_weight must be a finite number >= 0, got {balance_weight}")
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise ConfigError(f"temperature must be a finite number > 0, got {temperature}")
+        self.space = space
+        self.balance_weight, self.temperature = float(balance_weight), float(temperature)
+        self.supernets = copies(supernet, num_supernets)
+        self.router = Router(space.num_features, (1,), num_supernets, router_hidden, rngs=rngs)
+        # Centred: every supernet's mean logit over the balance batch is equal, so the assignment starts near
+        # balanced rather than on the supernet that a random bias favours.
+        out = self.router.out
+        out.bias[...] = out.bias[...] - jnp.mean(self.router_logits(self.balance_batch()), axis=0)
+
+    def router_logits(self, vectors) -> jax.Array:
+        """[..., K] router logits of int32 [..., D] arch vectors."""
+        return self.router.logits(self.space.features_jax(vectors))
+
+    def assignment(self, vectors) -> jax.Array:
+        """int32 [...]: the owner of each of the arch vectors [..., D]."""
+        return jnp.argmax(self.router_logits(vectors), axis=-1).astype(jnp.int32)
+
+    def supernet_of(self, arch: Mapping):
+        """The owner of `arch`: a Python int where the router's weights are concrete, traced otherwise."""
+        owner = self.assignment(arch_vector(self.space, arch))
+        return owner if isinstance(owner, jax.core.Tracer) else int(owner)
+
+    def balance_batch(self) -> jax.Array:
+        """The fixed int32 [BALANCE_ARCHS, D] archs the balance term is measured on."""
+        return self.space.sample_vectors(jax.random.key(BALANCE_SEED), BALANCE_ARCHS)
+
+    def auxiliary_loss(self, x, *, arch: Mapping, loss_of) -> jax.Array:
+        """The router's training term for `arch` (the module docstring): fit, plus the weighted balance."""
+        losses = jnp.stack([loss_of(run_frozen(supernet, x, arch)) for supernet in self.supernets])
+        loss = fit_loss(self.router_logits(arch_vector(self.space, arch)), losses, self.temperature)
+        if self.balance_weight:
+            loss = loss + self.balance_weight * balance_loss(self.router_logits(self.balance_batch()))
+        return loss
+
+    def usage_outside(self, name: str) -> bool:
+        return True  # the router: every arch reads it to find its owner
