@@ -8,7 +8,7 @@ owner is known on the host, a traced int32 otherwise.
 
 The wrapper is a supernet itself. A known owner runs (and slices) its own
 supernet directly; a traced one (one compile for every arch) runs supernet 0's
-graph on the owner's parameters and batch statistics, picked from the K stacked
+graph on the owner's parameters and batch statistics, selected from the K
 copies, and writes the updated statistics back to the owner alone. The other
 copies get exactly zero gradient, so `freeze_unused` leaves them still in that
 step. The standalone export is the owner's sliced subnet.
@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
 
 from supernets.param_paths import is_fixed, usage_by_name, usage_in_order
 
@@ -54,7 +55,9 @@ class OwnedCopies(nnx.Module):
             return self.supernets[owner](x, train=train, arch=arch, **options)
         graphdef = nnx.graphdef(self.supernets[0])
         states = [nnx.split(s, nnx.Param, ...)[1:] for s in self.supernets]
-        picked = [jax.tree.map(lambda *copies: jnp.stack(copies)[owner], *parts) for parts in zip(*states)]
+        # A select rather than indexing the stacked copies: the stack is written out whole in the forward pass
+        # and scattered into in the backward pass (an MLP's sandwich step ran at 15 steps/s instead of 29).
+        picked = [jax.tree.map(lambda *copies: lax.select_n(owner, *copies), *parts) for parts in zip(*states)]
         model = nnx.merge(graphdef, *picked)
         logits = model(x, train=train, arch=arch, **options)
         updated = nnx.state(model, nnx.BatchStat)
