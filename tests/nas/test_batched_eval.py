@@ -12,7 +12,8 @@ from nas.lowering import split
 @pytest.mark.parametrize("space_name, options, execution", [
     ("mlp", {"max_width": 32, "width_steps": 4}, "masked"),
     ("mobilenetv3", {"width_mult": 0.25}, "masked"),
-    ("mobilenetv3", {"width_mult": 0.25}, "switch"),
+    # The switch form compiles every arch's branch again (~30 s on 2 cores): make test-slow.
+    pytest.param("mobilenetv3", {"width_mult": 0.25}, "switch", marks=pytest.mark.slow),
 ])
 def test_batched_scores_equal_one_by_one_scores(space_name, options, execution):
     definition = get_definition(space_name)

@@ -71,7 +71,8 @@ def test_mlp_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
     check_agreement(space, graphdef, params, stats, archs_to_check(space, 50), batch_of(16))
 
 
-@pytest.mark.parametrize("kernel_transform", [False, True])
+# With kernel transforms the 50-arch test below (make test-slow) covers the same path, so that case is slow too.
+@pytest.mark.parametrize("kernel_transform", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_mobilenetv3_lowerings_agree_on_smallest_largest_and_random_archs(kernel_transform):
     space, graphdef, params, stats = perturbed_supernet(
         "mobilenetv3", {"width_mult": 0.25, "kernel_transform": kernel_transform})
