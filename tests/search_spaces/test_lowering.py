@@ -86,6 +86,7 @@ def test_mobilenetv3_lowerings_agree_on_50_random_archs():
     print(f"worst max-abs difference / max(1, |logits|) over 52 archs, train and eval: {worst:.3g}")
 
 
+@pytest.mark.slow  # ~1 min of compiles on 2 cores; make test keeps the switched execution's macro-chain test
 def test_mobilenetv3_switched_execution_matches_masked_in_logits_statistics_and_gradients():
     space, graphdef, params, stats = perturbed_supernet("mobilenetv3", {"width_mult": 0.25})
     batch = batch_of(8)
