@@ -19,8 +19,8 @@ arch) of another experiment directory whose saved training config equals the one
 train is read from there instead of trained again: the ranking experiment (issue 4) trains the same
 single supernet and the same 24 stand-alone archs on MobileNetV3.
 
-Writes results.json after every variant (a run cut short keeps what it finished), table.md and
-scatter.png (inherited vs stand-alone, one panel per variant). Re-running resumes.
+Writes results.json, table.md and scatter.png (inherited vs stand-alone, one panel per variant) after
+every variant, so a run cut short keeps what it finished. Re-running resumes.
 """
 from __future__ import annotations
 
@@ -160,9 +160,10 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             "kendall_tau": kendall_tau(inherited, standalone), "spearman": spearman(inherited, standalone),
             "under_budget": pick_under_budget(inherited, standalone, cost, budget, lower_is_better=text),
             "seconds_per_step": seconds_per_step(path), "parameters": parameter_count(path)})
+        # After every variant, so a run stopped between variants keeps its table and plot too.
         write_results(run_dir, results)
-    (run_dir / "table.md").write_text(table(results))
-    plot(results, run_dir / "scatter.png")
+        (run_dir / "table.md").write_text(table(results))
+        plot(results, run_dir / "scatter.png")
     return results
 
 
