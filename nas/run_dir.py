@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas.atomic_write import write_json_atomically
 from nas.errors import RunDirError
 
 CONFIG_FILE = "config.json"
@@ -101,6 +102,4 @@ class RunDir:
                 return
             record = {**saved, "config": {**saved["config"], "steps": record["config"]["steps"]}}
         self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-        tmp.replace(self.config_file)
+        write_json_atomically(self.config_file, record, indent=2, sort_keys=True)

@@ -38,14 +38,12 @@ def copies(supernet: nnx.Module, num_supernets: int) -> nnx.List:
 
 
 class OwnedCopies(nnx.Module):
-    """Base of the wrappers: `self.supernets` and `supernet_of(arch)` come from the subclass."""
+    """Base of the wrappers. A subclass sets `self.supernets` and defines `supernet_of(arch)` (the module
+    docstring); `usage_outside(name)` it overrides only for leaves outside the copies that every arch reads."""
 
     @property
     def num_supernets(self) -> int:
         return len(self.supernets)
-
-    def supernet_of(self, arch: Mapping):
-        raise NotImplementedError
 
     def __call__(self, x, *, train: bool = False, arch: Mapping | None = None, **options):
         if arch is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nas.atomic_write import write_json_atomically
 from nas.errors import WeftError
 from nas.hardware.counters import CostCounter, load_counter
 from nas.hardware.flops_proxy import FlopsProxy
@@ -35,10 +36,7 @@ def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dic
                 "metrics": metrics or {}, "payload": predictor.payload()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(document))
-    temporary.replace(path)
-    return path
+    return write_json_atomically(path, document)
 
 
 def read_document(path: str | Path) -> dict:

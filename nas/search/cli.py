@@ -127,15 +127,13 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
 def report_scoring_cost(evaluator, result, run_path, study: str, repeats: int) -> dict:
     """Time the scoring network and the plain supernet on the search's first archs (one chunk); write
     RUN/search-cost.STUDY.json and print one line."""
+    from nas.atomic_write import write_json_atomically
     from nas.search.scoring_network import cost_line, sample_archs
 
     archs = sample_archs(evaluator.space, [evaluator.space.from_string(r.arch) for r in result.records],
                          evaluator.chunk)
     report = evaluator.scoring_cost(archs, repeats=repeats)
-    path = Path(run_path) / f"search-cost.{study}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
+    write_json_atomically(Path(run_path) / f"search-cost.{study}.json", report, indent=2)
     click.echo(cost_line(report), err=True)
     return report
 
