@@ -52,9 +52,10 @@ def static_apply(graphdef, params, stats, x, arch: Arch, *, train: bool):
 def auxiliary_loss(graphdef, params, stats):
     """The supernet's own training term, bound to these weights, or None where it defines none.
 
-    The hook: a supernet MAY define `auxiliary_loss(x, *, arch, loss_of) -> scalar` (`arch` fixed or traced
-    values, `loss_of(logits)` the step's task loss of that arch on this batch); the training step adds it
-    to that arch's loss (a learned assignment's router learns from it, supernets.learned_assignment).
+    The hook: a supernet MAY define `auxiliary_loss(x, *, arch, loss, loss_of) -> scalar` (`arch` fixed or
+    traced values, `loss` the arch's task loss the step computed, `loss_of(logits)` that task loss of other
+    logits on this batch); the training step adds it to each sampled arch's loss (a learned assignment's
+    router learns from it, supernets.learned_assignment).
     Batch statistics it touches are discarded. Whether a supernet has it is known when the step is traced,
     so a supernet without it traces exactly the step it traced before.
     """

@@ -10,13 +10,17 @@ The router's weights are ordinary `nnx.Param`s, so a checkpoint carries the
 assignment: it is a pure function of checkpointed parameters.
 
 How the router learns: the wrapper defines the training step's optional hook
-`auxiliary_loss(x, *, arch, loss_of)` (nas.lowering.auxiliary_loss), which the
-step adds to the loss of every arch it trains, sampled or static:
+`auxiliary_loss(x, *, arch, loss, loss_of)` (nas.lowering.auxiliary_loss),
+which the step adds to the loss of each arch it samples (not to the sandwich's
+static largest and smallest: two fixed archs that need no routing lesson each
+step, and on MobileNetV3 a fit term on them put 2K more networks into the
+step's program, which ran out of 23 GB compiling):
 
   fit      KL(softmax(-losses / temperature) || router softmax), where `losses`
-           are the arch's task loss (`loss_of`: the step's loss of that arch's
-           logits) on each of the K copies: K forward passes on the step's
-           batch, parameters behind stop_gradient, batch statistics discarded.
+           are the arch's task loss on each of the K copies: the owner's is the
+           step's own (`loss`), the K-1 others come from forward passes on the
+           step's batch (`loss_of` of their logits), parameters behind
+           stop_gradient, batch statistics discarded.
            A soft target rather than the argmin: the copies start identical,
            so their losses tie exactly and argmin would send every arch to
            supernet 0 from the first step; the soft target is uniform then and
@@ -27,14 +31,14 @@ step adds to the loss of every arch it trains, sampled or static:
            cannot put every arch on one supernet. Without it (weight 0) the
            supernet that owns most archs at first trains on them, gets the
            lower loss everywhere and takes every arch within ~100 steps.
-           Like the fit term it counts once per trained arch.
+           Like the fit term it counts once per sampled arch.
 
 The router starts centred (its output bias makes every supernet's mean logit
 over the balance batch equal), so the first steps do not hand nearly every arch
 to whichever supernet a random bias favoured. The supernets get no gradient
 from either term (the K losses are constants); the router gets gradient from
-them alone (the owner is an integer). Cost: K forward passes per trained arch
-on top of its forward and backward pass.
+them alone (the owner is an integer). Cost: K-1 forward passes per sampled
+arch on top of its forward and backward pass.
 """
 from __future__ import annotations
 
@@ -111,13 +115,18 @@ class RoutedSupernets(OwnedCopies):
         """The fixed int32 [BALANCE_ARCHS, D] archs the balance term is measured on."""
         return self.space.sample_vectors(jax.random.key(BALANCE_SEED), BALANCE_ARCHS)
 
-    def auxiliary_loss(self, x, *, arch: Mapping, loss_of) -> jax.Array:
-        """The router's training term for `arch` (the module docstring): fit, plus the weighted balance."""
-        losses = jnp.stack([loss_of(run_frozen(supernet, x, arch)) for supernet in self.supernets])
-        loss = fit_loss(self.router_logits(arch_vector(self.space, arch)), losses, self.temperature)
+    def auxiliary_loss(self, x, *, arch: Mapping, loss: jax.Array, loss_of) -> jax.Array:
+        """The router's training term for `arch` (the module docstring): fit, plus the weighted balance.
+        `loss` is the arch's task loss on its owner (the step's own), `loss_of(logits)` that loss of other logits."""
+        owner = self.supernet_of(arch)
+        losses = jnp.zeros(self.num_supernets).at[owner].set(loss)
+        for offset in range(1, self.num_supernets):
+            other = (owner + offset) % self.num_supernets
+            losses = losses.at[other].set(loss_of(run_frozen(self.copy_at(other), x, arch)))
+        total = fit_loss(self.router_logits(arch_vector(self.space, arch)), losses, self.temperature)
         if self.balance_weight:
-            loss = loss + self.balance_weight * balance_loss(self.router_logits(self.balance_batch()))
-        return loss
+            total = total + self.balance_weight * balance_loss(self.router_logits(self.balance_batch()))
+        return total
 
     def usage_outside(self, name: str) -> bool:
         return True  # the router: every arch reads it to find its owner

@@ -49,20 +49,27 @@ class OwnedCopies(nnx.Module):
         if arch is None:
             raise ValueError(f"{type(self).__name__} runs a given arch; slice it for a standalone model")
         owner = self.supernet_of(arch)
-        if isinstance(owner, int):
-            return self.supernets[owner](x, train=train, arch=arch, **options)
+        model = self.copy_at(owner)
+        logits = model(x, train=train, arch=arch, **options)
+        if not isinstance(owner, int):
+            updated = nnx.state(model, nnx.BatchStat)
+            for index, supernet in enumerate(self.supernets):
+                nnx.update(supernet, jax.tree.map(lambda new, old, mine=index == owner: jnp.where(mine, new, old),
+                                                  updated, nnx.state(supernet, nnx.BatchStat)))
+        return logits
+
+    def copy_at(self, index) -> nnx.Module:
+        """Supernet `index`: the copy itself for a Python int; for a traced int, supernet 0's graph on that
+        copy's parameters and batch statistics, selected from the K copies (a new module: what it updates stays
+        in it)."""
+        if isinstance(index, int):
+            return self.supernets[index]
         graphdef = nnx.graphdef(self.supernets[0])
         states = [nnx.split(s, nnx.Param, ...)[1:] for s in self.supernets]
         # A select rather than indexing the stacked copies: the stack is written out whole in the forward pass
         # and scattered into in the backward pass (an MLP's sandwich step ran at 15 steps/s instead of 29).
-        picked = [jax.tree.map(lambda *copies: lax.select_n(owner, *copies), *parts) for parts in zip(*states)]
-        model = nnx.merge(graphdef, *picked)
-        logits = model(x, train=train, arch=arch, **options)
-        updated = nnx.state(model, nnx.BatchStat)
-        for index, supernet in enumerate(self.supernets):
-            nnx.update(supernet, jax.tree.map(lambda new, old, mine=index == owner: jnp.where(mine, new, old),
-                                              updated, nnx.state(supernet, nnx.BatchStat)))
-        return logits
+        picked = [jax.tree.map(lambda *copies: lax.select_n(index, *copies), *parts) for parts in zip(*states)]
+        return nnx.merge(graphdef, *picked)
 
     def get_active_subnet(self, arch: Mapping) -> nnx.Module:
         if not is_fixed(arch):

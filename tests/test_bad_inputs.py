@@ -217,6 +217,9 @@ CASES = {
         ("split_decision is only for it", "got supernet 'mixture'")),
     "negative balance weight": Cli(("train", *TINY, "--supernet", "mixture", "--balance-weight", "-1", "--run", "NEW"),
                                    ("balance_weight must be >= 0", "got balance_weight -1.0")),
+    "mixture with no sampled arch to route": Cli(
+        ("train", *TINY, "--supernet", "mixture", "--num-random", "0", "--run", "NEW"),
+        ("learns its router from the sampled archs", "num_random 0 samples none")),
     "balance weight without a mixture": Cli(("train", *TINY, "--balance-weight", "2", "--run", "NEW"),
                                             ("is only for supernet 'mixture'", "with supernet 'single'")),
     "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),

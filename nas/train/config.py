@@ -127,6 +127,11 @@ class TrainConfig:
         if self.supernet == "mixture" and self.experts is not None and self.experts < 2:
             raise ConfigError(f"train config: supernet 'mixture' needs experts >= 2 (the supernets the router "
                               f"assigns archs to), got {self.experts}")
+        if self.supernet == "mixture" and (self.sampling == "standalone" or self.num_random == 0 and self.sampling
+                                           in ("sandwich", "progressive", "delayed")):
+            raise ConfigError(f"train config: supernet 'mixture' learns its router from the sampled archs of each "
+                              f"step; sampling {self.sampling!r} with num_random {self.num_random} samples none (use "
+                              f"num_random >= 1 and a sampling other than 'standalone')")
         if self.balance_weight is not None and (self.supernet != "mixture" or self.balance_weight < 0):
             raise ConfigError(f"train config: balance_weight must be >= 0 and is only for supernet 'mixture', got "
                               f"balance_weight {self.balance_weight} with supernet {self.supernet!r}")

@@ -15,11 +15,12 @@ compile and no host sync): `metrics["finite"]` says which arch went bad and
 `metrics["update_finite"]` whether the update did; the loop decides whether to
 stop or go on (nas.train.divergence).
 
-A supernet may add its own term to each arch's loss (`auxiliary_loss`, see
-nas.lowering.auxiliary_loss: a learned assignment's router trains on it); the
-step adds it to every arch's loss, sampled or static, where the supernet
-defines it, and traces exactly as before where it does not. The metrics'
-losses stay the task losses.
+A supernet may add its own term to each sampled arch's loss (`auxiliary_loss`,
+see nas.lowering.auxiliary_loss: a learned assignment's router trains on it);
+the step adds it inside the scan, where the supernet defines it, and traces
+exactly as before where it does not. The static archs get none: they are two
+fixed archs, and the term's extra forward passes would be traced once for each
+of them on top of the scan body's. The metrics' losses stay the task losses.
 """
 from __future__ import annotations
 
@@ -113,16 +114,15 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     apply_arch = EXECUTIONS[options.execution]
 
     # Losses are differentiated scaled by the student weight (DεpS ramps it); metrics stay unscaled.
-    # A supernet's own training term (`auxiliary_loss`, nas.lowering), where it defines one, joins each arch's loss.
-    def with_auxiliary(total, params, stats, images, arch_of, task_loss):
-        own = auxiliary_loss(graphdef, params, stats)
-        return total if own is None else total + own(images, arch=arch_of(), loss_of=task_loss)
-
+    # A supernet's own training term (`auxiliary_loss`, nas.lowering), where it defines one, joins each sampled
+    # arch's loss.
     def arch_loss(params, stats, images, labels, arch_vector, teacher, weight):
         logits, new_stats = apply_arch(graphdef, params, stats, space, images, arch_vector, train=True)
         value = options.student_loss(logits, labels, teacher)
-        total = with_auxiliary(weight * value, params, stats, images, lambda: space.values(arch_vector),
-                               lambda logits: options.student_loss(logits, labels, teacher))
+        total, own = weight * value, auxiliary_loss(graphdef, params, stats)
+        if own is not None:
+            total = total + own(images, arch=space.values(arch_vector), loss=value,
+                                loss_of=lambda logits: options.student_loss(logits, labels, teacher))
         return total, (new_stats, accuracy(logits, labels), value)
 
     def static_loss(arch, is_teacher):
@@ -130,9 +130,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
             logits, new_stats = static_apply(graphdef, params, stats, images, arch, train=True)
             target = None if is_teacher else teacher
             value = options.student_loss(logits, labels, target)
-            total = with_auxiliary(value if is_teacher else weight * value, params, stats, images, lambda: dict(arch),
-                                   lambda logits: options.student_loss(logits, labels, target))
-            return total, (new_stats, accuracy(logits, labels), value, logits)
+            return value if is_teacher else weight * value, (new_stats, accuracy(logits, labels), value, logits)
         return jax.value_and_grad(loss, has_aux=True)
 
     arch_grad = jax.value_and_grad(arch_loss, has_aux=True)

@@ -96,7 +96,7 @@ def test_each_arch_is_served_by_exactly_one_supernet_which_alone_gets_gradients(
 
 
 @pytest.mark.parametrize("static", [False, True])
-def test_a_training_step_moves_the_owner_and_the_router_and_nothing_else(static):
+def test_a_training_step_moves_the_owner_and_only_a_sampled_arch_moves_the_router(static):
     space, model = routed(num_supernets=3)
     arch = both_owners(space, model)[2]
     graphdef, params, stats = split(model)
@@ -109,7 +109,23 @@ def test_a_training_step_moves_the_owner_and_the_router_and_nothing_else(static)
     for index in range(3):
         assert moved(jax.tree.map(np.subtract, state.params["supernets"][index], before["supernets"][index])) == (
             index == 2)
-    assert moved(jax.tree.map(np.subtract, state.params["router"], before["router"]))
+    # The router learns from the sampled archs; a static arch (the sandwich's largest, smallest) adds no term.
+    assert moved(jax.tree.map(np.subtract, state.params["router"], before["router"])) == (not static)
+
+
+def test_the_routing_loss_takes_the_owners_loss_from_the_step_and_runs_the_others():
+    space, model = routed(num_supernets=3)
+    loss_of = lambda logits: jnp.mean(logits ** 2)
+    for arch in both_owners(space, model).values():
+        losses = [loss_of(copy(IMAGES, train=True, arch=dict(arch))) for copy in model.supernets]
+        owner = model.supernet_of(arch)
+        expected = fit_loss(model.router_logits(arch.to_vector()), jnp.stack(losses), model.temperature) + (
+            model.balance_weight * balance_loss(model.router_logits(model.balance_batch())))
+        got = model.auxiliary_loss(IMAGES, arch=dict(arch), loss=losses[owner], loss_of=loss_of)
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+        # The owner's loss is the one given, not run again: a different given loss changes the term.
+        other = model.auxiliary_loss(IMAGES, arch=dict(arch), loss=losses[owner] + 1.0, loss_of=loss_of)
+        assert abs(float(other) - float(got)) > 1e-4
 
 
 def test_the_routing_loss_gives_the_supernets_no_gradient_and_the_plain_supernet_has_none():
@@ -118,8 +134,11 @@ def test_the_routing_loss_gives_the_supernets_no_gradient_and_the_plain_supernet
     loss_of = lambda logits: jnp.mean(logits ** 2)
     for arch in (space.largest(), space.smallest()):  # as the step's static archs and as its traced ones
         for arch_of in (lambda: dict(arch), lambda: space.values(arch.to_vector())):
-            grads = jax.jit(jax.grad(lambda params: auxiliary_loss(graphdef, params, stats)(
-                IMAGES, arch=arch_of(), loss_of=loss_of)))(params)
+            def term(params):
+                model = nnx.merge(graphdef, params, stats)
+                loss = loss_of(model(IMAGES, train=True, arch=arch_of()))
+                return auxiliary_loss(graphdef, params, stats)(IMAGES, arch=arch_of(), loss=loss, loss_of=loss_of)
+            grads = jax.jit(jax.grad(term))(params)
             assert moved(grads["router"]) and not moved(grads["supernets"])
     assert auxiliary_loss(*split(tiny_mlp()[1])) is None  # no hook: the step traces what it always did
 
@@ -163,9 +182,10 @@ def test_the_fit_term_moves_the_router_to_the_lower_loss_supernet():
     assert all(model.supernet_of(a) == 1 for a in archs)
 
     def loss(m):
-        return sum(m.auxiliary_loss(IMAGES, arch=dict(a), loss_of=lambda logits, a=a: optax.losses.
-                                    softmax_cross_entropy_with_integer_labels(logits, labels[a.to_string()]).mean())
-                   for a in archs)
+        def task_loss(logits, a):
+            return optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels[a.to_string()]).mean()
+        return sum(m.auxiliary_loss(IMAGES, arch=dict(a), loss=task_loss(m(IMAGES, train=True, arch=dict(a)), a),
+                                    loss_of=lambda logits, a=a: task_loss(logits, a)) for a in archs)
     trained = router_steps(model, loss, steps=60)
     assert [trained.supernet_of(a) for a in archs] == [0, 0, 0]
 
