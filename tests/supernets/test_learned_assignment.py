@@ -172,6 +172,16 @@ def test_the_balance_term_spreads_a_router_that_puts_every_arch_on_supernet_0():
     assert float(balance_loss(balanced.router_logits(balanced.balance_batch()))) < 0.01
 
 
+def test_the_balance_term_is_zero_at_equal_argmax_shares_and_lowers_the_overloaded_supernet():
+    balanced = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    assert float(balance_loss(balanced)) == pytest.approx(0.0, abs=1e-6)
+    # Soft probabilities near uniform but every argmax on supernet 0: the mean-softmax KL would be ~0, this is not.
+    skewed = jnp.tile(jnp.array([[0.05, 0.0]]), (8, 1))
+    assert float(balance_loss(skewed)) > 0.02
+    grad = jax.grad(balance_loss)(skewed)
+    assert np.all(grad[:, 0] > 0) and np.all(grad[:, 1] < 0)  # a step against it moves mass to supernet 1
+
+
 def test_the_fit_term_moves_the_router_to_the_lower_loss_supernet():
     space, model = routed(num_supernets=2, spread=0.0, balance_weight=0.0)
     archs = [space.largest(), space.smallest(), space.sample(np.random.default_rng(5))]
