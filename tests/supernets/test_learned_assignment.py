@@ -77,9 +77,12 @@ def test_a_router_pinned_on_supernet_0_computes_the_plain_supernet_and_its_gradi
             masked_apply(plain_graphdef, plain_params, plain_stats, space, IMAGES, vector, train=True)[0])
         grads, plain = grads_of(graphdef, params, stats, space, vector), grads_of(
             plain_graphdef, plain_params, plain_stats, space, vector)
-        for a, b in zip(jax.tree.leaves(grads["supernets"][0]), jax.tree.leaves(plain)):
+        owner = model.supernet_of(arch)  # supernet 0, but the smallest arch is pinned on the last supernet
+        assert owner == (1 if arch == space.smallest() else 0)
+        for a, b in zip(jax.tree.leaves(grads["supernets"][owner]), jax.tree.leaves(plain)):
             np.testing.assert_array_equal(a, b)
-        assert moved(grads["supernets"][0]) and not moved(grads["supernets"][1]) and not moved(grads["router"])
+        assert moved(grads["supernets"][owner]) and not moved(grads["supernets"][1 - owner])
+        assert not moved(grads["router"])
 
 
 def test_each_arch_is_served_by_exactly_one_supernet_which_alone_gets_gradients():
@@ -165,9 +168,10 @@ def test_the_balance_term_spreads_a_router_that_puts_every_arch_on_supernet_0():
     pin_router(model, 0, margin=2.0)
     model.router.out.kernel[...] = 0.1 * jax.random.normal(jax.random.key(0), model.router.out.kernel.shape)
     unseen = space.sample_vectors(jax.random.key(123), 256)  # not the balance term's own batch
-    assert np.all(np.asarray(model.assignment(unseen)) == 0)
+    routed_by_router = lambda m: np.argmax(np.asarray(m.router_logits(unseen)), -1)  # the endpoints aside
+    assert np.all(routed_by_router(model) == 0)
     balanced = router_steps(model, lambda m: m.balance_weight * balance_loss(m.router_logits(m.balance_batch())))
-    shares = np.bincount(np.asarray(balanced.assignment(unseen)), minlength=2) / 256
+    shares = np.bincount(routed_by_router(balanced), minlength=2) / 256
     assert shares.max() < 0.75, shares
     assert float(balance_loss(balanced.router_logits(balanced.balance_batch()))) < 0.01
 
@@ -184,20 +188,50 @@ def test_the_balance_term_is_zero_at_equal_argmax_shares_and_lowers_the_overload
 
 def test_the_fit_term_moves_the_router_to_the_lower_loss_supernet():
     space, model = routed(num_supernets=2, spread=0.0, balance_weight=0.0)
-    archs = [space.largest(), space.smallest(), space.sample(np.random.default_rng(5))]
-    # Labels are supernet 0's own predictions; supernet 1 is supernet 0 with noise, so it does worse on them.
-    labels = {a.to_string(): jnp.argmax(model.supernets[0](IMAGES, train=True, arch=dict(a)), -1) for a in archs}
+    rng = np.random.default_rng(5)  # archs the router decides (the endpoints are pinned)
+    candidates = [a for a in (space.sample(rng) for _ in range(30)) if a not in (space.largest(), space.smallest())]
+    # Labels are supernet 0's own predictions; supernet 1 is supernet 0 with noise, so it mostly does worse on them.
+    labels = {a.to_string(): jnp.argmax(model.supernets[0](IMAGES, train=True, arch=dict(a)), -1) for a in candidates}
     perturb(model.supernets[1], 1.0, seed=1)
+
+    def task_loss(logits, a):
+        return optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels[a.to_string()]).mean()
+    gap = lambda a: float(task_loss(model.supernets[1](IMAGES, train=True, arch=dict(a)), a) - task_loss(
+        model.supernets[0](IMAGES, train=True, arch=dict(a)), a))
+    archs = [a for a in candidates if gap(a) > 0.1][:3]  # where supernet 0 is clearly the lower-loss one
+    assert len(archs) == 3
     pin_router(model, 1, margin=2.0)
     assert all(model.supernet_of(a) == 1 for a in archs)
 
     def loss(m):
-        def task_loss(logits, a):
-            return optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels[a.to_string()]).mean()
         return sum(m.auxiliary_loss(IMAGES, arch=dict(a), loss=task_loss(m(IMAGES, train=True, arch=dict(a)), a),
                                     loss_of=lambda logits, a=a: task_loss(logits, a)) for a in archs)
     trained = router_steps(model, loss, steps=60)
     assert [trained.supernet_of(a) for a in archs] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_the_endpoints_are_pinned_whatever_the_router_says(traced):
+    space, model = routed(num_supernets=3)
+    pin_router(model, 1)
+    largest, smallest, other = space.largest(), space.smallest(), space.sample(np.random.default_rng(1))
+    vectors = np.stack([largest.to_vector(), smallest.to_vector(), other.to_vector()])
+    assert np.asarray(model.assignment(vectors)).tolist() == [0, 2, 1]
+    if traced:
+        graphdef, params, stats = split(model)
+        owner = jax.jit(lambda vector: nnx.merge(graphdef, params, stats).supernet_of(space.values(vector)))
+        assert [int(owner(v)) for v in vectors] == [0, 2, 1]
+    else:
+        assert [model.supernet_of(a) for a in (largest, smallest, other)] == [0, 2, 1]
+
+
+def test_a_static_endpoint_has_a_known_owner_while_the_router_is_traced():
+    space, model = routed(num_supernets=2)
+    graphdef, params, stats = split(model)
+    seen = []
+    jax.jit(lambda params: seen.extend(nnx.merge(graphdef, params, stats).supernet_of(a)
+                                       for a in (space.largest(), space.smallest())))(params)
+    assert seen == [0, 1] and all(isinstance(owner, int) for owner in seen)
 
 
 def test_fit_loss_targets_the_lower_loss_softly():
