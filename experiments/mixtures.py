@@ -37,7 +37,7 @@ from experiments.common import (Budget, fixed_archs, kendall_tau, score_archs, s
 from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError
-from nas.train.config import SUPERNETS, TrainConfig
+from nas.train.config import SUPERNETS, TrainConfig, saved_settings
 
 SPLIT_DECISION = {"mobilenetv3": "s1.b0.expand", "transformer_lm": "embed_dim"}
 OPTIONS = {"mobilenetv3": {"width_mult": 0.5}}
@@ -84,7 +84,7 @@ def reusable(config: TrainConfig, path: Path, reuse: str | None) -> Path:
     if not (other / "summary.json").exists():
         return path
     saved = json.loads((other / "config.json").read_text())["config"]
-    return other if from_dict(TrainConfig, saved, str(other)) == config else path
+    return other if from_dict(TrainConfig, saved_settings(saved), str(other)) == config else path
 
 
 def seconds_per_step(path: Path) -> float:

@@ -127,7 +127,10 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--num-processes", type=int, default=1, show_default=True,
               help="train with this many local processes (multi-process JAX, each with --devices devices); "
                    "on several hosts set WEFT_COORDINATOR, WEFT_NUM_PROCESSES and WEFT_PROCESS_ID instead")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="initialisation, batch order and sampled subnets")
+@click.option("--split-seed", type=int, default=0, show_default=True,
+              help="which examples are held out for validation and test; keep it fixed when comparing seeds")
 @click.option("--data", type=click.Choice(["fashion-mnist", "synthetic", "fortunes"]), default="fashion-mnist",
               show_default=True, help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm)")
 @click.option("--limit-train", type=int, default=None,
@@ -242,7 +245,7 @@ def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
 @_one_line_errors
 def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
-    from nas.train.config import TrainConfig
+    from nas.train.config import TrainConfig, saved_settings
     from nas.train.loop import load_dataset
     from nas.export import load_export, load_stablehlo, score_split
 
@@ -251,7 +254,8 @@ def eval_export(export_dirs, stablehlo):
         forward = load_stablehlo(export_dir) if stablehlo else exported.logits
         # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests);
         # token windows are cut to the length the model was trained on.
-        train_config = from_dict(TrainConfig, exported.info.get("train_config", {}), f"{export_dir}/arch.json")
+        train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
+                                 f"{export_dir}/arch.json")
         context = exported.info["image_shape"][0] if exported.inputs == "tokens" else None
         scores = score_split(forward, load_dataset(train_config, context).test)
         click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],

@@ -68,10 +68,11 @@ class RunDir:
 
     @classmethod
     def check_resumable(cls, path: str | Path, record: dict, invariant: tuple[str, ...],
-                        defaults: dict | None = None) -> tuple["RunDir", bool]:
+                        defaults: dict | None = None, legacy=None) -> tuple["RunDir", bool]:
         """`create_or_resume`'s checks alone, writing nothing (a caller may check more before it writes).
 
-        A setting missing from a saved config (a run older than the setting) reads its value in `defaults`.
+        A setting missing from a saved config (a run older than the setting) reads its value from
+        `legacy(saved config)` when that fills it in, else from `defaults`.
         """
         run = cls(Path(path))
         if run.config_file.exists():
@@ -81,8 +82,10 @@ class RunDir:
                     f"run directory {run.path} belongs to space {saved.get('space')!r} "
                     f"(fingerprint {saved.get('space_fingerprint')}), not {record['space']!r} "
                     f"(fingerprint {record['space_fingerprint']}); choose another --run")
+            settings = saved.get("config", {})
+            settings = legacy(settings) if legacy else settings
             for key in invariant:
-                started = saved.get("config", {}).get(key, (defaults or {}).get(key))
+                started = settings.get(key, (defaults or {}).get(key))
                 if started != record["config"].get(key):
                     raise RunDirError(
                         f"run directory {run.path} was started with {key}={started!r}, "

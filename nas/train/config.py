@@ -15,11 +15,20 @@ DATA_INPUTS = {"fashion-mnist": "images", "synthetic": "images", "fortunes": "to
 # Changing these on a resumed run would silently change what was trained.
 RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_random", "num_archs",
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
-                    "label_smoothing", "seed", "data", "validation_size", "limit_train", "distillation",
+                    "label_smoothing", "seed", "split_seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
                     "supernet", "experts", "split_decision", "router_hidden", "balance_weight")
 SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # nas.train.mixtures
+
+
+def saved_settings(values: dict) -> dict:
+    """A saved config's settings with those older runs lack filled in as those runs had them.
+
+    Runs from before `split_seed` dealt their data with `seed`: reading them as split 0 would score a
+    seed-1 run on examples it trained on.
+    """
+    return {"split_seed": values.get("seed", 0), **values} if "seed" in values else dict(values)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,9 @@ class TrainConfig:
     balance_weight: float | None = None  # mixture: weight of the router's balance term (default 1.0)
     resort: bool = False                # OFA importance re-sorting of channels at each phase start
     devices: int | None = 1             # data parallelism: devices the batch is split over (None: all)
-    seed: int = 0
+    seed: int = 0                       # initialisation, batch order, sampled archs
+    split_seed: int = 0                 # which examples are held out (validation/test): the data's identity, kept
+                                        # apart from `seed` so every seed of an arch is scored on the same test set
     data: str = "fashion-mnist"         # fashion-mnist | synthetic | fortunes (byte-level text)
     validation_size: int = 5000         # fashion-mnist: held-out training images (fortunes: 5% of fortunes)
     limit_train: int | None = None      # the first N training examples (images, or fortunes' byte windows)
@@ -91,6 +102,8 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"train config: {name} must be one of {', '.join(allowed)}, "
                                   f"got {getattr(self, name)!r}")
+        if self.seed < 0 or self.split_seed < 0:
+            raise ConfigError(f"train config: seed and split_seed must be >= 0, got {self.seed}, {self.split_seed}")
         if self.validation_size < 1:  # the summary and nas search score subnets on the validation split
             raise ConfigError(f"train config: validation_size must be >= 1, got {self.validation_size}")
         if self.limit_train is not None and self.limit_train < 1:

@@ -23,7 +23,7 @@ from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
-from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig
+from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
@@ -49,12 +49,13 @@ def enable_compilation_cache(directory: str | Path | None = None) -> Path:
 def load_dataset(config: TrainConfig, context: int | None = None) -> data_lib.Dataset:
     """The config's data; `context` is the window length of token data (the space's `context` option)."""
     if config.data == "synthetic":
-        return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.seed)
+        return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512,
+                                          seed=config.split_seed)
     if config.data == "fortunes":
         if context is None:
             raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
-        return load_fortunes(context=context, seed=config.seed, limit_train=config.limit_train)
-    return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.seed,
+        return load_fortunes(context=context, seed=config.split_seed, limit_train=config.limit_train)
+    return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.split_seed,
                                        limit_train=config.limit_train)
 
 
@@ -180,7 +181,8 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
     record = run_record(session)
     run, resumed = RunDir.check_resumable(run_path, record, RESUME_INVARIANT,
-                                          defaults=json.loads(json.dumps(to_dict(TrainConfig()))))
+                                          defaults=json.loads(json.dumps(to_dict(TrainConfig()))),
+                                          legacy=saved_settings)
     schedule = make_schedule(config, sampling.phase_starts())
     optimizer = make_optimizer(config, schedule)
     state = init_train_state(session.params, session.stats, optimizer)
@@ -374,7 +376,7 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
     from nas.config import from_dict
 
     record = run.read_config()
-    config = from_dict(TrainConfig, record["config"], f"{run.config_file}")
+    config = from_dict(TrainConfig, saved_settings(record["config"]), f"{run.config_file}")
     session = build_session(config)
     if session.space.fingerprint() != record["space_fingerprint"]:
         raise RunDirError(f"{run.path} was trained on another version of space {record['space']!r} "
