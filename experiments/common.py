@@ -92,19 +92,3 @@ def fixed_archs(space, count: int, seed: int) -> list:
 
 def write_results(run_dir: Path, results: dict) -> None:
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=float))
-
-
-def kendall_tau(a, b) -> float:
-    """Kendall's tau-b (ties counted as neither concordant nor discordant)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    da, db = np.sign(a[:, None] - a[None, :]), np.sign(b[:, None] - b[None, :])
-    upper = np.triu_indices(len(a), 1)
-    da, db = da[upper], db[upper]
-    denominator = np.sqrt(np.sum(da != 0) * np.sum(db != 0))
-    return float(np.sum(da * db) / denominator) if denominator else float("nan")
-
-
-def spearman(a, b) -> float:
-    rank = lambda x: np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
-    ra, rb = rank(np.asarray(a)), rank(np.asarray(b))
-    return float(np.corrcoef(ra, rb)[0, 1])

@@ -32,10 +32,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.common import (Budget, fixed_archs, kendall_tau, score_archs, spearman, train_once,
-                                write_results)
+from experiments.common import Budget, fixed_archs, score_archs, train_once, write_results
 from nas.config import from_dict
 from nas.definition import get_definition
+from nas.rank_metrics import kendall_tau, spearman
 from nas.errors import ConfigError
 from nas.train.config import SUPERNETS, TrainConfig, saved_settings
 

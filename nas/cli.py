@@ -184,7 +184,8 @@ def _headline(result):
     return result.get("test_accuracy")
 
 
-EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures")
+EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures",
+               "ground_truth")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")

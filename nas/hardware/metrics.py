@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nas.rank_metrics import kendall_tau
+
 
 def within(predicted, measured, tolerance: float = 0.10) -> float:
     """Fraction of archs whose prediction is within +/- tolerance of the measured latency."""
@@ -13,18 +15,6 @@ def within(predicted, measured, tolerance: float = 0.10) -> float:
 def rmse(predicted, measured) -> float:
     predicted, measured = np.asarray(predicted, float), np.asarray(measured, float)
     return float(np.sqrt(np.mean((predicted - measured) ** 2)))
-
-
-def kendall_tau(a, b) -> float:
-    """Kendall's tau-b (ties in either ranking handled), O(n^2) over pairs."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    upper = np.triu_indices(len(a), k=1)
-    da = np.sign(a[:, None] - a[None, :])[upper]
-    db = np.sign(b[:, None] - b[None, :])[upper]
-    pairs_a, pairs_b = np.sum(da != 0), np.sum(db != 0)
-    if pairs_a == 0 or pairs_b == 0:
-        return float("nan")
-    return float(np.sum(da * db) / np.sqrt(pairs_a * pairs_b))
 
 
 def summary(predicted, measured) -> dict:

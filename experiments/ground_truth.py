@@ -1,0 +1,288 @@
+"""A stand-alone ground truth that agrees with itself: archs across the cost range, each trained alone
+with several seeds on one fixed data split, and the reliability of that reference reported first.
+
+    nas experiment ground_truth --run runs/gt-lm --option space=transformer_lm
+    nas experiment ground_truth --run runs/gt-mlp --option space=mlp [--option seeds=[0,1,2]]
+
+`archs` archs (the smallest and largest included) are drawn stratified over log multiply-adds
+(`nas.stratified`), so the cheap and the expensive ends are as well covered as the middle. Each is
+trained alone from scratch (`--sampling standalone`) once per seed; the seeds change initialisation and
+batch order only, never which examples are held out (`split_seed`, fixed). Every training runs in a
+child process (bounded memory) and is resumable; several processes may run the same experiment
+directory at once and share the work (`nas.claims`).
+
+Reported (results.json, table.md, seeds.png), rewritten after every finished training:
+- per arch: multiply-adds, parameters, the test score of every seed (accuracy, or bits per character
+  for text) and their mean;
+- reliability: Kendall tau, Spearman and Pearson between every pair of seeds (tau with a bootstrap 95%
+  interval), the Spearman-Brown reliability of the seed mean, the seed noise against the spread of the
+  archs, and how well size alone (parameters, multiply-adds) ranks the seed means.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nas.atomic_write import write_json_atomically
+from nas.claims import Claims
+from nas.definition import get_definition
+from nas.errors import ConfigError
+from nas.hardware.counters import load_counter
+from nas.rank_metrics import bootstrap_interval, kendall_tau, ranking_report, spearman, spearman_brown
+from nas.stratified import stratified_archs
+from nas.train.child import train_in_child
+from nas.train.config import TrainConfig
+from nas.train.loop import train
+
+# How each kind of data trains by default (overridable by the options of the same names).
+TRAINING = {
+    "tokens": {"data": "fortunes", "batch_size": 32, "optimizer": "adamw", "learning_rate": 3e-3,
+               "label_smoothing": 0.0, "warmup_steps": 100, "weight_decay": 0.01},
+    "images": {"data": "fashion-mnist", "batch_size": 128, "optimizer": "sgd", "learning_rate": 0.1,
+               "label_smoothing": 0.0, "warmup_steps": 100, "weight_decay": 5e-5},
+}
+# Spaces widened so their archs genuinely differ (weak small archs, strong large ones).
+SPACE_OPTIONS = {
+    "transformer_lm": {"embed_dims": [32, 64, 96, 128], "depths": [1, 2, 3, 4], "heads": [1, 2, 4],
+                       "ffn_widths": [64, 128, 256, 512]},
+    "mlp": {"max_layers": 4, "max_width": 512, "width_steps": 32},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    space: str = "transformer_lm"
+    space_options: dict | None = None   # None: SPACE_OPTIONS' for the space, else the space's defaults
+    archs: int = 32
+    strata: int = 8
+    seeds: tuple = (0, 1)
+    steps: int = 1000
+    split_seed: int = 0
+    arch_seed: int = 4321
+    data: str | None = None             # None: TRAINING's for the space's inputs
+    batch_size: int | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    label_smoothing: float | None = None
+    warmup_steps: int | None = None
+    weight_decay: float | None = None
+    limit_train: int | None = None
+    validation_size: int = 5000
+    isolate: bool = True                # each training in a child process (bounded memory); False: in this one
+
+    def check(self) -> None:
+        if self.archs < 4:
+            raise ConfigError(f"ground_truth: archs must be >= 4 (a ranking of fewer says nothing), got {self.archs}")
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds) or any(
+                not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"ground_truth: seeds must be >= 2 distinct integers >= 0 (reliability compares "
+                              f"seeds), got {list(self.seeds)}")
+        if self.steps < 1 or self.strata < 1:
+            raise ConfigError(f"ground_truth: steps and strata must be >= 1, got {self.steps}, {self.strata}")
+
+
+def training_config(config: Config, definition, options: dict, arch: str, seed: int) -> TrainConfig:
+    settings = dict(TRAINING[definition.inputs])
+    for name in settings:
+        if getattr(config, name) is not None:
+            settings[name] = getattr(config, name)
+    return TrainConfig(space=config.space, space_options=options, steps=config.steps, sampling="standalone",
+                       arch=arch, distillation="none", seed=seed, split_seed=config.split_seed,
+                       limit_train=config.limit_train, validation_size=config.validation_size,
+                       checkpoint_every=max(config.steps // 4, 1), **settings)
+
+
+def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
+    config.check()
+    definition = get_definition(config.space)
+    options = dict(config.space_options if config.space_options is not None
+                   else SPACE_OPTIONS.get(config.space, {}))
+    counter = load_counter(config.space, options)
+    space = counter.space
+    archs = stratified_archs(space, lambda v: np.asarray(counter.macs(v), float), config.archs,
+                             strata=config.strata, seed=config.arch_seed)
+    costs = [counter.count(a) for a in archs]
+    text = definition.inputs == "tokens"
+    # Seeds may be added to a finished ground truth later (each (arch, seed) is its own training).
+    plan = {"config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate")},
+            "space_options": options, "archs": [a.to_string() for a in archs]}
+    _check_plan(run_dir / "plan.json", plan)
+
+    items = _work_order(len(archs), config.seeds, config.arch_seed)
+    claims = Claims(run_dir / "claims")
+    for index, seed in items:
+        path = run_dir / f"arch-{index:02d}-seed{seed}"
+        if (path / "summary.json").exists() or not claims.try_claim(path.name):
+            continue
+        try:
+            started = time.monotonic()
+            if progress:
+                print(f"ground truth: arch {index} ({costs[index]['macs']:,} MACs) seed {seed}", flush=True)
+            training = training_config(config, definition, options, archs[index].to_string(), seed)
+            if config.isolate:
+                train_in_child(training, path)
+            else:
+                train(training, path, progress=False)
+            (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
+        finally:
+            claims.release(path.name)
+        results = collect(config, run_dir, archs, costs, options, text)
+        write_outputs(run_dir, results)
+    results = collect(config, run_dir, archs, costs, options, text)
+    write_outputs(run_dir, results)
+    return results
+
+
+def _check_plan(path: Path, plan: dict) -> None:
+    """A directory holds one plan: resuming with other archs or settings would mix two experiments."""
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != json.loads(json.dumps(plan)):
+            changed = sorted(k for k in saved["config"] if saved["config"][k] != plan["config"].get(k))
+            raise ConfigError(f"ground_truth: {path.parent} was started with other settings "
+                              f"({', '.join(changed) or 'archs'} differ); use the same options or another --run")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(path, plan, indent=1)
+
+
+def _work_order(count: int, seeds, seed: int) -> list[tuple[int, int]]:
+    """Archs in a shuffled order, each with all its seeds together: a run cut short still covers the cost
+    range and already measures seed-to-seed agreement."""
+    order = np.random.default_rng(seed).permutation(count)
+    return [(int(index), s) for index in order for s in seeds]
+
+
+def collect(config: Config, run_dir: Path, archs, costs, options: dict, text: bool) -> dict:
+    key = "test_bits_per_char" if text else "test_accuracy"
+    rows = []
+    for index, (arch, cost) in enumerate(zip(archs, costs)):
+        scores, validation, seconds = {}, {}, {}
+        for seed in config.seeds:
+            path = run_dir / f"arch-{index:02d}-seed{seed}"
+            if (path / "summary.json").exists():
+                summary = json.loads((path / "summary.json").read_text())["arch"]
+                scores[str(seed)] = summary[key]
+                validation[str(seed)] = summary[key.replace("test_", "validation_")]
+                if (path / "wall_seconds.json").exists():
+                    seconds[str(seed)] = json.loads((path / "wall_seconds.json").read_text())
+        rows.append({"index": index, "arch": arch.to_string(), "macs": cost["macs"], "params": cost["params"],
+                     "test": scores, "validation": validation, "wall_seconds": seconds,
+                     "mean": float(np.mean(list(scores.values()))) if scores else None})
+    return {"config": dataclasses.asdict(config), "space_options": options, "score": key,
+            "higher_is_better": not text, "archs": rows,
+            "reliability": reliability(rows, config.seeds, higher_is_better=not text)}
+
+
+def reliability(rows: list[dict], seeds, *, higher_is_better: bool) -> dict:
+    """How well the seeds agree, over the archs every seed has finished."""
+    complete = [r for r in rows if len(r["test"]) == len(seeds)]
+    report = {"complete_archs": len(complete), "seeds": len(seeds)}
+    if len(complete) < 4:
+        return report
+    table = np.array([[r["test"][str(s)] for s in seeds] for r in complete])
+    pairs = []
+    for a, b in itertools.combinations(range(len(seeds)), 2):
+        low, high = bootstrap_interval(kendall_tau, table[:, a], table[:, b], resamples=1000)
+        pairs.append({"seeds": [seeds[a], seeds[b]], "kendall_tau": kendall_tau(table[:, a], table[:, b]),
+                      "kendall_tau_interval": [low, high], "spearman": spearman(table[:, a], table[:, b]),
+                      "pearson": float(np.corrcoef(table[:, a], table[:, b])[0, 1])})
+    mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
+    mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
+    seed_mean = table.mean(axis=1)
+    # Seed noise: std of one seed's score around its arch's mean (unbiased over k seeds).
+    noise = float(np.sqrt(np.mean(table.var(axis=1, ddof=1))))
+    sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
+                           params=[r["params"] for r in complete], macs=[r["macs"] for r in complete],
+                           resamples=1000)
+    report.update({
+        "pairs": pairs, "mean_pair_kendall_tau": float(np.mean([p["kendall_tau"] for p in pairs])),
+        "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
+        "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
+        "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
+        "seed_noise_std": noise, "arch_spread_std": float(seed_mean.std(ddof=1)),
+        "size_rankers": {name: sizes[name] for name in ("params", "macs")},
+    })
+    return report
+
+
+def write_outputs(run_dir: Path, results: dict) -> None:
+    write_json_atomically(run_dir / "results.json", results, indent=1)
+    (run_dir / "table.md").write_text(table(results))
+    plot(results, run_dir / "seeds.png")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def table(results: dict) -> str:
+    config, rel = results["config"], results["reliability"]
+    seconds = [s for r in results["archs"] for s in r["wall_seconds"].values()]
+    lines = [f"Ground truth: {config['space']} {json.dumps(results['space_options'])}, {len(results['archs'])} archs "
+             f"stratified over log multiply-adds, seeds {list(config['seeds'])}, {config['steps']} steps each, "
+             f"split_seed {config['split_seed']}; score {results['score']} "
+             f"({'higher' if results['higher_is_better'] else 'lower'} is better).", "",
+             f"Finished: {rel['complete_archs']} archs with every seed; training wall time "
+             f"{sum(seconds) / 60:.1f} min ({len(seconds)} runs).", ""]
+    if "pairs" in rel:
+        lines += ["| seeds | Kendall tau [95% interval] | Spearman | Pearson |", "|---|---|---|---|"]
+        for p in rel["pairs"]:
+            low, high = p["kendall_tau_interval"]
+            lines.append(f"| {p['seeds'][0]} vs {p['seeds'][1]} | {_fmt(p['kendall_tau'])} [{_fmt(low)}, "
+                         f"{_fmt(high)}] | {_fmt(p['spearman'])} | {_fmt(p['pearson'])} |")
+        sizes = rel["size_rankers"]
+        lines += ["", f"Reliability of the mean of {rel['seeds']} seeds (Spearman-Brown): "
+                      f"{_fmt(rel['seed_mean_reliability_spearman'])} from Spearman, "
+                      f"{_fmt(rel['seed_mean_reliability_pearson'])} from Pearson.",
+                  f"Seed noise (std of one seed around its arch's mean) {_fmt(rel['seed_noise_std'], 4)} against an "
+                  f"arch spread (std of the seed means) of {_fmt(rel['arch_spread_std'], 4)}.",
+                  f"Size alone ranks the seed means at Kendall tau {_fmt(sizes['params']['kendall_tau'])} "
+                  f"(parameters), {_fmt(sizes['macs']['kendall_tau'])} (multiply-adds); within 3 cost bands "
+                  f"{_fmt(sizes['macs']['band_tau']['mean'])} (multiply-adds)."]
+    lines += ["", "| # | arch | MACs | params | " + " | ".join(f"seed {s}" for s in config["seeds"]) + " | mean |",
+              "|---|---|---|---|" + "---|" * (len(config["seeds"]) + 1)]
+    for r in results["archs"]:
+        cells = [_fmt(r["test"].get(str(s)), 4) for s in config["seeds"]]
+        lines.append(f"| {r['index']} | `{r['arch']}` | {r['macs']:,} | {r['params']:,} | " + " | ".join(cells)
+                     + f" | {_fmt(r['mean'], 4)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = results["config"]["seeds"]
+    complete = [r for r in results["archs"] if len(r["test"]) == len(seeds)]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    if complete:
+        first = [r["test"][str(seeds[0])] for r in complete]
+        second = [r["test"][str(seeds[1])] for r in complete]
+        left.scatter(first, second, c=np.log10([r["macs"] for r in complete]), cmap="viridis", s=18)
+        ends = [min(first + second), max(first + second)]
+        left.plot(ends, ends, color="grey", linewidth=0.8)
+    pair = results["reliability"].get("pairs", [{}])[0]
+    left.set_title(f"seed {seeds[0]} vs seed {seeds[1]}: tau {_fmt(pair.get('kendall_tau'))}")
+    left.set_xlabel(f"{results['score']}, seed {seeds[0]}")
+    left.set_ylabel(f"{results['score']}, seed {seeds[1]}")
+    for r in results["archs"]:
+        values = list(r["test"].values())
+        if values:
+            right.errorbar(r["macs"], np.mean(values), yerr=[[np.mean(values) - min(values)],
+                                                            [max(values) - np.mean(values)]],
+                           fmt="o", markersize=3, color="tab:blue", ecolor="tab:grey", elinewidth=0.8)
+    right.set_xscale("log")
+    right.set_xlabel("multiply-adds per example")
+    right.set_ylabel(f"{results['score']} (seed mean, range)")
+    right.set_title("stand-alone score against cost")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,167 @@
+"""How well one ranking of architectures agrees with another: the one set of rank statistics every report uses.
+
+A supernet's (or a predictor's) scores are compared with a reference (stand-alone training, measured
+latency). The statistics:
+
+- `kendall_tau` (tau-b: ties in either ranking count as neither concordant nor discordant) and `spearman`
+  (average ranks for ties); both O(n log n) through scipy, NaN when either side is constant.
+- `bootstrap_interval`: a paired bootstrap over archs (resample archs with replacement, recompute the
+  statistic): the 95% percentile interval a reader needs to tell two rankers apart at n = 32.
+- `band_tau`: tau within cost bands (equal-count bands of the cost), pair-weighted over the bands: the
+  decision a budgeted search makes is among archs of similar cost, where sorting by size says little.
+- `top_k_recall`: how many of the reference's top k are in the ranker's top k.
+- `spearman_brown`: the reliability of a mean of k repeated measurements from the correlation of two.
+- `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
+  rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
+
+Scores are oriented by `higher_is_better`; every statistic treats "better" as "ranked first".
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"rank statistics need two scores per arch; got {a.size} and {b.size} values")
+    return a, b
+
+
+def _constant(values: np.ndarray) -> bool:
+    return values.size < 2 or bool(np.all(values == values[0]))
+
+
+def kendall_tau(a, b) -> float:
+    """Kendall's tau-b; NaN when fewer than two archs or either ranking is constant."""
+    a, b = _pair(a, b)
+    if _constant(a) or _constant(b):
+        return float("nan")
+    return float(stats.kendalltau(a, b).statistic)
+
+
+def spearman(a, b) -> float:
+    """Spearman's rho on average ranks; NaN when fewer than two archs or either ranking is constant."""
+    a, b = _pair(a, b)
+    if _constant(a) or _constant(b):
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
+
+
+STATISTICS = {"kendall_tau": kendall_tau, "spearman": spearman}
+
+
+def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of `statistic(a, b)` over archs resampled with replacement (paired).
+
+    Resamples whose statistic is undefined (all ties) are dropped; (NaN, NaN) when none is defined.
+    """
+    a, b = _pair(a, b)
+    if not 0 < level < 1:
+        raise ValueError(f"bootstrap_interval: level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, a.size, size=(resamples, a.size))
+    values = np.array([statistic(a[index], b[index]) for index in draws])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def cost_bands(cost, bands: int) -> np.ndarray:
+    """The band (0 .. bands-1) of each arch: equal-count bands in order of cost (ties keep input order)."""
+    cost = np.asarray(cost, float).ravel()
+    if bands < 1:
+        raise ValueError(f"cost_bands: bands must be >= 1, got {bands}")
+    order = np.argsort(cost, kind="stable")
+    band = np.empty(cost.size, int)
+    band[order] = np.arange(cost.size) * bands // max(cost.size, 1)
+    return band
+
+
+def band_tau(a, b, cost, *, bands: int = 3) -> dict:
+    """Kendall tau within each cost band and their mean weighted by the band's pairs.
+
+    {"per_band": [tau or None per band], "mean": weighted mean or None}. A band with fewer than two
+    archs, or constant scores on either side, has no tau.
+    """
+    a, b = _pair(a, b)
+    band = cost_bands(cost, bands)
+    per_band, weights = [], []
+    for index in range(bands):
+        members = band == index
+        tau = kendall_tau(a[members], b[members])
+        per_band.append(None if math.isnan(tau) else tau)
+        weights.append(0 if math.isnan(tau) else members.sum() * (members.sum() - 1) / 2)
+    defined = [(t, w) for t, w in zip(per_band, weights) if t is not None]
+    mean = sum(t * w for t, w in defined) / sum(w for _, w in defined) if defined else None
+    return {"per_band": per_band, "mean": mean}
+
+
+def top_k_recall(predicted, reference, k: int = 5) -> float:
+    """Share of the reference's k best archs that are among the predicted k best (higher is better).
+
+    Ties at the k-th place of the reference are resolved in the reference's favour: any arch tied with
+    its k-th best counts as a true top-k arch.
+    """
+    predicted, reference = _pair(predicted, reference)
+    if not 1 <= k <= predicted.size:
+        raise ValueError(f"top_k_recall: k must be in 1..{predicted.size} (the archs), got {k}")
+    chosen = set(np.argsort(-predicted, kind="stable")[:k].tolist())
+    threshold = np.sort(reference)[::-1][k - 1]
+    true_top = set(np.flatnonzero(reference >= threshold).tolist())
+    return len(chosen & true_top) / k
+
+
+def spearman_brown(correlation: float, repeats: int) -> float:
+    """Reliability of the mean of `repeats` measurements whose pairwise correlation is `correlation`."""
+    if repeats < 1:
+        raise ValueError(f"spearman_brown: repeats must be >= 1, got {repeats}")
+    if not math.isfinite(correlation):
+        return float("nan")
+    return repeats * correlation / (1 + (repeats - 1) * correlation)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, resamples: int = 2000,
+              seed: int = 0) -> dict:
+    """Every statistic of one ranker (`predicted`, higher = ranked better) against `reference` (same)."""
+    predicted, reference = _pair(predicted, reference)
+    report = {"n": int(predicted.size)}
+    for name, statistic in STATISTICS.items():
+        report[name] = _finite_or_none(statistic(predicted, reference))
+        low, high = bootstrap_interval(statistic, predicted, reference, resamples=resamples, seed=seed)
+        report[f"{name}_interval"] = [_finite_or_none(low), _finite_or_none(high)]
+    report[f"top_{k}_recall"] = top_k_recall(predicted, reference, min(k, predicted.size))
+    if cost is not None:
+        report["band_tau"] = band_tau(predicted, reference, cost, bands=bands)
+    return report
+
+
+def ranking_report(scores, reference, *, higher_is_better: bool, params=None, macs=None, bands: int = 3,
+                   k: int = 5, resamples: int = 2000, seed: int = 0) -> dict:
+    """`agreement` of the ranker's `scores` with `reference`, beside the trivial rankers on the same archs.
+
+    `scores` and `reference` are in the task's unit (accuracy: higher is better; bits per char: lower).
+    Parameters and multiply-adds rank "bigger is better"; the bands are cut by multiply-adds when given,
+    else by parameters. Returns {"ranker": ..., "params": ..., "macs": ...} (absent keys: not given).
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    reference = sign * np.asarray(reference, float)
+    cost = macs if macs is not None else params
+    report = {"ranker": agreement(sign * np.asarray(scores, float), reference, cost=cost, bands=bands, k=k,
+                                  resamples=resamples, seed=seed)}
+    for name, size in (("params", params), ("macs", macs)):
+        if size is not None:
+            report[name] = agreement(np.asarray(size, float), reference, cost=cost, bands=bands, k=k,
+                                     resamples=resamples, seed=seed)
+    return report

@@ -1,0 +1,67 @@
+"""The ground-truth experiment on generated data: stratified archs, every seed on the same split, resumable,
+shared between workers, reliability computed from what finished."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import ground_truth
+from nas.errors import ConfigError
+
+TINY = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=5, strata=2,
+            steps=3, data="synthetic", batch_size=16, limit_train=128, validation_size=32)
+
+
+def test_ground_truth_trains_every_arch_and_seed_once_and_a_rerun_trains_nothing(tmp_path):
+    config = ground_truth.Config(**{**TINY, "archs": 4})
+    results = ground_truth.run(config, tmp_path, progress=False)
+    assert len(results["archs"]) == 4 and all(len(row["test"]) == 2 for row in results["archs"])
+    macs = [row["macs"] for row in results["archs"]]
+    assert macs == sorted(macs) and macs[0] < macs[-1]  # smallest first, largest last
+    assert results["reliability"]["complete_archs"] == 4 and len(results["reliability"]["pairs"]) == 1
+    # Both seeds were scored on the same held-out split: the runs' configs differ in `seed` only.
+    first, second = (json.loads((tmp_path / f"arch-00-seed{s}" / "config.json").read_text())["config"]
+                     for s in (0, 1))
+    assert {k for k in first if first[k] != second[k]} == {"seed"} and first["split_seed"] == 0
+    assert (tmp_path / "seeds.png").stat().st_size > 0 and "| 0 vs 1 |" in (tmp_path / "table.md").read_text()
+    stamps = {p: p.stat().st_mtime for p in tmp_path.glob("arch-*/summary.json")}
+    assert ground_truth.run(config, tmp_path, progress=False)["archs"] == results["archs"]
+    assert {p: p.stat().st_mtime for p in tmp_path.glob("arch-*/summary.json")} == stamps
+
+
+def test_a_claimed_training_is_left_to_its_worker_and_other_settings_are_refused(tmp_path):
+    config = ground_truth.Config(**{**TINY, "archs": 4}, isolate=False)
+    # A live process (this one's parent) holds arch 0, seed 0: this worker trains everything else.
+    (tmp_path / "claims").mkdir(parents=True)
+    import socket
+    (tmp_path / "claims" / "arch-00-seed0.claim").write_text(json.dumps({"host": socket.gethostname(),
+                                                                          "pid": os.getppid()}))
+    results = ground_truth.run(config, tmp_path, progress=False)
+    assert not (tmp_path / "arch-00-seed0" / "summary.json").exists()
+    assert results["archs"][0]["test"].keys() == {"1"} and results["reliability"]["complete_archs"] == 3
+    with pytest.raises(ConfigError, match="steps differ"):
+        ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4, "steps": 4}, isolate=False), tmp_path,
+                         progress=False)
+
+
+@pytest.mark.parametrize("bad, message", [({"seeds": (0,)}, "seeds must be >= 2 distinct"),
+                                          ({"seeds": (1, 1)}, "seeds must be >= 2 distinct"),
+                                          ({"archs": 3}, "archs must be >= 4")])
+def test_bad_settings_are_one_clear_error(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        ground_truth.Config(**{**TINY, **bad}).check()
+
+
+def test_reliability_reports_agreeing_and_disagreeing_seeds():
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.80, 0.90, 12)
+    agreeing = [{"test": {"0": t + rng.normal(0, 0.002), "1": t + rng.normal(0, 0.002)}, "params": i, "macs": i}
+                for i, t in enumerate(truth)]
+    noisy = [{"test": {"0": t + rng.normal(0, 0.05), "1": t + rng.normal(0, 0.05)}, "params": i, "macs": i}
+             for i, t in enumerate(truth)]
+    good = ground_truth.reliability(agreeing, (0, 1), higher_is_better=True)
+    bad = ground_truth.reliability(noisy, (0, 1), higher_is_better=True)
+    assert good["seed_mean_reliability_spearman"] > 0.9 > bad["seed_mean_reliability_spearman"]
+    assert good["seed_noise_std"] < 0.005 < bad["seed_noise_std"]
+    assert good["size_rankers"]["params"]["kendall_tau"] > 0.8

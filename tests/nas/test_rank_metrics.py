@@ -1,0 +1,98 @@
+"""Rank statistics: definitions on hand-counted cases, ties, intervals that cover the truth, trivial rankers."""
+import math
+
+import numpy as np
+import pytest
+
+from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, cost_bands, kendall_tau, ranking_report,
+                              spearman, spearman_brown, top_k_recall)
+
+
+def test_kendall_and_spearman_on_hand_counted_cases():
+    a = [0.1, 0.2, 0.3, 0.4]
+    assert kendall_tau(a, a) == pytest.approx(1.0) and kendall_tau(a, a[::-1]) == pytest.approx(-1.0)
+    assert kendall_tau(a, [0.1, 0.3, 0.4, 0.9]) == pytest.approx(1.0)
+    assert kendall_tau(a, [0.1, 0.3, 0.2, 0.9]) == pytest.approx(4 / 6)  # one discordant pair of six
+    assert spearman(a, np.exp(a)) == pytest.approx(1.0)
+
+
+def test_ties_follow_tau_b_and_average_ranks():
+    # Pairs of (x, y): x = [1, 1, 2, 3], y = [1, 2, 3, 4]. Concordant 5, discordant 0, one pair tied in x.
+    # tau-b = 5 / sqrt((6 - 1) * 6).
+    assert kendall_tau([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(5 / math.sqrt(30))
+    # Average ranks: x -> [1.5, 1.5, 3, 4], y -> [1, 2, 3, 4].
+    x, y = np.array([1.5, 1.5, 3, 4]), np.array([1, 2, 3, 4.0])
+    assert spearman([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(np.corrcoef(x, y)[0, 1])
+
+
+def test_undefined_rankings_are_nan_not_an_exception():
+    assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3])) and math.isnan(spearman([2.0], [3.0]))
+    with pytest.raises(ValueError, match="two scores per arch"):
+        kendall_tau([1, 2], [1, 2, 3])
+
+
+def test_large_rankings_do_not_build_pairwise_matrices():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=200_000)  # 2e10 pairs: a pairwise implementation would need ~160 GB
+    assert kendall_tau(truth + rng.normal(size=truth.size), truth) > 0.4
+
+
+def test_bootstrap_interval_covers_the_population_tau_of_a_synthetic_ranking():
+    # A bivariate normal with correlation rho has population Kendall tau = 2/pi * arcsin(rho).
+    rho = 0.6
+    population_tau = 2 / math.pi * math.asin(rho)
+    rng = np.random.default_rng(1)
+    covered, widths = 0, []
+    for trial in range(40):
+        x = rng.normal(size=32)
+        y = rho * x + math.sqrt(1 - rho ** 2) * rng.normal(size=32)
+        low, high = bootstrap_interval(kendall_tau, x, y, resamples=400, seed=trial)
+        covered += low <= population_tau <= high
+        widths.append(high - low)
+    assert covered >= 33  # nominal 95%: 38 of 40; a broken (e.g. unpaired) bootstrap covers far less
+    assert 0.15 < np.median(widths) < 0.6  # n = 32: neither a point nor the whole range
+
+
+def test_cost_bands_are_equal_count_in_order_of_cost():
+    band = cost_bands([5, 1, 4, 2, 3, 6], 3)
+    assert band.tolist() == [2, 0, 1, 0, 1, 2]
+
+
+def test_band_tau_sees_what_size_hides():
+    # Within each band the ranker is perfect, across bands inverted: the overall tau is low, band tau 1.
+    cost = np.array([1, 2, 3, 10, 11, 12])
+    truth = np.array([1, 2, 3, 1.1, 2.1, 3.1])
+    ranker = np.array([11, 12, 13, 1, 2, 3])
+    result = band_tau(ranker, truth, cost, bands=2)
+    assert result["per_band"] == [pytest.approx(1.0), pytest.approx(1.0)] and result["mean"] == pytest.approx(1.0)
+    assert kendall_tau(ranker, truth) < 0.5
+    assert band_tau([1, 1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4], bands=4)["per_band"] == [None] * 4
+
+
+def test_top_k_recall_counts_the_true_top_k_found():
+    truth = np.arange(10.0)
+    assert top_k_recall(truth, truth, 3) == 1.0
+    assert top_k_recall(-truth, truth, 3) == 0.0
+    assert top_k_recall(np.array([9, 8, 0, 0, 0, 0, 0, 0, 0, 7.0]), truth, 3) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="k must be in 1..10"):
+        top_k_recall(truth, truth, 11)
+
+
+def test_spearman_brown():
+    assert spearman_brown(0.5, 2) == pytest.approx(2 / 3)
+    assert spearman_brown(0.74, 2) == pytest.approx(0.8506, abs=1e-4)
+    assert spearman_brown(0.3, 1) == pytest.approx(0.3)
+
+
+def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
+    # bits per char: lower is better, and the bigger archs are better here.
+    params = np.array([1, 2, 3, 4, 5, 6.0])
+    bits = np.array([3.0, 2.9, 2.8, 2.7, 2.6, 2.5])
+    supernet = bits + np.array([0, 0.3, -0.3, 0, 0.3, 0])  # some mistakes
+    report = ranking_report(supernet, bits, higher_is_better=False, params=params, macs=params * 10, k=2,
+                            resamples=50)
+    assert report["params"]["kendall_tau"] == pytest.approx(1.0)
+    assert 0 < report["ranker"]["kendall_tau"] < 1
+    assert report["ranker"]["top_2_recall"] == 0.5  # picks archs 2 and 5; the best two are 4 and 5
+    assert set(report) == {"ranker", "params", "macs"}
+    assert agreement([1, 2, 3], [1, 2, 3], resamples=10)["kendall_tau_interval"][0] == pytest.approx(1.0)
