@@ -21,24 +21,19 @@ Reported (results.json, table.md, seeds.png), rewritten after every finished tra
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
-from nas.claims import Claims
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.hardware.counters import load_counter
-from nas.rank_metrics import bootstrap_interval, kendall_tau, ranking_report, spearman, spearman_brown
+from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
 from nas.stratified import stratified_archs
-from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
-from nas.train.loop import train
 
 # How each kind of data trains by default (overridable by the options of the same names).
 TRAINING = {
@@ -104,112 +99,36 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     options = dict(config.space_options if config.space_options is not None
                    else SPACE_OPTIONS.get(config.space, {}))
     counter = load_counter(config.space, options)
-    space = counter.space
-    archs = stratified_archs(space, lambda v: np.asarray(counter.macs(v), float), config.archs,
+    archs = stratified_archs(counter.space, lambda v: np.asarray(counter.macs(v), float), config.archs,
                              strata=config.strata, seed=config.arch_seed)
     costs = [counter.count(a) for a in archs]
     text = definition.inputs == "tokens"
     # Seeds may be added to a finished ground truth later (each (arch, seed) is its own training).
-    plan = {"config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate")},
-            "space_options": options, "archs": [a.to_string() for a in archs]}
-    _check_plan(run_dir / "plan.json", plan)
+    check_plan(run_dir / "plan.json", {
+        "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate")},
+        "space_options": options, "archs": [a.to_string() for a in archs]}, "ground_truth")
 
-    items = _work_order(len(archs), config.seeds, config.arch_seed)
-    claims = Claims(run_dir / "claims")
-    for index, seed in items:
-        path = run_dir / f"arch-{index:02d}-seed{seed}"
-        if (path / "summary.json").exists() or not claims.try_claim(path.name):
-            continue
-        try:
-            started = time.monotonic()
-            if progress:
-                print(f"ground truth: arch {index} ({costs[index]['macs']:,} MACs) seed {seed}", flush=True)
-            training = training_config(config, definition, options, archs[index].to_string(), seed)
-            if config.isolate:
-                train_in_child(training, path)
-            else:
-                train(training, path, progress=False)
-            (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
-        finally:
-            claims.release(path.name)
-        results = collect(config, run_dir, archs, costs, options, text)
-        write_outputs(run_dir, results)
+    def finished() -> None:
+        write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text))
+
+    train_items(run_dir, work_order(len(archs), config.seeds, config.arch_seed),
+                lambda index, seed: training_config(config, definition, options, archs[index].to_string(), seed),
+                isolate=config.isolate, on_finished=finished,
+                describe=(lambda i, s: f"ground truth: arch {i} ({costs[i]['macs']:,} MACs) seed {s}") if progress
+                else None)
     results = collect(config, run_dir, archs, costs, options, text)
     write_outputs(run_dir, results)
     return results
 
 
-def _check_plan(path: Path, plan: dict) -> None:
-    """A directory holds one plan: resuming with other archs or settings would mix two experiments."""
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved != json.loads(json.dumps(plan)):
-            changed = sorted(k for k in saved["config"] if saved["config"][k] != plan["config"].get(k))
-            raise ConfigError(f"ground_truth: {path.parent} was started with other settings "
-                              f"({', '.join(changed) or 'archs'} differ); use the same options or another --run")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(path, plan, indent=1)
-
-
-def _work_order(count: int, seeds, seed: int) -> list[tuple[int, int]]:
-    """Archs in a shuffled order, each with all its seeds together: a run cut short still covers the cost
-    range and already measures seed-to-seed agreement."""
-    order = np.random.default_rng(seed).permutation(count)
-    return [(int(index), s) for index in order for s in seeds]
-
-
 def collect(config: Config, run_dir: Path, archs, costs, options: dict, text: bool) -> dict:
     key = "test_bits_per_char" if text else "test_accuracy"
-    rows = []
-    for index, (arch, cost) in enumerate(zip(archs, costs)):
-        scores, validation, seconds = {}, {}, {}
-        for seed in config.seeds:
-            path = run_dir / f"arch-{index:02d}-seed{seed}"
-            if (path / "summary.json").exists():
-                summary = json.loads((path / "summary.json").read_text())["arch"]
-                scores[str(seed)] = summary[key]
-                validation[str(seed)] = summary[key.replace("test_", "validation_")]
-                if (path / "wall_seconds.json").exists():
-                    seconds[str(seed)] = json.loads((path / "wall_seconds.json").read_text())
-        rows.append({"index": index, "arch": arch.to_string(), "macs": cost["macs"], "params": cost["params"],
-                     "test": scores, "validation": validation, "wall_seconds": seconds,
-                     "mean": float(np.mean(list(scores.values()))) if scores else None})
+    rows = [{"index": row["index"], "arch": arch.to_string(), "macs": cost["macs"], "params": cost["params"],
+             **{k: row[k] for k in ("test", "validation", "wall_seconds", "mean")}}
+            for row, arch, cost in zip(seed_scores(run_dir, len(archs), config.seeds, key), archs, costs)]
     return {"config": dataclasses.asdict(config), "space_options": options, "score": key,
             "higher_is_better": not text, "archs": rows,
             "reliability": reliability(rows, config.seeds, higher_is_better=not text)}
-
-
-def reliability(rows: list[dict], seeds, *, higher_is_better: bool) -> dict:
-    """How well the seeds agree, over the archs every seed has finished."""
-    complete = [r for r in rows if len(r["test"]) == len(seeds)]
-    report = {"complete_archs": len(complete), "seeds": len(seeds)}
-    if len(complete) < 4:
-        return report
-    table = np.array([[r["test"][str(s)] for s in seeds] for r in complete])
-    pairs = []
-    for a, b in itertools.combinations(range(len(seeds)), 2):
-        low, high = bootstrap_interval(kendall_tau, table[:, a], table[:, b], resamples=1000)
-        pairs.append({"seeds": [seeds[a], seeds[b]], "kendall_tau": kendall_tau(table[:, a], table[:, b]),
-                      "kendall_tau_interval": [low, high], "spearman": spearman(table[:, a], table[:, b]),
-                      "pearson": float(np.corrcoef(table[:, a], table[:, b])[0, 1])})
-    mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
-    mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
-    seed_mean = table.mean(axis=1)
-    # Seed noise: std of one seed's score around its arch's mean (unbiased over k seeds).
-    noise = float(np.sqrt(np.mean(table.var(axis=1, ddof=1))))
-    sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
-                           params=[r["params"] for r in complete], macs=[r["macs"] for r in complete],
-                           resamples=1000)
-    report.update({
-        "pairs": pairs, "mean_pair_kendall_tau": float(np.mean([p["kendall_tau"] for p in pairs])),
-        "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
-        "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
-        "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
-        "seed_noise_std": noise, "arch_spread_std": float(seed_mean.std(ddof=1)),
-        "size_rankers": {name: sizes[name] for name in ("params", "macs")},
-    })
-    return report
 
 
 def write_outputs(run_dir: Path, results: dict) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from experiments import ground_truth
 from nas.errors import ConfigError
+from nas.standalone_truth import reliability
 
 TINY = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=5, strata=2,
             steps=3, data="synthetic", batch_size=16, limit_train=128, validation_size=32)
@@ -60,8 +61,8 @@ def test_reliability_reports_agreeing_and_disagreeing_seeds():
                 for i, t in enumerate(truth)]
     noisy = [{"test": {"0": t + rng.normal(0, 0.05), "1": t + rng.normal(0, 0.05)}, "params": i, "macs": i}
              for i, t in enumerate(truth)]
-    good = ground_truth.reliability(agreeing, (0, 1), higher_is_better=True)
-    bad = ground_truth.reliability(noisy, (0, 1), higher_is_better=True)
+    good = reliability(agreeing, (0, 1), higher_is_better=True)
+    bad = reliability(noisy, (0, 1), higher_is_better=True)
     assert good["seed_mean_reliability_spearman"] > 0.9 > bad["seed_mean_reliability_spearman"]
     assert good["seed_noise_std"] < 0.005 < bad["seed_noise_std"]
     assert good["size_rankers"]["params"]["kendall_tau"] > 0.8

@@ -1,0 +1,156 @@
+"""Stand-alone training of many (arch, seed) pairs as one resumable job, and how far their seeds agree.
+
+Shared by the ground-truth experiment and `nas audit`. A job directory holds `plan.json` (what the job
+is: resuming with another plan is refused) and one `nas train` run per item, `arch-XX-seedS/`. Items are
+claimed through `claims/` (`nas.claims`), so several processes, or `workers` threads each driving a child
+process, share one job; a finished item (its `summary.json`) is never trained again.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from nas.atomic_write import write_json_atomically
+from nas.claims import Claims
+from nas.errors import ConfigError
+from nas.rank_metrics import bootstrap_interval, kendall_tau, ranking_report, spearman, spearman_brown
+from nas.train.child import train_in_child
+from nas.train.config import TrainConfig
+
+
+def check_plan(path: Path, plan: dict, what: str) -> None:
+    """Write `plan` to a new job's `path`, or check that an existing job's plan is the same.
+
+    The error names the settings that differ: the keys of the plans' "config" when that is where they
+    differ, else the plans' own keys (the archs, the space options).
+    """
+    plan = json.loads(json.dumps(plan))
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != plan:
+            differ = lambda a, b: sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))  # noqa: E731
+            changed = differ(saved.get("config", {}), plan.get("config", {})) or differ(saved, plan)
+            raise ConfigError(f"{what}: {path.parent} was started with other settings ({', '.join(changed)} "
+                              f"differ); use the same options or another directory")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(path, plan, indent=1)
+
+
+def item_name(index: int, seed: int) -> str:
+    return f"arch-{index:02d}-seed{seed}"
+
+
+def work_order(count: int, seeds, seed: int) -> list[tuple[int, int]]:
+    """Archs in a shuffled order, each with all its seeds together: a job cut short still covers the cost
+    range and already measures seed-to-seed agreement."""
+    order = np.random.default_rng(seed).permutation(count)
+    return [(int(index), s) for index in order for s in seeds]
+
+
+def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *, workers: int = 1,
+                isolate: bool = True, on_finished: Callable[[], None] | None = None,
+                describe: Callable[[int, int], str] | None = None) -> None:
+    """Train every unfinished, unclaimed item; `workers` at a time (each in a child process when > 1)."""
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    claims = Claims(job / "claims")
+    pending = list(items)
+    lock = threading.Lock()
+    failures = []
+
+    def next_item():
+        with lock:
+            while pending:
+                index, seed = pending.pop(0)
+                name = item_name(index, seed)
+                if not (job / name / "summary.json").exists() and claims.try_claim(name):
+                    return index, seed
+        return None
+
+    def work():
+        while not failures and (item := next_item()) is not None:
+            index, seed = item
+            name = item_name(index, seed)
+            try:
+                if describe:
+                    print(describe(index, seed), flush=True)
+                started = time.monotonic()
+                if isolate or workers > 1:
+                    train_in_child(training(index, seed), job / name)
+                else:
+                    from nas.train.loop import train
+                    train(training(index, seed), job / name, progress=False)
+                (job / name / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
+            except BaseException as error:  # noqa: BLE001 - reported by the caller's thread below
+                failures.append(error)
+            finally:
+                claims.release(name)
+            if on_finished and not failures:
+                with lock:
+                    on_finished()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
+    for thread in threads:
+        thread.start()
+    work()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
+    """Per arch: {"test": {seed: score}, "validation": {...}, "wall_seconds": {...}, "mean"} of what finished."""
+    rows = []
+    for index in range(count):
+        scores, validation, seconds = {}, {}, {}
+        for seed in seeds:
+            path = job / item_name(index, seed)
+            if (path / "summary.json").exists():
+                summary = json.loads((path / "summary.json").read_text())["arch"]
+                scores[str(seed)] = summary[key]
+                validation[str(seed)] = summary.get(key.replace("test_", "validation_"))
+                if (path / "wall_seconds.json").exists():
+                    seconds[str(seed)] = json.loads((path / "wall_seconds.json").read_text())
+        rows.append({"index": index, "test": scores, "validation": validation, "wall_seconds": seconds,
+                     "mean": float(np.mean(list(scores.values()))) if scores else None})
+    return rows
+
+
+def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: int = 1000) -> dict:
+    """How well the seeds agree, over the archs every seed has finished (rows need "params" and "macs")."""
+    complete = [r for r in rows if len(r["test"]) == len(seeds)]
+    report = {"complete_archs": len(complete), "seeds": len(seeds)}
+    if len(complete) < 4:
+        return report
+    table = np.array([[r["test"][str(s)] for s in seeds] for r in complete])
+    pairs = []
+    for a, b in itertools.combinations(range(len(seeds)), 2):
+        low, high = bootstrap_interval(kendall_tau, table[:, a], table[:, b], resamples=resamples)
+        pairs.append({"seeds": [seeds[a], seeds[b]], "kendall_tau": kendall_tau(table[:, a], table[:, b]),
+                      "kendall_tau_interval": [low, high], "spearman": spearman(table[:, a], table[:, b]),
+                      "pearson": float(np.corrcoef(table[:, a], table[:, b])[0, 1])})
+    mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
+    mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
+    seed_mean = table.mean(axis=1)
+    sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
+                           params=[r["params"] for r in complete], macs=[r["macs"] for r in complete],
+                           resamples=resamples)
+    report.update({
+        "pairs": pairs, "mean_pair_kendall_tau": float(np.mean([p["kendall_tau"] for p in pairs])),
+        "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
+        "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
+        "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
+        # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.
+        "seed_noise_std": float(np.sqrt(np.mean(table.var(axis=1, ddof=1)))),
+        "arch_spread_std": float(seed_mean.std(ddof=1)),
+        "size_rankers": {name: sizes[name] for name in ("params", "macs") if name in sizes},
+    })
+    return report
