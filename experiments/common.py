@@ -1,4 +1,4 @@
-"""What the experiments share: resumable sub-runs, batched scoring of archs, result files.
+"""What the experiments share: resumable sub-runs, fixed archs, result files.
 
 An experiment writes everything under its run directory: one sub-run per
 training (each resumable by `nas.train.loop.train`), `results.json` and PNG
@@ -10,13 +10,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
 import numpy as np
 
-from nas.evaluate import fixed_batches, make_batched_scorer
-from nas.run_dir import RunDir
 from nas.train.config import TrainConfig
-from nas.train.loop import restore_trained, train
+from nas.train.loop import train
 
 
 @dataclass(frozen=True)
@@ -38,44 +35,6 @@ def train_once(config: TrainConfig, path: Path, progress: bool) -> None:
     summary = path / "summary.json"
     if not summary.exists():
         train(config, path, progress=progress)
-
-
-def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", execution: str = "masked",
-                chunk: int = 8, metric: str = "accuracy") -> np.ndarray:
-    """`metric` on `split` of each arch (int32 [n, D]) with the run's weights, BN recalibrated.
-
-    `metric` is "accuracy" (top-1, or next-byte for text) or "bits_per_char" (text runs).
-    Cached in the run directory (`scores-<split>.json`, `scores-<split>-<metric>.json` for
-    other metrics; keyed by arch), so a repeated experiment does not score again.
-    """
-    if metric not in ("accuracy", "bits_per_char"):
-        raise ValueError(f"score_archs: metric must be accuracy or bits_per_char, got {metric!r}")
-    cache_file = path / (f"scores-{split}.json" if metric == "accuracy" else f"scores-{split}-{metric}.json")
-    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    keys = [",".join(map(str, v)) for v in np.asarray(vectors)]
-    missing = [i for i, key in enumerate(keys) if key not in cache]
-    if missing:
-        session, state = restore_trained(RunDir.open(path))
-        data = getattr(session.dataset, split)
-        if metric == "bits_per_char":
-            from nas.evaluate_text import make_batched_next_token_scorer
-            text_scorer = make_batched_next_token_scorer(session.graphdef, session.space, execution=execution)
-            scorer = lambda *args: text_scorer(*args)[metric]  # noqa: E731
-        else:
-            scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
-        calibration = session.dataset.train.images[:session.config.calibration_images]
-        batches = fixed_batches(data.images, data.labels, session.config.eval_batch_size)
-        todo = np.asarray(vectors)[missing]
-        pad = (-len(todo)) % chunk  # fixed-size chunks: one compile for all of them
-        padded = np.concatenate([todo, np.repeat(todo[:1], pad, axis=0)])
-        scores = []
-        for start in range(0, len(padded), chunk):
-            scores.extend(np.asarray(jax.device_get(
-                scorer(state.params, state.stats, calibration, batches, padded[start:start + chunk]))).tolist())
-        for index, score in zip(missing, scores):
-            cache[keys[index]] = score
-        cache_file.write_text(json.dumps(cache, indent=1))
-    return np.array([cache[key] for key in keys])
 
 
 def fixed_archs(space, count: int, seed: int) -> list:

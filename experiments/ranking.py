@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import Budget, fixed_archs, score_archs, train_once, write_results
+from experiments.common import Budget, fixed_archs, train_once, write_results
 from nas.definition import get_definition
+from nas.inherited_scores import score_archs
 from nas.rank_metrics import kendall_tau, spearman
 from nas.train.config import TrainConfig
 

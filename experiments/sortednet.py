@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import Budget, score_archs, train_once, write_results
+from experiments.common import Budget, train_once, write_results
 from nas.definition import get_definition
+from nas.inherited_scores import score_archs
 from nas.train.config import TrainConfig
 from nas.train.sorted_sampling import SortedSampling
 

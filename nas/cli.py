@@ -264,6 +264,28 @@ def eval_export(export_dirs, stablehlo):
                                **{f"test_{metric}": value for metric, value in sorted(scores.items())}}))
 
 
+@main.command(help="Should you trust this supernet's ranking? Trains stratified archs of the run's space alone "
+                   "(several seeds, resumable, shared by concurrent workers), scores them with the supernet and "
+                   "reports Kendall tau with its interval, the ground truth's reliability, top-5 recall, budget "
+                   "regret, a scatter PNG and one verdict line (RUN/audit/).")
+@click.option("--run", "run_path", required=True, help="a finished `nas train` run")
+@click.option("--archs", type=int, default=16, show_default=True, help="archs, stratified over cost")
+@click.option("--steps", type=int, default=None, help="stand-alone training steps per arch [default: the run's]")
+@click.option("--seeds", type=int, default=2, show_default=True, help="stand-alone trainings per arch")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="trainings at a time (each a child process); other machines may run the same command too")
+@click.option("--bands", type=int, default=3, show_default=True, help="cost bands for the within-band tau")
+@click.option("--quiet", is_flag=True)
+@_one_line_errors
+def audit(run_path, archs, steps, seeds, workers, bands, quiet):
+    from nas.audit import AuditConfig, audit as run_audit, summary_line
+
+    result = run_audit(run_path, AuditConfig(archs=archs, steps=steps, seeds=seeds, workers=workers, bands=bands),
+                       progress=not quiet)
+    click.echo(f"verdict: {result['verdict']}", err=True)
+    click.echo(summary_line(result))
+
+
 @main.command(help="List the shipped spaces, or describe one.")
 @click.option("--space", default=None)
 @_one_line_errors

@@ -10,6 +10,8 @@ latency). The statistics:
 - `band_tau`: tau within cost bands (equal-count bands of the cost), pair-weighted over the bands: the
   decision a budgeted search makes is among archs of similar cost, where sorting by size says little.
 - `top_k_recall`: how many of the reference's top k are in the ranker's top k.
+- `budget_regret`: under a cost budget, the reference score of the arch the ranker picks against the best
+  reference score within the same budget (what a user loses by trusting the ranker).
 - `spearman_brown`: the reliability of a mean of k repeated measurements from the correlation of two.
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
@@ -119,6 +121,30 @@ def top_k_recall(predicted, reference, k: int = 5) -> float:
     return len(chosen & true_top) / k
 
 
+def budget_regret(predicted, reference, cost, budget: float) -> dict:
+    """The ranker's pick among archs with cost <= budget (higher = better on both sides) and its regret.
+
+    {"budget", "feasible", "index" (the pick), "reference" (its score), "best" (the best reference score
+    within the budget), "regret" (best - reference, in the reference's unit; 0 when the pick is best)}.
+    """
+    predicted, reference = _pair(predicted, reference)
+    cost = np.asarray(cost, float).ravel()
+    feasible = np.flatnonzero(cost <= budget)
+    if feasible.size == 0:
+        raise ValueError(f"budget_regret: no arch costs <= {budget} (cheapest {cost.min():.4g})")
+    pick = feasible[np.argmax(predicted[feasible])]
+    best = reference[feasible].max()
+    return {"budget": float(budget), "feasible": int(feasible.size), "index": int(pick),
+            "reference": float(reference[pick]), "best": float(best), "regret": float(best - reference[pick])}
+
+
+def regret_at_quantiles(predicted, reference, cost, quantiles=(0.25, 0.5, 0.75)) -> list[dict]:
+    """`budget_regret` at budgets that are these quantiles of the archs' costs."""
+    cost = np.asarray(cost, float).ravel()
+    return [{"quantile": q, **budget_regret(predicted, reference, cost, float(np.quantile(cost, q)))}
+            for q in quantiles]
+
+
 def spearman_brown(correlation: float, repeats: int) -> float:
     """Reliability of the mean of `repeats` measurements whose pairwise correlation is `correlation`."""
     if repeats < 1:
@@ -144,6 +170,7 @@ def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, re
     report[f"top_{k}_recall"] = top_k_recall(predicted, reference, min(k, predicted.size))
     if cost is not None:
         report["band_tau"] = band_tau(predicted, reference, cost, bands=bands)
+        report["regret"] = regret_at_quantiles(predicted, reference, cost)
     return report
 
 
@@ -152,8 +179,9 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     """`agreement` of the ranker's `scores` with `reference`, beside the trivial rankers on the same archs.
 
     `scores` and `reference` are in the task's unit (accuracy: higher is better; bits per char: lower).
-    Parameters and multiply-adds rank "bigger is better"; the bands are cut by multiply-adds when given,
-    else by parameters. Returns {"ranker": ..., "params": ..., "macs": ...} (absent keys: not given).
+    Parameters and multiply-adds rank "bigger is better"; the bands and budgets are cut by multiply-adds
+    when given, else by parameters. Regrets are in the reference's unit, positive = worse than the best
+    (for a lower-is-better score they are reported in that unit too, e.g. bits per char lost). Returns {"ranker": ..., "params": ..., "macs": ...} (absent keys: not given).
     """
     sign = 1.0 if higher_is_better else -1.0
     reference = sign * np.asarray(reference, float)

@@ -140,8 +140,9 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
     mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
     mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
     seed_mean = table.mean(axis=1)
+    macs = [r["macs"] for r in complete]
     sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
-                           params=[r["params"] for r in complete], macs=[r["macs"] for r in complete],
+                           params=[r["params"] for r in complete], macs=None if None in macs else macs,
                            resamples=resamples)
     report.update({
         "pairs": pairs, "mean_pair_kendall_tau": float(np.mean([p["kendall_tau"] for p in pairs])),

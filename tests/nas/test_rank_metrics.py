@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, cost_bands, kendall_tau, ranking_report,
-                              spearman, spearman_brown, top_k_recall)
+from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, budget_regret, cost_bands, kendall_tau,
+                              ranking_report, spearman, spearman_brown, top_k_recall)
 
 
 def test_kendall_and_spearman_on_hand_counted_cases():
@@ -96,3 +96,20 @@ def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
     assert report["ranker"]["top_2_recall"] == 0.5  # picks archs 2 and 5; the best two are 4 and 5
     assert set(report) == {"ranker", "params", "macs"}
     assert agreement([1, 2, 3], [1, 2, 3], resamples=10)["kendall_tau_interval"][0] == pytest.approx(1.0)
+
+
+def test_budget_regret_compares_the_pick_with_the_best_within_the_same_budget():
+    cost = np.array([1, 2, 3, 4.0])
+    truth = np.array([0.80, 0.85, 0.84, 0.90])
+    ranker = np.array([0.1, 0.2, 0.9, 1.0])  # prefers arch 2 among the first three
+    result = budget_regret(ranker, truth, cost, 3)
+    assert (result["index"], result["feasible"]) == (2, 3)
+    assert result["regret"] == pytest.approx(0.01) and result["best"] == pytest.approx(0.85)
+    assert budget_regret(ranker, truth, cost, 10)["regret"] == 0.0
+    with pytest.raises(ValueError, match="no arch costs <= 0.5"):
+        budget_regret(ranker, truth, cost, 0.5)
+    # Lower-is-better scores: the regret comes back in their unit, positive when the pick is worse.
+    bits = np.array([3.0, 2.8, 2.9, 2.5])
+    report = ranking_report(np.array([3.0, 2.95, 2.7, 2.5]), bits, higher_is_better=False, macs=cost, resamples=20)
+    regrets = [r["regret"] for r in report["ranker"]["regret"]]  # budgets 1.75, 2.5, 3.25
+    assert regrets == [0.0, 0.0, pytest.approx(0.1)]  # at 3.25 it picks arch 2 (2.9 bits) over arch 1 (2.8)

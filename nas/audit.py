@@ -1,0 +1,227 @@
+"""`nas audit`: should you trust this supernet's ranking? Measured on archs of its own space.
+
+    nas audit --run runs/NAME [--archs 16] [--steps S] [--seeds 2] [--workers W]
+
+Draws `archs` archs of the run's space stratified over cost (multiply-adds where the space has a cost
+model, else parameters of the sliced subnet), trains each alone from scratch `seeds` times with the run's
+data, split and optimiser settings (`steps` each, default the run's), scores the same archs with the
+run's shared weights (BN recalibrated, as `nas search` scores), and reports:
+- the ground truth's own reliability (seed vs seed tau, Spearman-Brown reliability of the seed mean);
+- the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
+  within cost bands, top-5 recall and the regret of its pick at three budgets;
+- the same for the size rankers (parameters, multiply-adds) on the same archs;
+- one verdict line, `RUN/audit/audit.json` and `RUN/audit/audit.png`.
+
+The stand-alone trainings live in `RUN/audit/` and resume; other processes running the same command
+share them (`nas.claims`). Adding seeds later trains only the new ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nas.atomic_write import write_json_atomically
+from nas.config import from_dict
+from nas.definition import get_definition
+from nas.errors import ConfigError
+from nas.rank_metrics import cost_bands, ranking_report
+from nas.run_dir import RunDir
+from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
+from nas.stratified import stratified_archs
+from nas.train.config import TrainConfig, saved_settings
+
+TRUSTED_RELIABILITY = 0.7   # below it, the stand-alone reference cannot judge a ranker
+TRUSTED_BAND_TAU = 0.5      # a cost band where the supernet ranks at least this well is usable
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    archs: int = 16
+    steps: int | None = None    # stand-alone steps per arch; None: the run's own steps
+    seeds: int = 2
+    workers: int = 1
+    bands: int = 3
+    strata: int = 4
+    arch_seed: int = 0
+
+    def check(self) -> None:
+        if self.archs < 4:
+            raise ConfigError(f"nas audit: --archs must be >= 4 (a ranking of fewer says nothing), got {self.archs}")
+        if self.seeds < 2:
+            raise ConfigError(f"nas audit: --seeds must be >= 2 (the ground truth's reliability compares seeds), "
+                              f"got {self.seeds}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"nas audit: --steps must be >= 1, got {self.steps}")
+        if self.workers < 1 or self.bands < 1 or self.strata < 1:
+            raise ConfigError(f"nas audit: --workers, --bands and strata must be >= 1, got {self.workers}, "
+                              f"{self.bands}, {self.strata}")
+        if self.bands > self.archs // 2:
+            raise ConfigError(f"nas audit: --bands {self.bands} leaves fewer than 2 archs per band; use at most "
+                              f"{self.archs // 2} with --archs {self.archs}")
+
+
+def standalone_config(trained: TrainConfig, arch: str, seed: int, steps: int) -> TrainConfig:
+    """The run's data, split and optimiser, one arch trained alone from scratch."""
+    return dataclasses.replace(
+        trained, steps=steps, sampling="standalone", arch=arch, distillation="none", seed=seed, num_random=1,
+        num_archs=1, sorted_decisions=("*",), sorted_axes=(), supernet="single", experts=None,
+        split_decision=None, balance_weight=None, resort=False, execution="masked", devices=1,
+        checkpoint_every=max(steps // 4, 1))
+
+
+def arch_costs(definition, options: dict, image_shape: tuple, space):
+    """(cost name, cost of int32 arch vectors, {"macs", "params"} of one arch) for the run's space.
+
+    Multiply-adds through the space's cost model; a space without one (a user's own, for instance) is
+    measured by the parameters of its sliced subnets.
+    """
+    from nas.hardware.cost_model import CostModelError, resolve_cost_model
+    from nas.hardware.counters import CostCounter
+
+    try:
+        counter = CostCounter(space, resolve_cost_model(definition, options, image_shape))
+        return "macs", (lambda v: np.asarray(counter.macs(v), float)), counter.count
+    except CostModelError:
+        pass
+    from nas.lowering import count_params, slice_subnet, split
+
+    _, supernet = definition.build(options, seed=0)
+    cache = {}
+
+    def params(arch) -> int:
+        key = arch.to_string()
+        if key not in cache:
+            cache[key] = count_params(split(slice_subnet(supernet, arch))[1])
+        return cache[key]
+
+    return ("params", lambda vectors: np.array([params(space.from_vector(v)) for v in np.asarray(vectors)], float),
+            lambda arch: {"macs": None, "params": params(arch)})
+
+
+def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress: bool = True) -> dict:
+    config.check()
+    run = RunDir.open(run_path)
+    record = run.read_config()
+    trained = from_dict(TrainConfig, saved_settings(record["config"]), str(run.config_file))
+    if not run.summary_file.exists():
+        raise ConfigError(f"nas audit: {run.path} has not finished training (no summary.json); finish it with the "
+                          "same `nas train` command first")
+    definition = get_definition(trained.space)
+    options, image_shape = record["space_options"], tuple(record["image_shape"])
+    space = definition.make_space(**options)
+    cost_name, cost_of, count = arch_costs(definition, options, image_shape, space)
+    archs = stratified_archs(space, cost_of, config.archs, strata=config.strata, seed=config.arch_seed,
+                             pool=4096 if cost_name == "macs" else 512)
+    costs = [count(a) for a in archs]
+    steps = config.steps or trained.steps
+    text = definition.inputs == "tokens"
+    job = run.path / "audit"
+    check_plan(job / "plan.json", {
+        "config": {"archs": config.archs, "steps": steps, "strata": config.strata, "arch_seed": config.arch_seed},
+        "archs": [a.to_string() for a in archs]}, "nas audit")
+    seeds = tuple(range(config.seeds))
+    train_items(job, work_order(len(archs), seeds, config.arch_seed),
+                lambda index, seed: standalone_config(trained, archs[index].to_string(), seed, steps),
+                workers=config.workers, isolate=True,
+                describe=(lambda i, s: f"audit: training arch {i + 1}/{len(archs)} alone, seed {s}") if progress
+                else None)
+    rows = seed_scores(job, len(archs), seeds, "test_bits_per_char" if text else "test_accuracy")
+    missing = [r["index"] for r in rows if len(r["test"]) < len(seeds)]
+    if missing:
+        raise ConfigError(f"nas audit: stand-alone runs of archs {missing} are held by another process; run the "
+                          "same command again when it has finished them")
+    from nas.inherited_scores import score_archs
+
+    inherited = score_archs(run.path, np.stack([a.to_vector() for a in archs]), split="test",
+                            metric="bits_per_char" if text else "accuracy")
+    for row, arch, cost, score in zip(rows, archs, costs, inherited):
+        row.update({"arch": arch.to_string(), "macs": cost["macs"], "params": cost["params"],
+                    "inherited": float(score)})
+    truth = np.array([r["mean"] for r in rows])
+    report = ranking_report(inherited, truth, higher_is_better=not text, params=[r["params"] for r in rows],
+                            macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
+    ground = reliability(rows, seeds, higher_is_better=not text)
+    cost = np.array([r[cost_name] for r in rows], float)
+    result = {"run": str(run.path), "space": trained.space, "score": "test_bits_per_char" if text else "test_accuracy",
+              "higher_is_better": not text, "cost": cost_name, "steps": steps, "seeds": config.seeds,
+              "archs": rows, "ground_truth": ground, "agreement": report,
+              "bands": band_ranges(cost, config.bands)}
+    result["verdict"] = verdict(result)
+    write_json_atomically(job / "audit.json", result, indent=1)
+    plot(result, job / "audit.png")
+    return result
+
+
+def band_ranges(cost: np.ndarray, bands: int) -> list[list[float]]:
+    band = cost_bands(cost, bands)
+    return [[float(cost[band == b].min()), float(cost[band == b].max())] for b in range(bands)]
+
+
+def verdict(result: dict) -> str:
+    """One line: whether to trust the ranking, against the ground truth's reliability and size alone."""
+    ranker = result["agreement"]["ranker"]
+    tau, (low, high) = ranker["kendall_tau"], ranker["kendall_tau_interval"]
+    sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]
+    size_tau = max([t for t in sizes if t is not None], default=float("nan"))
+    reliable = result["ground_truth"].get("seed_mean_reliability_spearman")
+    fmt = lambda v: "n/a" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+    measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, ground-truth "
+                f"reliability {fmt(reliable)}")
+    if reliable is None or not np.isfinite(reliable) or reliable < TRUSTED_RELIABILITY:
+        return (f"inconclusive: the stand-alone runs disagree with each other (reliability {fmt(reliable)} < "
+                f"{TRUSTED_RELIABILITY}); train them longer (--steps) or add --seeds before judging ({measured})")
+    per_band = result["agreement"]["ranker"].get("band_tau", {}).get("per_band", [])
+    unit = "MACs" if result["cost"] == "macs" else "params"
+    good_bands = [f"{lo:,.0f}-{hi:,.0f} {unit}" for t, (lo, hi) in zip(per_band, result["bands"])
+                  if t is not None and t >= TRUSTED_BAND_TAU]
+    bands = (f"; within cost bands it ranks well in {', '.join(good_bands)}" if good_bands
+             else "; within no cost band does it rank well (band tau < 0.5)")
+    if tau is None or not np.isfinite(size_tau) or low is None:
+        return f"inconclusive: the rankings are undefined (ties) ({measured})"
+    if low > size_tau:
+        return f"trust: the supernet ranks clearly better than size alone ({measured}){bands}"
+    if tau > size_tau:
+        return f"weak: the supernet ranks better than size alone, but not clearly ({measured}){bands}"
+    return f"do not trust: the supernet ranks no better than sorting by size ({measured}){bands}"
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["archs"]
+    band = cost_bands([r[result["cost"]] for r in rows], len(result["bands"]))
+    figure, axis = plt.subplots(figsize=(5.5, 5))
+    for b in range(len(result["bands"])):
+        members = [r for r, rb in zip(rows, band) if rb == b]
+        if not members:
+            continue
+        means = np.array([r["mean"] for r in members])
+        spread = np.array([[r["mean"] - min(r["test"].values()), max(r["test"].values()) - r["mean"]]
+                           for r in members]).T
+        axis.errorbar(means, [r["inherited"] for r in members], xerr=spread, fmt="o", markersize=4,
+                      elinewidth=0.8, label=f"cost band {b + 1}")
+    ranker = result["agreement"]["ranker"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    axis.set_title(f"{result['space']}: supernet tau {fmt(ranker['kendall_tau'])} "
+                   f"[{fmt(ranker['kendall_tau_interval'][0])}, {fmt(ranker['kendall_tau_interval'][1])}]",
+                   fontsize=10)
+    axis.set_xlabel(f"stand-alone {result['score']} (mean of {result['seeds']} seeds, range)")
+    axis.set_ylabel(f"inherited {result['score']} (supernet)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def summary_line(result: dict) -> str:
+    return json.dumps({"audit": str(Path(result["run"]) / "audit" / "audit.json"), "verdict": result["verdict"],
+                       "kendall_tau": result["agreement"]["ranker"]["kendall_tau"],
+                       "kendall_tau_interval": result["agreement"]["ranker"]["kendall_tau_interval"],
+                       "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
+                       "top_5_recall": result["agreement"]["ranker"].get("top_5_recall")})

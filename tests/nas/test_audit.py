@@ -1,0 +1,115 @@
+"""`nas audit` end to end on tiny spaces: a shipped one with two workers and a resume, the README's custom
+space (no cost model: stratified by parameters), verdicts from hand-made results, bad settings."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.audit import AuditConfig, audit, verdict
+from nas.errors import ConfigError
+from nas.train.config import TrainConfig
+from nas.train.loop import train
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_TRAINING = dict(data="synthetic", limit_train=256, batch_size=16, steps=12, sampling="sandwich",
+                     distillation="none", validation_size=64, checkpoint_every=6)
+
+
+def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4},
+                      **TINY_TRAINING), run, progress=False)
+    result = audit(run, AuditConfig(archs=4, steps=6, workers=2, bands=2), progress=False)
+    assert len(result["archs"]) == 4 and all(len(r["test"]) == 2 for r in result["archs"])
+    assert result["cost"] == "macs" and result["ground_truth"]["complete_archs"] == 4
+    ranker = result["agreement"]["ranker"]
+    assert set(ranker) >= {"kendall_tau", "kendall_tau_interval", "top_5_recall", "band_tau", "regret"}
+    assert {"params", "macs"} <= set(result["agreement"]) and len(ranker["regret"]) == 3
+    assert result["verdict"].split(":")[0] in ("trust", "weak", "do not trust", "inconclusive")
+    assert (run / "audit" / "audit.png").stat().st_size > 0
+    # The stand-alone runs are trained with the run's data and split, each arch alone.
+    saved = json.loads((run / "audit" / "arch-00-seed1" / "config.json").read_text())["config"]
+    assert (saved["sampling"], saved["seed"], saved["split_seed"], saved["data"]) == ("standalone", 1, 0, "synthetic")
+    stamps = {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")}
+    again = audit(run, AuditConfig(archs=4, steps=6, workers=1, bands=2), progress=False)
+    assert again["agreement"] == json.loads(json.dumps(result["agreement"]))
+    assert {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")} == stamps
+    with pytest.raises(ConfigError, match="steps differ"):
+        audit(run, AuditConfig(archs=4, steps=7, bands=2), progress=False)
+
+
+def readme_space_module() -> str:
+    """The README's custom-space code block, as the user would save it."""
+    block = re.search(r"## A custom search space in Python\s+```python\n(.*?)```", (REPO / "README.md").read_text(),
+                      re.S)
+    assert block, "the README lost its custom-space example"
+    return block.group(1)
+
+
+def test_audit_on_the_readme_custom_space_through_the_cli(tmp_path):
+    (tmp_path / "my_spaces.py").write_text(readme_space_module())
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    nas = [sys.executable, "-m", "nas.cli"]
+    trained = subprocess.run([*nas, "train", "--space", "my_spaces:TINY", "--data", "synthetic", "--limit-train",
+                              "256", "--batch-size", "16", "--steps", "8", "--distillation", "none", "--run", "run",
+                              "--quiet"], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert trained.returncode == 0, trained.stderr
+    audited = subprocess.run([*nas, "audit", "--run", "run", "--archs", "4", "--steps", "5", "--bands", "2",
+                              "--quiet"], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert audited.returncode == 0, audited.stderr
+    assert "verdict: " in audited.stderr
+    result = json.loads((tmp_path / "run" / "audit" / "audit.json").read_text())
+    assert result["cost"] == "params"  # the custom space has no cost model
+    params = [r["params"] for r in result["archs"]]
+    assert params == sorted(params) and params[0] < params[-1] and "macs" not in result["agreement"]
+    bad = subprocess.run([*nas, "audit", "--run", "run", "--seeds", "1"], cwd=tmp_path, env=environment,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: nas audit: --seeds must be >= 2")
+
+
+def hand_made(inherited, truth_seeds, params):
+    """An audit result around given scores, as `audit` builds it (higher is better)."""
+    from nas.rank_metrics import ranking_report
+    from nas.standalone_truth import reliability
+
+    rows = [{"test": {str(s): float(v) for s, v in enumerate(seeds)}, "params": p, "macs": p,
+             "mean": float(np.mean(seeds))} for seeds, p in zip(truth_seeds, params)]
+    report = ranking_report(inherited, [r["mean"] for r in rows], higher_is_better=True, params=params,
+                            macs=params, bands=2, resamples=300)
+    return {"agreement": report, "ground_truth": reliability(rows, (0, 1), higher_is_better=True, resamples=100),
+            "cost": "macs", "bands": [[1, 8], [9, 16]]}
+
+
+def test_verdicts_follow_reliability_and_the_size_rankers():
+    rng = np.random.default_rng(0)
+    truth = rng.permutation(16).astype(float)  # quality unrelated to size
+    params = np.arange(1, 17)
+    seeds = np.stack([truth + rng.normal(0, 0.05, 16), truth + rng.normal(0, 0.05, 16)], axis=1)
+    assert verdict(hand_made(truth + rng.normal(0, 0.1, 16), seeds, params)).startswith("trust:")
+    assert verdict(hand_made(params.astype(float), seeds, params)).startswith("do not trust:")
+    noise = np.stack([rng.normal(size=16), rng.normal(size=16)], axis=1)
+    assert verdict(hand_made(truth, noise, params)).startswith("inconclusive:")
+    # Ties in the supernet's scores are ranked, not an error.
+    tied = np.round(truth / 4)
+    assert verdict(hand_made(tied, seeds, params)).split(":")[0] in ("trust", "weak")
+
+
+@pytest.mark.parametrize("bad, message", [({"archs": 3}, "--archs must be >= 4"), ({"seeds": 1}, "--seeds must"),
+                                          ({"steps": 0}, "--steps must be >= 1"),
+                                          ({"bands": 5, "archs": 8}, "--bands 5 leaves fewer than 2")])
+def test_bad_audit_settings_are_one_clear_error(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        AuditConfig(**bad).check()
+
+
+def test_an_unfinished_run_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(space="mlp", space_options={"max_layers": 1, "max_width": 16, "width_steps": 2},
+                      **TINY_TRAINING), run, progress=False, stop_at=6)
+    with pytest.raises(ConfigError, match="has not finished training"):
+        audit(run, AuditConfig(archs=4, bands=2), progress=False)
