@@ -185,7 +185,7 @@ def _headline(result):
 
 
 EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures",
-               "ground_truth")
+               "ground_truth", "supernet_ranking")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")

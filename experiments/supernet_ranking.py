@@ -1,0 +1,208 @@
+"""How well supernets trained different ways rank a ground truth's archs (issue 20, item 3).
+
+    nas experiment supernet_ranking --run runs/sr-mlp --option ground_truth=runs/gt-mlp
+        [--option 'variants=["sandwich","sandwich-r3","sandwich-long","uniform"]'] [--option steps=4000]
+
+Reads a finished `nas experiment ground_truth` directory: its space, options, data, split and optimiser,
+its stratified archs and their stand-alone seed means. Trains one supernet per variant on the same
+data (each in a child process, resumable), scores the ground truth's archs with it (inherited test
+score) and reports per variant, against the seed means: Kendall tau and Spearman with bootstrap 95%
+intervals, tau within cost bands, top-5 recall, regret of the variant's pick at three budgets (25/50/75%
+quantiles of the archs' multiply-adds), the training cost (steps, subnet passes, wall seconds), and the
+same statistics for the size rankers (parameters, multiply-adds) on the same archs.
+
+A variant is a name of `VARIANTS` or an object {"name": ..., TrainConfig fields..., "steps_factor": k}
+whose fields override the baseline (sandwich rule, one random subnet, `steps` steps).
+Writes results.json, table.md and scatter.png after every variant.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments import ground_truth
+from nas.atomic_write import write_json_atomically
+from nas.config import from_dict
+from nas.definition import get_definition
+from nas.errors import ConfigError
+from nas.inherited_scores import score_archs
+from nas.rank_metrics import ranking_report
+from nas.train.child import train_in_child
+from nas.train.config import TrainConfig
+from nas.train.loop import train
+
+# Each: overrides of the baseline supernet training (sandwich, 1 random subnet, no distillation).
+VARIANTS = {
+    "sandwich": {},
+    "sandwich-r3": {"num_random": 3},                       # more random subnets per step
+    "sandwich-long": {"steps_factor": 3},                   # three times the steps
+    "sandwich-kd": {"distillation": "alpha"},               # AlphaNet's in-place alpha-divergence
+    "uniform": {"sampling": "uniform", "num_archs": 1},     # no sandwich: one uniform subnet per step
+    "uniform-r3": {"sampling": "uniform", "num_archs": 3},
+    "cost-stratified": {"sampling": "cost-stratified"},     # random subnets spread over log cost
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    ground_truth: str = ""
+    variants: tuple = ("sandwich", "sandwich-r3", "sandwich-long", "uniform")
+    steps: int | None = None        # None: the ground truth's stand-alone steps
+    seed: int = 0
+    bands: int = 3
+    isolate: bool = True
+
+    def check(self) -> None:
+        if not self.ground_truth:
+            raise ConfigError("supernet_ranking: give --option ground_truth=DIR (a finished ground_truth experiment)")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"supernet_ranking: steps must be >= 1, got {self.steps}")
+        for variant in self.variants:
+            variant_overrides(variant)
+
+
+def variant_overrides(variant) -> tuple[str, dict]:
+    if isinstance(variant, str):
+        if variant not in VARIANTS:
+            raise ConfigError(f"supernet_ranking: unknown variant {variant!r}; named variants: "
+                              f"{', '.join(VARIANTS)} (or an object with a name and TrainConfig fields)")
+        return variant, dict(VARIANTS[variant])
+    if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
+        raise ConfigError(f"supernet_ranking: a variant is a name or an object with a \"name\", got {variant!r}")
+    overrides = {k: v for k, v in variant.items() if k != "name"}
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)} - {"steps_factor"}
+    if unknown:
+        raise ConfigError(f"supernet_ranking: variant {variant['name']!r} sets unknown field(s) "
+                          f"{', '.join(sorted(unknown))}")
+    return variant["name"], overrides
+
+
+def load_ground_truth(path: Path) -> dict:
+    results = path / "results.json"
+    if not results.exists():
+        raise ConfigError(f"supernet_ranking: {path} holds no ground truth (no results.json); run "
+                          "`nas experiment ground_truth` there first")
+    truth = json.loads(results.read_text())
+    unfinished = [row["index"] for row in truth["archs"] if len(row["test"]) < len(truth["config"]["seeds"])]
+    if unfinished:
+        raise ConfigError(f"supernet_ranking: the ground truth in {path} has unfinished archs {unfinished[:8]}"
+                          f"{'...' if len(unfinished) > 8 else ''}; finish it first (re-run its command)")
+    return truth
+
+
+def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> TrainConfig:
+    gt_config = from_dict(ground_truth.Config, {k: v for k, v in truth["config"].items()}, "ground truth config")
+    definition = get_definition(gt_config.space)
+    base = ground_truth.training_config(gt_config, definition, truth["space_options"], "x", seed)
+    overrides = dict(overrides)
+    factor = overrides.pop("steps_factor", 1)
+    fields = {**dataclasses.asdict(base), "steps": int(steps * factor), "sampling": "sandwich", "num_random": 1,
+              "arch": None, "checkpoint_every": max(int(steps * factor) // 4, 1), **overrides}
+    return from_dict(TrainConfig, json.loads(json.dumps(fields)), "supernet_ranking variant")
+
+
+def subnet_passes(config: TrainConfig) -> int:
+    """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
+    return config.num_archs if config.sampling == "uniform" else config.num_random + 2
+
+
+def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
+    config.check()
+    truth = load_ground_truth(Path(config.ground_truth))
+    text = not truth["higher_is_better"]
+    space = get_definition(truth["config"]["space"]).make_space(
+        **get_definition(truth["config"]["space"]).resolve_options(truth["space_options"]))
+    vectors = np.stack([space.from_string(row["arch"]).to_vector() for row in truth["archs"]])
+    reference = np.array([row["mean"] for row in truth["archs"]])
+    params = [row["params"] for row in truth["archs"]]
+    macs = [row["macs"] for row in truth["archs"]]
+    steps = config.steps or truth["config"]["steps"]
+    results = {"config": dataclasses.asdict(config), "ground_truth": {
+        "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
+        "archs": len(reference), "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
+        "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
+        "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau")},
+        "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
+                                                         params=params, macs=macs, bands=config.bands).items()
+                         if k != "ranker"},
+        "variants": []}
+    for variant in config.variants:
+        name, overrides = variant_overrides(variant)
+        training = supernet_config(truth, overrides, steps, config.seed)
+        path = run_dir / f"supernet-{name}"
+        if not (path / "summary.json").exists():
+            if progress:
+                print(f"supernet_ranking: training {name} ({training.steps} steps)", flush=True)
+            started = time.monotonic()
+            if config.isolate:
+                train_in_child(training, path)
+            else:
+                train(training, path, progress=False)
+            (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
+        inherited = score_archs(path, vectors, split="test", metric="bits_per_char" if text else "accuracy")
+        report = ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
+                                bands=config.bands)["ranker"]
+        results["variants"].append({
+            "variant": name, "overrides": overrides, "steps": training.steps,
+            "subnet_passes": training.steps * subnet_passes(training),
+            "wall_seconds": json.loads((path / "wall_seconds.json").read_text())
+            if (path / "wall_seconds.json").exists() else None,
+            "inherited": inherited.tolist(), **report})
+        write_json_atomically(run_dir / "results.json", results, indent=1)
+        (run_dir / "table.md").write_text(table(results))
+        plot(results, reference, run_dir / "scatter.png")
+    return results
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _row(name: str, report: dict, cost: str) -> str:
+    low, high = report["kendall_tau_interval"]
+    regrets = " / ".join(_fmt(r["regret"], 4) for r in report["regret"])
+    return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {_fmt(report['spearman'])} | "
+            f"{_fmt(report['band_tau']['mean'])} | {report['top_5_recall']:.1f} | {regrets} | {cost} |")
+
+
+def table(results: dict) -> str:
+    truth = results["ground_truth"]
+    lines = [f"Ground truth: {truth['path']} ({truth['space']} {json.dumps(truth['space_options'])}), "
+             f"{truth['archs']} archs, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
+             f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}.",
+             "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
+             "0.25 / 0.5 / 0.75), in the score's unit.", "",
+             "| ranker | Kendall tau [95%] | Spearman | tau within 3 cost bands | top-5 recall | regret at 3 budgets "
+             "| training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|"]
+    for name in ("params", "macs"):
+        lines.append(_row(f"size: {name}", results["size_rankers"][name], "-"))
+    for v in results["variants"]:
+        cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
+        lines.append(_row(v["variant"], v, cost))
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, reference: np.ndarray, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = results["variants"]
+    columns = min(3, len(variants))
+    rows = -(-len(variants) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for axis, variant in zip(axes.flat, variants):
+        axis.scatter(reference, variant["inherited"], s=14)
+        axis.set_title(f"{variant['variant']}: tau {_fmt(variant['kendall_tau'])}", fontsize=10)
+        axis.set_xlabel(f"stand-alone {results['ground_truth']['score']} (seed mean)")
+        axis.set_ylabel("inherited (supernet)")
+    for axis in list(axes.flat)[len(variants):]:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,51 @@
+"""The supernet-ranking experiment on a tiny ground truth: every variant scored against the seed means,
+with the size rankers beside; an unfinished ground truth and unknown variants are refused."""
+import json
+
+import pytest
+
+from experiments import ground_truth, supernet_ranking
+from nas.errors import ConfigError
+
+TINY_TRUTH = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=6,
+                  strata=2, steps=4, data="synthetic", batch_size=16, limit_train=128, validation_size=32,
+                  isolate=False)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("truth")
+    ground_truth.run(ground_truth.Config(**TINY_TRUTH), path, progress=False)
+    return path
+
+
+def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothing(truth, tmp_path):
+    config = supernet_ranking.Config(ground_truth=str(truth), variants=(
+        "sandwich", {"name": "r2-short", "num_random": 2, "steps_factor": 0.5}), steps=8, isolate=False)
+    results = supernet_ranking.run(config, tmp_path, progress=False)
+    first, second = results["variants"]
+    assert (first["steps"], first["subnet_passes"]) == (8, 24) and (second["steps"], second["subnet_passes"]) == (4, 16)
+    saved = json.loads((tmp_path / "supernet-r2-short" / "config.json").read_text())["config"]
+    truth_run = json.loads((truth / "arch-00-seed0" / "config.json").read_text())["config"]
+    for key in ("data", "batch_size", "learning_rate", "optimizer", "split_seed", "limit_train", "space_options"):
+        assert saved[key] == truth_run[key]  # the supernet trains on the ground truth's data and split
+    assert (saved["sampling"], saved["num_random"]) == ("sandwich", 2)
+    assert len(first["inherited"]) == 6 and len(first["regret"]) == 3
+    assert set(results["size_rankers"]) == {"params", "macs"}
+    assert "| size: params |" in (tmp_path / "table.md").read_text() and (tmp_path / "scatter.png").exists()
+    stamps = {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")}
+    supernet_ranking.run(config, tmp_path, progress=False)
+    assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
+
+
+def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown variant 'bogus'"):
+        supernet_ranking.Config(ground_truth="x", variants=("bogus",)).check()
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) num_randoms"):
+        supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "num_randoms": 2},)).check()
+    with pytest.raises(ConfigError, match="holds no ground truth"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
+    (tmp_path / "results.json").write_text(json.dumps({"config": {"seeds": [0, 1]}, "archs": [
+        {"index": 0, "test": {"0": 0.5}}]}))
+    with pytest.raises(ConfigError, match=r"unfinished archs \[0\]"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
