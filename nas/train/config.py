@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from nas.config import check_finite, to_dict
 from nas.errors import ConfigError
 
-SAMPLINGS = ("uniform", "sandwich", "sorted", "progressive", "delayed", "fair", "standalone")
-WITH_TEACHER = ("sandwich", "sorted", "progressive", "delayed")  # the largest is the static first arch
+SAMPLINGS = ("uniform", "sandwich", "cost-stratified", "sorted", "progressive", "delayed", "fair", "standalone")
+WITH_TEACHER = ("sandwich", "cost-stratified", "sorted", "progressive", "delayed")  # the largest is the static first arch
 
 # What each `data` choice holds; a space's definition declares which kind it reads.
 DATA_INPUTS = {"fashion-mnist": "images", "synthetic": "images", "fortunes": "tokens"}
@@ -37,8 +37,8 @@ class TrainConfig:
     space_options: dict = field(default_factory=dict)
     steps: int = 1000
     batch_size: int = 64
-    sampling: str = "sandwich"          # uniform | sandwich | sorted | progressive | delayed | fair
-    num_random: int = 1                 # sandwich, progressive, delayed: random subnets per step
+    sampling: str = "sandwich"          # uniform | sandwich | cost-stratified | sorted | progressive | delayed | fair
+    num_random: int = 1                 # sandwich, cost-stratified, progressive, delayed: random subnets per step
     num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
     arch: str | None = None             # standalone: the subnet trained alone (canonical string)
     sorted_decisions: tuple = ("*",)    # sorted: decision-name patterns that share the level
@@ -141,7 +141,7 @@ class TrainConfig:
             raise ConfigError(f"train config: supernet 'mixture' needs experts >= 2 (the supernets the router "
                               f"assigns archs to), got {self.experts}")
         if self.supernet == "mixture" and (self.sampling == "standalone" or self.num_random == 0 and self.sampling
-                                           in ("sandwich", "progressive", "delayed")):
+                                           in ("sandwich", "cost-stratified", "progressive", "delayed")):
             raise ConfigError(f"train config: supernet 'mixture' learns its router from the sampled archs of each "
                               f"step; sampling {self.sampling!r} with num_random {self.num_random} samples none (use "
                               f"num_random >= 1 and a sampling other than 'standalone')")

@@ -23,6 +23,7 @@ from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
+from nas.train.cost_sampling import CostStratifiedSampling
 from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
@@ -81,10 +82,18 @@ def step_options(config: TrainConfig, session: "Session") -> StepOptions:
                        execution=execution)
 
 
-def make_sampling(config: TrainConfig, space: Space):
-    """The config's sampling policy (checked against the space: a clear error, before any compile)."""
+def make_sampling(config: TrainConfig, space: Space, cost=None):
+    """The config's sampling policy (checked against the space: a clear error, before any compile).
+
+    `cost` (int32 arch vectors -> multiply-adds) is what `cost-stratified` spreads its subnets over.
+    """
     if config.sampling == "sandwich":
         return SandwichSampling(config.num_random)
+    if config.sampling == "cost-stratified":
+        if cost is None:
+            raise ConfigError(f"sampling 'cost-stratified' needs the cost of archs of space {space.name!r} "
+                              "(its cost model); use sampling 'sandwich'")
+        return CostStratifiedSampling(config.num_random, cost)
     if config.sampling == "sorted":
         policy = SortedSampling(config.num_archs, config.sorted_grid())
     elif config.sampling == "progressive":
@@ -101,6 +110,21 @@ def make_sampling(config: TrainConfig, space: Space):
     for start in (0, *policy.phase_starts()):
         policy.static_archs(space, policy.phase(start))  # a fixed arch outside the space: SpaceError
     return policy
+
+
+def arch_cost(session: "Session"):
+    """Multiply-adds of int32 arch vectors under the session's options and inputs; None without a cost model."""
+    import numpy as np
+
+    from nas.hardware.cost_model import CostModelError, resolve_cost_model
+    from nas.hardware.counters import CostCounter
+
+    try:
+        counter = CostCounter(session.space, resolve_cost_model(get_definition(session.config.space),
+                                                                session.options, session.dataset.image_shape))
+    except CostModelError:
+        return None
+    return lambda vectors: np.asarray(counter.macs(vectors), float)
 
 
 @dataclass
@@ -171,7 +195,8 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     enable_compilation_cache()
     session = build_session(config)
     # Every check that can refuse the config runs before the run directory is written.
-    sampling = make_sampling(config, session.space)
+    sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling == "cost-stratified"
+                             else None)
     options = step_options(config, session)
     mesh = data_mesh(config.devices)
     check_divisible(config.batch_size, mesh)
