@@ -45,6 +45,10 @@ VARIANTS = {
     "uniform": {"sampling": "uniform", "num_archs": 1},     # no sandwich: one uniform subnet per step
     "uniform-r3": {"sampling": "uniform", "num_archs": 3},
     "cost-stratified": {"sampling": "cost-stratified"},     # random subnets spread over log cost
+    # Few-shot on the space's first decision (depth for the MLP and the LM), with and without each
+    # supernet training its own largest and smallest.
+    "few-shot-4": {"supernet": "few-shot", "split_decision": "depth", "experts": 4},
+    "few-shot-4-own-ends": {"supernet": "few-shot", "split_decision": "depth", "experts": 4, "own_endpoints": True},
 }
 
 
@@ -108,7 +112,10 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
 
 def subnet_passes(config: TrainConfig) -> int:
     """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
-    return config.num_archs if config.sampling == "uniform" else config.num_random + 2
+    if config.sampling == "uniform":
+        return config.num_archs
+    own = 2 * (config.experts or 1) - 2 if config.own_endpoints else 0
+    return config.num_random + 2 + own
 
 
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:

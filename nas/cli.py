@@ -119,6 +119,9 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
               help="mos-*: experts per kernel [default: 2]; few-shot: supernets [default: one per choice]; "
                    "mixture: supernets [default: 2]")
 @click.option("--split-decision", default=None, help="few-shot: the decision whose choices split the space")
+@click.option("--own-endpoints", is_flag=True,
+              help="few-shot with the sandwich rule: every supernet also trains its own largest and smallest arch "
+                   "each step (else only the supernets owning the space's largest and smallest do)")
 @click.option("--balance-weight", type=float, default=None,
               help="mixture: weight of the router's balance term (KL of its mean assignment to uniform) "
                    "[default: 1.0]")

@@ -53,3 +53,15 @@ class FewShotSupernets(OwnedCopies):
         if is_fixed(arch):
             return self.assignment[int(index)]
         return jnp.asarray(self.assignment, jnp.int32)[index]
+
+    def endpoints(self) -> list[tuple]:
+        """Per supernet, (largest, smallest) of the archs it owns: the space's largest and smallest with the
+        split decision at the supernet's largest and smallest choice."""
+        largest, smallest = self.space.largest().to_vector(), self.space.smallest().to_vector()
+        ends = []
+        for owner in range(len(self.supernets)):
+            owned = [index for index, group in enumerate(self.assignment) if group == owner]
+            top, bottom = largest.copy(), smallest.copy()
+            top[self.position], bottom[self.position] = max(owned), min(owned)
+            ends.append((self.space.from_vector(top), self.space.from_vector(bottom)))
+        return ends

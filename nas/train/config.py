@@ -18,7 +18,8 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "label_smoothing", "seed", "split_seed", "data", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
-                    "supernet", "experts", "split_decision", "router_hidden", "balance_weight")
+                    "supernet", "experts", "split_decision", "router_hidden", "balance_weight",
+                    "own_endpoints")
 SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # nas.train.mixtures
 
 
@@ -64,6 +65,7 @@ class TrainConfig:
     experts: int | None = None          # MoS: experts per kernel (default 2); few-shot: supernets (default: one
                                         # per choice of split_decision); mixture: supernets (default 2)
     split_decision: str | None = None   # few-shot: the decision whose choices split the space
+    own_endpoints: bool = False         # few-shot + sandwich: every supernet trains its own largest and smallest
     router_hidden: int = 64             # MoS, mixture: hidden width of the router MLP
     balance_weight: float | None = None  # mixture: weight of the router's balance term (default 1.0)
     resort: bool = False                # OFA importance re-sorting of channels at each phase start
@@ -152,6 +154,10 @@ class TrainConfig:
             raise ConfigError("train config: supernet 'few-shot' needs split_decision (the decision whose choices "
                               f"split the space), and split_decision is only for it; got supernet {self.supernet!r}, "
                               f"split_decision {self.split_decision!r}")
+        if self.own_endpoints and (self.supernet != "few-shot" or self.sampling not in ("sandwich", "cost-stratified")):
+            raise ConfigError(f"train config: own_endpoints gives each few-shot supernet its own sandwich; it needs "
+                              f"supernet 'few-shot' and sampling 'sandwich' or 'cost-stratified', got supernet "
+                              f"{self.supernet!r}, sampling {self.sampling!r}")
         if self.router_hidden < 1:
             raise ConfigError(f"train config: router_hidden must be >= 1, got {self.router_hidden}")
         if self.resort and self.supernet != "single":

@@ -24,6 +24,7 @@ from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
 from nas.train.cost_sampling import CostStratifiedSampling
+from nas.train.own_endpoints import OwnEndpoints
 from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
@@ -197,6 +198,8 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     # Every check that can refuse the config runs before the run directory is written.
     sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling == "cost-stratified"
                              else None)
+    if config.own_endpoints:
+        sampling = OwnEndpoints.around(sampling, session.space, session.supernet.endpoints())
     options = step_options(config, session)
     mesh = data_mesh(config.devices)
     check_divisible(config.batch_size, mesh)
