@@ -45,6 +45,8 @@ VARIANTS = {
     "uniform": {"sampling": "uniform", "num_archs": 1},     # no sandwich: one uniform subnet per step
     "uniform-r3": {"sampling": "uniform", "num_archs": 3},
     "cost-stratified": {"sampling": "cost-stratified"},     # random subnets spread over log cost
+    "sandwich-no-smallest": {"sandwich_smallest": False},   # no static smallest: the smallest-arch bias remedy
+    "cost-stratified-no-smallest": {"sampling": "cost-stratified", "sandwich_smallest": False},
     # Few-shot on the space's first decision (depth for the MLP and the LM), with and without each
     # supernet training its own largest and smallest.
     "few-shot-4": {"supernet": "few-shot", "split_decision": "depth", "experts": 4},
@@ -115,7 +117,7 @@ def subnet_passes(config: TrainConfig) -> int:
     if config.sampling == "uniform":
         return config.num_archs
     own = 2 * (config.experts or 1) - 2 if config.own_endpoints else 0
-    return config.num_random + 2 + own
+    return config.num_random + 1 + config.sandwich_smallest + own
 
 
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:

@@ -82,7 +82,10 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
                    "spread evenly over log multiply-adds), uniform, sorted (SortedNet), progressive (OFA), "
                    "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces), standalone (--arch alone)")
 @click.option("--num-random", type=int, default=1, show_default=True,
-              help="sandwich/progressive/delayed: random subnets per step")
+              help="sandwich/cost-stratified/progressive/delayed: random subnets per step")
+@click.option("--smallest/--no-smallest", "sandwich_smallest", default=True, show_default=True,
+              help="sandwich/cost-stratified: train the smallest subnet every step (--no-smallest: the largest "
+                   "and the random ones only, so the smallest is not favoured over archs of similar cost)")
 @click.option("--num-archs", type=int, default=1, show_default=True,
               help="uniform: subnets per step; sorted: sub-models per step")
 @click.option("--arch", default=None, help="standalone: the subnet to train alone (canonical arch string)")

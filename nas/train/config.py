@@ -19,7 +19,7 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
                     "supernet", "experts", "split_decision", "router_hidden", "balance_weight",
-                    "own_endpoints")
+                    "own_endpoints", "sandwich_smallest")
 SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # nas.train.mixtures
 
 
@@ -41,6 +41,8 @@ class TrainConfig:
     sampling: str = "sandwich"          # uniform | sandwich | cost-stratified | sorted | progressive | delayed | fair
     num_random: int = 1                 # sandwich, cost-stratified, progressive, delayed: random subnets per step
     num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
+    sandwich_smallest: bool = True      # sandwich, cost-stratified: train the smallest every step (False: largest
+                                        # and random ones only; the smallest is no longer favoured over its peers)
     arch: str | None = None             # standalone: the subnet trained alone (canonical string)
     sorted_decisions: tuple = ("*",)    # sorted: decision-name patterns that share the level
     sorted_axes: tuple = ()             # sorted: a grid instead, one entry per axis: "pattern,pattern" (SortedNet
@@ -154,6 +156,9 @@ class TrainConfig:
             raise ConfigError("train config: supernet 'few-shot' needs split_decision (the decision whose choices "
                               f"split the space), and split_decision is only for it; got supernet {self.supernet!r}, "
                               f"split_decision {self.split_decision!r}")
+        if not self.sandwich_smallest and self.sampling not in ("sandwich", "cost-stratified"):
+            raise ConfigError(f"train config: sandwich_smallest false drops the sandwich's smallest arch; it needs "
+                              f"sampling 'sandwich' or 'cost-stratified', got {self.sampling!r}")
         if self.own_endpoints and (self.supernet != "few-shot" or self.sampling not in ("sandwich", "cost-stratified")):
             raise ConfigError(f"train config: own_endpoints gives each few-shot supernet its own sandwich; it needs "
                               f"supernet 'few-shot' and sampling 'sandwich' or 'cost-stratified', got supernet "

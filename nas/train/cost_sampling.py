@@ -22,13 +22,14 @@ class CostStratifiedSampling(SinglePhase):
     num_random: int
     cost: Callable[[np.ndarray], np.ndarray] = field(compare=False)  # int32 vectors [n, D] -> cost [n] (> 0)
     candidates: int = 32
+    smallest: bool = True   # False: no static smallest arch (see nas.train.sampling.SandwichSampling)
 
     @property
     def num_archs(self) -> int:
-        return self.num_random + 2
+        return self.num_random + 1 + self.smallest
 
     def static_archs(self, space: Space, phase: str = "main"):
-        return space.largest(), space.smallest()
+        return space.largest(), space.smallest() if self.smallest else None
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         rng = step_rng(seed, step)

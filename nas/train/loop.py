@@ -89,12 +89,12 @@ def make_sampling(config: TrainConfig, space: Space, cost=None):
     `cost` (int32 arch vectors -> multiply-adds) is what `cost-stratified` spreads its subnets over.
     """
     if config.sampling == "sandwich":
-        return SandwichSampling(config.num_random)
+        return SandwichSampling(config.num_random, smallest=config.sandwich_smallest)
     if config.sampling == "cost-stratified":
         if cost is None:
             raise ConfigError(f"sampling 'cost-stratified' needs the cost of archs of space {space.name!r} "
                               "(its cost model); use sampling 'sandwich'")
-        return CostStratifiedSampling(config.num_random, cost)
+        return CostStratifiedSampling(config.num_random, cost, smallest=config.sandwich_smallest)
     if config.sampling == "sorted":
         policy = SortedSampling(config.num_archs, config.sorted_grid())
     elif config.sampling == "progressive":

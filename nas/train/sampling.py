@@ -64,13 +64,14 @@ class SandwichSampling(SinglePhase):
     """
 
     num_random: int = 2
+    smallest: bool = True   # False: the largest and the random ones only (no smallest-arch bias from the rule)
 
     @property
     def num_archs(self) -> int:
-        return self.num_random + 2
+        return self.num_random + 1 + self.smallest
 
     def static_archs(self, space: Space, phase: str = "main"):
-        return space.largest(), space.smallest()
+        return space.largest(), space.smallest() if self.smallest else None
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         rng = step_rng(seed, step)

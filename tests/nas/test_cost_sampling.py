@@ -70,3 +70,15 @@ def test_training_runs_and_a_space_without_cost_model_is_refused(tmp_path):
     assert train(config, tmp_path / "run", progress=False)["steps"] == 6
     with pytest.raises(ConfigError, match="cost-stratified' needs the cost"):
         make_sampling(config, load_counter("mlp", {"max_layers": 2, "max_width": 64, "width_steps": 4}).space)
+
+
+def test_no_smallest_leaves_the_largest_as_the_one_static_arch():
+    counter = load_counter("mlp", OPTIONS)
+    space = counter.space
+    for policy in (SandwichSampling(2, smallest=False),
+                   CostStratifiedSampling(2, lambda v: np.asarray(counter.macs(v), float), smallest=False)):
+        assert policy.static_archs(space) == (space.largest(), None) and policy.num_archs == 3
+    with pytest.raises(ConfigError, match="sandwich_smallest false drops"):
+        TrainConfig(sampling="uniform", distillation="none", sandwich_smallest=False).check()
+    config = TrainConfig(sampling="sandwich", sandwich_smallest=False)
+    assert make_sampling(config, space).static_archs(space) == (space.largest(), None)
