@@ -36,7 +36,7 @@ from experiments.common import Budget, fixed_archs, train_once, write_results
 from nas.config import from_dict
 from nas.definition import get_definition
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import kendall_tau, spearman
+from nas.rank_metrics import kendall_tau, ranking_report, spearman
 from nas.errors import ConfigError
 from nas.train.config import SUPERNETS, TrainConfig, saved_settings
 
@@ -142,12 +142,17 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         train_once(train, path, progress)
         standalone.append(json.loads((path / "summary.json").read_text())["arch"][key])
     standalone = np.array(standalone)
-    cost_name, cost = arch_costs(config, space, archs, json.loads((path / "config.json").read_text()))
+    record = json.loads((path / "config.json").read_text())
+    cost_name, cost = arch_costs(config, space, archs, record)
     budget = float(np.quantile(cost, config.budget_quantile))
+    sizes = arch_sizes(config, space, archs, record)
 
     results = {"config": dataclasses.asdict(config), "space_options": options, "split_decision": split_decision,
                "score": key, "cost": cost_name, "budget": budget, "archs": [a.to_string() for a in archs],
-               "standalone": standalone.tolist(), "costs": cost.tolist(), "variants": []}
+               "standalone": standalone.tolist(), "costs": cost.tolist(), **sizes,
+               "size_rankers": {k: v for k, v in ranking_report(standalone, standalone, higher_is_better=not text,
+                                                                **sizes).items() if k != "ranker"},
+               "variants": []}
     for (kind, experts), name in zip(variants, config.variants):
         train = TrainConfig(steps=config.supernet_steps, sampling="sandwich", num_random=1,
                             distillation="none" if text else "alpha", supernet=kind, experts=experts,
@@ -159,6 +164,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         results["variants"].append({
             "variant": name, "run": str(path), "inherited": inherited.tolist(),
             "kendall_tau": kendall_tau(inherited, standalone), "spearman": spearman(inherited, standalone),
+            "agreement": ranking_report(inherited, standalone, higher_is_better=not text, **sizes)["ranker"],
             "under_budget": pick_under_budget(inherited, standalone, cost, budget, lower_is_better=text),
             "seconds_per_step": seconds_per_step(path), "parameters": parameter_count(path)})
         # After every variant, so a run stopped between variants keeps its table and plot too.
@@ -166,6 +172,17 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         (run_dir / "table.md").write_text(table(results))
         plot(results, run_dir / "scatter.png")
     return results
+
+
+def arch_sizes(config: Config, space, archs, record: dict) -> dict:
+    """{"params": [...], "macs": [...]} of the archs: the size rankers every table shows beside the variants."""
+    from nas.hardware.cost_model import resolve_cost_model
+    from nas.hardware.counters import CostCounter
+
+    definition = get_definition(config.space)
+    counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], record["image_shape"]))
+    counts = [counter.count(a) for a in archs]
+    return {"params": [c["params"] for c in counts], "macs": [c["macs"] for c in counts]}
 
 
 def arch_costs(config: Config, space, archs, record: dict) -> tuple[str, np.ndarray]:
@@ -183,15 +200,24 @@ def arch_costs(config: Config, space, archs, record: dict) -> tuple[str, np.ndar
     return "latency_ms", np.asarray(predictor(np.stack([a.to_vector() for a in archs])), float)
 
 
+def _fmt(value) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
 def table(results: dict) -> str:
     better = "lower" if results["score"].endswith("bits_per_char") else "higher"
     lines = [f"Score: {results['score']} ({better} is better); budget: {results['cost']} <= {results['budget']:.4g} "
              f"(quantile {results['config']['budget_quantile']} of the {len(results['archs'])} archs).", "",
-             "| variant | Kendall tau | Spearman | picked under budget: stand-alone (oracle) | s/step | parameters |",
+             "| variant | Kendall tau [95%] | Spearman | picked under budget: stand-alone (oracle) | s/step | parameters |",
              "|---|---|---|---|---|---|"]
+    for name, size in results.get("size_rankers", {}).items():
+        low, high = size["kendall_tau_interval"]
+        lines.append(f"| size: {name} | {_fmt(size['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | "
+                     f"{_fmt(size['spearman'])} | - | - | - |")
     for v in results["variants"]:
         pick = v["under_budget"]
-        lines.append(f"| {v['variant']} | {v['kendall_tau']:.3f} | {v['spearman']:.3f} | "
+        low, high = v["agreement"]["kendall_tau_interval"] if "agreement" in v else (float("nan"),) * 2
+        lines.append(f"| {v['variant']} | {_fmt(v['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {_fmt(v['spearman'])} | "
                      f"{pick['standalone']:.4f} ({pick['oracle_standalone']:.4f}) | {v['seconds_per_step']:.3f} | "
                      f"{v['parameters']:,} |")
     return "\n".join(lines) + "\n"

@@ -27,6 +27,8 @@ def test_every_variant_is_scored_against_the_same_stand_alone_runs_and_a_rerun_t
         assert pick["standalone"] <= pick["oracle_standalone"] and pick["regret"] >= 0
         assert len(variant["inherited"]) == 4 and variant["seconds_per_step"] > 0
     assert (tmp_path / "scatter.png").stat().st_size > 0 and "| few-shot:2 |" in (tmp_path / "table.md").read_text()
+    assert "| size: params |" in (tmp_path / "table.md").read_text() and set(results["size_rankers"]) == {"params", "macs"}
+    assert all(len(v["agreement"]["kendall_tau_interval"]) == 2 for v in results["variants"])
     stamps = {p: p.stat().st_mtime for p in tmp_path.glob("*/summary.json")}
     rerun = json.loads(json.dumps(mixtures.run(config, tmp_path, progress=False), default=float))
     assert rerun == json.loads((tmp_path / "results.json").read_text())
