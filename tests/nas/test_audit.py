@@ -51,6 +51,7 @@ def readme_space_module() -> str:
     return block.group(1)
 
 
+@pytest.mark.slow  # two CLI processes and 8 child trainings (~1 min)
 def test_audit_on_the_readme_custom_space_through_the_cli(tmp_path):
     (tmp_path / "my_spaces.py").write_text(readme_space_module())
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
