@@ -29,7 +29,7 @@ from experiments import ground_truth
 from nas.atomic_write import write_json_atomically
 from nas.config import from_dict
 from nas.definition import get_definition
-from nas.errors import ConfigError
+from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
 from nas.rank_metrics import ranking_report
 from nas.train.child import train_in_child
@@ -41,10 +41,12 @@ VARIANTS = {
     "sandwich": {},
     "sandwich-r3": {"num_random": 3},                       # more random subnets per step
     "sandwich-long": {"steps_factor": 3},                   # three times the steps
-    "sandwich-kd": {"distillation": "alpha"},               # AlphaNet's in-place alpha-divergence
+    "sandwich-kd": {"distillation": "alpha", "grad_clip": 1.0},  # AlphaNet: in-place alpha-divergence, clip 1
     "uniform": {"sampling": "uniform", "num_archs": 1},     # no sandwich: one uniform subnet per step
     "uniform-r3": {"sampling": "uniform", "num_archs": 3},
     "cost-stratified": {"sampling": "cost-stratified"},     # random subnets spread over log cost
+    "attentive-worst": {"sampling": "attentive-worst"},     # AttentiveNAS WorstUp (minibatch loss)
+    "attentive-best": {"sampling": "attentive-best"},
     "sandwich-no-smallest": {"sandwich_smallest": False},   # no static smallest: the smallest-arch bias remedy
     "cost-stratified-no-smallest": {"sampling": "cost-stratified", "sandwich_smallest": False},
     # Few-shot on the space's first decision (depth for the MLP and the LM), with and without each
@@ -148,10 +150,15 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             if progress:
                 print(f"supernet_ranking: training {name} ({training.steps} steps)", flush=True)
             started = time.monotonic()
-            if config.isolate:
-                train_in_child(training, path)
-            else:
-                train(training, path, progress=False)
+            try:
+                if config.isolate:
+                    train_in_child(training, path)
+                else:
+                    train(training, path, progress=False)
+            except WeftError as error:  # a diverged variant is a result too; the others still run
+                results["variants"].append({"variant": name, "overrides": overrides, "error": str(error)})
+                write_outputs(run_dir, results, reference)
+                continue
             (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
         inherited = score_archs(path, vectors, split="test", metric="bits_per_char" if text else "accuracy")
         report = ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
@@ -162,10 +169,14 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             "wall_seconds": json.loads((path / "wall_seconds.json").read_text())
             if (path / "wall_seconds.json").exists() else None,
             "inherited": inherited.tolist(), **report})
-        write_json_atomically(run_dir / "results.json", results, indent=1)
-        (run_dir / "table.md").write_text(table(results))
-        plot(results, reference, run_dir / "scatter.png")
+        write_outputs(run_dir, results, reference)
     return results
+
+
+def write_outputs(run_dir: Path, results: dict, reference: np.ndarray) -> None:
+    write_json_atomically(run_dir / "results.json", results, indent=1)
+    (run_dir / "table.md").write_text(table(results))
+    plot(results, reference, run_dir / "scatter.png")
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -191,6 +202,9 @@ def table(results: dict) -> str:
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-"))
     for v in results["variants"]:
+        if "error" in v:
+            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | |")
+            continue
         cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
         lines.append(_row(v["variant"], v, cost))
     return "\n".join(lines) + "\n"
@@ -201,7 +215,9 @@ def plot(results: dict, reference: np.ndarray, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = results["variants"]
+    variants = [v for v in results["variants"] if "error" not in v]
+    if not variants:
+        return
     columns = min(3, len(variants))
     rows = -(-len(variants) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)

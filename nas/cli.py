@@ -75,11 +75,12 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--sampling", type=click.Choice(["sandwich", "cost-stratified", "uniform", "sorted", "progressive",
-                                               "delayed", "fair", "standalone"]),
+@click.option("--sampling", type=click.Choice(["sandwich", "cost-stratified", "attentive-worst", "attentive-best",
+                                               "uniform", "sorted", "progressive", "delayed", "fair", "standalone"]),
               default="sandwich", show_default=True,
               help="sandwich (largest, random, smallest), cost-stratified (the sandwich with its random subnets "
-                   "spread evenly over log multiply-adds), uniform, sorted (SortedNet), progressive (OFA), "
+                   "spread evenly over log multiply-adds), attentive-worst/-best (AttentiveNAS: of 4 candidates "
+                   "near each target cost, the one with the highest/lowest loss on the batch), uniform, sorted (SortedNet), progressive (OFA), "
                    "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces), standalone (--arch alone)")
 @click.option("--num-random", type=int, default=1, show_default=True,
               help="sandwich/cost-stratified/progressive/delayed: random subnets per step")

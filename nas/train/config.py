@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from nas.config import check_finite, to_dict
 from nas.errors import ConfigError
 
-SAMPLINGS = ("uniform", "sandwich", "cost-stratified", "sorted", "progressive", "delayed", "fair", "standalone")
-WITH_TEACHER = ("sandwich", "cost-stratified", "sorted", "progressive", "delayed")  # the largest is the static first arch
+SAMPLINGS = ("uniform", "sandwich", "cost-stratified", "attentive-worst", "attentive-best", "sorted", "progressive",
+             "delayed", "fair", "standalone")
+# The sandwich rule and its variants: static largest (and smallest), `num_random` sampled subnets between.
+SANDWICHES = ("sandwich", "cost-stratified", "attentive-worst", "attentive-best")
+COST_SAMPLINGS = ("cost-stratified", "attentive-worst", "attentive-best")  # need the space's cost model
+WITH_TEACHER = SANDWICHES + ("sorted", "progressive", "delayed")  # the largest is the static first arch
 
 # What each `data` choice holds; a space's definition declares which kind it reads.
 DATA_INPUTS = {"fashion-mnist": "images", "synthetic": "images", "fortunes": "tokens"}
@@ -38,7 +42,7 @@ class TrainConfig:
     space_options: dict = field(default_factory=dict)
     steps: int = 1000
     batch_size: int = 64
-    sampling: str = "sandwich"          # uniform | sandwich | cost-stratified | sorted | progressive | delayed | fair
+    sampling: str = "sandwich"          # SAMPLINGS (uniform | sandwich | cost-stratified | attentive-* | ...)
     num_random: int = 1                 # sandwich, cost-stratified, progressive, delayed: random subnets per step
     num_archs: int = 1                  # uniform: subnets per step; sorted: sub-models per step
     sandwich_smallest: bool = True      # sandwich, cost-stratified: train the smallest every step (False: largest
@@ -145,7 +149,7 @@ class TrainConfig:
             raise ConfigError(f"train config: supernet 'mixture' needs experts >= 2 (the supernets the router "
                               f"assigns archs to), got {self.experts}")
         if self.supernet == "mixture" and (self.sampling == "standalone" or self.num_random == 0 and self.sampling
-                                           in ("sandwich", "cost-stratified", "progressive", "delayed")):
+                                           in SANDWICHES + ("progressive", "delayed")):
             raise ConfigError(f"train config: supernet 'mixture' learns its router from the sampled archs of each "
                               f"step; sampling {self.sampling!r} with num_random {self.num_random} samples none (use "
                               f"num_random >= 1 and a sampling other than 'standalone')")
@@ -156,12 +160,12 @@ class TrainConfig:
             raise ConfigError("train config: supernet 'few-shot' needs split_decision (the decision whose choices "
                               f"split the space), and split_decision is only for it; got supernet {self.supernet!r}, "
                               f"split_decision {self.split_decision!r}")
-        if not self.sandwich_smallest and self.sampling not in ("sandwich", "cost-stratified"):
+        if not self.sandwich_smallest and self.sampling not in SANDWICHES:
             raise ConfigError(f"train config: sandwich_smallest false drops the sandwich's smallest arch; it needs "
-                              f"sampling 'sandwich' or 'cost-stratified', got {self.sampling!r}")
-        if self.own_endpoints and (self.supernet != "few-shot" or self.sampling not in ("sandwich", "cost-stratified")):
+                              f"sampling {', '.join(SANDWICHES)}, got {self.sampling!r}")
+        if self.own_endpoints and (self.supernet != "few-shot" or self.sampling not in SANDWICHES):
             raise ConfigError(f"train config: own_endpoints gives each few-shot supernet its own sandwich; it needs "
-                              f"supernet 'few-shot' and sampling 'sandwich' or 'cost-stratified', got supernet "
+                              f"supernet 'few-shot' and sampling {', '.join(SANDWICHES)}, got supernet "
                               f"{self.supernet!r}, sampling {self.sampling!r}")
         if self.router_hidden < 1:
             raise ConfigError(f"train config: router_hidden must be >= 1, got {self.router_hidden}")

@@ -23,9 +23,10 @@ from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
+from nas.train.attentive_sampling import AttentiveSampling, make_candidate_losses
 from nas.train.cost_sampling import CostStratifiedSampling
 from nas.train.own_endpoints import OwnEndpoints
-from nas.train.config import DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
+from nas.train.config import COST_SAMPLINGS, DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
@@ -90,11 +91,14 @@ def make_sampling(config: TrainConfig, space: Space, cost=None):
     """
     if config.sampling == "sandwich":
         return SandwichSampling(config.num_random, smallest=config.sandwich_smallest)
-    if config.sampling == "cost-stratified":
+    if config.sampling in COST_SAMPLINGS:
         if cost is None:
-            raise ConfigError(f"sampling 'cost-stratified' needs the cost of archs of space {space.name!r} "
+            raise ConfigError(f"sampling {config.sampling!r} needs the cost of archs of space {space.name!r} "
                               "(its cost model); use sampling 'sandwich'")
-        return CostStratifiedSampling(config.num_random, cost, smallest=config.sandwich_smallest)
+        if config.sampling == "cost-stratified":
+            return CostStratifiedSampling(config.num_random, cost, smallest=config.sandwich_smallest)
+        return AttentiveSampling(config.num_random, cost, pick=config.sampling.removeprefix("attentive-"),
+                                 smallest=config.sandwich_smallest)
     if config.sampling == "sorted":
         policy = SortedSampling(config.num_archs, config.sorted_grid())
     elif config.sampling == "progressive":
@@ -196,8 +200,10 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     enable_compilation_cache()
     session = build_session(config)
     # Every check that can refuse the config runs before the run directory is written.
-    sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling == "cost-stratified"
+    sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling in COST_SAMPLINGS
                              else None)
+    candidate_losses = make_candidate_losses(session.graphdef, session.space) if isinstance(
+        sampling, AttentiveSampling) else None
     if config.own_endpoints:
         sampling = OwnEndpoints.around(sampling, session.space, session.supernet.endpoints())
     options = step_options(config, session)
@@ -274,7 +280,12 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
                 images, labels = stream.next()
                 if mesh.size > 1:
                     images, labels = shard_batch((images, labels), mesh)
-                archs = sampling.archs(session.space, config.seed, step)
+                if candidate_losses is not None:  # AttentiveNAS: the choice reads the current weights
+                    candidates = sampling.candidate_archs(session.space, config.seed, step)
+                    archs = sampling.choose(candidates, candidate_losses(
+                        state.params, state.stats, images, labels, candidates.reshape(-1, candidates.shape[-1])))
+                else:
+                    archs = sampling.archs(session.space, config.seed, step)
                 phase = sampling.phase(step)
                 new_state, metrics = step_for(phase)(state, images, labels, archs, sampling.student_weight(step))
                 guard.watch(step + 1, metrics, archs, phase)

@@ -49,3 +49,12 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
         {"index": 0, "test": {"0": 0.5}}]}))
     with pytest.raises(ConfigError, match=r"unfinished archs \[0\]"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
+
+
+def test_a_diverging_variant_is_recorded_and_the_others_still_run(truth, tmp_path):
+    config = supernet_ranking.Config(ground_truth=str(truth), steps=6, isolate=False, variants=(
+        {"name": "boom", "learning_rate": 1e9, "checkpoint_every": 2}, "sandwich"))
+    results = supernet_ranking.run(config, tmp_path, progress=False)
+    boom, sandwich = results["variants"]
+    assert "diverged" in boom["error"] and len(sandwich["inherited"]) == 6
+    assert "| boom | failed: " in (tmp_path / "table.md").read_text()

@@ -1,0 +1,79 @@
+"""AttentiveNAS's best-up / worst-up sampling (Wang et al. 2021), on the minibatch loss.
+
+Each random subnet of the sandwich step first draws a target log cost uniformly (as
+`nas.train.cost_sampling`), takes the `candidates` archs of its uniform pool nearest that cost, and then
+keeps the candidate the current supernet finds easiest (`best`, "BestUp") or hardest (`worst`,
+"WorstUp") on the step's own batch: the lowest or highest loss, in evaluation mode. AttentiveNAS reported
+WorstUp improving the Pareto front's weakest models; it costs `candidates` forward passes per random
+subnet per step. The choice depends on the weights, so a resumed run chooses exactly as an uninterrupted
+one only from the restored state, which the checkpoint holds.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nas.lowering import masked_apply
+from nas.space import Space
+from nas.train.losses import cross_entropy
+from nas.train.sampling import SinglePhase, step_rng
+
+
+@dataclass(frozen=True)
+class AttentiveSampling(SinglePhase):
+    num_random: int
+    cost: Callable[[np.ndarray], np.ndarray] = field(compare=False)
+    pick: str = "worst"          # worst | best
+    candidates: int = 4
+    pool: int = 32
+    smallest: bool = True
+
+    def __post_init__(self):
+        if self.pick not in ("worst", "best"):
+            raise ValueError(f"AttentiveSampling: pick must be worst or best, got {self.pick!r}")
+        if not 1 <= self.candidates <= self.pool:
+            raise ValueError(f"AttentiveSampling: need 1 <= candidates <= pool, got {self.candidates}, {self.pool}")
+
+    @property
+    def num_archs(self) -> int:
+        return self.num_random + 1 + self.smallest
+
+    def static_archs(self, space: Space, phase: str = "main"):
+        return space.largest(), space.smallest() if self.smallest else None
+
+    def candidate_archs(self, space: Space, seed: int, step: int) -> np.ndarray:
+        """int32 [num_random, candidates, D]: per random subnet, the pool archs nearest its target cost."""
+        rng = step_rng(seed, step)
+        ends = np.log(np.asarray(self.cost(np.stack([space.smallest().to_vector(), space.largest().to_vector()])),
+                                 float))
+        groups = []
+        for _ in range(self.num_random):
+            target = rng.uniform(ends[0], ends[1])
+            pool = np.stack([space.sample(rng).to_vector() for _ in range(self.pool)])
+            distance = np.abs(np.log(np.maximum(np.asarray(self.cost(pool), float), 1e-12)) - target)
+            groups.append(pool[np.argsort(distance, kind="stable")[:self.candidates]])
+        return np.array(groups, np.int32).reshape(self.num_random, self.candidates, space.num_decisions)
+
+    def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
+        """Without losses (config checks): each group's nearest candidate."""
+        return self.candidate_archs(space, seed, step)[:, 0]
+
+    def choose(self, candidates: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        """int32 [num_random, D]: per group, the candidate with the highest (worst) or lowest (best) loss."""
+        losses = np.asarray(losses, float).reshape(candidates.shape[:2])
+        index = np.argmax(losses, axis=1) if self.pick == "worst" else np.argmin(losses, axis=1)
+        return candidates[np.arange(len(candidates)), index].astype(np.int32)
+
+
+def make_candidate_losses(graphdef, space: Space):
+    """jit: (params, stats, images, labels, vectors [n, D]) -> eval-mode cross-entropy [n] on that batch."""
+    def losses(params, stats, images, labels, vectors):
+        def one(vector):
+            logits, _ = masked_apply(graphdef, params, stats, space, images, vector, train=False)
+            return cross_entropy(logits, labels)
+        return jax.lax.map(one, vectors)
+    return jax.jit(losses)
