@@ -70,6 +70,7 @@ def standalone_config(trained: TrainConfig, arch: str, seed: int, steps: int) ->
         trained, steps=steps, sampling="standalone", arch=arch, distillation="none", seed=seed, num_random=1,
         num_archs=1, sorted_decisions=("*",), sorted_axes=(), supernet="single", experts=None,
         split_decision=None, balance_weight=None, resort=False, execution="masked", devices=1,
+        sandwich_smallest=True, own_endpoints=False,
         checkpoint_every=max(steps // 4, 1))
 
 

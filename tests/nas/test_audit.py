@@ -114,3 +114,15 @@ def test_an_unfinished_run_is_refused(tmp_path):
                       **TINY_TRAINING), run, progress=False, stop_at=6)
     with pytest.raises(ConfigError, match="has not finished training"):
         audit(run, AuditConfig(archs=4, bands=2), progress=False)
+
+
+def test_stand_alone_configs_drop_every_supernet_only_setting():
+    from nas.audit import standalone_config
+
+    trained = TrainConfig(space="mlp", supernet="few-shot", split_decision="depth", experts=2, own_endpoints=True,
+                          sandwich_smallest=False, sampling="cost-stratified", num_random=3, resort=False)
+    trained.check()
+    alone = standalone_config(trained, "depth=1;width_0=64", seed=1, steps=10)
+    alone.check()
+    assert (alone.sampling, alone.supernet, alone.arch, alone.seed, alone.steps) == (
+        "standalone", "single", "depth=1;width_0=64", 1, 10)
