@@ -20,11 +20,12 @@ import numpy as np
 from nas.lowering import masked_apply
 from nas.space import Space
 from nas.train.losses import cross_entropy
-from nas.train.sampling import SinglePhase, step_rng
+from nas.train.cost_sampling import near_targets
+from nas.train.sampling import SandwichEnds, SinglePhase, step_rng
 
 
 @dataclass(frozen=True)
-class AttentiveSampling(SinglePhase):
+class AttentiveSampling(SandwichEnds, SinglePhase):
     num_random: int
     cost: Callable[[np.ndarray], np.ndarray] = field(compare=False)
     pick: str = "worst"          # worst | best
@@ -38,25 +39,9 @@ class AttentiveSampling(SinglePhase):
         if not 1 <= self.candidates <= self.pool:
             raise ValueError(f"AttentiveSampling: need 1 <= candidates <= pool, got {self.candidates}, {self.pool}")
 
-    @property
-    def num_archs(self) -> int:
-        return self.num_random + 1 + self.smallest
-
-    def static_archs(self, space: Space, phase: str = "main"):
-        return space.largest(), space.smallest() if self.smallest else None
-
     def candidate_archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         """int32 [num_random, candidates, D]: per random subnet, the pool archs nearest its target cost."""
-        rng = step_rng(seed, step)
-        ends = np.log(np.asarray(self.cost(np.stack([space.smallest().to_vector(), space.largest().to_vector()])),
-                                 float))
-        groups = []
-        for _ in range(self.num_random):
-            target = rng.uniform(ends[0], ends[1])
-            pool = np.stack([space.sample(rng).to_vector() for _ in range(self.pool)])
-            distance = np.abs(np.log(np.maximum(np.asarray(self.cost(pool), float), 1e-12)) - target)
-            groups.append(pool[np.argsort(distance, kind="stable")[:self.candidates]])
-        return np.array(groups, np.int32).reshape(self.num_random, self.candidates, space.num_decisions)
+        return near_targets(space, step_rng(seed, step), self.cost, self.num_random, self.pool, self.candidates)
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         """Without losses (config checks): each group's nearest candidate."""

@@ -14,31 +14,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nas.space import Space
-from nas.train.sampling import SinglePhase, step_rng
+from nas.train.sampling import SandwichEnds, SinglePhase, step_rng
+
+
+def near_targets(space: Space, rng: np.random.Generator, cost, count: int, pool: int, keep: int) -> np.ndarray:
+    """int32 [count, keep, D]: per target log cost (uniform between the smallest's and the largest's), the
+    `keep` archs of a fresh `pool` of uniform samples whose log cost is nearest it."""
+    ends = np.log(np.asarray(cost(np.stack([space.smallest().to_vector(), space.largest().to_vector()])), float))
+    groups = []
+    for _ in range(count):
+        target = rng.uniform(ends[0], ends[1])
+        archs = np.stack([space.sample(rng).to_vector() for _ in range(pool)])
+        distance = np.abs(np.log(np.maximum(np.asarray(cost(archs), float), 1e-12)) - target)
+        groups.append(archs[np.argsort(distance, kind="stable")[:keep]])
+    return np.array(groups, np.int32).reshape(count, keep, space.num_decisions)
 
 
 @dataclass(frozen=True)
-class CostStratifiedSampling(SinglePhase):
+class CostStratifiedSampling(SandwichEnds, SinglePhase):
     num_random: int
     cost: Callable[[np.ndarray], np.ndarray] = field(compare=False)  # int32 vectors [n, D] -> cost [n] (> 0)
     candidates: int = 32
     smallest: bool = True   # False: no static smallest arch (see nas.train.sampling.SandwichSampling)
 
-    @property
-    def num_archs(self) -> int:
-        return self.num_random + 1 + self.smallest
-
-    def static_archs(self, space: Space, phase: str = "main"):
-        return space.largest(), space.smallest() if self.smallest else None
-
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
-        rng = step_rng(seed, step)
-        ends = np.log(np.asarray(self.cost(np.stack([space.smallest().to_vector(), space.largest().to_vector()])),
-                                 float))
-        chosen = []
-        for _ in range(self.num_random):
-            target = rng.uniform(ends[0], ends[1])
-            pool = np.stack([space.sample(rng).to_vector() for _ in range(self.candidates)])
-            log_cost = np.log(np.maximum(np.asarray(self.cost(pool), float), 1e-12))
-            chosen.append(pool[int(np.argmin(np.abs(log_cost - target)))])
-        return np.array(chosen, np.int32).reshape(self.num_random, space.num_decisions)
+        return near_targets(space, step_rng(seed, step), self.cost, self.num_random, self.candidates, 1)[:, 0]

@@ -55,16 +55,9 @@ class UniformSampling(SinglePhase):
         return np.stack([space.sample(rng).to_vector() for _ in range(self.num_archs)]).astype(np.int32)
 
 
-@dataclass(frozen=True)
-class SandwichSampling(SinglePhase):
-    """The sandwich rule: largest, `num_random` uniform, smallest (BigNAS/AlphaNet).
-
-    Largest and smallest are the same at every step, so they are `static_archs`
-    (compiled sliced, at their own cost); `archs` returns the random middle.
-    """
-
-    num_random: int = 2
-    smallest: bool = True   # False: the largest and the random ones only (no smallest-arch bias from the rule)
+class SandwichEnds:
+    """Mixin of the sandwich family: the largest (and, with `smallest`, the smallest) arch at every step,
+    static (compiled sliced, at their own cost), around `num_random` sampled ones."""
 
     @property
     def num_archs(self) -> int:
@@ -72,6 +65,15 @@ class SandwichSampling(SinglePhase):
 
     def static_archs(self, space: Space, phase: str = "main"):
         return space.largest(), space.smallest() if self.smallest else None
+
+
+@dataclass(frozen=True)
+class SandwichSampling(SandwichEnds, SinglePhase):
+    """The sandwich rule: largest, `num_random` uniform, smallest (BigNAS/AlphaNet); `archs` returns the
+    random middle."""
+
+    num_random: int = 2
+    smallest: bool = True   # False: the largest and the random ones only (no smallest-arch bias from the rule)
 
     def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
         rng = step_rng(seed, step)
