@@ -70,6 +70,8 @@ class Config:
     limit_train: int | None = None
     validation_size: int = 5000
     isolate: bool = True                # each training in a child process (bounded memory); False: in this one
+    import_from: str | None = None      # a committed results.json of the same plan: its finished (arch, seed)
+                                        # scores count as trained here (experiments/results/ keeps them)
 
     def check(self) -> None:
         if self.archs < 4:
@@ -105,8 +107,11 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     text = definition.inputs == "tokens"
     # Seeds may be added to a finished ground truth later (each (arch, seed) is its own training).
     check_plan(run_dir / "plan.json", {
-        "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate")},
+        "config": {k: v for k, v in dataclasses.asdict(config).items()
+                   if k not in ("seeds", "isolate", "import_from")},
         "space_options": options, "archs": [a.to_string() for a in archs]}, "ground_truth")
+    if config.import_from:
+        import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
 
     def finished() -> None:
         write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text))
@@ -119,6 +124,35 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     results = collect(config, run_dir, archs, costs, options, text)
     write_outputs(run_dir, results)
     return results
+
+
+def import_scores(results_file: Path, run_dir: Path, archs: list[str], text: bool) -> int:
+    """Write the finished (arch, seed) scores of a saved results.json as this plan's finished runs.
+
+    Only a file of the same archs is read (same plan); runs already here are kept. Returns how many
+    were imported.
+    """
+    if not results_file.is_file():
+        raise ConfigError(f"ground_truth: import_from {results_file} is not a file (a ground truth's results.json)")
+    saved = json.loads(results_file.read_text())
+    if [row["arch"] for row in saved.get("archs", [])] != archs:
+        raise ConfigError(f"ground_truth: {results_file} holds other archs than this plan; import the results of the "
+                          "same space, options, archs and arch_seed")
+    key = "test_bits_per_char" if text else "test_accuracy"
+    imported = 0
+    for row in saved["archs"]:
+        for seed, score in row["test"].items():
+            path = run_dir / f"arch-{row['index']:02d}-seed{seed}"
+            if (path / "summary.json").exists():
+                continue
+            path.mkdir(parents=True, exist_ok=True)
+            summary = {"arch": {key: score, key.replace("test_", "validation_"): row["validation"].get(seed)},
+                       "imported_from": str(results_file)}
+            (path / "summary.json").write_text(json.dumps(summary))
+            if seed in row.get("wall_seconds", {}):
+                (path / "wall_seconds.json").write_text(json.dumps(row["wall_seconds"][seed]))
+            imported += 1
+    return imported
 
 
 def collect(config: Config, run_dir: Path, archs, costs, options: dict, text: bool) -> dict:

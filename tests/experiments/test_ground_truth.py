@@ -29,6 +29,15 @@ def test_ground_truth_trains_every_arch_and_seed_once_and_a_rerun_trains_nothing
     stamps = {p: p.stat().st_mtime for p in tmp_path.glob("arch-*/summary.json")}
     assert ground_truth.run(config, tmp_path, progress=False)["archs"] == results["archs"]
     assert {p: p.stat().st_mtime for p in tmp_path.glob("arch-*/summary.json")} == stamps
+    # A committed results.json restores the finished runs in a fresh directory: nothing is trained again.
+    fresh = tmp_path / "fresh"
+    imported = ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4}, isolate=False,
+                                                    import_from=str(tmp_path / "results.json")), fresh, progress=False)
+    assert [r["test"] for r in imported["archs"]] == [r["test"] for r in results["archs"]]
+    assert not list(fresh.glob("arch-*/checkpoints"))
+    with pytest.raises(ConfigError, match="holds other archs"):
+        ground_truth.run(ground_truth.Config(**{**TINY, "archs": 5}, import_from=str(tmp_path / "results.json")),
+                         tmp_path / "other", progress=False)
 
 
 def test_a_claimed_training_is_left_to_its_worker_and_other_settings_are_refused(tmp_path):
