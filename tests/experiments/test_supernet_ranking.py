@@ -51,6 +51,7 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
 
 
+@pytest.mark.slow  # two more supernet trainings
 def test_a_diverging_variant_is_recorded_and_the_others_still_run(truth, tmp_path):
     config = supernet_ranking.Config(ground_truth=str(truth), steps=6, isolate=False, variants=(
         {"name": "boom", "learning_rate": 1e9, "checkpoint_every": 2}, "sandwich"))
