@@ -71,7 +71,8 @@ def parse_space_options(pairs: list[str]) -> dict[str, dict]:
 
 def space_options(args) -> dict:
     options = {"width_mult": args.width_mult} if args.space == "mobilenetv3" else {}
-    return {**options, **parse_space_options(args.option).get(args.space, {})}
+    # The train and evaluate benches take no --option: their namespaces have none.
+    return {**options, **parse_space_options(getattr(args, "option", None) or []).get(args.space, {})}
 
 
 def build(args):

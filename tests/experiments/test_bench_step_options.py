@@ -23,3 +23,9 @@ def test_a_space_gets_only_its_own_options_and_mobilenetv3_keeps_its_width():
 def test_a_malformed_option_is_one_clear_error(pair, says):
     with pytest.raises(SystemExit, match=says):
         parse_space_options([pair])
+
+
+def test_benches_without_an_option_flag_build_their_space():
+    # bench/train.py and bench/evaluate.py share build() but define no --option (make bench stopped on it).
+    args = argparse.Namespace(space="mobilenetv3", width_mult=0.5, resolution=32, channels=3)
+    assert space_options(args) == {"width_mult": 0.5}
