@@ -64,6 +64,7 @@ class Config:
     seed: int = 0
     bands: int = 3
     isolate: bool = True
+    partial: bool = False           # rank on the archs the ground truth has finished so far (a preview)
 
     def check(self) -> None:
         if not self.ground_truth:
@@ -90,14 +91,19 @@ def variant_overrides(variant) -> tuple[str, dict]:
     return variant["name"], overrides
 
 
-def load_ground_truth(path: Path) -> dict:
+def load_ground_truth(path: Path, partial: bool = False) -> dict:
     results = path / "results.json"
     if not results.exists():
         raise ConfigError(f"supernet_ranking: {path} holds no ground truth (no results.json); run "
                           "`nas experiment ground_truth` there first")
     truth = json.loads(results.read_text())
     unfinished = [row["index"] for row in truth["archs"] if len(row["test"]) < len(truth["config"]["seeds"])]
-    if unfinished:
+    if partial:
+        truth["archs"] = [row for row in truth["archs"] if row["index"] not in unfinished]
+        if len(truth["archs"]) < 4:
+            raise ConfigError(f"supernet_ranking: the ground truth in {path} has {len(truth['archs'])} finished archs; "
+                              "a ranking needs at least 4")
+    elif unfinished:
         raise ConfigError(f"supernet_ranking: the ground truth in {path} has unfinished archs {unfinished[:8]}"
                           f"{'...' if len(unfinished) > 8 else ''}; finish it first (re-run its command)")
     return truth
@@ -124,7 +130,7 @@ def subnet_passes(config: TrainConfig) -> int:
 
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     config.check()
-    truth = load_ground_truth(Path(config.ground_truth))
+    truth = load_ground_truth(Path(config.ground_truth), config.partial)
     text = not truth["higher_is_better"]
     space = get_definition(truth["config"]["space"]).make_space(
         **get_definition(truth["config"]["space"]).resolve_options(truth["space_options"]))
@@ -135,7 +141,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     steps = config.steps or truth["config"]["steps"]
     results = {"config": dataclasses.asdict(config), "ground_truth": {
         "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
-        "archs": len(reference), "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
+        "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
         "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
         "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau")},
         "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
@@ -193,7 +199,7 @@ def _row(name: str, report: dict, cost: str) -> str:
 def table(results: dict) -> str:
     truth = results["ground_truth"]
     lines = [f"Ground truth: {truth['path']} ({truth['space']} {json.dumps(truth['space_options'])}), "
-             f"{truth['archs']} archs, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
+             f"{truth['archs']} archs{' (partial: those finished so far)' if truth.get('partial') else ''}, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
              f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}.",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
              "0.25 / 0.5 / 0.75), in the score's unit.", "",

@@ -49,6 +49,9 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
         {"index": 0, "test": {"0": 0.5}}]}))
     with pytest.raises(ConfigError, match=r"unfinished archs \[0\]"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="has 0 finished archs; a ranking needs at least 4"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path), partial=True), tmp_path,
+                             progress=False)
 
 
 @pytest.mark.slow  # two more supernet trainings
