@@ -1,0 +1,27 @@
+"""Smoke runs of the benchmarks at tiny sizes: a broken bench fails `make test`, not the next `make bench`."""
+import json
+
+from experiments.bench import differentiable, predictor
+
+
+def json_line(capsys) -> dict:
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, lines
+    return json.loads(lines[0])
+
+
+def test_differentiable_bench_prints_its_figures(capsys):
+    differentiable.main(["--width-mult", "0.25", "--batch", "2", "--resolution", "16", "--repeats", "1",
+                         "--option", "kernels=[3]", "--option", "expands=[3]", "--option", "depths=[1,2]"])
+    result = json_line(capsys)
+    assert result["bench"] == "differentiable"
+    for form in ("superposition", "mixed_op"):
+        assert result[f"{form}_step_ms"] > 0 and result[f"{form}_memory_mb"] > 0 and result[f"{form}_compile_s"] > 0
+
+
+def test_predictor_bench_prints_its_figures(capsys):
+    predictor.main(["--space", "mlp", "--archs", "64", "--repeats", "2", "--measure-archs", "1"])
+    result = json_line(capsys)
+    assert result["bench"] == "predictor" and result["archs"] == 64
+    assert all(result[f"{name}_archs_per_s"] > 0 for name in ("mlp", "lut", "flops_counter"))
+    assert len(result["measured_median_ms"]) == 1 and result["measured_median_ms"][0] > 0
