@@ -110,7 +110,7 @@ def load_ground_truth(path: Path, partial: bool = False) -> dict:
 
 
 def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> TrainConfig:
-    gt_config = from_dict(ground_truth.Config, {k: v for k, v in truth["config"].items()}, "ground truth config")
+    gt_config = from_dict(ground_truth.Config, truth["config"], "ground truth config")
     definition = get_definition(gt_config.space)
     base = ground_truth.training_config(gt_config, definition, truth["space_options"], "x", seed)
     overrides = dict(overrides)
