@@ -295,8 +295,9 @@ def audit(run_path, archs, steps, seeds, workers, bands, quiet):
     click.echo(summary_line(result))
 
 
-@main.command(help="List the shipped spaces, or describe one.")
-@click.option("--space", default=None)
+@main.command(help="List the shipped spaces (one line each), or describe one: every decision with its type, "
+                   "values and condition.")
+@click.option("--space", default=None, help="a shipped space name or package.module:attr")
 @_one_line_errors
 def spaces(space):
     from nas.definition import get_definition
@@ -307,6 +308,31 @@ def spaces(space):
         decisions = definition.make_space(**definition.default_options)
         click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
                    f"options {json.dumps(definition.default_options, default=list)}")
+        if space:
+            for line in decision_lines(decisions):
+                click.echo(line)
+
+
+def decision_lines(space) -> list[str]:
+    """One line per decision: name, type, values and condition, in columns (`nas spaces --space S`)."""
+    rows = [(d.name, d.type_name, _values(d.values), _condition(d)) for d in space.decisions]
+    name_width, type_width = (max(len(row[i]) for row in rows) for i in (0, 1))
+    return [f"  {name:<{name_width}}  {kind:<{type_width}}  {values}{'  ' + when if when else ''}"
+            for name, kind, values, when in rows]
+
+
+def _values(values: tuple, shown: int = 8) -> str:
+    if len(values) <= shown:
+        return "(" + ", ".join(map(repr, values)) + ")"
+    return "(" + ", ".join(map(repr, values[:shown - 2])) + f", ..., {values[-1]!r}) [{len(values)} values]"
+
+
+def _condition(decision) -> str:
+    """`when depth>=2`, `= source` for a tie (which shares its source's condition), or ''."""
+    parts = [f"= {decision.source}"] if decision.type_name == "tie" else []
+    if decision.when is not None:
+        parts.append(f"when {decision.when.source}>={decision.when.min_value}")
+    return "  ".join(parts)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,37 @@ def test_rerunning_a_finished_run_keeps_its_checkpoints_and_drops_a_cut_off_metr
     assert code == 0, output
     assert {p: p.stat().st_mtime_ns for p in (run / "checkpoints").rglob("*")} == checkpoints
     assert all(json.loads(line)["step"] <= 3 for line in metrics.read_text().splitlines())
+
+
+def test_spaces_describes_every_decision_of_one_space():
+    code, output = run_cli("spaces", "--space", "mlp")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0].startswith("mlp: 6 decisions")
+    decisions = {line.split()[0]: line.split(None, 2)[1:] for line in lines[1:]}
+    assert list(decisions) == ["depth", "width_0", "width_1", "width_2", "width_3", "width_4"]
+    assert decisions["depth"] == ["int_range", "(1, 2, 3, 4, 5)"]
+    assert decisions["width_1"][0] == "sorted"
+    assert decisions["width_1"][1].startswith("(64, 128,") and decisions["width_1"][1].endswith("when depth>=2")
+    assert "when" not in decisions["width_0"][1]
+
+
+def test_spaces_without_a_space_lists_one_line_per_space():
+    from search_spaces import REGISTRY
+
+    code, output = run_cli("spaces")
+    assert code == 0, output
+    assert [line.split(":")[0] for line in output.splitlines()] == sorted(REGISTRY)
+
+
+def test_decision_lines_name_ties_and_shorten_long_value_lists():
+    from nas.cli import decision_lines
+    from nas.space import AtLeast, Choice, IntRange, Space, Tie
+
+    space = Space("s", [IntRange("depth", 1, 20), Choice("op", ("a", "b"), when=AtLeast("depth", 3)),
+                        Tie("op_copy", source="op")])
+    lines = decision_lines(space)
+    assert lines[0].split() == ["depth", "int_range", "(1,", "2,", "3,", "4,", "5,", "6,", "...,", "20)",
+                                "[20", "values]"]
+    assert lines[1].split() == ["op", "choice", "('a',", "'b')", "when", "depth>=3"]
+    assert lines[2].split() == ["op_copy", "tie", "('a',", "'b')", "=", "op", "when", "depth>=3"]
