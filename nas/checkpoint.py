@@ -57,7 +57,12 @@ def unflatten(template: Any, flat: dict[str, Any], what: str = "checkpoint") -> 
                                   f"{tuple(np.shape(got))}, the model needs {tuple(np.shape(leaf))}")
     treedef = jax.tree_util.tree_structure(template)
     return jax.tree_util.tree_unflatten(
-        treedef, [np.asarray(flat[name]).astype(np.asarray(leaf).dtype) for name, leaf in expected.items()])
+        treedef, [np.asarray(flat[name]).astype(_dtype(leaf)) for name, leaf in expected.items()])
+
+
+def _dtype(leaf: Any) -> np.dtype:
+    """A template leaf's dtype: an array's, or a shape-only (`jax.ShapeDtypeStruct`) one's."""
+    return np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
 def _listing(names: list[str], limit: int = 4) -> str:

@@ -257,11 +257,15 @@ def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
     from nas.train.config import TrainConfig, saved_settings
     from nas.train.loop import load_dataset
+    from nas import preprocessing
     from nas.export import load_export, load_stablehlo, score_split
 
     for export_dir in export_dirs:
         exported = load_export(export_dir)
-        forward = load_stablehlo(export_dir) if stablehlo else exported.logits
+        forward = exported.logits
+        if stablehlo:  # it reads raw inputs: the splits hold normalised images, so undo that first
+            raw_forward, record = load_stablehlo(export_dir), exported.info["preprocessing"]
+            forward = lambda inputs: raw_forward(preprocessing.invert(record, inputs))  # noqa: E731
         # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests);
         # token windows are cut to the length the model was trained on.
         train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),

@@ -147,8 +147,9 @@ class Dataset:
 
     `image_shape` is the shape of one example's input: (H, W, C) for images,
     (T,) for token windows. `mean` and `std` are the statistics the images were
-    normalised with, on the scale of the raw pixels (for Fashion-MNIST, pixels
-    scaled to [0, 1]); token datasets are not normalised (0 and 1).
+    normalised with, on the scale of the raw pixels times `pixel_scale` (for
+    Fashion-MNIST, uint8 pixels times 1/255); token datasets are not normalised
+    (0 and 1). A raw example `r` reaches the model as `(r * pixel_scale - mean) / std`.
     `unigram_bits_per_char` (token datasets): per held-out split, the bits per
     character of a unigram model of the train split, the baseline a language
     model has to beat.
@@ -163,6 +164,7 @@ class Dataset:
     mean: float
     std: float
     unigram_bits_per_char: Mapping[str, float] = field(default_factory=dict)
+    pixel_scale: float = 1.0
 
     @property
     def inputs(self) -> str:
@@ -220,6 +222,7 @@ def load_fashion_mnist(
         image_shape=(height, width, 1),
         mean=mean,
         std=std,
+        pixel_scale=1.0 / 255.0,
     )
 
 

@@ -1,13 +1,12 @@
 """How a concrete search space plugs into the engine.
 
 A `SearchSpaceDefinition` bundles the decisions (`make_space`), the supernet
-built for them, the standalone model built from an exported config, and the
-network options a dataset implies. The engine only ever sees this interface;
+built for them and the network options a dataset implies. A standalone subnet
+is always the supernet sliced (`get_active_subnet`), for export and reload alike. The engine only ever sees this interface;
 `search_spaces/` provides the instances.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,6 @@ class SearchSpaceDefinition:
     name: str
     make_space: Callable[..., Space]
     build_supernet: Callable[[Space, Mapping, nnx.Rngs], nnx.Module]
-    build_from_config: Callable[[Mapping], nnx.Module]
     default_options: Mapping[str, Any] = field(default_factory=dict)
     # Network options implied by one example's input shape, e.g. input channels: (H, W, C) for
     # images, (T,) for token windows.
@@ -79,13 +77,11 @@ class SearchSpaceDefinition:
 def get_definition(name: str) -> SearchSpaceDefinition:
     """A shipped space by name (`mobilenetv3`), or a user's as `package.module:attribute`."""
     if ":" in name:
-        module_name, _, attribute = name.partition(":")
-        try:
-            definition = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            raise ConfigError(f"cannot load space {name!r}: {error}") from None
+        from nas.user_code import import_attribute
+
+        definition = import_attribute(name, "space")
         if not isinstance(definition, SearchSpaceDefinition):
-            raise ConfigError(f"{name!r} is not a SearchSpaceDefinition")
+            raise ConfigError(f"{name!r} is a {type(definition).__name__}, not a SearchSpaceDefinition")
         return definition
     from search_spaces import REGISTRY
 

@@ -1,14 +1,18 @@
 """`nas export`: a chosen subnet as a standalone model directory.
 
-    arch.json      space name/version/fingerprint, the decisions, the subnet config
+    arch.json      the space (its `--space` reference, options, version and fingerprint), the arch,
+                   and the preprocessing its inputs need (`nas.preprocessing`)
     params/        Orbax checkpoint of the sliced params and (recalibrated) BN statistics
-    model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free): float32
-                   images [B, H, W, C], or int32 token windows [B, T] for a language model
+    model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free), the
+                   preprocessing baked in: raw float32 images [B, H, W, C] as stored (0..255 pixels
+                   for Fashion-MNIST), or int32 token windows [B, T] for a language model
     report.json    parameter count, max |masked - sliced| on a check batch, and the scores: test
                    accuracy for images; for token windows, bits per character and next-byte
                    accuracy on validation and test
 
-`load_export` rebuilds the model from `arch.json` alone (no supernet is built).
+`load_export` rebuilds the model from `arch.json` alone: the subnet's structure is derived by slicing
+a shape-only supernet of the recorded space (no weights are initialised, no config file is needed),
+and the saved params fill it. A user's own space reloads the same way, from its `--space` reference.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from flax import nnx
 from nas.checkpoint import load_tree, save_tree
 from nas.config import to_dict
 from nas.definition import get_definition
-from nas.errors import CheckpointError, ConfigError
+from nas import preprocessing
+from nas.errors import CheckpointError, ConfigError, WeftError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
 from nas.evaluate_text import logits_next_token_scores
 from nas.lowering import count_params, slice_subnet, split
@@ -115,7 +120,12 @@ class Exported:
         return self.info.get("inputs", "images")
 
     def logits(self, inputs):
+        """Logits of inputs as the training data holds them (images already normalised)."""
         return self._logits(self._params, self._stats, inputs)
+
+    def predict(self, raw_inputs):
+        """Logits of raw inputs (uint8-scale pixels, or token windows): the preprocessing applied first."""
+        return self.logits(preprocessing.apply(self.info["preprocessing"], raw_inputs))
 
 
 def score_split(logits_fn, split, batch_size: int = 500) -> dict:
@@ -188,9 +198,11 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     # Written next to its destination and renamed at the end: a failed export leaves nothing behind.
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    info = {"space": session.space.name, "space_version": session.space.version,
+    info = {"space": session.space.name, "space_ref": session.config.space,
+            "space_options": json.loads(json.dumps(session.options, default=list)),
+            "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
-            "arch_string": arch.to_string(), "config": subnet.config,
+            "arch_string": arch.to_string(), "preprocessing": preprocessing.describe(dataset),
             "inputs": dataset.inputs, "image_shape": list(dataset.image_shape),
             "train_config": to_dict(session.config),
             "source_run": str(run.path.absolute()),
@@ -200,7 +212,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     try:
         save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
-                         dataset.image_shape, jnp.int32 if text else jnp.float32)
+                         dataset.image_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
         if out.exists():
@@ -216,18 +228,19 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     return out
 
 
-def _write_stablehlo(path: Path, graphdef, params, stats, input_shape, dtype) -> None:
-    """One example is `input_shape` of `dtype`: (H, W, C) float32 images or (T,) int32 tokens."""
-    def forward(inputs):
-        return nnx.merge(graphdef, params, stats, copy=True)(inputs, train=False)
+def _write_stablehlo(path: Path, graphdef, params, stats, input_shape, dtype, preprocess: dict) -> None:
+    """One example is `input_shape` of `dtype`: (H, W, C) raw float32 images or (T,) int32 tokens."""
+    def forward(raw_inputs):
+        model_inputs = preprocessing.apply(preprocess, raw_inputs)
+        return nnx.merge(graphdef, params, stats, copy=True)(model_inputs, train=False)
     batch = jax.export.symbolic_shape("batch")[0]
     exported = jax.export.export(jax.jit(forward))(jax.ShapeDtypeStruct((batch, *input_shape), dtype))
     path.write_bytes(exported.serialize())
 
 
 def load_stablehlo(directory: str | Path):
-    """The exported forward as a callable `inputs -> logits` (images, or int32 token windows for a
-    language model), needing neither weft nor Flax."""
+    """The exported forward as a callable `raw inputs -> logits` (float32 pixels as stored, or int32 token
+    windows for a language model); the same five lines of plain `jax` load it without weft."""
     path = Path(directory) / STABLEHLO_FILE
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")
@@ -235,17 +248,54 @@ def load_stablehlo(directory: str | Path):
 
 
 def load_export(directory: str | Path) -> Exported:
-    """Rebuild an exported subnet from its directory, without building the supernet."""
+    """Rebuild an exported subnet from its directory, without initialising the supernet."""
     directory = Path(directory)
     arch_file = directory / ARCH_FILE
     if not arch_file.exists():
         raise CheckpointError(f"{directory} is not a complete export (no {ARCH_FILE})")
     try:
         info = json.loads(arch_file.read_text())
-        space_name, config = info["space"], info["config"]
+        arch_values = info["arch"]
+        space_ref = info.get("space_ref") or info["train_config"]["space"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise CheckpointError(f"{arch_file} is malformed: {error}") from None
-    model = get_definition(space_name).build_from_config(config)
+    info.setdefault("preprocessing", _legacy_preprocessing(info))
+    model = _subnet_structure(info, space_ref, arch_values, arch_file)
     graphdef, params, stats = split(model)
     trees = load_tree(directory / PARAMS_DIR, {"params": params, "stats": stats}, f"export {directory}")
     return Exported(nnx.merge(graphdef, trees["params"], trees["stats"]), info)
+
+
+def _subnet_structure(info: dict, space_ref: str, arch_values, arch_file: Path) -> nnx.Module:
+    """The exported subnet as a shape-only module: a shape-only supernet of the recorded space, sliced."""
+    try:
+        definition = get_definition(space_ref)
+    except ConfigError as error:
+        raise CheckpointError(f"{arch_file}: {error} (a space of your own reloads from the folder that holds "
+                              "its module, or with that folder on PYTHONPATH)") from None
+    try:
+        stored = info.get("space_options")
+        if stored is None:  # exports made before the options were recorded: what the run resolved them to
+            stored = definition.resolve_options(info["train_config"].get("space_options"),
+                                                tuple(info["image_shape"]))
+        options = definition.resolve_options(stored)
+        space = definition.make_space(**options)
+        if space.fingerprint() != info.get("space_fingerprint", space.fingerprint()):
+            raise CheckpointError(f"{arch_file} was exported from another version of space {space.name!r} "
+                                  f"(fingerprint {info['space_fingerprint']}, now {space.fingerprint()})")
+        arch = space.validate(arch_values)
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{arch_file} is malformed: {error}") from None
+    except CheckpointError:
+        raise
+    except WeftError as error:
+        raise CheckpointError(f"{arch_file} does not fit space {space_ref!r}: {error}") from None
+    return nnx.eval_shape(lambda: definition.build_supernet(space, options, nnx.Rngs(0)).get_active_subnet(arch))
+
+
+def _legacy_preprocessing(info: dict) -> dict:
+    """Exports made before the record existed: Fashion-MNIST statistics cannot be recovered, so
+    running them on raw pixels is refused rather than silently wrong."""
+    if info.get("inputs") == "tokens":
+        return {"kind": preprocessing.TOKENS}
+    return {"kind": "unknown (exported before weft recorded it; re-export to run on raw images)"}

@@ -174,11 +174,6 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MacroChain
     return MacroChain(supernet_config(**{k: options[k] for k in keys if k in options}), rngs=rngs)
 
 
-def build_from_config(config: Mapping) -> MacroChain:
-    return MacroChain(config, rngs=nnx.Rngs(0))
-
-
 DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet,
-    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS,
     options_for_images=lambda shape: {"in_channels": shape[-1]}, switch_execution=True)

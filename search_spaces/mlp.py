@@ -97,11 +97,6 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MLP:
                 "layer_norm": options.get("layer_norm", True)}, rngs=rngs)
 
 
-def build_from_config(config: Mapping) -> MLP:
-    return MLP(config, rngs=nnx.Rngs(0))
-
-
 DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet,
-    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS,
     options_for_images=lambda shape: {"in_features": shape[0] * shape[1] * shape[2]})

@@ -97,10 +97,6 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> Transforme
     return TransformerLM(supernet_config(**{k: options[k] for k in DEFAULT_OPTIONS if k in options}), rngs=rngs)
 
 
-def build_from_config(config: Mapping) -> TransformerLM:
-    return TransformerLM(config, rngs=nnx.Rngs(0))
-
-
 def _options_for_inputs(shape) -> dict:
     """The context is the data's window length; images are refused (a cost query may still pass them)."""
     if len(shape) != 1:
@@ -110,6 +106,5 @@ def _options_for_inputs(shape) -> dict:
 
 
 DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet,
-    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS, options_for_images=_options_for_inputs,
+    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS, options_for_images=_options_for_inputs,
     inputs="tokens")

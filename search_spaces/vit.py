@@ -116,10 +116,6 @@ def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> VisionTran
     return VisionTransformer(supernet_config(**{k: options[k] for k in DEFAULT_OPTIONS if k in options}), rngs=rngs)
 
 
-def build_from_config(config: Mapping) -> VisionTransformer:
-    return VisionTransformer(config, rngs=nnx.Rngs(0))
-
-
 def _options_for_images(shape) -> dict:
     if shape[0] != shape[1]:
         raise ConfigError(f"space 'vit': images must be square, got {shape[0]}x{shape[1]}")
@@ -127,6 +123,5 @@ def _options_for_images(shape) -> dict:
 
 
 DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet,
-    build_from_config=build_from_config, default_options=DEFAULT_OPTIONS,
+    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS,
     options_for_images=_options_for_images)

@@ -6,7 +6,7 @@ from nas.errors import ConfigError
 
 
 def definition(**fields):
-    return SearchSpaceDefinition("toy", make_space=None, build_supernet=None, build_from_config=None, **fields)
+    return SearchSpaceDefinition("toy", make_space=None, build_supernet=None, **fields)
 
 
 def test_spaces_read_images_unless_they_declare_tokens():

@@ -1,11 +1,13 @@
 """Export: the standalone model reloads without the supernet and computes what the supernet computes."""
 import json
 import shutil
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nas import preprocessing
 from nas.errors import CheckpointError, ConfigError
 from nas.evaluate import make_masked_logits
 from nas.export import export_subnet, load_export, load_stablehlo
@@ -40,7 +42,35 @@ def test_export_reloads_without_supernet_and_matches(trained_run, tmp_path):
     supernet_logits = make_masked_logits(session.graphdef, session.space)(state.params, state.stats, images,
                                                                         arch.to_vector())
     np.testing.assert_allclose(exported.logits(images), supernet_logits, atol=1e-5)
-    np.testing.assert_allclose(load_stablehlo(out)(jnp.asarray(images)), supernet_logits, atol=1e-5)
+    # model.stablehlo reads raw inputs: the normalisation is baked in (synthetic data: scale 1).
+    raw = preprocessing.invert(exported.info["preprocessing"], images)
+    np.testing.assert_allclose(load_stablehlo(out)(raw), supernet_logits, atol=1e-5)
+    np.testing.assert_allclose(exported.predict(raw), supernet_logits, atol=1e-5)
+
+
+def test_stablehlo_runs_on_raw_fashion_mnist_pixels_in_plain_jax(tmp_path):
+    """The README's five lines: raw uint8 test images in, the standalone model's logits out, no weft."""
+    import jax
+
+    from nas.data import _locate_fashion_mnist_files, DEFAULT_ROOT, read_idx
+
+    config = TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4}, steps=5, batch_size=32,
+                         data="fashion-mnist", limit_train=256, checkpoint_every=100, warmup_steps=1,
+                         calibration_images=64, eval_batch_size=500)
+    train(config, tmp_path / "run", progress=False)
+    out = export_subnet(tmp_path / "run", "largest", tmp_path / "export", progress=False)
+    raw_pixels = read_idx(_locate_fashion_mnist_files(Path(DEFAULT_ROOT))["test_images"])[:50]  # uint8 [50, 28, 28]
+
+    with open(out / "model.stablehlo", "rb") as f:
+        model = jax.export.deserialize(bytearray(f.read()))
+    logits = model.call(raw_pixels[..., None].astype(np.float32))
+
+    exported = load_export(out)
+    normalised = restore_trained(RunDir.open(tmp_path / "run"))[0].dataset.test.images[:50]
+    np.testing.assert_allclose(logits, exported.logits(normalised), atol=1e-5)
+    assert exported.info["preprocessing"]["pixel_scale"] == 1 / 255
+    # The normalisation is inside: normalised images fed to it as if raw give other logits.
+    assert not np.allclose(model.call(np.asarray(normalised)), logits, atol=1e-2)
 
 
 def test_export_errors_are_clear_and_write_nothing(trained_run, tmp_path):
@@ -58,12 +88,60 @@ def test_corrupt_or_mismatched_export_is_refused(trained_run, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)
     info = json.loads((broken / "arch.json").read_text())
-    info["config"]["hidden"] = [32]  # claims a wider layer than the saved params hold
+    info["arch"] = {"depth": 1, "width_0": 32}  # claims a wider layer than the saved params hold
     (broken / "arch.json").write_text(json.dumps(info))
     with pytest.raises(CheckpointError, match="shape"):
+        load_export(broken)
+    info["arch"] = {"depth": 1, "width_0": 33}  # not in the space at all
+    (broken / "arch.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="does not fit space 'mlp'.*width_0"):
+        load_export(broken)
+    info["space_fingerprint"] = "0" * 16
+    (broken / "arch.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="another version of space"):
         load_export(broken)
     (broken / "arch.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="malformed"):
         load_export(broken)
     with pytest.raises(CheckpointError, match="not a complete export"):
         load_export(tmp_path / "nowhere")
+
+
+CUSTOM_SPACE = '''
+from nas.space import Space, IntRange, Sorted, AtLeast
+from nas.definition import SearchSpaceDefinition
+from search_spaces.mlp import MLP
+
+def make_space(**_):
+    return Space("tiny-mlp", [IntRange("depth", 1, 2), Sorted("width_0", max=16, steps=2),
+                              Sorted("width_1", max=16, steps=2, when=AtLeast("depth", 2))])
+
+def build_supernet(space, options, rngs):
+    return MLP({"in_features": 784, "hidden": [16, 16], "num_classes": 10, "layer_norm": True}, rngs=rngs)
+
+TINY = SearchSpaceDefinition("tiny-mlp", make_space, build_supernet)
+'''
+
+
+def test_a_custom_space_in_the_current_folder_exports_and_reloads_with_no_extra_flags(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    (tmp_path / "my_spaces.py").write_text(CUSTOM_SPACE)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--space", "my_spaces:TINY", "--steps", "3", "--run", "runs/tiny",
+                                   "--data", "synthetic", "--batch-size", "16", "--limit-train", "64", "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    exported = runner.invoke(main, ["export", "--run", "runs/tiny", "--arch", "largest"])
+    assert exported.exit_code == 0, exported.output
+    for flags in ([], ["--stablehlo"]):
+        evaluated = runner.invoke(main, ["eval-export", "runs/tiny/exports/largest", *flags])
+        assert evaluated.exit_code == 0, evaluated.output
+        assert json.loads(evaluated.output.splitlines()[-1])["space"] == "tiny-mlp"
+    # From another folder the module is not found: the error says where it looked and what to do.
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.delitem(__import__("sys").modules, "my_spaces")  # as in a fresh process
+    elsewhere = runner.invoke(main, ["eval-export", str(tmp_path / "runs/tiny/exports/largest")])
+    assert elsewhere.exit_code != 0 and "my_spaces" in elsewhere.output and "PYTHONPATH" in elsewhere.output

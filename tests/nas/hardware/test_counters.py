@@ -101,8 +101,7 @@ def test_space_without_cost_model_fails_clearly():
     from nas.hardware.cost_model import CostModelError, resolve_cost_model
     from nas.definition import SearchSpaceDefinition
 
-    definition = SearchSpaceDefinition("nothing", lambda **_: None, build_supernet=lambda *a: None,
-                                       build_from_config=lambda c: None)
+    definition = SearchSpaceDefinition("nothing", lambda **_: None, build_supernet=lambda *a: None)
     with pytest.raises(CostModelError, match="has no cost model"):
         resolve_cost_model(definition, {}, (28, 28, 1))
 

@@ -1,0 +1,52 @@
+"""What a model expects of its raw inputs, recorded in an export so that it can run without weft.
+
+Images are normalised with scalar statistics of the training split (`nas.data`): a raw example `r`
+(as stored: uint8 pixels for Fashion-MNIST, floats for synthetic data) reaches the model as
+`(r * pixel_scale - mean) / std`. Token windows reach it unchanged. The record is plain JSON
+(`arch.json`'s "preprocessing"); `apply` is jittable, so an export bakes it into `model.stablehlo`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+
+from nas.errors import CheckpointError
+
+NORMALISE, TOKENS = "normalise", "tokens"
+
+
+def describe(dataset) -> dict:
+    """The preprocessing record of a `nas.data.Dataset`."""
+    if dataset.inputs == "tokens":
+        return {"kind": TOKENS}
+    return {"kind": NORMALISE, "pixel_scale": float(dataset.pixel_scale), "mean": float(dataset.mean),
+            "std": float(dataset.std)}
+
+
+def _checked(record: Mapping) -> Mapping:
+    kind = record.get("kind") if isinstance(record, Mapping) else None
+    if kind == TOKENS:
+        return record
+    if kind == NORMALISE and all(isinstance(record.get(k), (int, float)) for k in ("pixel_scale", "mean", "std")):
+        return record
+    raise CheckpointError(f"preprocessing record {record!r} is malformed; allowed: {{'kind': 'tokens'}} or "
+                          "{'kind': 'normalise', 'pixel_scale': float, 'mean': float, 'std': float}")
+
+
+def apply(record: Mapping, raw):
+    """Raw inputs -> what the model reads (jittable)."""
+    record = _checked(record)
+    if record["kind"] == TOKENS:
+        return raw
+    scaled = jnp.asarray(raw, jnp.float32) * jnp.float32(record["pixel_scale"])
+    return (scaled - jnp.float32(record["mean"])) / jnp.float32(record["std"])
+
+
+def invert(record: Mapping, model_inputs):
+    """What the model reads -> raw inputs (to feed a data split, already normalised, to a raw-input export)."""
+    record = _checked(record)
+    if record["kind"] == TOKENS:
+        return model_inputs
+    restored = jnp.asarray(model_inputs, jnp.float32) * jnp.float32(record["std"]) + jnp.float32(record["mean"])
+    return restored / jnp.float32(record["pixel_scale"])

@@ -1,0 +1,35 @@
+"""Loading a user's own Python object given as `package.module:attribute`.
+
+The module is looked up on `sys.path` and then in the current folder, where a user running
+`nas ...` next to their `my_space.py` expects it to be found.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from nas.errors import ConfigError
+
+
+def import_attribute(reference: str, what: str):
+    """The object `module:attribute` names; a ConfigError naming `what` was asked for when it cannot be loaded."""
+    module_name, colon, attribute = reference.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigError(f"{what} {reference!r} must be given as package.module:attribute")
+    folder = os.getcwd()
+    added = folder not in sys.path
+    if added:
+        sys.path.append(folder)  # last: a user's module never shadows an installed one
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"cannot load {what} {reference!r}: {error} (looked on sys.path and in {folder})") from None
+    finally:
+        if added:
+            sys.path.remove(folder)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"cannot load {what} {reference!r}: module {module_name!r} has no attribute "
+                          f"{attribute!r}") from None
