@@ -107,7 +107,7 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--reference must look like METRIC=VALUE, got {pair!r}")
-        reference[key] = parse_number(value, f"--reference {key}")
+        reference[key] = parse_number(value, f"--reference {key}", key)
     config = SearchConfig(searcher=searcher, trials=trials, batch=batch, objectives=_split_list((objective_list,)),
                           constraints=tuple(constraints), seed=seed, study=study, storage=storage,
                           options=_parse_options(options), reference=reference, worker=worker)

@@ -19,6 +19,9 @@ DIRECTIONS = ("max", "min")
 # Metrics that are better high; any other metric is a cost (better low).
 _MAXIMISED = ("accuracy",)
 _SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "ms": 1.0, "us": 1e-3, "s": 1e3}
+_TIME_UNITS, _COUNT_SUFFIXES = ("ms", "us", "s"), ("k", "m", "g")
+# Metrics measured in time (milliseconds); every other metric is a count or a score.
+_TIME_METRICS = ("latency",)
 _BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*<=\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
 
 
@@ -51,16 +54,29 @@ def parse_objective(spec: str | Objective) -> Objective:
     return Objective(metric, direction)
 
 
-def parse_number(text: str, what: str) -> float:
-    """`50000`, `20M`, `1.5k`, `5ms`, `800us` (latency in ms)."""
+def parse_number(text: str, what: str, metric: str | None = None) -> float:
+    """`50000`, `20M`, `1.5k`, `5ms`, `800us` (latency in ms). Given the `metric` the number is for,
+    its unit must fit it: a time (ms, us, s) for latency, a count suffix (k, M, G) for any other."""
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", str(text))
     suffix = match.group(2).lower() if match else ""
     if not match or suffix not in _SUFFIXES:
         raise ConfigError(f"{what} {text!r} is not a number; allowed: 50000, 20M, 1.5k, 5ms, 800us")
+    if metric is not None:
+        _check_unit(metric, match.group(2), what)
     try:
         return float(match.group(1)) * _SUFFIXES[suffix]
     except ValueError:
         raise ConfigError(f"{what} {text!r} is not a number; allowed: 50000, 20M, 1.5k, 5ms, 800us") from None
+
+
+def _check_unit(metric: str, unit: str, what: str) -> None:
+    """A time unit on a count (`flops<=2ms`) or a count suffix on a time (`latency<=5k`) is refused."""
+    is_time = metric in _TIME_METRICS
+    if not unit or unit.lower() in (_TIME_UNITS if is_time else _COUNT_SUFFIXES):
+        return
+    allowed = ("ms, us or s (a plain number is ms), e.g. latency<=5ms" if is_time else
+               f"a plain number or a k, M or G suffix, e.g. {metric}<=20M (ms, us and s are for latency)")
+    raise ConfigError(f"{what}: unit {unit!r} does not fit metric {metric!r}; {metric} takes {allowed}")
 
 
 def parse_constraint(spec: str | Constraint) -> Constraint:
@@ -74,7 +90,8 @@ def parse_constraint(spec: str | Constraint) -> Constraint:
     if not match:
         raise ConfigError(f"constraint {spec!r} must look like METRIC<=VALUE, e.g. params<=50000, flops<=20M, "
                           "latency<=5ms")
-    return Constraint(match.group(1), parse_number(match.group(2) + match.group(3), f"budget of {match.group(1)}"))
+    metric = match.group(1)
+    return Constraint(metric, parse_number(match.group(2) + match.group(3), f"budget {text.strip()!r}", metric))
 
 
 def check_metrics(objectives: Sequence[Objective], constraints: Sequence[Constraint], available: Iterable[str]) -> None:

@@ -93,3 +93,24 @@ def test_budget_on_an_evaluated_metric_that_nothing_meets_is_reported(bench_dir,
                                        "--searcher", "random", "--quiet"])
     assert result.exit_code == 0
     assert "warning: none of the 10 trials satisfies f1<=-1" in result.output
+
+
+@pytest.mark.parametrize("spec, budget", [("flops<=20M", 2e7), ("params<=1.5k", 1500.0), ("params<=50000", 5e4),
+                                          ("latency<=5ms", 5.0), ("latency<=800us", 0.8), ("latency<=2", 2.0),
+                                          ("5ms", 5.0)])
+def test_budgets_take_the_units_of_their_metric(spec, budget):
+    from nas.search.objectives import parse_constraint
+
+    assert parse_constraint(spec).budget == pytest.approx(budget)
+
+
+@pytest.mark.parametrize("spec, unit, allowed", [("flops<=2ms", "ms", "k, M or G"), ("params<=3s", "s", "k, M or G"),
+                                                 ("latency<=5k", "k", "ms, us or s"),
+                                                 ("latency<=5m", "m", "ms, us or s")])
+def test_a_unit_of_the_wrong_kind_is_refused_not_reinterpreted(spec, unit, allowed):
+    from nas.search.objectives import parse_constraint
+
+    metric = spec.partition("<=")[0]
+    with pytest.raises(ConfigError, match=f"unit '{unit}' does not fit metric '{metric}'") as raised:
+        parse_constraint(spec)
+    assert allowed in str(raised.value)
