@@ -48,6 +48,9 @@ def parse_arch(space: Space, spec: str) -> Arch:
         return space.largest()
     if spec == "smallest":
         return space.smallest()
+    if spec.endswith(".json") and not spec.lstrip().startswith("{") and not Path(spec).exists():
+        raise ConfigError(f"--arch file {spec!r} not found; allowed: largest, smallest, a JSON object or an "
+                          "existing .json file")
     text = Path(spec).read_text() if spec.endswith(".json") and Path(spec).exists() else spec
     if text.lstrip().startswith("{"):
         try:

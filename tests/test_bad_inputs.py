@@ -158,6 +158,10 @@ CASES = {
                                    ("'width_0'", "100", "allowed values")),
     "arch that does not parse": Cli(("export", "--run", "RUN", "--arch", "notjson{"),
                                     ("--arch must be largest, smallest, a JSON object or a .json file",)),
+    "arch file missing": Cli(("export", "--run", "RUN", "--arch", "WS/missing.json"),
+                             ("--arch file '", "missing.json' not found", "allowed: largest, smallest")),
+    "arch file missing (cost)": Cli(("cost", *TINY_SPACE, "--arch", "missing.json"),
+                                    ("--arch file 'missing.json' not found",)),
     "standalone arch outside the space": Cli(
         ("train", *TINY, "--sampling", "standalone", "--arch", "depth=9", "--run", "NEW"),
         ("decision 'depth': value 9", "allowed values: (1, 2, 3, 4, 5)")),
