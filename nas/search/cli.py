@@ -1,7 +1,6 @@
 """`nas search` and `nas plot` (registered lazily by nas/cli.py)."""
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import click
 from nas.cli import _one_line_errors, _parse_options
 from nas.errors import ConfigError
 from nas.search.scoring_network import CHOICES as SUPERNET_CHOICES
+from nas.user_code import import_attribute
 
 
 def resolve_space(spec: str):
@@ -20,11 +20,7 @@ def resolve_space(spec: str):
     if ":" not in spec:
         definition = get_definition(spec)
         return definition.make_space(**definition.default_options)
-    module_name, _, attribute = spec.partition(":")
-    try:
-        value = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"cannot load space {spec!r}: {error}") from None
+    value = import_attribute(spec, "space")  # also from the current folder
     if isinstance(value, SearchSpaceDefinition):
         value = value.make_space(**value.default_options)
     elif callable(value) and not isinstance(value, Space):
@@ -36,12 +32,9 @@ def resolve_space(spec: str):
 
 def resolve_function(spec: str):
     module_name, sep, attribute = spec.partition(":")
-    if not sep:
+    if not sep or not module_name or not attribute:
         raise ConfigError(f"--objective must look like package.module:function, got {spec!r}")
-    try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"cannot load objective {spec!r}: {error}") from None
+    function = import_attribute(spec, "objective")  # also from the current folder
     if not callable(function):
         raise ConfigError(f"objective {spec!r} is not callable")
     return function
@@ -62,7 +55,9 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               type=click.Choice(["random", "evolution", "optuna", "nsga2", "tpe", "rl"]))
 @click.option("--trials", type=int, default=100, show_default=True, help="finished trials the study should hold")
 @click.option("--batch", type=int, default=8, show_default=True, help="archs evaluated together")
-@click.option("--objectives", "objective_list", default="accuracy:max,params:min", show_default=True)
+@click.option("--objectives", "objective_list", default=None,
+              help="METRIC:max|min, comma-separated [default: accuracy:max,params:min on a trained run; with "
+                   "--objective, its --outputs (accuracy maximised, others minimised)]")
 @click.option("--constraint", "constraints", multiple=True, help="budget METRIC<=VALUE (params<=50000, latency<=5ms)")
 @click.option("--storage", default=None, help="SQLAlchemy URL or journal file [default: RUN/search.journal]")
 @click.option("--study", default="search", show_default=True)
@@ -108,7 +103,8 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
         if not sep:
             raise ConfigError(f"--reference must look like METRIC=VALUE, got {pair!r}")
         reference[key] = parse_number(value, f"--reference {key}", key)
-    config = SearchConfig(searcher=searcher, trials=trials, batch=batch, objectives=_split_list((objective_list,)),
+    config = SearchConfig(searcher=searcher, trials=trials, batch=batch,
+                          objectives=_split_list((objective_list,)) if objective_list else None,
                           constraints=tuple(constraints), seed=seed, study=study, storage=storage,
                           options=_parse_options(options), reference=reference, worker=worker)
     result = run_search(evaluator, run_path, config, progress=not quiet)

@@ -25,13 +25,19 @@ MetricFunction = Callable[[Arch], float]
 
 
 class BlackBoxEvaluator:
-    """`objective(arch)` returns a number (the first of `outputs`) or a mapping metric -> number."""
+    """`objective(arch)` returns a number (the first of `outputs`) or a mapping metric -> number.
+
+    Unless told otherwise a search optimises every output (accuracy maximised, any other minimised) and,
+    where a `params` metric is given, params minimised (`default_objectives`).
+    """
 
     def __init__(self, space: Space, objective: Callable[[Arch], float | Mapping[str, float]], *,
                  outputs: Sequence[str] = ("accuracy",), metrics: Mapping[str, MetricFunction] | None = None):
         self.space, self.objective, self.outputs = space, objective, tuple(outputs)
         self.cheap_metrics = dict(metrics or {})
         self.metric_names = [*self.outputs, *(m for m in self.cheap_metrics if m not in self.outputs)]
+        self.default_objectives = (*self.outputs, *(("params:min",) if "params" in self.metric_names
+                                                     and "params" not in self.outputs else ()))
 
     def evaluate(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
         results = []

@@ -39,6 +39,8 @@ from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_recor
 from nas.search.worker import claim_name, is_dead, this_worker
 
 SEARCH_FILE = "search.json"
+# What a search optimises when not told: an evaluator may say otherwise (`default_objectives`).
+DEFAULT_OBJECTIVES = ("accuracy:max", "params:min")
 _ORPHAN_SECONDS = 120.0
 _MAX_IDLE_ROUNDS = 30
 STATE_DIR = "search-state"
@@ -49,7 +51,7 @@ class SearchConfig:
     searcher: str = "evolution"
     trials: int = 100
     batch: int = 8
-    objectives: tuple = ("accuracy:max", "params:min")
+    objectives: tuple | None = None  # default: the evaluator's own (`default_objectives`)
     constraints: tuple = ()
     seed: int = 0
     study: str = "search"
@@ -194,6 +196,14 @@ class _SavedState:
         tmp.replace(self.path)
 
 
+def default_objectives(evaluator, objectives: Sequence | None = None) -> tuple:
+    """The objectives given, else the evaluator's `default_objectives` (a black-box objective's outputs), else
+    accuracy:max, params:min (a trained run's)."""
+    if objectives is not None:
+        return tuple(objectives)
+    return tuple(getattr(evaluator, "default_objectives", DEFAULT_OBJECTIVES))
+
+
 def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchConfig(), *,
                progress: bool = True) -> SearchResult:
     """Search until the study holds `config.trials` finished trials (see the module docstring)."""
@@ -201,7 +211,7 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
 
     directory = Path(directory)
     space = evaluator.space
-    objectives = [parse_objective(o) for o in config.objectives]
+    objectives = [parse_objective(o) for o in default_objectives(evaluator, config.objectives)]
     constraints = [parse_constraint(c) for c in config.constraints]
     if not objectives:
         raise ConfigError("a search needs at least one objective, e.g. accuracy:max")

@@ -97,3 +97,87 @@ def test_a_trial_orphaned_before_naming_its_arch_holds_no_slot(bench_dir, tmp_pa
     assert len(result.records) == 20
     states = [t.state for t in study.get_trials()]
     assert states.count(TrialState.COMPLETE) == 20 and states.count(TrialState.FAIL) == 1
+
+
+USER_OBJECTIVE = '''
+from nas.space import AtLeast, IntRange, Sorted, Space
+
+SPACE = Space("toy", [IntRange("depth", 1, 3), Sorted("width", max=256, steps=8),
+                      Sorted("extra", max=64, steps=4, when=AtLeast("depth", 2))])
+
+
+def fn(arch):  # any space of numbers
+    return 1 - 1 / (1 + sum(arch.values())) ** 0.5
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path):
+    """A module `NAME.py` holding SPACE and fn, in a folder that is not on sys.path; yields (folder, NAME)."""
+    import sys
+
+    name = f"user_objective_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_OBJECTIVE)
+    yield tmp_path, name
+    sys.modules.pop(name, None)
+
+
+def _search(*args):
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    result = CliRunner().invoke(main, ["search", "--searcher", "random", "--trials", "6", "--quiet", *args])
+    return result.exit_code, result.output
+
+
+def test_objective_module_in_the_current_folder_is_found(user_module, monkeypatch):
+    import sys
+
+    folder, name = user_module
+    monkeypatch.chdir(folder)
+    path = list(sys.path)
+    assert str(folder) not in path and "" not in path
+    code, output = _search("--objective", f"{name}:fn", "--space", f"{name}:SPACE", "--objectives", "accuracy:max",
+                           "--run", "runs/s")
+    assert code == 0, output
+    assert json.loads(output.splitlines()[-1])["trials"] == 6
+    assert sys.path == path  # the folder was on sys.path for the import only
+
+
+def test_objective_module_or_function_missing_is_one_line(user_module, monkeypatch):
+    folder, name = user_module
+    monkeypatch.chdir(folder)
+    code, output = _search("--objective", "no_such_module:fn", "--space", f"{name}:SPACE", "--run", "runs/s")
+    assert code == 2 and output.count("\n") == 1, output
+    assert "cannot load objective 'no_such_module:fn': No module named 'no_such_module'" in output
+    assert str(folder) in output  # where it looked
+    code, output = _search("--objective", f"{name}:nothing", "--space", f"{name}:SPACE", "--run", "runs/s")
+    assert code == 2 and output.count("\n") == 1, output
+    assert f"module '{name}' has no attribute 'nothing'" in output
+    assert not (folder / "runs").exists()
+
+
+@pytest.mark.parametrize("space", ["SPACE", "mlp"])
+def test_the_readme_black_box_command_runs_with_its_default_objectives(user_module, monkeypatch, space):
+    # README: `nas search --objective my_module:fn --space S --run DIR`; fn returns one number (accuracy).
+    folder, name = user_module
+    monkeypatch.syspath_prepend(str(folder))
+    run = folder / "runs" / "bb"
+    code, output = _search("--objective", f"{name}:fn", "--space", f"{name}:{space}" if space == "SPACE" else space,
+                           "--run", str(run))
+    assert code == 0, output
+    summary = json.loads(output.splitlines()[-1])
+    assert summary["trials"] == 6 and set(summary["best"]) == {"arch", "accuracy"}
+
+
+def test_black_box_search_defaults_to_its_outputs_and_params_where_given(bench_dir, tmp_path):
+    import zdt_bench
+
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, zdt_bench.objective, outputs=("f1", "f2"))
+    result = run_search(evaluator, tmp_path / "a", SearchConfig(searcher="random", trials=4), progress=False)
+    assert [str(o) for o in result.objectives] == ["f1:min", "f2:min"]
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, lambda arch: zdt_bench.objective(arch)["f1"],
+                                  outputs=("accuracy",), metrics={"params": zdt_bench.size})
+    result = run_search(evaluator, tmp_path / "b", SearchConfig(searcher="random", trials=4), progress=False)
+    assert [str(o) for o in result.objectives] == ["accuracy:max", "params:min"]
