@@ -73,8 +73,8 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               help="network scoring archs: the run's own (auto), the plain supernet inside it (single), its "
                    "Mixture-of-Supernets (mos) or its few-shot/learned mixture (mixture)")
 @click.option("--cost-repeats", type=click.IntRange(min=0), default=2, show_default=True,
-              help="scoring-cost report: at least N timed calls per network, more while under 0.5 s in all "
-                   "(0: no report)")
+              help="scoring-cost report of a mixture run (none for a plain supernet): at least N timed calls "
+                   "per network, more while under 0.5 s in all (0: no report)")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
@@ -115,9 +115,17 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
     summary = {"trials": len(result.records), "feasible": len(result.feasible), "front": len(result.front()),
                "hypervolume": result.hypervolume(), "evaluated_here": result.evaluated,
                "best": None if best is None else {"arch": best.arch, **best.metrics}}
-    if isinstance(evaluator, SupernetEvaluator) and cost_repeats:
+    if isinstance(evaluator, SupernetEvaluator) and is_mixture_run(evaluator) and cost_repeats:
         summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, study, cost_repeats)
     click.echo(json.dumps(summary))
+
+
+def is_mixture_run(evaluator) -> bool:
+    """A run trained as a mixture (mos-*, few-shot, mixture): only its searches time and report the scoring cost;
+    a plain supernet run has no mixture to compare with."""
+    from nas.search.scoring_network import family
+
+    return family(evaluator.trained_supernet) != "single"
 
 
 def report_scoring_cost(evaluator, result, run_path, study: str, repeats: int) -> dict:

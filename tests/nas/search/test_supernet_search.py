@@ -100,3 +100,17 @@ def test_latency_budget_from_a_predictor_file(trained_run, tmp_path):
     assert reference.tolist() == [0.0, 3.0]  # accuracy 0, the latency budget
     out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "latency", "--budget", "3ms"])
     assert out.exit_code == 0, out.output
+
+
+def test_a_plain_supernet_search_does_not_time_the_scoring_cost(trained_run, monkeypatch):
+    from nas.search import scoring_network
+
+    timed = []
+    monkeypatch.setattr(SupernetEvaluator, "scoring_cost", lambda self, *a, **k: timed.append("evaluator"))
+    monkeypatch.setattr(scoring_network, "measure_scoring_cost", lambda *a, **k: timed.append("measure"))
+    out = CliRunner().invoke(main, ["search", "--run", str(trained_run), "--study", "no-cost", "--searcher", "random",
+                                    "--trials", "4", "--batch", "4", "--quiet"])
+    assert timed == []  # nothing timed
+    assert out.exit_code == 0, out.output
+    assert "scoring cost" not in out.output and "scoring_cost" not in json.loads(out.output.splitlines()[-1])
+    assert not (trained_run / "search-cost.no-cost.json").exists()
