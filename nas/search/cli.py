@@ -150,9 +150,10 @@ def report_scoring_cost(evaluator, result, run_path, study: str, repeats: int) -
 @_one_line_errors
 def plot(run_path, storage, study, out_dir):
     from nas.search.plot import plot_search
-    from nas.search.study import load_front_inputs, search_constraints
+    from nas.search.study import load_front_inputs, search_constraints, search_split
 
     records, objectives, reference = load_front_inputs(run_path, storage, study)
     constraints = search_constraints(run_path, storage, study)
-    for path in plot_search(Path(run_path), records, objectives, reference, out_dir, constraints):
+    split = search_split(run_path, storage, study)
+    for path in plot_search(Path(run_path), records, objectives, reference, out_dir, constraints, split):
         click.echo(str(path))

@@ -109,7 +109,7 @@ class SupernetEvaluator:
         if execution == "switch" and not switchable:
             raise ConfigError(f"space {self.space.name!r} has no switch execution; allowed: --execution auto "
                               "or masked")
-        self.execution, self.chunk = execution, chunk
+        self.execution, self.chunk, self.split = execution, chunk, split
         data = getattr(self.session.dataset, split)
         images, labels = data.images[:limit], data.labels[:limit]
         if len(images) == 0:

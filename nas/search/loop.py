@@ -231,7 +231,8 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     if config.storage is None:
         directory.mkdir(parents=True, exist_ok=True)
     storage = open_storage(spec)
-    record = study_record(space, objectives, constraints, getattr(evaluator, "scoring_record", None))
+    record = study_record(space, objectives, constraints, getattr(evaluator, "scoring_record", None),
+                          getattr(evaluator, "split", None))
     study = open_study(storage, config.study, record, objectives, spec)
     if reference is not None:
         study.set_user_attr(REFERENCE_KEY, reference.tolist())

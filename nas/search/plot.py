@@ -2,7 +2,8 @@
 
 Every evaluated arch is a dot (infeasible ones crossed), the feasible front a line,
 the archs exported from the run (`RUN/exports/*/arch.json`) stars with their names,
-each budget a dashed line.
+each budget a dashed line. Axes name what a metric counts, with its unit (`flops` is
+multiply-adds per example), and a score the split it was measured on ("validation accuracy").
 """
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ from nas.pareto import hypervolume_history, pareto_front
 from nas.search.objectives import minimised, parse_constraint, parse_objective
 
 PLOTS_DIR = "plots"
+# What each metric is, with its unit, on an axis; any other metric is labelled by its name.
+METRIC_LABELS = {"flops": "multiply-adds per example", "params": "parameters", "latency": "latency (ms)",
+                 "accuracy": "accuracy", "bits_per_char": "bits per character"}
+# Metrics measured on a data split (the others are properties of the arch).
+SCORED_METRICS = ("accuracy", "bits_per_char")
+
+
+def axis_label(metric: str, split: str | None = None) -> str:
+    """`multiply-adds per example` for flops; `validation accuracy` for accuracy scored on the validation split."""
+    label = METRIC_LABELS.get(metric, metric)
+    return f"{split} {label}" if split and metric in SCORED_METRICS else label
 
 
 def exported_archs(directory: Path) -> dict[str, str]:
@@ -29,9 +41,10 @@ def exported_archs(directory: Path) -> dict[str, str]:
 
 
 def plot_search(directory: str | Path, records, objectives, reference=None, out_dir: str | Path | None = None,
-                constraints=()) -> list[Path]:
+                constraints=(), split: str | None = None) -> list[Path]:
     """Writes the PNGs; returns their paths. `objectives` and `constraints` as given to the search
-    (e.g. accuracy:max, params<=50000); each budget is a dashed line on its metric's axis."""
+    (e.g. accuracy:max, params<=50000); each budget is a dashed line on its metric's axis. `split`: the data
+    split the scores were measured on (named on their axes; none for a black-box objective)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -72,10 +85,11 @@ def plot_search(directory: str | Path, records, objectives, reference=None, out_
         for constraint in constraints:
             if constraint.metric == cost:
                 axes.axvline(constraint.budget, color="black", linestyle="--", linewidth=1,
-                             label=f"budget {constraint}")
-        axes.set_xlabel(cost)
-        axes.set_ylabel(quality)
-        axes.set_title(f"{quality} vs {cost}: {len(records)} trials, {int(feasible.sum())} feasible")
+                             label=f"budget <= {constraint.budget:g}")  # the axis names the metric
+        axes.set_xlabel(axis_label(cost, split))
+        axes.set_ylabel(axis_label(quality, split))
+        axes.set_title(f"{axis_label(quality, split)} vs {axis_label(cost, split)}: {len(records)} trials, "
+                       f"{int(feasible.sum())} feasible", fontsize=10)
         axes.legend(loc="best", fontsize=8)
         axes.grid(alpha=0.3)
         path = out / f"{quality}_vs_{cost}.png"
@@ -91,7 +105,7 @@ def plot_search(directory: str | Path, records, objectives, reference=None, out_
         axes.plot([r.number for r in records], history, color="tab:green")
         axes.set_xlabel("trial")
         axes.set_ylabel("hypervolume (feasible)")
-        axes.set_title(" / ".join(str(o) for o in objectives))
+        axes.set_title(" / ".join(f"{axis_label(o.metric, split)} ({o.direction})" for o in objectives), fontsize=10)
         axes.grid(alpha=0.3)
         path = out / "hypervolume.png"
         figure.tight_layout()

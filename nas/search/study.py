@@ -1,8 +1,8 @@
 """The Optuna study a search records into, and the trial records read back from it.
 
 A study carries, as user attributes, the space (name, fingerprint), the objectives and the
-constraints it was started with; a search with other ones is refused before anything is
-written. Each trial holds `arch` (canonical string), `metrics`, `violation` and `worker`
+constraints it was started with, and the data split a supernet search scores; a search with
+other ones is refused before anything is written. Each trial holds `arch` (canonical string), `metrics`, `violation` and `worker`
 (host:pid of the process evaluating it) as user attributes; its values are the
 objectives in their own directions (accuracy maximised).
 """
@@ -24,11 +24,14 @@ REFERENCE_KEY = "weft_reference"  # the hypervolume reference point (minimised),
 
 
 def study_record(space, objectives: Sequence[Objective], constraints: Sequence[Constraint],
-                 scoring: str | None = None) -> dict:
+                 scoring: str | None = None, split: str | None = None) -> dict:
     """`scoring`: the network scoring archs when it is not the run's own (`nas search --supernet`); a study
-    without it was scored by the run's own network."""
+    without it was scored by the run's own network. `split`: the data split a supernet search scores
+    (none for a black-box objective)."""
     record = {"space": space.name, "space_version": space.version, "space_fingerprint": space.fingerprint(),
               "objectives": [str(o) for o in objectives], "constraints": [str(c) for c in constraints]}
+    if split is not None:
+        record["split"] = split
     return record if scoring is None else {**record, "scoring": scoring}
 
 
@@ -66,6 +69,10 @@ def check_record(study: optuna.Study, record: dict, where: str) -> None:
         raise ConfigError(f"study {study.study_name!r} in {where} was scored with {scored_by(saved.get('scoring'))}, "
                           f"this search scores with {scored_by(record.get('scoring'))}; resume with the same "
                           "--supernet or choose another --study")
+    if saved.get("split") and record.get("split") and saved["split"] != record["split"]:
+        raise ConfigError(f"study {study.study_name!r} in {where} scored the {saved['split']} split, this search "
+                          f"scores the {record['split']} split; resume with --split {saved['split']} or choose "
+                          "another --study")
 
 
 def open_study(storage, name: str, record: dict, objectives: Sequence[Objective], where: str) -> optuna.Study:
@@ -131,6 +138,11 @@ def load_front_inputs(directory, storage_spec: str | None, study_name: str):
     objectives = [parse_objective(o) for o in study.user_attrs[RECORD_KEY]["objectives"]]
     reference = study.user_attrs.get(REFERENCE_KEY)
     return trial_records(study), objectives, None if reference is None else np.asarray(reference)
+
+
+def search_split(directory, storage_spec: str | None, study_name: str) -> str | None:
+    """The data split a supernet search scored (None: a black-box search, or a study without the record)."""
+    return load_search(directory, storage_spec, study_name).user_attrs[RECORD_KEY].get("split")
 
 
 def search_constraints(directory, storage_spec: str | None, study_name: str) -> list:

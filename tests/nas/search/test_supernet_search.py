@@ -1,5 +1,6 @@
 """Search on a trained supernet run: inherited weights, recorded metrics, plots, export of the winners."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,55 @@ def test_a_plain_supernet_search_does_not_time_the_scoring_cost(trained_run, mon
     assert out.exit_code == 0, out.output
     assert "scoring cost" not in out.output and "scoring_cost" not in json.loads(out.output.splitlines()[-1])
     assert not (trained_run / "search-cost.no-cost.json").exists()
+
+
+def figure_labels(monkeypatch) -> dict:
+    """File name -> (x label, y label, title, legend) of every figure saved, read from its axes (not its pixels)."""
+    from matplotlib.figure import Figure
+
+    saved, savefig = {}, Figure.savefig
+
+    def record(figure, path, *args, **kwargs):
+        axes = figure.axes[0]
+        legend = axes.get_legend()
+        saved[Path(path).name] = (axes.get_xlabel(), axes.get_ylabel(), axes.get_title(),
+                                  " ".join(t.get_text() for t in legend.get_texts()) if legend else "")
+        return savefig(figure, path, *args, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved
+
+
+def test_plot_axes_name_multiply_adds_and_the_split(trained_run, tmp_path, monkeypatch):
+    runner = CliRunner()
+    out = runner.invoke(main, ["search", "--run", str(trained_run), "--study", "labels", "--searcher", "random",
+                               "--trials", "4", "--batch", "4", "--objectives", "accuracy:max,flops:min",
+                               "--constraint", "flops<=1M", "--quiet"])
+    assert out.exit_code == 0, out.output
+    labels = figure_labels(monkeypatch)
+    out = runner.invoke(main, ["plot", "--run", str(trained_run), "--study", "labels", "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    x, y, title, legend = labels["accuracy_vs_flops.png"]
+    assert (x, y) == ("multiply-adds per example", "validation accuracy")
+    assert title.startswith("validation accuracy vs multiply-adds per example: 4 trials")
+    assert labels["accuracy_vs_params.png"][:2] == ("parameters", "validation accuracy")
+    assert "budget <= 1e+06" in legend
+    assert "flops" not in " ".join(" ".join(texts) for texts in labels.values())
+
+
+def test_a_study_keeps_its_split(trained_run):
+    from nas.errors import ConfigError
+
+    config = SearchConfig(searcher="random", trials=2, batch=2, study="split")
+    run_search(SupernetEvaluator(trained_run, split="test", limit=64), trained_run, config, progress=False)
+    with pytest.raises(ConfigError, match="scored the test split, this search scores the validation split"):
+        run_search(SupernetEvaluator(trained_run, limit=64), trained_run, config, progress=False)
+
+
+def test_axis_labels_name_units_and_only_put_a_split_on_scores():
+    from nas.search.plot import axis_label
+
+    assert axis_label("flops", "validation") == "multiply-adds per example"
+    assert axis_label("latency", "test") == "latency (ms)"
+    assert axis_label("bits_per_char", "test") == "test bits per character"
+    assert axis_label("accuracy") == "accuracy"  # a black-box objective: no split
+    assert axis_label("f1", "validation") == "f1"
