@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -234,6 +235,10 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     record = study_record(space, objectives, constraints, getattr(evaluator, "scoring_record", None),
                           getattr(evaluator, "split", None))
     study = open_study(storage, config.study, record, objectives, spec)
+    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if finished:
+        print(f"resuming search {directory}: {finished} trials of study {config.study!r} already finished",
+              file=sys.stderr)
     if reference is not None:
         study.set_user_attr(REFERENCE_KEY, reference.tolist())
     directory.mkdir(parents=True, exist_ok=True)

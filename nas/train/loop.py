@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,7 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
         run.write_record(record, resumed)
         if resumed:
             _truncate_metrics(run.metrics_file, start)
+            print(f"resuming {run.path} from step {start}", file=sys.stderr)
     if not resumed:
         checkpointer = Checkpointer(run.checkpoints)
     checkpointer.discard(unreadable)  # their steps are trained and saved again

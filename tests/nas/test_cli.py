@@ -122,3 +122,14 @@ def test_decision_lines_name_ties_and_shorten_long_value_lists():
                                 "[20", "values]"]
     assert lines[1].split() == ["op", "choice", "('a',", "'b')", "when", "depth>=3"]
     assert lines[2].split() == ["op_copy", "tie", "('a',", "'b')", "=", "op", "when", "depth>=3"]
+
+
+def test_a_resumed_run_says_so_on_stderr(tmp_path):
+    run = tmp_path / "run"
+    first = CliRunner().invoke(main, ["train", *TINY, "--steps", "2", "--run", str(run)])
+    assert first.exit_code == 0, first.output
+    assert "resuming" not in first.stderr
+    again = CliRunner().invoke(main, ["train", *TINY, "--steps", "3", "--run", str(run)])
+    assert again.exit_code == 0, again.output
+    assert again.stderr.splitlines().count(f"resuming {run} from step 2") == 1, again.stderr
+    assert "resuming" not in again.stdout

@@ -181,3 +181,15 @@ def test_black_box_search_defaults_to_its_outputs_and_params_where_given(bench_d
                                   outputs=("accuracy",), metrics={"params": zdt_bench.size})
     result = run_search(evaluator, tmp_path / "b", SearchConfig(searcher="random", trials=4), progress=False)
     assert [str(o) for o in result.objectives] == ["accuracy:max", "params:min"]
+
+
+def test_a_resumed_search_says_so_on_stderr(bench_dir, tmp_path, capsys):
+    import zdt_bench
+
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, zdt_bench.objective, outputs=("f1", "f2"))
+    config = SearchConfig(**{**CONFIG.__dict__, "trials": 6})
+    run_search(evaluator, tmp_path / "s", config, progress=False)
+    assert "resuming" not in capsys.readouterr().err
+    run_search(evaluator, tmp_path / "s", SearchConfig(**{**CONFIG.__dict__, "trials": 9}), progress=False)
+    assert capsys.readouterr().err.splitlines() == [
+        f"resuming search {tmp_path / 's'}: 6 trials of study 'search' already finished"]
