@@ -141,7 +141,10 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--split-seed", type=int, default=0, show_default=True,
               help="which examples are held out for validation and test; keep it fixed when comparing seeds")
 @click.option("--data", type=click.Choice(["fashion-mnist", "synthetic", "fortunes"]), default="fashion-mnist",
-              show_default=True, help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm)")
+              show_default=True,
+              help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm); fashion-mnist "
+                   "is read from $WEFT_FASHION_MNIST, a directory holding the four IDX files (.gz or not) "
+                   "[default: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist]")
 @click.option("--limit-train", type=int, default=None,
               help="use only the first N training examples (images or byte windows)")
 @click.option("--checkpoint-every", type=int, default=250, show_default=True)

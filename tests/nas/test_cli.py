@@ -133,3 +133,16 @@ def test_a_resumed_run_says_so_on_stderr(tmp_path):
     assert again.exit_code == 0, again.output
     assert again.stderr.splitlines().count(f"resuming {run} from step 2") == 1, again.stderr
     assert "resuming" not in again.stdout
+
+
+def test_the_fashion_mnist_location_variable_is_documented():
+    from pathlib import Path
+
+    from nas.data import DEFAULT_ROOT, ROOT_ENV_VAR
+
+    code, output = run_cli("train", "--help")
+    assert code == 0, output
+    help_text = " ".join(output.split())
+    assert f"${ROOT_ENV_VAR}" in help_text and DEFAULT_ROOT in help_text
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"`{ROOT_ENV_VAR}=DIR`" in readme and DEFAULT_ROOT in readme
