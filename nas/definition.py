@@ -81,7 +81,7 @@ def get_definition(name: str) -> SearchSpaceDefinition:
 
         definition = import_attribute(name, "space")
         if not isinstance(definition, SearchSpaceDefinition):
-            raise ConfigError(f"{name!r} is a {type(definition).__name__}, not a SearchSpaceDefinition")
+            raise ConfigError(f"{name!r} is not a SearchSpaceDefinition (it is a {type(definition).__name__})")
         return definition
     from search_spaces import REGISTRY
 

@@ -36,6 +36,7 @@ from nas.evaluate_text import logits_next_token_scores
 from nas.lowering import count_params, slice_subnet, split
 from nas.run_dir import RunDir
 from nas.space import Arch, Space, SpaceError
+from supernets.active_subnet import get_active_subnet
 
 ARCH_FILE, PARAMS_DIR, STABLEHLO_FILE, REPORT_FILE = "arch.json", "params", "model.stablehlo", "report.json"
 # Masked and sliced lowerings agree to float32 rounding; more than this means a slicing bug.
@@ -293,7 +294,7 @@ def _subnet_structure(info: dict, space_ref: str, arch_values, arch_file: Path) 
         raise
     except WeftError as error:
         raise CheckpointError(f"{arch_file} does not fit space {space_ref!r}: {error}") from None
-    return nnx.eval_shape(lambda: definition.build_supernet(space, options, nnx.Rngs(0)).get_active_subnet(arch))
+    return nnx.eval_shape(lambda: get_active_subnet(definition.build_supernet(space, options, nnx.Rngs(0)), arch))
 
 
 def _legacy_preprocessing(info: dict) -> dict:

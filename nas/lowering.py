@@ -15,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from nas.space import Arch, Space
+from supernets.active_subnet import get_active_subnet
 
 
 def split(model: nnx.Module):
@@ -77,7 +78,7 @@ def slice_subnet(supernet: nnx.Module, arch: Arch) -> nnx.Module:
     """
     graphdef, state = nnx.split(supernet)
     on_host = nnx.merge(graphdef, jax.device_get(state))
-    subnet_graphdef, subnet_state = nnx.split(on_host.get_active_subnet(arch))
+    subnet_graphdef, subnet_state = nnx.split(get_active_subnet(on_host, arch))
     return nnx.merge(subnet_graphdef, jax.tree.map(jnp.asarray, subnet_state))
 
 

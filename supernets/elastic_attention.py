@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from supernets import shape_trace
 from supernets.build import abstract
+from supernets.decisions import Declared, evaluate, largest, read
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import mask_last_axis
 
@@ -35,17 +37,28 @@ def attention(q, k, v, head_dim: int, causal: bool):
 
 
 class ElasticAttention(nnx.Module):
-    def __init__(self, embed_dim: int, num_heads: int, head_dim: int, *, causal: bool = False, rngs: nnx.Rngs):
-        self.embed_dim, self.num_heads, self.head_dim, self.causal = embed_dim, num_heads, head_dim, causal
-        inner = num_heads * head_dim
+    """`embed_dim` and `num_heads` are ints or declared (`supernets.decisions`); the projections' inner
+    width is the heads times `head_dim`. Its own cost is the two token-by-token products."""
+
+    cost_type = "attention_products"
+
+    def __init__(self, embed_dim, num_heads, head_dim: int, *, causal: bool = False, rngs: nnx.Rngs):
+        self.heads = num_heads
+        inner = num_heads.map(lambda h: h * head_dim) if isinstance(num_heads, Declared) else num_heads * head_dim
+        self.embed_dim, self.num_heads, self.head_dim, self.causal = largest(embed_dim), largest(num_heads), head_dim, causal
         self.query = ElasticDense(embed_dim, inner, rngs=rngs)
         self.key = ElasticDense(embed_dim, inner, rngs=rngs)
         self.value = ElasticDense(embed_dim, inner, rngs=rngs)
         self.out = ElasticDense(inner, embed_dim, rngs=rngs)
 
-    def __call__(self, x, heads=None, width=None):
-        """x [B, T, e]; `heads` and `width`: None (all), Python ints (sliced) or traced (masked)."""
-        inner = None if heads is None else heads * self.head_dim
+    def __call__(self, x, heads=None, width=None, *, arch=None):
+        """x [B, T, e]; `heads` and `width`: None (all), Python ints (sliced) or traced (masked); or
+        read from `arch` where the sizes are declared."""
+        shape_trace.note(self, x)
+        if arch is not None:
+            inner, width = read(self.query.out_size, arch), read(self.out.out_size, arch)
+        else:
+            inner = None if heads is None else heads * self.head_dim
         q, k, v = (projection(x, inner) for projection in (self.query, self.key, self.value))
         y = mask_last_axis(attention(q, k, v, self.head_dim, self.causal), inner)
         return self.out(y, width)
@@ -56,3 +69,21 @@ class ElasticAttention(nnx.Module):
         layer.query, layer.key, layer.value = (p.sliced(width, inner) for p in (self.query, self.key, self.value))
         layer.out = self.out.sliced(inner, width)
         return layer
+
+    def cost_sizes(self) -> dict:
+        return {"inner": self.query.out_size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "tokens": input_shape[1], "inner": sizes["inner"], "head_dim": self.head_dim,
+                "causal": self.causal}
+
+    @staticmethod
+    def count_cost(c: dict) -> tuple[int, int]:
+        """q.k and weights.v: 2 T^2 inner multiply-adds (causal masking skips none of them); no params."""
+        return 2 * c["tokens"] * c["tokens"] * c["inner"], 0
+
+    @staticmethod
+    def build_for_cost(c: dict, rngs: nnx.Rngs):
+        from supernets.timed_layer import AttentionProducts
+
+        return AttentionProducts(c["head_dim"], c["causal"]), (c["tokens"], c["inner"])

@@ -10,18 +10,29 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from supernets import init
+from nas.hardware import layer_counts
+from supernets import init, shape_trace
 from supernets.build import abstract, with_values
+from supernets.decisions import evaluate, largest, read
 from supernets.masks import mask_last_axis, static_width
 
 
 class ElasticEmbedding(nnx.Module):
-    def __init__(self, vocab_size: int, embed_dim: int, *, rngs: nnx.Rngs):
+    """`embed_dim` an int or a declared width (`supernets.decisions`); its cost is the tied output projection."""
+
+    cost_type = "tied_embedding"
+
+    def __init__(self, vocab_size: int, embed_dim, *, rngs: nnx.Rngs):
+        self.size = embed_dim
+        embed_dim = largest(embed_dim)
         self.vocab_size, self.embed_dim = vocab_size, embed_dim
         self.table = nnx.Param(init.uniform(rngs, (vocab_size, embed_dim), 0.02 * 3 ** 0.5))  # std 0.02
 
-    def embed(self, ids, width=None):
+    def embed(self, ids, width=None, *, arch=None):
         """int [...] token ids -> [..., e] (masked beyond a traced width)."""
+        shape_trace.note(self, ids)
+        if arch is not None:
+            width = read(self.size, arch)
         table = self.table[...][:, :static_width(width, self.embed_dim)]
         return mask_last_axis(jnp.take(table, ids, axis=0), width)
 
@@ -32,3 +43,66 @@ class ElasticEmbedding(nnx.Module):
     def sliced(self, width: int) -> "ElasticEmbedding":
         layer = abstract(ElasticEmbedding, self.vocab_size, width)
         return with_values(layer, table=self.table[...][:, :width])
+
+    def active(self, values) -> "ElasticEmbedding":
+        return self.sliced(evaluate(self.size, values))
+
+    def cost_sizes(self) -> dict:
+        return {"embed": self.size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        tokens = 1
+        for extent in input_shape[1:]:
+            tokens *= extent
+        return {"type": self.cost_type, "vocab": self.vocab_size, "embed": sizes["embed"], "tokens": tokens}
+
+    @staticmethod
+    def count_cost(c: dict) -> tuple[int, int]:
+        """The lookup costs no multiply-adds; the tied output projection does."""
+        return layer_counts.dense_macs(c["embed"], c["vocab"], c["tokens"]), c["vocab"] * c["embed"]
+
+    @staticmethod
+    def build_for_cost(c: dict, rngs: nnx.Rngs):
+        from supernets.timed_layer import InferenceCall
+
+        return InferenceCall(ElasticEmbedding(c["vocab"], c["embed"], rngs=rngs), "logits"), (c["tokens"], c["embed"])
+
+
+class ElasticPositions(nnx.Module):
+    """Learned positions [context, E] read at an elastic width: the first e columns of the first T rows."""
+
+    cost_type = "positions"
+
+    def __init__(self, context: int, embed_dim, *, rngs: nnx.Rngs):
+        self.size, self.context, self.embed_dim = embed_dim, context, largest(embed_dim)
+        self.table = nnx.Param(init.uniform(rngs, (context, self.embed_dim), 0.02 * 3 ** 0.5))
+
+    def __call__(self, length: int, width=None, *, arch=None):
+        """[length, e] position embeddings (masked beyond a traced width)."""
+        shape_trace.note(self, self.table)
+        if arch is not None:
+            width = read(self.size, arch)
+        return mask_last_axis(self.table[...][:length, :static_width(width, self.embed_dim)], width)
+
+    def sliced(self, width: int) -> "ElasticPositions":
+        layer = abstract(ElasticPositions, self.context, width)
+        return with_values(layer, table=self.table[...][:, :width])
+
+    def active(self, values) -> "ElasticPositions":
+        return self.sliced(evaluate(self.size, values))
+
+    def cost_sizes(self) -> dict:
+        return {"embed": self.size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "context": self.context, "embed": sizes["embed"]}
+
+    @staticmethod
+    def count_cost(c: dict) -> tuple[int, int]:
+        return 0, c["context"] * c["embed"]
+
+    @staticmethod
+    def build_for_cost(c: dict, rngs: nnx.Rngs):
+        from supernets.timed_layer import PlusPositions
+
+        return PlusPositions(ElasticPositions(c["context"], c["embed"], rngs=rngs)), (c["context"], c["embed"])

@@ -38,6 +38,7 @@ from flax import nnx
 from nas.space import Space
 from supernets.elastic_dense import ElasticDense
 from supernets.param_paths import arch_vector, is_fixed, leaf_name, named_leaves, usage_by_name, usage_in_order
+from supernets.active_subnet import get_active_subnet
 
 GRANULARITIES = ("layer", "neuron")
 
@@ -122,7 +123,7 @@ class MixtureOfSupernets(nnx.Module):
         if not is_fixed(arch):
             raise ValueError("slicing needs a fixed arch")
         graphdef, params, rest = self.routed_params(arch_vector(self.space, arch))
-        return nnx.merge(graphdef, jax.device_get(params), rest).get_active_subnet(arch)
+        return get_active_subnet(nnx.merge(graphdef, jax.device_get(params), rest), arch)
 
     def param_usage(self, arch: Mapping) -> list[np.ndarray]:
         """`nas.lowering.param_usage` for this wrapper: each expert is read where the supernet's kernel is;

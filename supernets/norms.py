@@ -4,8 +4,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from supernets import init
+from nas.hardware import layer_counts
+from supernets import init, shape_trace
 from supernets.build import abstract, with_values
+from supernets.decisions import evaluate, largest, read
 from supernets.masks import mask_last_axis, prefix_mask, statistics_mask
 from supernets.relaxed import Relaxed
 
@@ -18,15 +20,22 @@ class ElasticBatchNorm(nnx.Module):
     In the masked lowering only the active channels' running statistics move.
     """
 
-    def __init__(self, channels: int, *, momentum: float = 0.1, epsilon: float = 1e-5,
+    cost_type = "batch_norm"
+
+    def __init__(self, channels, *, momentum: float = 0.1, epsilon: float = 1e-5,
                  rngs: nnx.Rngs | None = None):  # no random init; `rngs` for a uniform signature
+        self.size = channels  # an int or a declared width (supernets.decisions)
+        channels = largest(channels)
         self.channels, self.momentum, self.epsilon = channels, momentum, epsilon
         self.scale = nnx.Param(init.constant((channels,), 1.0))
         self.bias = nnx.Param(init.constant((channels,), 0.0))
         self.mean = nnx.BatchStat(init.constant((channels,), 0.0))
         self.var = nnx.BatchStat(init.constant((channels,), 1.0))
 
-    def __call__(self, x, *, train: bool, width=None):
+    def __call__(self, x, *, train: bool, width=None, arch=None):
+        shape_trace.note(self, x)
+        if arch is not None:
+            width = read(self.size, arch)
         if x.shape[-1] < self.channels:  # statically sliced input: use the leading statistics
             return self._call_prefix(x, train=train)
         if train:
@@ -63,16 +72,42 @@ class ElasticBatchNorm(nnx.Module):
         return with_values(layer, **{name: getattr(self, name)[...][:width]
                                      for name in ("scale", "bias", "mean", "var")})
 
+    def active(self, values) -> "ElasticBatchNorm":
+        return self.sliced(evaluate(self.size, values))
+
+    def cost_sizes(self) -> dict:
+        return {"channels": self.size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "channels": sizes["channels"], "spatial": list(input_shape[1:-1])}
+
+    @staticmethod
+    def count_cost(config: dict) -> tuple[int, int]:
+        return 0, layer_counts.norm_params(config["channels"])
+
+    @staticmethod
+    def build_for_cost(config: dict, rngs: nnx.Rngs):
+        from supernets.timed_layer import InferenceCall
+
+        return InferenceCall(ElasticBatchNorm(config["channels"]), train=False), (*config["spatial"], config["channels"])
+
 
 class ElasticLayerNorm(nnx.Module):
     """LayerNorm over the last axis, statistics over the first `width` features only."""
 
-    def __init__(self, features: int, *, epsilon: float = 1e-5, rngs: nnx.Rngs | None = None):
+    cost_type = "layer_norm"
+
+    def __init__(self, features, *, epsilon: float = 1e-5, rngs: nnx.Rngs | None = None):
+        self.size = features  # an int or a declared width (supernets.decisions)
+        features = largest(features)
         self.features, self.epsilon = features, epsilon
         self.scale = nnx.Param(init.constant((features,), 1.0))
         self.bias = nnx.Param(init.constant((features,), 0.0))
 
-    def __call__(self, x, width=None):
+    def __call__(self, x, width=None, *, arch=None):
+        shape_trace.note(self, x)
+        if arch is not None:
+            width = read(self.size, arch)
         if x.shape[-1] < self.features:  # statically sliced input
             return self.sliced(x.shape[-1])(x)
         if isinstance(width, Relaxed):
@@ -93,3 +128,20 @@ class ElasticLayerNorm(nnx.Module):
     def sliced(self, width: int) -> "ElasticLayerNorm":
         layer = abstract(ElasticLayerNorm, width, epsilon=self.epsilon)
         return with_values(layer, scale=self.scale[...][:width], bias=self.bias[...][:width])
+
+    def active(self, values) -> "ElasticLayerNorm":
+        return self.sliced(evaluate(self.size, values))
+
+    def cost_sizes(self) -> dict:
+        return {"features": self.size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "features": sizes["features"], "leading": list(input_shape[1:-1])}
+
+    @staticmethod
+    def count_cost(config: dict) -> tuple[int, int]:
+        return 0, layer_counts.norm_params(config["features"])
+
+    @staticmethod
+    def build_for_cost(config: dict, rngs: nnx.Rngs):
+        return ElasticLayerNorm(config["features"]), (*config["leading"], config["features"])

@@ -24,6 +24,7 @@ from flax import nnx
 from jax import lax
 
 from supernets.param_paths import is_fixed, usage_by_name, usage_in_order
+from supernets.active_subnet import get_active_subnet
 
 
 def copy_of(module: nnx.Module) -> nnx.Module:
@@ -74,7 +75,7 @@ class OwnedCopies(nnx.Module):
     def get_active_subnet(self, arch: Mapping) -> nnx.Module:
         if not is_fixed(arch):
             raise ValueError("slicing needs a fixed arch")
-        return self.supernets[self.supernet_of(arch)].get_active_subnet(arch)
+        return get_active_subnet(self.supernets[self.supernet_of(arch)], arch)
 
     def param_usage(self, arch: Mapping) -> list[np.ndarray]:
         """`nas.lowering.param_usage` for the wrapper: the owner's entries its subnet reads, and of the leaves

@@ -14,6 +14,7 @@ import jax
 from flax import nnx
 
 from supernets.build import abstract
+from supernets.decisions import largest, read
 from supernets.elastic_attention import ElasticAttention
 from supernets.elastic_dense import ElasticDense
 from supernets.norms import ElasticLayerNorm
@@ -24,9 +25,12 @@ def gelu(x):
 
 
 class ElasticTransformerBlock(nnx.Module):
-    def __init__(self, embed_dim: int, num_heads: int, head_dim: int, hidden: int, *, causal: bool = False,
+    """Sizes are ints or declared (`supernets.decisions`): called with `arch`, the block reads them itself."""
+
+    def __init__(self, embed_dim, num_heads, head_dim: int, hidden, *, causal: bool = False,
                  rngs: nnx.Rngs):
-        self.embed_dim, self.num_heads, self.head_dim, self.hidden = embed_dim, num_heads, head_dim, hidden
+        self.embed_dim, self.num_heads, self.head_dim, self.hidden = (largest(embed_dim), largest(num_heads),
+                                                                      head_dim, largest(hidden))
         self.causal = causal
         self.attention_norm = ElasticLayerNorm(embed_dim)
         self.attention = ElasticAttention(embed_dim, num_heads, head_dim, causal=causal, rngs=rngs)
@@ -34,8 +38,13 @@ class ElasticTransformerBlock(nnx.Module):
         self.ffn_in = ElasticDense(embed_dim, hidden, rngs=rngs)
         self.ffn_out = ElasticDense(hidden, embed_dim, rngs=rngs)
 
-    def __call__(self, x, *, width=None, heads=None, hidden=None):
-        """x [B, T, e]; each size None (all), a Python int (sliced) or traced (masked)."""
+    def __call__(self, x, *, width=None, heads=None, hidden=None, arch=None):
+        """x [B, T, e]; each size None (all), a Python int (sliced) or traced (masked); or, where the
+        sizes are declared, read from `arch`."""
+        if arch is not None:
+            width, hidden = read(self.ffn_out.out_size, arch), read(self.ffn_in.out_size, arch)
+            x = x + self.attention(self.attention_norm(x, width), arch=arch)
+            return x + self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width)
         x = x + self.attention(self.attention_norm(x, width), heads, width)
         h = gelu(self.ffn_in(self.ffn_norm(x, width), hidden))
         return x + self.ffn_out(h, width)

@@ -108,18 +108,15 @@ def test_corrupt_or_mismatched_export_is_refused(trained_run, tmp_path):
 
 
 CUSTOM_SPACE = '''
-from nas.space import Space, IntRange, Sorted, AtLeast
-from nas.definition import SearchSpaceDefinition
+from nas.declared_space import declared_space
 from search_spaces.mlp import MLP
 
-def make_space(**_):
-    return Space("tiny-mlp", [IntRange("depth", 1, 2), Sorted("width_0", max=16, steps=2),
-                              Sorted("width_1", max=16, steps=2, when=AtLeast("depth", 2))])
 
-def build_supernet(space, options, rngs):
-    return MLP({"in_features": 784, "hidden": [16, 16], "num_classes": 10, "layer_norm": True}, rngs=rngs)
+def tiny_mlp(in_features=784, *, rngs):
+    return MLP(max_layers=2, max_width=16, width_steps=2, in_features=in_features, rngs=rngs)
 
-TINY = SearchSpaceDefinition("tiny-mlp", make_space, build_supernet)
+
+TINY = declared_space("tiny-mlp", tiny_mlp)
 '''
 
 

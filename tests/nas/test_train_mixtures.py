@@ -15,6 +15,7 @@ from nas.run_dir import RunDir
 from nas.train.config import RESUME_INVARIANT, TrainConfig
 from nas.train.loop import restore_trained, train
 from search_spaces.mlp import MLP
+from supernets.active_subnet import get_active_subnet
 from supernets.learned_assignment import RoutedSupernets
 from supernets.mixture_of_supernets import MixtureOfSupernets
 
@@ -79,7 +80,7 @@ def test_learned_assignment_trains_resumes_exports_and_searches_like_a_supernet(
         out = export_subnet(run, arch_spec, progress=False)  # fails loudly if export and mixture differ
         report = json.loads((out / "report.json").read_text())
         assert report["max_abs_diff_vs_supernet"] <= 1e-5
-        owner = mixture.supernets[mixture.supernet_of(arch)].get_active_subnet(arch)
+        owner = get_active_subnet(mixture.supernets[mixture.supernet_of(arch)], arch)
         assert report["params"] == sum(int(np.size(leaf)) for leaf in jax.tree.leaves(nnx.state(owner, nnx.Param)))
         assert type(load_export(out).model) is MLP
     searched = CliRunner().invoke(main, ["search", "--run", str(run), "--searcher", "random", "--trials", "4",
@@ -99,7 +100,7 @@ def test_routed_export_reloads_without_router_and_matches(tmp_path):
     assert report["max_abs_diff_vs_supernet"] <= 1e-5
     exported = load_export(out)
     assert type(exported.model) is MLP
-    plain = session.supernet.supernet.get_active_subnet(session.space.smallest())
+    plain = get_active_subnet(session.supernet.supernet, session.space.smallest())
     assert report["params"] == sum(int(np.size(leaf)) for leaf in jax.tree.leaves(plain))
 
 

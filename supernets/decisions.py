@@ -1,0 +1,361 @@
+"""Decisions declared where they are used: a network holds its choices, and its `Space` is derived from it.
+
+A network declares each decision as an attribute of the module that uses it, or passes it as a
+layer's size, as NNI's `ValueChoice` and PyGlove's `pg.oneof` do:
+
+    self.conv = ElasticConv2d(3, NestedWidth(max=64, steps=4), kernel_size=OneOf((3, 5)), rngs=rngs)
+
+`name_decisions(model, space_name)` walks the model in attribute order, names each decision by its
+module path (`conv.out_size`, unless it was given a `name=`), binds the names into the model (the named
+copies are static attributes, so they travel with `nnx.split`/`merge`), and returns the `Space`. One
+decision object used in several places (a conv's width read by its norm and the next conv) is one
+decision. At call time a layer reads its value with `read(size, arch)`: `arch` maps names to traced
+ints (masked lowering), Python ints (a fixed subnet) or `Relaxed` weights, and `None` means the
+standalone model, at full size.
+
+Sizes may also be derived: `decision.map(fn)` (an expand ratio times the input channels) and `Select`
+(the width after an elastic-depth stack, which depends on the depth). Cost and export read these
+expressions to know which decisions set each layer's shape (`nas.hardware.derived_cost`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flax import nnx
+
+from nas import space as space_lib
+from nas.space import AtLeast, SpaceError
+from supernets.masks import lookup
+
+
+class Declared:
+    """A decision declared in a model. Subclasses are frozen dataclasses; `name` is bound by `name_decisions`."""
+
+    name: str | None
+    when: AtLeast | None
+    values: tuple
+
+    def to_decision(self, name: str, when: AtLeast | None) -> Any:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        """A malformed declaration fails where it is written, before any layer is sized from it."""
+        problem = self.to_decision(self.name or "_", None)._problem()
+        if problem:
+            label = repr(self.name) if self.name else repr(self)
+            raise SpaceError(f"decision {label}: {problem}")
+
+    def map(self, fn: Callable[[Any], int]) -> "Mapped":
+        """A size derived from this decision's value (e.g. channels = ratio * input channels)."""
+        return Mapped(self, tuple((value, int(fn(value))) for value in self.values))
+
+    def of(self, arch: Mapping | None):
+        """This decision's value in `arch` (None: the standalone model)."""
+        if arch is None:
+            return None
+        if self.name is None:
+            raise SpaceError(f"{self!r} was never named: build the network through a SearchSpaceDefinition "
+                             "(or call supernets.decisions.name_decisions on it) before calling it with an arch")
+        return arch[self.name]
+
+
+@dataclass(frozen=True)
+class OneOf(Declared):
+    """Pick one of `values` (JSON scalars): an op, a kernel size, an expand ratio."""
+
+    values: tuple
+    when: AtLeast | None = None
+    name: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.values, (list, range)):
+            object.__setattr__(self, "values", tuple(self.values))
+        self._check()
+
+    def to_decision(self, name, when):
+        return space_lib.Choice(name, self.values, when=when)
+
+
+@dataclass(frozen=True)
+class NestedWidth(Declared):
+    """Sorted, nested widths (SortedNet): every smaller width is a prefix of each larger one.
+
+    `widths=(...)` strictly increasing, or `max` and `steps` for max*i//steps, i = 1..steps.
+    """
+
+    widths: tuple | None = None
+    max: int | None = None
+    steps: int | None = None
+    when: AtLeast | None = None
+    name: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.widths, (list, range)):
+            object.__setattr__(self, "widths", tuple(self.widths))
+        self._check()
+
+    @property
+    def values(self) -> tuple:
+        return self.to_decision("_", None).values
+
+    def to_decision(self, name, when):
+        return space_lib.Sorted(name, widths=self.widths, max=self.max, steps=self.steps, when=when)
+
+
+@dataclass(frozen=True)
+class Integer(Declared):
+    """An integer lo, lo+step, ... hi: a depth, a number of heads."""
+
+    lo: int
+    hi: int
+    step: int = 1
+    when: AtLeast | None = None
+    name: str | None = None
+
+    def __post_init__(self):
+        self._check()
+
+    @property
+    def values(self) -> tuple:
+        return self.to_decision("_", None).values
+
+    def to_decision(self, name, when):
+        return space_lib.IntRange(name, self.lo, self.hi, self.step, when=when)
+
+
+@dataclass(frozen=True)
+class SameAs(Declared):
+    """Always equal to another declared decision (a tie; not a separate entry of the arch vector)."""
+
+    source: Declared
+    name: str | None = None
+    when: AtLeast | None = None  # a tie takes its source's condition
+
+    @property
+    def values(self) -> tuple:
+        return self.source.values
+
+    def to_decision(self, name, when):
+        return space_lib.Tie(name, self.source.name)
+
+
+# ---------------------------------------------------------------------------
+# Sizes: an int, a declared decision, or an expression of decisions
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A size looked up from a decision's value: `table` pairs (value, size)."""
+
+    source: Declared
+    table: tuple
+
+
+@dataclass(frozen=True)
+class Select:
+    """The size `cases[v]` where decision `by` has value v (the width after an elastic-depth stack)."""
+
+    by: Declared
+    cases: tuple  # ((value, size expression), ...)
+
+
+Size = Any  # int | Declared | Mapped | Select
+
+
+def sources(size: Size) -> tuple[Declared, ...]:
+    """The declared decisions a size depends on, in first-use order, each once."""
+    found: list[Declared] = []
+
+    def visit(node):
+        if isinstance(node, Declared):
+            if not any(node is seen for seen in found):
+                found.append(node)
+        elif isinstance(node, Mapped):
+            visit(node.source)
+        elif isinstance(node, Select):
+            visit(node.by)
+            for _, case in node.cases:
+                visit(case)
+
+    visit(size)
+    return tuple(found)
+
+
+def largest(size: Size) -> int:
+    """The largest value a size can take: what a layer allocates."""
+    if isinstance(size, int):
+        return size
+    if isinstance(size, Declared):
+        return max(size.values)
+    if isinstance(size, Mapped):
+        return max(s for _, s in size.table)
+    if isinstance(size, Select):
+        return max(largest(case) for _, case in size.cases)
+    raise TypeError(f"a size must be an int, a declared decision, Mapped or Select; got {size!r}")
+
+
+def evaluate(size: Size, values: Mapping[str, Any]) -> int:
+    """A size's value given every decision's value by name (Python ints: cost tables, slicing)."""
+    if isinstance(size, int):
+        return size
+    if isinstance(size, Declared):
+        return values[size.name]
+    if isinstance(size, Mapped):
+        return dict(size.table)[values[size.source.name]]
+    if isinstance(size, Select):
+        return evaluate(dict(size.cases)[values[size.by.name]], values)
+    raise TypeError(f"a size must be an int, a declared decision, Mapped or Select; got {size!r}")
+
+
+def read(size: Size, arch: Mapping | None):
+    """A layer's active size at call time: None (full size) for a constant or a standalone model,
+    else the arch's value (traced, static or relaxed), mapped through a table where derived."""
+    if arch is None or isinstance(size, int):
+        return None
+    if isinstance(size, Declared):
+        return size.of(arch)
+    if isinstance(size, Mapped):
+        return lookup(size.source.of(arch), dict(size.table))
+    raise TypeError(f"{size!r} cannot be read at call time; a layer's own size is an int, a decision or Mapped")
+
+
+# ---------------------------------------------------------------------------
+# Naming: the Space derived from the model
+
+
+def _children(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, nnx.Module):
+        yield from vars(value).items()
+    elif isinstance(value, (list, tuple, nnx.List)):
+        yield from ((str(i), v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        yield from ((str(k), v) for k, v in value.items())
+
+
+def _walk(value: Any, path: tuple[str, ...], conditions: tuple, seen: set) -> Iterator[tuple[tuple[str, ...], Any, tuple]]:
+    """(path, declared or size expression, container conditions) in attribute order, once per module."""
+    if isinstance(value, nnx.Module):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        # A container whose children exist conditionally (an elastic-depth stack) says which: it yields
+        # (key, child, conditions); any other module's children are its attributes, in definition order.
+        conditioned = getattr(value, "conditioned_children", None)
+        children = conditioned() if conditioned else ((k, c, ()) for k, c in _children(value))
+        for key, child, extra in children:
+            if key.startswith("_") or isinstance(child, nnx.Variable):
+                continue
+            yield from _walk(child, path + tuple(key.split(".")), conditions + tuple(extra), seen)
+    elif isinstance(value, (Declared, Mapped, Select)):
+        yield path, value, conditions
+    elif isinstance(value, (list, tuple, nnx.List, dict)):
+        for key, child in _children(value):
+            yield from _walk(child, path + (key,), conditions, seen)
+
+
+def modules_in(model: nnx.Module) -> Iterator[tuple[str, nnx.Module, tuple]]:
+    """Every module of `model` once: (path name, module, conditions of the containers it sits in)."""
+    def visit(value, path, conditions, seen):
+        if isinstance(value, nnx.Module):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            yield ".".join(path), value, conditions
+            conditioned = getattr(value, "conditioned_children", None)
+            children = conditioned() if conditioned else ((k, c, ()) for k, c in _children(value))
+            for key, child, extra in children:
+                if not key.startswith("_"):
+                    yield from visit(child, path + tuple(key.split(".")), conditions + tuple(extra), seen)
+        elif isinstance(value, (list, tuple, nnx.List, dict)):
+            for key, child in _children(value):
+                yield from visit(child, path + (key,), conditions, seen)
+
+    yield from visit(model, (), (), set())
+
+
+def declared_in(model: nnx.Module) -> list[tuple[str, Declared, tuple]]:
+    """Every declared decision of `model`: (path name, decision, conditions of the containers it sits in)."""
+    found: list[tuple[str, Declared, tuple]] = []
+    for path, value, conditions in _walk(model, (), (), set()):
+        candidates = (value,) if isinstance(value, Declared) else sources(value)
+        for declared in candidates:
+            if isinstance(declared, SameAs) and not any(declared.source is d for _, d, _ in found):
+                found.append((".".join(path) + ".source", declared.source, conditions))
+            if not any(declared is d for _, d, _ in found):
+                found.append((".".join(path), declared, conditions))
+    return found
+
+
+def name_decisions(model: nnx.Module, space_name: str, version: int = 1) -> space_lib.Space:
+    """Name every declared decision of `model` in place and return the `Space` they form."""
+    found = declared_in(model)
+    if not found:
+        raise SpaceError(f"space {space_name!r}: the model declares no decision; declare OneOf, NestedWidth, "
+                         "Integer or SameAs in its layers or as its attributes")
+    named: dict[int, Declared] = {}
+    for path, declared, conditions in found:
+        name = declared.name or path
+        when = declared.when
+        if isinstance(declared, SameAs):
+            when = None
+        elif conditions:
+            if when is not None and when not in conditions:
+                raise SpaceError(f"space {space_name!r}: decision {name!r} has its own condition {when!r} inside "
+                                 f"a container that sets {conditions[-1]!r}; allowed: one condition")
+            when = conditions[-1]
+        named[id(declared)] = declared  # placeholder until its condition source is named
+        replacement = dataclasses.replace(declared, name=name)
+        object.__setattr__(replacement, "when", _renamed_condition(when, named, space_name, name))
+        if isinstance(declared, SameAs):
+            object.__setattr__(replacement, "source", named.get(id(declared.source), declared.source))
+        named[id(declared)] = replacement
+    decisions = [d.to_decision(d.name, d.when if not isinstance(d, SameAs) else None) for d in named.values()]
+    space = space_lib.Space(space_name, decisions, version=version)
+    _rebind(model, named, set())
+    return space
+
+
+def _renamed_condition(when, named: dict, space_name: str, name: str):
+    if when is None:
+        return None
+    source = when.source
+    if isinstance(source, str):
+        return when
+    if id(source) not in named:
+        raise SpaceError(f"space {space_name!r}: decision {name!r} is conditional on {source!r}, which is not "
+                         "declared in the model before it; allowed: a decision declared earlier in the model")
+    return AtLeast(named[id(source)].name, when.min_value)
+
+
+def _rebound(value: Any, named: dict) -> Any:
+    """`value` with every declared decision replaced by its named copy."""
+    if isinstance(value, Declared):
+        return named.get(id(value), value)
+    if isinstance(value, Mapped):
+        return Mapped(_rebound(value.source, named), value.table)
+    if isinstance(value, Select):
+        return Select(_rebound(value.by, named), tuple((v, _rebound(c, named)) for v, c in value.cases))
+    return value
+
+
+def _rebind(value: Any, named: dict, seen: set) -> None:
+    if isinstance(value, nnx.Module):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        for key, child in list(vars(value).items()):
+            if isinstance(child, (Declared, Mapped, Select)):
+                setattr(value, key, _rebound(child, named))
+            elif isinstance(child, (list, tuple)) and any(isinstance(c, (Declared, Mapped, Select)) for c in child):
+                setattr(value, key, type(child)(_rebound(c, named) for c in child))
+            else:
+                _rebind(child, named, seen)
+    elif isinstance(value, (list, nnx.List, tuple)):
+        for child in value:
+            _rebind(child, named, seen)
+    elif isinstance(value, dict):
+        for child in value.values():
+            _rebind(child, named, seen)

@@ -1,0 +1,67 @@
+"""Every code block of the README and of docs/ runs, at tiny sizes, so none can go stale.
+
+Python blocks run in order in one namespace per document, in a fresh folder; a block whose first line
+is `# NAME.py` is saved as that file instead (the module the commands then load). Shell blocks run
+each `nas ...` line through the CLI, in the same folder, with the sizes that make a command long
+(steps, trials) cut to a few; every command must exit 0. `console` blocks are shown, not run (a
+multi-host launch, an experiment of hours, the make targets that run this very test).
+"""
+import re
+import shlex
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from nas.cli import main
+from tests.docs_blocks import DOCUMENTS, blocks
+
+# What a documented command may do at full size, cut to what a test can afford.
+TINY = {"--steps": "4", "--trials": "10", "--archs": "4", "--n": "3", "--repeats": "2"}
+# Added where the command has no such flag: train on a slice of the data.
+TINY_DATA = ("--limit-train", "512", "--batch-size", "32")
+
+
+def tiny(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "nas", f"a shell block may only run nas commands here: {command!r}"
+    args = words[1:]
+    for index, word in enumerate(args[:-1]):
+        if word in TINY:
+            args[index + 1] = TINY[word]
+    if args[0] == "train" and "--limit-train" not in args:
+        args += TINY_DATA
+    return args
+
+
+def shell_commands(text: str) -> list[str]:
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [line.split("  #")[0].strip() for line in joined.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_code_block_runs(document, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {"__name__": "__docs__"}
+    found = blocks(document)
+    for block in found:
+        where = f"{document.name}:{block.line}"
+        if block.language == "python" and block.file_name:
+            (tmp_path / block.file_name).write_text(block.text)
+            sys.modules.pop(block.file_name[:-3].replace("/", "."), None)
+        elif block.language == "python":
+            exec(compile(block.text, where, "exec"), namespace)  # noqa: S102 - the documentation's own code
+        elif block.language in ("bash", "sh"):
+            for command in shell_commands(block.text):
+                result = CliRunner().invoke(main, tiny(command))
+                assert result.exit_code == 0, f"{where}: {command}\n{result.output}"
+        else:
+            assert block.language == "console", f"{where}: unknown block language {block.language!r}"
+
+
+def test_the_readme_and_the_tutorial_show_the_same_network():
+    from tests.docs_blocks import ROOT, saved_file
+
+    assert saved_file(ROOT / "README.md", "my_cnn.py") == saved_file(ROOT / "docs/tutorial-custom-space.md", "my_cnn.py")
