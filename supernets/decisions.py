@@ -13,8 +13,9 @@ decision. At call time a layer reads its value with `read(size, arch)`: `arch` m
 ints (masked lowering), Python ints (a fixed subnet) or `Relaxed` weights, and `None` means the
 standalone model, at full size.
 
-Sizes may also be derived: `decision.map(fn)` (an expand ratio times the input channels) and `Select`
-(the width after an elastic-depth stack, which depends on the depth). Cost and export read these
+Sizes may also be derived: `decision.map(fn)` (an expand ratio times the input channels), `Product`
+(an FFN width = MLP ratio x embedding width, two decisions) and `Select` (the width after an
+elastic-depth stack, which depends on the depth). Cost and export read these
 expressions to know which decisions set each layer's shape (`nas.hardware.derived_cost`).
 """
 from __future__ import annotations
@@ -162,7 +163,24 @@ class Select:
     cases: tuple  # ((value, size expression), ...)
 
 
-Size = Any  # int | Declared | Mapped | Select
+@dataclass(frozen=True)
+class Product:
+    """The size `a * b` of two sizes, each an int, a declared decision or `Mapped` (an FFN width = MLP ratio
+    x embedding width). Read at call time, traced values multiply, and two `Relaxed` values give every
+    pair of choices with the product of their probabilities (`Relaxed.__mul__`)."""
+
+    a: Any
+    b: Any
+
+    def __post_init__(self):
+        for factor in (self.a, self.b):
+            if not (isinstance(factor, (Declared, Mapped))
+                    or (isinstance(factor, int) and not isinstance(factor, bool))):
+                raise SpaceError(f"Product({self.a!r}, {self.b!r}): each factor must be an int, a declared decision "
+                                 f"or Mapped, got {factor!r}")
+
+
+Size = Any  # int | Declared | Mapped | Select | Product
 
 
 def sources(size: Size) -> tuple[Declared, ...]:
@@ -179,6 +197,9 @@ def sources(size: Size) -> tuple[Declared, ...]:
             visit(node.by)
             for _, case in node.cases:
                 visit(case)
+        elif isinstance(node, Product):
+            visit(node.a)
+            visit(node.b)
 
     visit(size)
     return tuple(found)
@@ -194,7 +215,9 @@ def largest(size: Size) -> int:
         return max(s for _, s in size.table)
     if isinstance(size, Select):
         return max(largest(case) for _, case in size.cases)
-    raise TypeError(f"a size must be an int, a declared decision, Mapped or Select; got {size!r}")
+    if isinstance(size, Product):
+        return largest(size.a) * largest(size.b)  # sizes are >= 0
+    raise TypeError(f"a size must be an int, a declared decision, Mapped, Select or Product; got {size!r}")
 
 
 def evaluate(size: Size, values: Mapping[str, Any]) -> int:
@@ -207,7 +230,9 @@ def evaluate(size: Size, values: Mapping[str, Any]) -> int:
         return dict(size.table)[values[size.source.name]]
     if isinstance(size, Select):
         return evaluate(dict(size.cases)[values[size.by.name]], values)
-    raise TypeError(f"a size must be an int, a declared decision, Mapped or Select; got {size!r}")
+    if isinstance(size, Product):
+        return evaluate(size.a, values) * evaluate(size.b, values)
+    raise TypeError(f"a size must be an int, a declared decision, Mapped, Select or Product; got {size!r}")
 
 
 def read(size: Size, arch: Mapping | None):
@@ -219,7 +244,15 @@ def read(size: Size, arch: Mapping | None):
         return size.of(arch)
     if isinstance(size, Mapped):
         return lookup(size.source.of(arch), dict(size.table))
-    raise TypeError(f"{size!r} cannot be read at call time; a layer's own size is an int, a decision or Mapped")
+    if isinstance(size, Product):
+        factors = [factor if isinstance(factor, int) else read(factor, arch) for factor in (size.a, size.b)]
+        for factor in factors:
+            if factor is None or isinstance(factor, (bool, float, str)):
+                raise SpaceError(f"{size!r}: a factor reads {factor!r}; allowed: an int, a traced int or a Relaxed "
+                                 "value for each of its decisions")
+        return factors[0] * factors[1]
+    raise TypeError(f"{size!r} cannot be read at call time; a layer's own size is an int, a decision, Mapped or "
+                    "Product")
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +282,7 @@ def _walk(value: Any, path: tuple[str, ...], conditions: tuple, seen: set) -> It
             if key.startswith("_") or isinstance(child, nnx.Variable):
                 continue
             yield from _walk(child, path + tuple(key.split(".")), conditions + tuple(extra), seen)
-    elif isinstance(value, (Declared, Mapped, Select)):
+    elif isinstance(value, (Declared, Mapped, Select, Product)):
         yield path, value, conditions
     elif isinstance(value, (list, tuple, nnx.List, dict)):
         for key, child in _children(value):
@@ -338,6 +371,8 @@ def _rebound(value: Any, named: dict) -> Any:
         return Mapped(_rebound(value.source, named), value.table)
     if isinstance(value, Select):
         return Select(_rebound(value.by, named), tuple((v, _rebound(c, named)) for v, c in value.cases))
+    if isinstance(value, Product):
+        return Product(_rebound(value.a, named), _rebound(value.b, named))
     return value
 
 
@@ -347,9 +382,10 @@ def _rebind(value: Any, named: dict, seen: set) -> None:
             return
         seen.add(id(value))
         for key, child in list(vars(value).items()):
-            if isinstance(child, (Declared, Mapped, Select)):
+            if isinstance(child, (Declared, Mapped, Select, Product)):
                 setattr(value, key, _rebound(child, named))
-            elif isinstance(child, (list, tuple)) and any(isinstance(c, (Declared, Mapped, Select)) for c in child):
+            elif isinstance(child, (list, tuple)) and any(isinstance(c, (Declared, Mapped, Select, Product))
+                                                          for c in child):
                 setattr(value, key, type(child)(_rebound(c, named) for c in child))
             else:
                 _rebind(child, named, seen)

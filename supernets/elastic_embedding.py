@@ -106,3 +106,44 @@ class ElasticPositions(nnx.Module):
         from supernets.timed_layer import PlusPositions
 
         return PlusPositions(ElasticPositions(c["context"], c["embed"], rngs=rngs)), (c["context"], c["embed"])
+
+
+class ElasticClassToken(nnx.Module):
+    """A learned token [E] put before a sequence (ViT's class token), read at an elastic width: its first e entries."""
+
+    cost_type = "class_token"
+
+    def __init__(self, embed_dim, *, rngs: nnx.Rngs):
+        self.size, self.embed_dim = embed_dim, largest(embed_dim)
+        self.token = nnx.Param(init.uniform(rngs, (self.embed_dim,), 0.02 * 3 ** 0.5))
+
+    def __call__(self, h, width=None, *, arch=None):
+        """[B, T, e] -> [B, T + 1, e], the token first (masked beyond a traced width)."""
+        shape_trace.note(self, h)
+        if arch is not None:
+            width = read(self.size, arch)
+        columns = static_width(width, self.embed_dim)
+        token = mask_last_axis(self.token[...][:columns], width)
+        return jnp.concatenate([jnp.broadcast_to(token, (h.shape[0], 1, columns)), h], axis=1)
+
+    def sliced(self, width: int) -> "ElasticClassToken":
+        layer = abstract(ElasticClassToken, width)
+        return with_values(layer, token=self.token[...][:width])
+
+    def active(self, values) -> "ElasticClassToken":
+        return self.sliced(evaluate(self.size, values))
+
+    def cost_sizes(self) -> dict:
+        return {"embed": self.size}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "tokens": input_shape[1], "embed": sizes["embed"]}
+
+    @staticmethod
+    def count_cost(c: dict) -> tuple[int, int]:
+        """A concatenation: no multiply-adds; E params."""
+        return 0, c["embed"]
+
+    @staticmethod
+    def build_for_cost(c: dict, rngs: nnx.Rngs):
+        return ElasticClassToken(c["embed"], rngs=rngs), (c["tokens"], c["embed"])

@@ -39,6 +39,15 @@ def test_space_size_and_subnet_parameter_counts():
     assert count_params(split(supernet)[1]) == total(64, [(4, 4)] * 4)
 
 
+def test_decision_names_order_and_fingerprint_are_those_runs_were_made_with():
+    space, _ = build()
+    assert [d.name for d in space.decisions] == ["embed_dim", "depth"] + [
+        f"l{i}.{what}" for i in range(4) for what in ("heads", "mlp_ratio")]
+    assert space["l2.heads"].when is not None and space["l1.mlp_ratio"].when is None
+    # The fingerprint of the space before it was declared in the network (run directories record it).
+    assert space.fingerprint() == "60c2a5a0fbd4c114"
+
+
 def test_patch_size_must_divide_the_image():
     with pytest.raises(ConfigError, match="not a multiple of patch_size 5"):
         build({"patch_size": 5})

@@ -118,20 +118,28 @@ def test_cost_is_derived_from_the_layers_and_matches_a_hand_count():
         assert sum(x.size for x in jax.tree.leaves(nnx.state(subnet, nnx.Param))) == _hand_count(arch)[1]
 
 
-@pytest.mark.parametrize("space_name", ["tiny-cnn", "transformer_lm"])
+_LOOKUP_TABLE_CASES = {
+    "tiny-cnn": (IMAGE, {}, {"conv2d", "batch_norm", "dense"}),
+    "transformer_lm": ((16,), {"embed_dims": [32, 64], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [32, 64],
+                               "context": 16},
+                       {"tied_embedding", "positions", "attention_products", "dense", "layer_norm"}),
+    "vit": ((28, 28, 1), {"embed_dims": [8, 16], "depths": [1, 2], "heads": [1, 2], "mlp_ratios": [1, 2],
+                          "head_dim": 4, "patch_size": 7},
+            {"class_token", "positions", "attention_products", "dense", "layer_norm"}),
+}
+
+
+@pytest.mark.parametrize("space_name", list(_LOOKUP_TABLE_CASES))
 def test_every_derived_cost_entry_builds_a_module_the_lookup_table_can_time(space_name):
     from nas.definition import get_definition
     from nas.hardware.tables import LayerTable
 
     definition = TINY_CNN if space_name == "tiny-cnn" else get_definition(space_name)
-    shape = IMAGE if space_name == "tiny-cnn" else (16,)
-    overrides = {} if space_name == "tiny-cnn" else {"embed_dims": [32, 64], "depths": [1, 2], "heads": [1, 2],
-                                                      "ffn_widths": [32, 64], "context": 16}
+    shape, overrides, types = _LOOKUP_TABLE_CASES[space_name]
     options = definition.resolve_options(overrides, shape)
     model = resolve_cost_model(definition, options, shape)
     configs = LayerTable(definition.make_space(**options), model.layers).distinct_configs()
-    assert {c["type"] for c in configs} >= ({"conv2d", "batch_norm", "dense"} if space_name == "tiny-cnn" else
-                                            {"tied_embedding", "positions", "attention_products", "dense", "layer_norm"})
+    assert {c["type"] for c in configs} >= types
     for config in configs:
         module, input_shape = model.build(config, nnx.Rngs(0))
         assert isinstance(module, nnx.Module), config
@@ -139,3 +147,22 @@ def test_every_derived_cost_entry_builds_a_module_the_lookup_table_can_time(spac
         dtype = jnp.float32
         out = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, jax.ShapeDtypeStruct((1, *input_shape), dtype))
         assert out.shape[0] == 1
+
+
+def test_a_product_of_two_decisions_reads_static_traced_and_relaxed_values():
+    from supernets.decisions import Product, evaluate, largest, read, sources
+    from supernets.relaxed import Relaxed
+
+    ratio, width = OneOf((1, 2), name="r"), NestedWidth(widths=(4, 8), name="w")
+    size = Product(ratio, width)
+    assert sources(size) == (ratio, width) and largest(size) == 16 and evaluate(size, {"r": 2, "w": 4}) == 8
+    assert read(size, None) is None and read(size, {"r": 2, "w": 4}) == 8
+    assert int(jax.jit(lambda r, w: read(size, {"r": r, "w": w}))(2, 8)) == 16
+    # Relaxed x relaxed: every pair of choices, ratio-major, with the product of the probabilities.
+    relaxed = read(size, {"r": Relaxed((1, 2), jnp.array([0.25, 0.75])), "w": Relaxed((4, 8), jnp.array([0.5, 0.5]))})
+    assert relaxed.values == (4, 8, 8, 16)
+    np.testing.assert_allclose(relaxed.probs, [0.125, 0.125, 0.375, 0.375])
+    with pytest.raises(SpaceError, match="a factor reads None"):
+        read(size, {"r": None, "w": 4})
+    with pytest.raises(SpaceError, match="each factor must be"):
+        Product(ratio, 0.5)
