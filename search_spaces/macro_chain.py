@@ -12,19 +12,18 @@ pool -> classifier. Each layer `layer{i}` is one of
 The two blocks of a layer are one entangled MBConv: `mb3_k3` uses its first 3C
 inner channels and the centre 3x3 of the 5x5 depthwise kernel (Once-for-All).
 Every decision is always active (single-path), so FairNAS strict fairness applies.
+Each layer declares its op (`supernets.decisions`); the space, cost and export are derived.
 """
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import jax.numpy as jnp
 from flax import nnx
 
-from nas.definition import SearchSpaceDefinition
-from nas.space import Choice, Space
+from nas.declared_space import declared_space
 from supernets import ops
-from supernets.build import abstract, abstract_from_config
+from supernets.build import abstract
 from supernets.choice import run_choice
+from supernets.decisions import In, OneOf
 from supernets.dispatch import switch_block
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
@@ -37,45 +36,43 @@ NAME = "macro_chain"
 # Cheapest first: `smallest()` is all identity, `largest()` all mb6_k5.
 OPS = ("identity", "mb3_k3", "mb6_k5")
 BLOCKS = {"mb3_k3": (3, 3), "mb6_k5": (6, 5)}  # op -> (expand ratio, depthwise kernel)
-DEFAULT_OPTIONS = {"stages": (2, 3, 3), "init_channels": 32, "head_channels": 1280, "in_channels": 3,
-                   "num_classes": 10}
 
 
 def layer_name(index: int) -> str:
     return f"layer{index}"
 
 
-def make_space(stages=(2, 3, 3), **_network_options) -> Space:
-    return Space(NAME, [Choice(layer_name(i), OPS) for i in range(sum(stages))], version=1)
-
-
-def supernet_config(stages=(2, 3, 3), init_channels=32, head_channels=1280, in_channels=3, num_classes=10) -> dict:
-    layers, channels = [], init_channels
-    for stage in stages:
-        for index in range(stage):
-            out = channels * 2 if index == 0 else channels
-            layers.append({"in_channels": channels, "out_channels": out, "stride": 2 if index == 0 else 1,
-                           "ops": list(OPS)})
-            channels = out
-    return {"kind": "supernet", "in_channels": in_channels, "num_classes": num_classes,
-            "init_channels": init_channels, "head_in_channels": channels, "head_channels": head_channels,
-            "layers": layers}
-
-
 class ChainLayer(nnx.Module):
     """One searchable layer holding the candidates in `ops` (all of OPS in the supernet, one in a subnet)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, ops: tuple[str, ...], *, rngs: nnx.Rngs):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, ops: tuple[str, ...], *,
+                 op: OneOf | None = None, rngs: nnx.Rngs):
+        """`op`: the declared decision choosing among `ops` (the supernet), or None (a subnet's one op)."""
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
-        self.ops = tuple(ops)
+        self.ops, self.op = tuple(ops), op
         self.reshapes = stride != 1 or in_channels != out_channels
         downsample = "identity" in self.ops and self.reshapes
         self.downsample = ElasticConv2d(in_channels, out_channels, 1, stride=stride, rngs=rngs) if downsample else None
         self.downsample_bn = ElasticBatchNorm(out_channels) if downsample else None
         blocks = [BLOCKS[op] for op in self.ops if op in BLOCKS]
-        self.mbconv = MBConv(in_channels, out_channels, in_channels * max(e for e, _ in blocks),
-                             kernel_sizes=tuple(sorted({k for _, k in blocks})), stride=stride,
+        largest_block = max(blocks) if blocks else None
+        mid, kernels = in_channels * max(e for e, _ in blocks) if blocks else 0, tuple(sorted({k for _, k in blocks}))
+        if op is not None:  # sizes by op, for derived cost (an op without the block reads the largest's)
+            mid = op.map(lambda name: in_channels * BLOCKS.get(name, largest_block)[0])
+            kernels = op.map(lambda name: BLOCKS.get(name, largest_block)[1])
+        self.mbconv = MBConv(in_channels, out_channels, mid, kernel_sizes=kernels, stride=stride,
                              activation="relu", rngs=rngs) if blocks else None
+
+    def conditioned_children(self):
+        """For `supernets.decisions`: the op, then each candidate's layers, present while the op picks it."""
+        yield "op", self.op, ()
+        for key, candidates in (("downsample", ("identity",)), ("downsample_bn", ("identity",)),
+                                ("mbconv", tuple(BLOCKS))):
+            condition = (In(self.op, candidates),) if self.op is not None else ()
+            yield key, getattr(self, key), condition
+
+    def active(self, values) -> "ChainLayer":
+        return self.sliced(values[self.op.name])
 
     def mid(self, op: str) -> int:
         return self.in_channels * BLOCKS[op][0]
@@ -128,23 +125,28 @@ class ChainLayer(nnx.Module):
 
 
 class MacroChain(nnx.Module):
-    """The supernet (every layer holds all of OPS) and its standalone subnets (one op per layer)."""
+    """The supernet (every layer holds all of OPS); sliced, its standalone subnets (one op per layer)."""
 
-    def __init__(self, config: Mapping, *, rngs: nnx.Rngs):
-        self.config = dict(config)
-        c = self.config
-        self.stem = ElasticConv2d(c["in_channels"], c["init_channels"], 3, rngs=rngs)
-        self.stem_bn = ElasticBatchNorm(c["init_channels"])
-        self.layers = nnx.List([ChainLayer(l["in_channels"], l["out_channels"], l["stride"], tuple(l["ops"]),
-                                           rngs=rngs) for l in c["layers"]])
-        self.head = ElasticConv2d(c["head_in_channels"], c["head_channels"], 1, rngs=rngs)
-        self.head_bn = ElasticBatchNorm(c["head_channels"])
-        self.classifier = ElasticDense(c["head_channels"], c["num_classes"], rngs=rngs)
+    def __init__(self, stages=(2, 3, 3), init_channels: int = 32, head_channels: int = 1280, in_channels: int = 3,
+                 num_classes: int = 10, *, rngs: nnx.Rngs):
+        self.stem = ElasticConv2d(in_channels, init_channels, 3, rngs=rngs)
+        self.stem_bn = ElasticBatchNorm(init_channels)
+        layers, channels = [], init_channels
+        for stage in stages:
+            for index in range(stage):
+                out = channels * 2 if index == 0 else channels
+                layers.append(ChainLayer(channels, out, 2 if index == 0 else 1, OPS,
+                                         op=OneOf(OPS, name=layer_name(len(layers))), rngs=rngs))
+                channels = out
+        self.layers = nnx.List(layers)
+        self.head = ElasticConv2d(channels, head_channels, 1, rngs=rngs)
+        self.head_bn = ElasticBatchNorm(head_channels)
+        self.classifier = ElasticDense(head_channels, num_classes, rngs=rngs)
 
-    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None, switch: bool = False):
+    def __call__(self, x, *, train: bool = False, arch=None, switch: bool = False):
         h = ops.relu(self.stem_bn(self.stem(x), train=train))
-        for index, layer in enumerate(self.layers):
-            op = None if arch is None else arch[layer_name(index)]
+        for layer in self.layers:
+            op = layer.op.of(arch) if layer.op is not None else None
             h = layer(h, train=train, op=op, switch=switch and is_traced(op))
         h = ops.relu(self.head_bn(self.head(h), train=train))
         return self.classifier(ops.global_avg_pool(h))
@@ -155,25 +157,5 @@ class MacroChain(nnx.Module):
             if layer.mbconv is not None:
                 layer.mbconv.sort_channels()
 
-    def subnet_config(self, arch: Mapping) -> dict:
-        layers = [{**layer, "ops": [arch[layer_name(i)]]} for i, layer in enumerate(self.config["layers"])]
-        return {**self.config, "kind": "subnet", "layers": layers}
 
-    def get_active_subnet(self, arch: Mapping) -> "MacroChain":
-        config = self.subnet_config(arch)
-        subnet = abstract_from_config(MacroChain, {**config, "layers": []})
-        subnet.config = config
-        for name in ("stem", "stem_bn", "head", "head_bn", "classifier"):
-            nnx.update(getattr(subnet, name), nnx.state(getattr(self, name)))
-        subnet.layers = nnx.List([layer.sliced(arch[layer_name(i)]) for i, layer in enumerate(self.layers)])
-        return subnet
-
-
-def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> MacroChain:
-    keys = ("stages", "init_channels", "head_channels", "in_channels", "num_classes")
-    return MacroChain(supernet_config(**{k: options[k] for k in keys if k in options}), rngs=rngs)
-
-
-DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS,
-    options_for_images=lambda shape: {"in_channels": shape[-1]}, switch_execution=True)
+DEFINITION = declared_space(NAME, MacroChain, switch_execution=True)

@@ -9,7 +9,8 @@ The network is NAS-Bench-201's: stem conv 3x3 -> BN, N cells of C channels,
 a residual reduction block (stride 2, 2C), N cells, reduction (4C), N cells,
 BN -> ReLU -> global pool -> classifier; C = 16 and N = 5 in the benchmark.
 
-Decisions are `node{j}.from{i}`. `to_nb201_string` and `from_nb201_string`
+Decisions are `node{j}.from{i}`, declared once by the network and shared by every cell's edges
+(`supernets.decisions`); the space, cost and export are derived. `to_nb201_string` and `from_nb201_string`
 read and write the benchmark's arch string, e.g.
 `|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`.
 """
@@ -19,12 +20,12 @@ from collections.abc import Mapping
 
 from flax import nnx
 
-from nas.definition import SearchSpaceDefinition
+from nas.declared_space import declared_space
 from nas.errors import WeftError
-from nas.space import Arch, Choice, Space
+from nas.space import Arch, Space
 from supernets import ops
-from supernets.build import abstract_from_config
 from supernets.cell_edge import EDGE_OPS, CellEdge
+from supernets.decisions import OneOf
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.norms import ElasticBatchNorm
@@ -33,7 +34,6 @@ from supernets.pooling import avg_pool_down
 NAME = "nb201"
 NODES = 4
 EDGES = tuple((j, i) for j in range(1, NODES) for i in range(j))  # (to, from), in the arch string's order
-DEFAULT_OPTIONS = {"channels": 16, "cells_per_stage": 5, "in_channels": 3, "num_classes": 10}
 
 
 class NB201StringError(WeftError):
@@ -42,10 +42,6 @@ class NB201StringError(WeftError):
 
 def edge_name(to: int, source: int) -> str:
     return f"node{to}.from{source}"
-
-
-def make_space(**_network_options) -> Space:
-    return Space(NAME, [Choice(edge_name(j, i), EDGE_OPS) for j, i in EDGES], version=1)
 
 
 def to_nb201_string(arch: Mapping) -> str:
@@ -82,11 +78,6 @@ def from_nb201_string(space: Space, text: str) -> Arch:
     return space.validate(decisions)
 
 
-def supernet_config(channels=16, cells_per_stage=5, in_channels=3, num_classes=10) -> dict:
-    return {"kind": "supernet", "in_channels": in_channels, "num_classes": num_classes, "channels": channels,
-            "cells_per_stage": cells_per_stage, "cell": None}
-
-
 class ReductionBlock(nnx.Module):
     """NAS-Bench-201's ResNet basic block: ReLU-conv3x3/2-BN, ReLU-conv3x3-BN, + avgpool2 -> conv1x1."""
 
@@ -104,39 +95,37 @@ class ReductionBlock(nnx.Module):
 
 
 class Cell(nnx.Module):
-    def __init__(self, channels: int, cell: list | None, *, rngs: nnx.Rngs):
-        """`cell`: the op of each edge (a subnet), or None: every edge holds every op (the supernet)."""
-        self.edges = nnx.List([CellEdge(channels, EDGE_OPS if cell is None else (cell[e],), rngs=rngs)
-                               for e in range(len(EDGES))])
+    def __init__(self, channels: int, edge_ops: tuple[OneOf, ...], *, rngs: nnx.Rngs):
+        """`edge_ops`: the declared op of each edge, in EDGES order (the same decisions in every cell)."""
+        self.edges = nnx.List([CellEdge(channels, EDGE_OPS, op=op, rngs=rngs) for op in edge_ops])
 
     def __call__(self, x, *, train: bool, arch: Mapping | None):
         nodes = [x]
         for j in range(1, NODES):
             total = None
-            for e, (to, i) in enumerate(EDGES):
+            for edge, (to, i) in zip(self.edges, EDGES):
                 if to != j:
                     continue
-                op = None if arch is None else arch[edge_name(to, i)]
-                y = self.edges[e](nodes[i], train=train, op=op)
+                y = edge(nodes[i], train=train, op=None if edge.op is None else edge.op.of(arch))
                 total = y if total is None else total + y
             nodes.append(total)
         return nodes[-1]
 
 
 class NB201Network(nnx.Module):
-    """The supernet (`config["cell"]` None) and its standalone subnets (one op per edge)."""
+    """The supernet (every edge holds every op); sliced, its standalone subnets (one op per edge)."""
 
-    def __init__(self, config: Mapping, *, rngs: nnx.Rngs):
-        self.config = dict(config)
-        c = self.config
-        widths = [c["channels"], 2 * c["channels"], 4 * c["channels"]]
-        self.stem = ElasticConv2d(c["in_channels"], widths[0], 3, rngs=rngs)
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5, in_channels: int = 3, num_classes: int = 10, *,
+                 rngs: nnx.Rngs):
+        self.edge_ops = tuple(OneOf(EDGE_OPS, name=edge_name(j, i)) for j, i in EDGES)
+        widths = [channels, 2 * channels, 4 * channels]
+        self.stem = ElasticConv2d(in_channels, widths[0], 3, rngs=rngs)
         self.stem_bn = ElasticBatchNorm(widths[0])
-        self.stages = nnx.List([nnx.List([Cell(width, c["cell"], rngs=rngs) for _ in range(c["cells_per_stage"])])
+        self.stages = nnx.List([nnx.List([Cell(width, self.edge_ops, rngs=rngs) for _ in range(cells_per_stage)])
                                 for width in widths])
         self.reductions = nnx.List([ReductionBlock(a, b, rngs=rngs) for a, b in zip(widths, widths[1:])])
         self.last_bn = ElasticBatchNorm(widths[-1])
-        self.classifier = ElasticDense(widths[-1], c["num_classes"], rngs=rngs)
+        self.classifier = ElasticDense(widths[-1], num_classes, rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, arch: Mapping | None = None):
         h = self.stem_bn(self.stem(x), train=train)
@@ -148,27 +137,5 @@ class NB201Network(nnx.Module):
         h = ops.relu(self.last_bn(h, train=train))
         return self.classifier(ops.global_avg_pool(h))
 
-    def subnet_config(self, arch: Mapping) -> dict:
-        return {**self.config, "kind": "subnet", "cell": [arch[edge_name(j, i)] for j, i in EDGES],
-                "nb201_string": to_nb201_string(arch)}
 
-    def get_active_subnet(self, arch: Mapping) -> "NB201Network":
-        config = self.subnet_config(arch)
-        subnet = abstract_from_config(NB201Network, config)
-        for name in ("stem", "stem_bn", "reductions", "last_bn", "classifier"):
-            nnx.update(getattr(subnet, name), nnx.state(getattr(self, name)))
-        for cells, sub_cells in zip(self.stages, subnet.stages):
-            for cell, sub_cell in zip(cells, sub_cells):
-                for e, op in enumerate(config["cell"]):
-                    sub_cell.edges[e] = cell.edges[e].sliced(op)
-        return subnet
-
-
-def build_supernet(space: Space, options: Mapping, rngs: nnx.Rngs) -> NB201Network:
-    keys = ("channels", "cells_per_stage", "in_channels", "num_classes")
-    return NB201Network(supernet_config(**{k: options[k] for k in keys if k in options}), rngs=rngs)
-
-
-DEFINITION = SearchSpaceDefinition(
-    name=NAME, make_space=make_space, build_supernet=build_supernet, default_options=DEFAULT_OPTIONS,
-    options_for_images=lambda shape: {"in_channels": shape[-1]})
+DEFINITION = declared_space(NAME, NB201Network)

@@ -20,6 +20,7 @@ from flax import nnx
 from supernets import ops
 from supernets.build import abstract
 from supernets.choice import run_choice
+from supernets.decisions import In, OneOf
 from supernets.elastic_conv import ElasticConv2d
 from supernets.norms import ElasticBatchNorm
 from supernets.pooling import avg_pool_same
@@ -34,11 +35,25 @@ CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 class CellEdge(nnx.Module):
     """An edge holding the candidates `ops` (all of EDGE_OPS in a supernet, one in a subnet)."""
 
-    def __init__(self, channels: int, ops: tuple[str, ...], *, rngs: nnx.Rngs):
-        self.channels, self.ops = channels, tuple(ops)
-        kernels = [CONV_KERNELS[op] for op in self.ops if op in CONV_KERNELS]
-        self.conv = ElasticConv2d(channels, channels, max(kernels), rngs=rngs) if kernels else None
+    def __init__(self, channels: int, ops: tuple[str, ...], *, op: OneOf | None = None, rngs: nnx.Rngs):
+        """`op`: the declared decision choosing among `ops` (a supernet), or None (a subnet's one op)."""
+        self.channels, self.ops, self.op = channels, tuple(ops), op
+        kernels = [CONV_KERNELS[name] for name in self.ops if name in CONV_KERNELS]
+        # The conv's kernel by op, for derived cost (ops without the conv read the largest kernel's).
+        kernel = op.map(lambda name: CONV_KERNELS.get(name, max(kernels))) if op is not None and kernels else \
+            (max(kernels) if kernels else None)
+        self.conv = ElasticConv2d(channels, channels, kernel, rngs=rngs) if kernels else None
         self.bn = ElasticBatchNorm(channels) if kernels else None
+
+    def conditioned_children(self):
+        """For `supernets.decisions`: the op, then the conv and its norm, present while the op is a conv."""
+        yield "op", self.op, ()
+        condition = (In(self.op, tuple(CONV_KERNELS)),) if self.op is not None else ()
+        yield "conv", self.conv, condition
+        yield "bn", self.bn, condition
+
+    def active(self, values) -> "CellEdge":
+        return self.sliced(values[self.op.name])
 
     def run_op(self, op: str, x, train: bool):
         """The candidate `op` alone, at its exact size."""

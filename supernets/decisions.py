@@ -183,6 +183,33 @@ class Product:
 Size = Any  # int | Declared | Mapped | Select | Product
 
 
+@dataclass(frozen=True)
+class In:
+    """A module's presence: only while decision `source` takes one of `values` (a candidate of an op choice).
+
+    Containers yield it from `conditioned_children`; it sets what derived cost and export count, not
+    which decisions exist (a decision declared inside an op's candidate is not supported).
+    """
+
+    source: Declared
+    values: tuple
+
+
+def possible_values(size: Size) -> tuple:
+    """Every value a size can take."""
+    if isinstance(size, int):
+        return (size,)
+    if isinstance(size, Declared):
+        return tuple(size.values)
+    if isinstance(size, Mapped):
+        return tuple(s for _, s in size.table)
+    if isinstance(size, Select):
+        return tuple(v for _, case in size.cases for v in possible_values(case))
+    if isinstance(size, Product):
+        return tuple(a * b for a in possible_values(size.a) for b in possible_values(size.b))
+    raise TypeError(f"a size must be an int, a declared decision, Mapped or Select; got {size!r}")
+
+
 def sources(size: Size) -> tuple[Declared, ...]:
     """The declared decisions a size depends on, in first-use order, each once."""
     found: list[Declared] = []
@@ -332,6 +359,9 @@ def name_decisions(model: nnx.Module, space_name: str, version: int = 1) -> spac
     for path, declared, conditions in found:
         name = declared.name or path
         when = declared.when
+        if any(isinstance(c, In) for c in conditions):
+            raise SpaceError(f"space {space_name!r}: decision {name!r} is declared inside one candidate of an op "
+                             "choice; allowed: decisions declared outside op choices")
         if isinstance(declared, SameAs):
             when = None
         elif conditions:

@@ -7,7 +7,7 @@ from flax import nnx
 from nas.hardware import layer_counts
 from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
-from supernets.decisions import evaluate, largest, read
+from supernets.decisions import evaluate, largest, possible_values, read
 from supernets.masks import mask_last_axis, static_width
 from supernets.relaxed import Relaxed
 
@@ -38,8 +38,7 @@ class ElasticConv2d(nnx.Module):
         # Sizes are ints or declared (supernets.decisions); the weights hold the largest of each.
         self.in_size, self.out_size, self.kernel_choice = in_channels, out_channels, kernel_size
         in_channels, out_channels, kernel_size = largest(in_channels), largest(out_channels), largest(kernel_size)
-        if kernel_size % 2 != 1 or (not isinstance(self.kernel_choice, int)
-                                    and any(k % 2 != 1 for k in self.kernel_choice.values)):
+        if any(k % 2 != 1 for k in possible_values(self.kernel_choice)):
             raise ValueError(f"kernel sizes must be odd, got {self.kernel_choice!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel_size, stride

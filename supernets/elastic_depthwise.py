@@ -11,16 +11,27 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from supernets import init, ops
+from nas.hardware import layer_counts
+from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
+from supernets.decisions import Declared, Mapped, evaluate, largest, possible_values, read
 from supernets.elastic_conv import centre_crop
 from supernets.relaxed import Relaxed
 
 
 class ElasticDepthwiseConv(nnx.Module):
-    def __init__(self, channels: int, kernel_sizes: tuple[int, ...], *, stride: int = 1,
+    """`channels` an int or a declared size; `kernel_sizes` a tuple of ints or a declared kernel choice
+    (`supernets.decisions`), read from the `arch` the layer is called with."""
+
+    cost_type = "depthwise"
+
+    def __init__(self, channels, kernel_sizes, *, stride: int = 1,
                  kernel_transform: bool = False, implementation: str = "auto", rngs: nnx.Rngs):
-        kernel_sizes = tuple(sorted(set(kernel_sizes)))
+        self.size = channels
+        channels = largest(channels)
+        declared_kernel = isinstance(kernel_sizes, (Declared, Mapped))
+        self.kernel_choice = kernel_sizes if declared_kernel else None
+        kernel_sizes = tuple(sorted(set(possible_values(kernel_sizes) if declared_kernel else kernel_sizes)))
         if any(k % 2 != 1 for k in kernel_sizes):
             raise ValueError(f"kernel sizes must be odd, got {kernel_sizes}")
         self.channels, self.kernel_sizes, self.stride = channels, kernel_sizes, stride
@@ -63,7 +74,10 @@ class ElasticDepthwiseConv(nnx.Module):
         pad = (self.max_kernel - kernel.shape[0]) // 2
         return jnp.pad(kernel, ((pad, pad), (pad, pad), (0, 0)))
 
-    def __call__(self, x, kernel_size=None):
+    def __call__(self, x, kernel_size=None, *, arch=None):
+        shape_trace.note(self, x)
+        if arch is not None and self.kernel_choice is not None:
+            kernel_size = read(self.kernel_choice, arch)
         # Inactive input channels are zero and the conv has no bias: outputs stay zero there.
         # A static kernel size runs the exact k x k kernel (fewer taps, same centre and result).
         kernel = self.kernel_of_size(kernel_size) if isinstance(kernel_size, int) else \
@@ -75,3 +89,27 @@ class ElasticDepthwiseConv(nnx.Module):
         layer = abstract(ElasticDepthwiseConv, channels, (kernel_size,), stride=self.stride,
                          implementation=self.implementation)
         return with_values(layer, kernel=self.kernel_of_size(kernel_size)[:, :, :channels])
+
+    # -- derived cost and export (supernets.decisions) -------------------------------
+
+    def active(self, values) -> "ElasticDepthwiseConv":
+        kernel = self.max_kernel if self.kernel_choice is None else evaluate(self.kernel_choice, values)
+        return self.sliced(evaluate(self.size, values), kernel)
+
+    def cost_sizes(self) -> dict:
+        return {"channels": self.size, "kernel": self.max_kernel if self.kernel_choice is None else self.kernel_choice}
+
+    def cost_config(self, sizes: dict, input_shape: tuple) -> dict:
+        return {"type": self.cost_type, "h": input_shape[1], "w": input_shape[2], "channels": sizes["channels"],
+                "kernel": sizes["kernel"], "stride": self.stride, "implementation": self.implementation}
+
+    @staticmethod
+    def count_cost(c: dict) -> tuple[int, int]:
+        return (layer_counts.depthwise_macs(c["h"], c["w"], c["channels"], c["kernel"], c["stride"]),
+                layer_counts.depthwise_params(c["channels"], c["kernel"]))
+
+    @staticmethod
+    def build_for_cost(c: dict, rngs: nnx.Rngs):
+        layer = ElasticDepthwiseConv(c["channels"], (c["kernel"],), stride=c["stride"],
+                                     implementation=c["implementation"], rngs=rngs)
+        return layer, (c["h"], c["w"], c["channels"])

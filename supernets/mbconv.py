@@ -10,6 +10,7 @@ from flax import nnx
 
 from supernets import ops, resort
 from supernets.build import abstract
+from supernets.decisions import Declared, Mapped, largest, read
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_depthwise import ElasticDepthwiseConv
 from supernets.norms import ElasticBatchNorm
@@ -17,26 +18,37 @@ from supernets.squeeze_excite import ElasticSqueezeExcite
 
 
 class MBConv(nnx.Module):
-    def __init__(self, in_channels: int, out_channels: int, mid_channels: int, *,
-                 kernel_sizes: tuple[int, ...], stride: int, activation: str,
-                 se_channels: int = 0, expand: bool = True, kernel_transform: bool = False,
+    """`mid_channels` and `se_channels` are ints or declared sizes, `kernel_sizes` a tuple of ints or a
+    declared kernel choice (`supernets.decisions`); called with `arch`, the block reads them itself."""
+
+    def __init__(self, in_channels: int, out_channels: int, mid_channels, *,
+                 kernel_sizes, stride: int, activation: str,
+                 se_channels=0, expand: bool = True, kernel_transform: bool = False,
                  depthwise_implementation: str = "auto", rngs: nnx.Rngs):
         if not expand and mid_channels != in_channels:
             raise ValueError("a block without expansion needs mid_channels == in_channels")
+        # The kernel first: a space derived from the block lists its kernel decision before its expand ratio.
+        self.kernel_choice = kernel_sizes if isinstance(kernel_sizes, (Declared, Mapped)) else None
+        self.mid_size, self.se_size = mid_channels, se_channels
+        mid_channels, se_channels = largest(mid_channels), largest(se_channels)
         self.in_channels, self.out_channels, self.mid_channels = in_channels, out_channels, mid_channels
         self.stride, self.activation, self.se_channels = stride, activation, se_channels
         self.residual = stride == 1 and in_channels == out_channels
-        self.expand_conv = ElasticConv2d(in_channels, mid_channels, 1, rngs=rngs) if expand else None
-        self.expand_bn = ElasticBatchNorm(mid_channels) if expand else None
-        self.depthwise = ElasticDepthwiseConv(mid_channels, kernel_sizes, stride=stride,
+        mid, se = self.mid_size, self.se_size
+        self.expand_conv = ElasticConv2d(in_channels, mid, 1, rngs=rngs) if expand else None
+        self.expand_bn = ElasticBatchNorm(mid) if expand else None
+        self.depthwise = ElasticDepthwiseConv(mid, kernel_sizes, stride=stride,
                                               kernel_transform=kernel_transform,
                                               implementation=depthwise_implementation, rngs=rngs)
-        self.depthwise_bn = ElasticBatchNorm(mid_channels)
-        self.se = ElasticSqueezeExcite(mid_channels, se_channels, rngs=rngs) if se_channels else None
-        self.project_conv = ElasticConv2d(mid_channels, out_channels, 1, rngs=rngs)
+        self.depthwise_bn = ElasticBatchNorm(mid)
+        self.se = ElasticSqueezeExcite(mid, se, rngs=rngs) if se_channels else None
+        self.project_conv = ElasticConv2d(mid, out_channels, 1, rngs=rngs)
         self.project_bn = ElasticBatchNorm(out_channels)
 
-    def __call__(self, x, *, train: bool, mid=None, kernel_size=None, se=None):
+    def __call__(self, x, *, train: bool, mid=None, kernel_size=None, se=None, arch=None):
+        if arch is not None:
+            mid, se = read(self.mid_size, arch), read(self.se_size, arch)
+            kernel_size = None if self.kernel_choice is None else read(self.kernel_choice, arch)
         act = ops.activation(self.activation)
         h = x
         if self.expand_conv is not None:

@@ -4,7 +4,8 @@ Python blocks run in order in one namespace per document, in a fresh folder; a b
 is `# NAME.py` is saved as that file instead (the module the commands then load). Shell blocks run
 each `nas ...` line through the CLI, in the same folder, with the sizes that make a command long
 (steps, trials) cut to a few; every command must exit 0. `console` blocks are shown, not run (a
-multi-host launch, an experiment of hours, the make targets that run this very test).
+multi-host launch, an experiment of hours, the make targets that run this very test); `text` blocks
+are output. The command pages (docs/commands/) must equal what the CLI's help says now.
 """
 import re
 import shlex
@@ -58,10 +59,19 @@ def test_every_code_block_runs(document, tmp_path, monkeypatch):
                 result = CliRunner().invoke(main, tiny(command))
                 assert result.exit_code == 0, f"{where}: {command}\n{result.output}"
         else:
-            assert block.language == "console", f"{where}: unknown block language {block.language!r}"
+            assert block.language in ("console", "text"), f"{where}: unknown block language {block.language!r}"
 
 
 def test_the_readme_and_the_tutorial_show_the_same_network():
     from tests.docs_blocks import ROOT, saved_file
 
     assert saved_file(ROOT / "README.md", "my_cnn.py") == saved_file(ROOT / "docs/tutorial-custom-space.md", "my_cnn.py")
+
+
+def test_every_command_has_its_page_and_the_page_is_its_current_help():
+    from nas import cli_docs
+
+    for name in cli_docs.commands():
+        path = cli_docs.PAGES / f"{name}.md"
+        assert path.exists(), f"no page for `nas {name}`: run python -m nas.cli_docs"
+        assert path.read_text() == cli_docs.page(name), f"{path} is stale: run python -m nas.cli_docs"

@@ -20,7 +20,7 @@ from flax import nnx
 from nas.hardware.cost_model import CostLayer, CostModel, CostModelError
 from nas.space import Space
 from supernets import shape_trace
-from supernets.decisions import Select, evaluate, modules_in, sources
+from supernets.decisions import In, Select, evaluate, modules_in, sources
 
 
 def layer_types(model: nnx.Module) -> dict[str, type]:
@@ -28,26 +28,40 @@ def layer_types(model: nnx.Module) -> dict[str, type]:
     return {type(m).cost_type: type(m) for _, m, _ in modules_in(model) if hasattr(m, "cost_sizes")}
 
 
-def input_shapes(model: nnx.Module, example_shape: tuple, dtype) -> dict[str, tuple]:
-    """Path of each costed layer -> its input shape (batch 1) in the full-size forward pass."""
+def input_shapes(model: nnx.Module, space: Space, example_shape: tuple, dtype) -> dict[str, tuple]:
+    """Path of each costed layer -> its input shape (batch 1), recorded in shape-only forward passes.
+
+    The full-size pass runs every layer an elastic depth can run; a space with op choices also runs
+    one fixed arch per choice index (every decision at its k-th value), so that each candidate op's
+    layers run once. The layers' input shapes must not depend on which op ran (they don't in a
+    single-path space, where every candidate maps the same input shape to the same output shape).
+    """
     graphdef, state = nnx.split(model)
     found: dict[str, tuple] = {}
+    archs = [None]
+    if any(isinstance(c, In) for _, _, conditions in modules_in(model) for c in conditions):
+        counts = space.choice_counts
+        archs += [dict(space.from_vector([min(k, n - 1) for n in counts])) for k in range(max(counts))]
 
-    def forward(state, x):
+    def forward(state, x, arch):
         merged = nnx.merge(graphdef, state)
         paths = {id(m): path for path, m, _ in modules_in(merged)}
         with shape_trace.recording() as shapes:
-            merged(x, train=False)
-        found.update({paths[key]: shape for key, shape in shapes.items() if key in paths})
+            merged(x, train=False, arch=arch)
+        for key, shape in shapes.items():
+            if key in paths:
+                found.setdefault(paths[key], shape)
         return 0
 
-    jax.eval_shape(forward, state, jax.ShapeDtypeStruct((1, *example_shape), dtype))
+    for arch in archs:
+        jax.eval_shape(lambda s, x, arch=arch: forward(s, x, arch), state,
+                       jax.ShapeDtypeStruct((1, *example_shape), dtype))
     return found
 
 
 def derive_cost_model(model: nnx.Module, space: Space, example_shape: tuple, dtype=jnp.float32) -> CostModel:
     """The cost model of a named (`supernets.decisions.name_decisions`) network."""
-    shapes = input_shapes(model, tuple(example_shape), dtype)
+    shapes = input_shapes(model, space, tuple(example_shape), dtype)
     layers: list[CostLayer] = []
     for path, module, conditions in modules_in(model):
         if not hasattr(module, "cost_sizes"):
@@ -97,20 +111,30 @@ def _present_values(space: Space, path: str, conditions: tuple):
     if len(names) > 1:
         raise CostModelError(f"layer {path!r} sits in containers conditioned on {sorted(names)}; allowed: one")
     name = names.pop()
-    least = max(c.min_value for c in conditions)
-    return name, tuple(v for v in space[name].values if v >= least)
+    allowed = space[name].values
+    for condition in conditions:
+        if isinstance(condition, In):
+            allowed = tuple(v for v in allowed if v in condition.values)
+        else:
+            allowed = tuple(v for v in allowed if v >= condition.min_value)
+    return name, allowed
 
 
 def _cost_layer(space: Space, path: str, module, sizes: dict, input_shape: tuple, present) -> CostLayer:
     names = tuple(dict.fromkeys(d.name for size in sizes.values() for d in sources(size)))
-    if present is not None and present[0] in names:
-        raise CostModelError(f"layer {path!r}: its size and its presence both depend on {present[0]!r}")
+    # Present only for some values of a decision that also sets its size (a candidate op's conv, whose
+    # kernel the op sets): the presence goes into the config, None where absent.
+    folded = present if present is not None and present[0] in names else None
+    if folded is not None:
+        present = None
     unknown = [n for n in names if n not in space]
     if unknown:
         raise CostModelError(f"layer {path!r} reads {unknown}, which the space {space.name!r} does not declare")
 
     def config(*values):
         by_name = dict(zip(names, values))
+        if folded is not None and by_name[folded[0]] not in folded[1]:
+            return None
         return module.cost_config({k: evaluate(s, by_name) for k, s in sizes.items()}, input_shape)
 
     return CostLayer(path, names, config, active_if=present)

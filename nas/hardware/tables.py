@@ -84,14 +84,15 @@ class LayerTable:
         seen: dict[str, dict] = {}
         for configs in self.configs:
             for config in configs:
-                seen.setdefault(config_key(config), config)
+                if config is not None:  # None: the layer is absent at that combination (an op not chosen)
+                    seen.setdefault(config_key(config), config)
         return list(seen.values())
 
     def table(self, value: Callable[[dict], float], dtype=np.float32) -> np.ndarray:
         """[layers, combos] of `value(config)`, zero in padding."""
         out = np.zeros((len(self.layers), self.num_combos), dtype)
         for l, configs in enumerate(self.configs):
-            out[l, :len(configs)] = [value(c) for c in configs]
+            out[l, :len(configs)] = [0 if c is None else value(c) for c in configs]
         return out
 
     # -- jittable readers ----------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 from click.testing import CliRunner
 from flax import nnx
 
+from nas import preprocessing
 from nas.cli import main
 from nas.definition import get_definition
 from nas.evaluate import make_masked_logits
@@ -106,7 +107,8 @@ def train_export_reload(space: str, options: dict, arch: dict, tmp_path: Path) -
     stats = _recalibrated_stats(session, state, vector)
     supernet_logits = make_masked_logits(session.graphdef, session.space)(state.params, stats, images, vector)
     difference = float(jnp.max(jnp.abs(exported.logits(images) - supernet_logits)))
-    np.testing.assert_allclose(load_stablehlo(out)(jnp.asarray(images)), exported.logits(images), atol=1e-5)
+    raw = preprocessing.invert(exported.info["preprocessing"], images)  # model.stablehlo reads raw inputs
+    np.testing.assert_allclose(load_stablehlo(out)(raw), exported.logits(images), atol=1e-5)
     return difference
 
 

@@ -35,7 +35,7 @@ def test_space_has_6561_single_path_archs_from_all_identity_to_all_mb6_k5():
 
 def test_benchmark_network_shapes_and_parameter_counts():
     space, supernet = build()  # CIFAR-10 input, the benchmark's widths
-    widths = [(layer["in_channels"], layer["out_channels"], layer["stride"]) for layer in supernet.config["layers"]]
+    widths = [(layer.in_channels, layer.out_channels, layer.stride) for layer in supernet.layers]
     assert widths == [(32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
                       (128, 256, 2), (256, 256, 1), (256, 256, 1)]
     # All-identity: stem 3*3*3*32 + BN 2*32, three 1x1 downsamples + BN, head 256*1280 + BN, classifier.

@@ -18,7 +18,7 @@ def test_parameter_counts_equal_the_reference_implementation():
 
 def test_stage_widths_and_expanded_channels_follow_make_divisible():
     _, supernet = build()
-    stage_two_first = supernet.config["stages"][1][0]
-    assert stage_two_first["mid_by_expand"] == {"3": 72, "4": 96, "6": 144}
-    assert stage_two_first["se_by_expand"] == {"3": 24, "4": 24, "6": 40}
-    assert [blocks[0]["out_channels"] for blocks in supernet.config["stages"]] == [24, 40, 80, 112, 160]
+    stage_two_first = supernet.stages[1].blocks[0]
+    assert dict(stage_two_first.mid_size.table) == {3: 72, 4: 96, 6: 144}
+    assert dict(stage_two_first.se_size.table) == {3: 24, 4: 24, 6: 40}
+    assert [stage.blocks[0].out_channels for stage in supernet.stages] == [24, 40, 80, 112, 160]

@@ -35,6 +35,6 @@ def test_mobilenetv3_blocks_keep_the_most_important_inner_channels_first():
     keys = iter(jax.random.split(jax.random.key(1), 1024))
     params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(next(keys), p.shape), params)
     sorted_params, _ = sort_channels(graphdef, params, stats)
-    kernel = np.asarray(sorted_params["stages"][2][1]["project_conv"]["kernel"][...])
+    kernel = np.asarray(sorted_params["stages"][2]["blocks"][1]["project_conv"]["kernel"][...])
     importance = l1_importance(kernel, axis=2)
     assert np.all(np.diff(importance) <= 1e-6)
