@@ -35,8 +35,9 @@ class SearchSpaceDefinition:
     # width only (supernets.dispatch), the fast execution for training and batched evaluation.
     switch_execution: bool = False
     # Hardware cost hook (nas.hardware.cost_model): (options, image_shape) -> CostModel, the layers
-    # FLOPs, params and lookup-table latency are counted over. None: `cost_model` in the sibling
-    # module `<module of build_supernet>_cost`, if there is one.
+    # FLOPs, params and lookup-table latency are counted over. `nas.declared_space` sets it to the
+    # cost derived from the network's layers. None: `cost_model` in the sibling module
+    # `<module of build_supernet>_cost`, if there is one (a space written by hand).
     cost_model: Callable[[Mapping, tuple], Any] | None = None
 
     def __post_init__(self) -> None:

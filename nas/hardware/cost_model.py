@@ -1,7 +1,9 @@
 """How a search space describes its layers to the hardware-cost code.
 
-A space's cost hook (`SearchSpaceDefinition.cost_model`, or `cost_model` in a sibling
-module `<space module>_cost`) returns a `CostModel`: a list of `CostLayer`s. Each layer
+A space's cost hook (`SearchSpaceDefinition.cost_model`) returns a `CostModel`: a list of
+`CostLayer`s. A space built with `nas.declared_space` derives it from its layers
+(`nas.hardware.derived_cost`); a space written by hand may give the hook, or define
+`cost_model` in a sibling module `<space module>_cost`. Each layer
 names the few decisions that choose its configuration and, optionally, one decision
 whose value switches it on; from those the engine builds per-layer tables indexed by
 the arch vector (`nas.hardware.tables`), so that FLOPs, params and lookup-table latency
