@@ -11,7 +11,6 @@ import re
 import shlex
 import sys
 
-import pytest
 from click.testing import CliRunner
 
 from nas.cli import main
@@ -41,25 +40,34 @@ def shell_commands(text: str) -> list[str]:
             if line.strip() and not line.strip().startswith("#")]
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
-def test_every_code_block_runs(document, tmp_path, monkeypatch):
+def _tutorial_first(documents):
+    return sorted(documents, key=lambda path: path.name != "tutorial-custom-space.md")
+
+
+def test_every_code_block_runs(tmp_path, monkeypatch):
+    """All documents in one folder, the tutorial first: a command another document already ran (the
+    README repeats the tutorial's) is not run again, and later blocks may use what it wrote."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    namespace: dict = {"__name__": "__docs__"}
-    found = blocks(document)
-    for block in found:
-        where = f"{document.name}:{block.line}"
-        if block.language == "python" and block.file_name:
-            (tmp_path / block.file_name).write_text(block.text)
-            sys.modules.pop(block.file_name[:-3].replace("/", "."), None)
-        elif block.language == "python":
-            exec(compile(block.text, where, "exec"), namespace)  # noqa: S102 - the documentation's own code
-        elif block.language in ("bash", "sh"):
-            for command in shell_commands(block.text):
-                result = CliRunner().invoke(main, tiny(command))
-                assert result.exit_code == 0, f"{where}: {command}\n{result.output}"
-        else:
-            assert block.language in ("console", "text"), f"{where}: unknown block language {block.language!r}"
+    ran: set[str] = set()
+    for document in _tutorial_first(DOCUMENTS):
+        namespace: dict = {"__name__": "__docs__"}
+        for block in blocks(document):
+            where = f"{document.name}:{block.line}"
+            if block.language == "python" and block.file_name:
+                (tmp_path / block.file_name).write_text(block.text)
+                sys.modules.pop(block.file_name[:-3].replace("/", "."), None)
+            elif block.language == "python":
+                exec(compile(block.text, where, "exec"), namespace)  # noqa: S102 - the documentation's own code
+            elif block.language in ("bash", "sh"):
+                for command in shell_commands(block.text):
+                    if command in ran:
+                        continue
+                    result = CliRunner().invoke(main, tiny(command))
+                    assert result.exit_code == 0, f"{where}: {command}\n{result.output}"
+                    ran.add(command)
+            else:
+                assert block.language in ("console", "text"), f"{where}: unknown block language {block.language!r}"
 
 
 def test_the_readme_and_the_tutorial_show_the_same_network():
