@@ -20,6 +20,7 @@ expressions to know which decisions set each layer's shape (`nas.hardware.derive
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,15 +33,16 @@ from nas.space import AtLeast, SpaceError
 from supernets.masks import lookup
 
 
-class Declared:
+class Declared(abc.ABC):
     """A decision declared in a model. Subclasses are frozen dataclasses; `name` is bound by `name_decisions`."""
 
     name: str | None
     when: AtLeast | None
     values: tuple
 
+    @abc.abstractmethod
     def to_decision(self, name: str, when: AtLeast | None) -> Any:
-        raise NotImplementedError
+        """The `nas.space` decision this declaration becomes under `name`."""
 
     def _check(self) -> None:
         """A malformed declaration fails where it is written, before any layer is sized from it."""
@@ -296,13 +298,15 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _walk(value: Any, path: tuple[str, ...], conditions: tuple, seen: set) -> Iterator[tuple[tuple[str, ...], Any, tuple]]:
-    """(path, declared or size expression, container conditions) in attribute order, once per module."""
+    """(path, node, container conditions) for every module (once) and every declared decision or size
+    expression, in attribute order."""
     if isinstance(value, nnx.Module):
         if id(value) in seen:
             return
         seen.add(id(value))
-        # A container whose children exist conditionally (an elastic-depth stack) says which: it yields
-        # (key, child, conditions); any other module's children are its attributes, in definition order.
+        yield path, value, conditions
+        # A container whose children exist conditionally (an elastic-depth stack, an op choice) says which:
+        # it yields (key, child, conditions); any other module's children are its attributes, in order.
         conditioned = getattr(value, "conditioned_children", None)
         children = conditioned() if conditioned else ((k, c, ()) for k, c in _children(value))
         for key, child, extra in children:
@@ -318,28 +322,17 @@ def _walk(value: Any, path: tuple[str, ...], conditions: tuple, seen: set) -> It
 
 def modules_in(model: nnx.Module) -> Iterator[tuple[str, nnx.Module, tuple]]:
     """Every module of `model` once: (path name, module, conditions of the containers it sits in)."""
-    def visit(value, path, conditions, seen):
-        if isinstance(value, nnx.Module):
-            if id(value) in seen:
-                return
-            seen.add(id(value))
-            yield ".".join(path), value, conditions
-            conditioned = getattr(value, "conditioned_children", None)
-            children = conditioned() if conditioned else ((k, c, ()) for k, c in _children(value))
-            for key, child, extra in children:
-                if not key.startswith("_"):
-                    yield from visit(child, path + tuple(key.split(".")), conditions + tuple(extra), seen)
-        elif isinstance(value, (list, tuple, nnx.List, dict)):
-            for key, child in _children(value):
-                yield from visit(child, path + (key,), conditions, seen)
-
-    yield from visit(model, (), (), set())
+    for path, node, conditions in _walk(model, (), (), set()):
+        if isinstance(node, nnx.Module):
+            yield ".".join(path), node, conditions
 
 
 def declared_in(model: nnx.Module) -> list[tuple[str, Declared, tuple]]:
     """Every declared decision of `model`: (path name, decision, conditions of the containers it sits in)."""
     found: list[tuple[str, Declared, tuple]] = []
     for path, value, conditions in _walk(model, (), (), set()):
+        if isinstance(value, nnx.Module):
+            continue
         candidates = (value,) if isinstance(value, Declared) else sources(value)
         for declared in candidates:
             if isinstance(declared, SameAs) and not any(declared.source is d for _, d, _ in found):
@@ -369,7 +362,6 @@ def name_decisions(model: nnx.Module, space_name: str, version: int = 1) -> spac
                 raise SpaceError(f"space {space_name!r}: decision {name!r} has its own condition {when!r} inside "
                                  f"a container that sets {conditions[-1]!r}; allowed: one condition")
             when = conditions[-1]
-        named[id(declared)] = declared  # placeholder until its condition source is named
         replacement = dataclasses.replace(declared, name=name)
         object.__setattr__(replacement, "when", _renamed_condition(when, named, space_name, name))
         if isinstance(declared, SameAs):

@@ -1,7 +1,8 @@
 """Smoke runs of the benchmarks at tiny sizes: a broken bench fails `make test`, not the next `make bench`."""
 import json
 
-from experiments.bench import differentiable, predictor
+import experiments.bench.differentiable as differentiable
+import experiments.bench.predictor as predictor
 
 
 def json_line(capsys) -> dict:
