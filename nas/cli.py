@@ -8,6 +8,7 @@ import sys
 import click
 
 from nas.errors import WeftError
+from nas.key_values import parse_key_values
 
 
 def _one_line_errors(command):
@@ -22,21 +23,6 @@ def _one_line_errors(command):
             click.echo("interrupted; progress saved, run the same command again to resume", err=True)
             sys.exit(130)
     return wrapper
-
-
-def _parse_options(pairs: tuple[str, ...]) -> dict:
-    from nas.errors import ConfigError
-
-    options = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option must look like key=value, got {pair!r}")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
 
 
 class _LazyGroup(click.Group):
@@ -162,7 +148,7 @@ def train(run_path, options, quiet, num_processes, **fields):
     fields["devices"] = fields["devices"] or None
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())
-    config = from_dict(TrainConfig, {**fields, "space_options": _parse_options(options)}, "nas train")
+    config = from_dict(TrainConfig, {**fields, "space_options": parse_key_values(options)}, "nas train")
     member = member_from_environment()
     if num_processes < 1 or (member and num_processes not in (1, member.num_processes)):
         allowed = f"1 or {member.num_processes} (WEFT_NUM_PROCESSES)" if member else "an integer >= 1"
@@ -213,7 +199,7 @@ def experiment(name, run_path, options, quiet):
     from nas.config import from_dict
 
     module = importlib.import_module(f"experiments.{name}")
-    config = from_dict(module.Config, _parse_options(options), f"experiment {name}")
+    config = from_dict(module.Config, parse_key_values(options), f"experiment {name}")
     run_dir = Path(run_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     results = module.run(config, run_dir, progress=not quiet)

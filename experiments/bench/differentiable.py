@@ -1,10 +1,10 @@
 """Benchmark of a differentiable search step: TangleNAS superposition vs DARTS mixed ops. Prints one JSON line.
 
-    python -m experiments.bench.differentiable [--width-mult 0.5] [--batch 32] [--resolution 32] [--channels 3]
-                                               [--option kernels=[3,5]] [--repeats 5]
+    python -m experiments.bench.differentiable [--space mobilenetv3] [--width-mult 0.5] [--batch 32]
+                                               [--resolution 32] [--channels 3] [--option kernels=[3,5]] [--repeats 5]
 
 One search step = a weight step on a training batch and an alpha step on a validation batch
-(`searchers.differentiable.make_search_step`), on the MobileNetV3 space with random inputs, the same
+(`searchers.differentiable.make_search_step`), on the MobileNetV3 space (or `--space`) with random inputs, the same
 weights, alpha and batches for both forms, measured in the same process:
 
   superposition_step_ms / mixed_op_step_ms   median of interleaved repeats (ms)
@@ -29,19 +29,12 @@ import optax
 
 from experiments.bench.step import time_interleaved
 from nas.definition import get_definition
+from nas.key_values import parse_key_values
 from nas.differentiable import arch_params
 from nas.lowering import split
 from searchers.differentiable import init_search_state, make_search_step
 
 FORMS = {"superposition": "tangle", "mixed_op": "darts"}
-
-
-def parse_options(pairs) -> dict:
-    options = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        options[key] = json.loads(value)
-    return options
 
 
 def memory_bytes(compiled) -> dict:
@@ -52,7 +45,8 @@ def memory_bytes(compiled) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width-mult", type=float, default=0.5)
+    parser.add_argument("--space", default="mobilenetv3", help="a shipped space with choice decisions")
+    parser.add_argument("--width-mult", type=float, default=0.5, help="mobilenetv3's width multiplier")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--channels", type=int, default=3)
@@ -60,9 +54,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
-    definition = get_definition("mobilenetv3")
+    definition = get_definition(args.space)
     image_shape = (args.resolution, args.resolution, args.channels)
-    options = {"width_mult": args.width_mult, **parse_options(args.option)}
+    options = {**({"width_mult": args.width_mult} if args.space == "mobilenetv3" else {}), **parse_key_values(args.option)}
     space, supernet = definition.build(definition.resolve_options(options, image_shape))
     graphdef, params, stats = split(supernet)
     rng = np.random.default_rng(0)
@@ -82,7 +76,7 @@ def main(argv=None) -> None:
     time_interleaved(runners, 1)  # warm up
     step_ms = time_interleaved(runners, args.repeats)
     mb = {form: memory[form]["total"] / 2**20 for form in FORMS}
-    result = {"bench": "differentiable", "space": "mobilenetv3", "options": options, "decisions": space.num_decisions,
+    result = {"bench": "differentiable", "space": args.space, "options": options, "decisions": space.num_decisions,
               "batch": args.batch, "input": list(image_shape), "backend": jax.default_backend(),
               "repeats": args.repeats,
               **{f"{form}_step_ms": round(step_ms[form], 1) for form in FORMS},

@@ -43,6 +43,8 @@ import optax
 
 from nas.compile_counter import count_compiles
 from nas.definition import get_definition
+from nas.errors import ConfigError
+from nas.key_values import parse_key_values
 from nas.lowering import slice_subnet, split, standalone_apply
 from nas.train.losses import cross_entropy
 from nas.train.step import init_train_state, make_train_step
@@ -57,15 +59,15 @@ def input_shape(args) -> tuple:
 def parse_space_options(pairs: list[str]) -> dict[str, dict]:
     """["nb201.channels=8", ...] -> {"nb201": {"channels": 8}}; a malformed pair is one clear error."""
     options: dict[str, dict] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
+    try:
+        values = parse_key_values(pairs)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}; expected SPACE.KEY=VALUE, e.g. nb201.cells_per_stage=1")
+    for key, value in values.items():
         space, dot, name = key.partition(".")
-        if not (separator and dot and space and name):
-            raise SystemExit(f"error: --option {pair!r}: expected SPACE.KEY=VALUE, e.g. nb201.cells_per_stage=1")
-        try:
-            options.setdefault(space, {})[name] = json.loads(value)
-        except json.JSONDecodeError:
-            raise SystemExit(f"error: --option {pair!r}: the value is not JSON (numbers, true/false, \"text\")")
+        if not (dot and space and name):
+            raise SystemExit(f"error: --option {key}=...: expected SPACE.KEY=VALUE, e.g. nb201.cells_per_stage=1")
+        options.setdefault(space, {})[name] = value
     return options
 
 

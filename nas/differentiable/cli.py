@@ -5,7 +5,8 @@ import json
 
 import click
 
-from nas.cli import _one_line_errors, _parse_options
+from nas.cli import _one_line_errors
+from nas.key_values import parse_key_values
 
 
 @click.command(help="Differentiable search (weights and architecture trained together) into a run directory: "
@@ -45,7 +46,7 @@ def search_differentiable(run_path, options, quiet, **fields):
     from nas.config import from_dict
     from nas.differentiable.search_run import DifferentiableConfig, search
 
-    config = from_dict(DifferentiableConfig, {**fields, "space_options": _parse_options(options)},
+    config = from_dict(DifferentiableConfig, {**fields, "space_options": parse_key_values(options)},
                        "nas search-differentiable")
     result = search(config, run_path, progress=not quiet)
     click.echo(json.dumps({k: result[k] for k in result if k != "probabilities"}))
