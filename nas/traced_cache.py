@@ -23,7 +23,6 @@ import json
 import os
 import sys
 import sysconfig
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +31,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 from jax import export
+
+from nas.atomic_write import write_bytes_atomically
 
 FORMAT_VERSION = 1
 _PACKAGES = ("jax", "jaxlib", "flax", "optax")
@@ -205,9 +206,6 @@ class DiskCachedJit:
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
+        write_bytes_atomically(path, data)
     except OSError as error:  # a read-only cache only costs speed
         warnings.warn(f"could not write traced-program cache entry {path}: {error}")

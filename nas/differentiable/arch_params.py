@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nas.atomic_write import write_atomically, write_text_atomically
 from nas.space import Arch, Space, SpaceError
 
 ArchParams = dict  # {decision name: float32 [n_choices]}
@@ -117,10 +118,7 @@ def from_json(space: Space, text: str) -> ArchParams:
 
 def save(path, space: Space, alpha: ArchParams) -> None:
     """Writes alpha atomically (a temporary file renamed), so a kill never leaves half a file."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(to_json(space, alpha))
-    temporary.replace(path)
+    write_text_atomically(path, to_json(space, alpha))
 
 
 def load(path, space: Space) -> ArchParams:
@@ -129,11 +127,8 @@ def load(path, space: Space) -> ArchParams:
 
 def save_optimizer_state(path, state) -> None:
     """The optimiser state's leaves as an .npz (no pickle), written atomically; `load_optimizer_state` reads it."""
-    path = Path(path)
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(state))]
-    temporary = path.with_name(path.name + ".tmp.npz")
-    np.savez(temporary, **{f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)})
-    temporary.replace(path)
+    write_atomically(path, lambda out: np.savez(out, **{f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}))
 
 
 def load_optimizer_state(path, like):

@@ -127,7 +127,7 @@ def test_save_and_load_round_trip_exactly(tmp_path):
     for name in alpha:
         assert restored[name].dtype == jnp.float32
         np.testing.assert_array_equal(restored[name], alpha[name])
-    assert not (tmp_path / "alpha.json.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["alpha.json"]  # no temporary file left beside it
 
 
 def test_load_refuses_another_space_and_damaged_files(tmp_path):
