@@ -12,8 +12,8 @@ Constraints, two ways:
   (`constrained_ranks`);
 * resampled: with `is_feasible` (a cheap predicate, e.g. params <= budget), a child it
   refuses is drawn again, up to `max_resample` times, before the last draw is kept.
-Children already evaluated are also drawn again (up to `max_resample` times), so the
-trial budget goes to new archs.
+A child may repeat an arch already evaluated; the search loop answers it without a trial
+(`searchers.deduplicate`), and the repeat joins the population as a young member.
 """
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ class RegularizedEvolution:
         self._seeds = [space.validate(arch) for arch in seeds]
         # (arch, objectives, violation) of the last population_size archs told.
         self._population: deque = deque(maxlen=population_size)
-        self._seen: set[str] = set()
 
     # -- proposing ------------------------------------------------------------
 
@@ -57,7 +56,7 @@ class RegularizedEvolution:
     def _acceptable(self, draw: Callable[[], Arch]) -> Arch:
         for _ in range(self.max_resample):
             arch = draw()
-            if arch.to_string() not in self._seen and (self.is_feasible is None or self.is_feasible(arch)):
+            if self.is_feasible is None or self.is_feasible(arch):
                 return arch
         return arch
 
@@ -80,7 +79,6 @@ class RegularizedEvolution:
         objectives, violations = check_told(archs, objectives, violations)
         for arch, values, violation in zip(archs, objectives, violations):
             self._population.append((self.space.validate(arch), values.tolist(), float(violation)))
-            self._seen.add(arch.to_string())
 
     @property
     def population(self) -> list[tuple[Arch, list[float], float]]:
@@ -88,12 +86,10 @@ class RegularizedEvolution:
 
     def state(self) -> dict:
         return {"rng": rng_state(self._rng), "seeds": archs_to_strings(self._seeds),
-                "population": [[a.to_string(), o, v] for a, o, v in self._population],
-                "seen": sorted(self._seen)}
+                "population": [[a.to_string(), o, v] for a, o, v in self._population]}
 
     def restore(self, state: dict) -> None:
         self._rng = rng_from_state(state["rng"])
         self._seeds = archs_from_strings(self.space, state["seeds"])
         self._population = deque(((self.space.from_string(a), o, v) for a, o, v in state["population"]),
                                  maxlen=self.population_size)
-        self._seen = set(state["seen"])

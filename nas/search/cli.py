@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from nas.cli import _one_line_errors, _parse_options
+from nas.cli import _one_line_errors
 from nas.errors import ConfigError
+from nas.key_values import parse_key_values
 from nas.search.scoring_network import CHOICES as SUPERNET_CHOICES
 from nas.user_code import import_attribute
 
@@ -63,6 +64,9 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--study", default="search", show_default=True)
 @click.option("--worker", default="main", show_default=True, help="name keying this process's searcher state")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--initial-archs", default="endpoints", show_default=True,
+              type=click.Choice(["endpoints", "smallest", "largest", "none"]),
+              help="archs every searcher evaluates first: the smallest and largest, one of them, or none")
 @click.option("--option", "options", multiple=True, help="searcher option key=value (JSON value), repeatable")
 @click.option("--reference", "references", multiple=True, help="hypervolume reference METRIC=VALUE, repeatable")
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
@@ -78,7 +82,7 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
-           study, worker, seed, options, references, split, execution, limit, latency_predictor, supernet,
+           study, worker, seed, initial_archs, options, references, split, execution, limit, latency_predictor, supernet,
            cost_repeats, quiet):
     from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
@@ -106,7 +110,8 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
     config = SearchConfig(searcher=searcher, trials=trials, batch=batch,
                           objectives=_split_list((objective_list,)) if objective_list else None,
                           constraints=tuple(constraints), seed=seed, study=study, storage=storage,
-                          options=_parse_options(options), reference=reference, worker=worker)
+                          options=parse_key_values(options), reference=reference, worker=worker,
+                          initial_archs=initial_archs)
     result = run_search(evaluator, run_path, config, progress=not quiet)
     best = result.best()
     if result.constraints and not result.feasible:
@@ -114,6 +119,7 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
                    f"{', '.join(map(str, result.constraints))}; relax the budgets or search longer", err=True)
     summary = {"trials": len(result.records), "feasible": len(result.feasible), "front": len(result.front()),
                "hypervolume": result.hypervolume(), "evaluated_here": result.evaluated,
+               "duplicates": result.duplicates,
                "best": None if best is None else {"arch": best.arch, **best.metrics}}
     if isinstance(evaluator, SupernetEvaluator) and is_mixture_run(evaluator) and cost_repeats:
         summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, study, cost_repeats)

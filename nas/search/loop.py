@@ -6,7 +6,10 @@ Each round: tell the searcher every trial other workers finished since the last 
 finish this host's stale trials (left RUNNING by a killed process); ask the searcher for
 the rest of a batch; claim one Optuna trial per candidate; evaluate the batch (archs
 already evaluated reuse their metrics); record metrics, objectives and the violation of
-the budgets; tell the searcher. `trials` is the number of finished trials the study
+the budgets; tell the searcher. The searcher runs composed (`searchers.composed`): the
+initial archs (`initial_archs`: the smallest and largest by default) are asked first, and a
+proposal repeating an arch already evaluated, or one proposed twice in a batch, is answered from
+the history and never costs a trial (`SearchResult.duplicates` counts them). `trials` is the number of finished trials the study
 should hold, whatever the number of workers: a claim beyond it (two workers racing for
 the last slots) is parked as a WAITING trial marked `surplus`, never evaluated. Re-running the
 same command resumes: finished trials are never evaluated again (a trial a killed process
@@ -60,6 +63,7 @@ class SearchConfig:
     options: Mapping = field(default_factory=dict)  # searcher options
     reference: Mapping = field(default_factory=dict)  # hypervolume reference point per metric
     worker: str = "main"
+    initial_archs: str = "endpoints"  # asked first: endpoints | smallest | largest | none (searchers.initial_archs)
 
 
 @dataclass
@@ -69,6 +73,8 @@ class SearchResult:
     constraints: list[Constraint]
     reference: np.ndarray | None
     evaluated: int  # archs this process evaluated (not cached, not resumed)
+    duplicates: int = 0  # proposals repeating an evaluated (or in-flight) arch, answered without a trial
+    fallbacks: int = 0  # archs drawn uniformly because the searcher kept repeating itself
 
     @property
     def feasible(self) -> list[TrialRecord]:
@@ -208,6 +214,8 @@ def default_objectives(evaluator, objectives: Sequence | None = None) -> tuple:
 def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchConfig(), *,
                progress: bool = True) -> SearchResult:
     """Search until the study holds `config.trials` finished trials (see the module docstring)."""
+    from searchers.composed import composed
+    from searchers.initial_archs import initial_archs
     from searchers.registry import make_searcher
 
     directory = Path(directory)
@@ -223,6 +231,7 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     _check_budgets(evaluator, constraints)
     reference = _reference(evaluator, objectives, constraints, config.reference)
     options = _searcher_defaults(config.searcher, evaluator, objectives, constraints, config.options)
+    initial_archs(space, config.initial_archs)  # refuses an unknown choice before anything is written
     # Built once here only to refuse unknown or ill-typed searcher options before anything is written
     # (the searcher that runs is seeded by the worker name, claimed below).
     make_searcher(config.searcher, space, len(objectives), seed=config.seed, options=options)
@@ -249,15 +258,17 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     worker_name, lock = claim_name(directory / STATE_DIR, config.worker)
     try:
         seed = config.seed + zlib.crc32(worker_name.encode()) % 100_000 if worker_name != "main" else config.seed
-        searcher = make_searcher(config.searcher, space, len(objectives), seed=seed,
-                                 seeds=[space.smallest(), space.largest()], options=options)
+        searcher = composed(make_searcher(config.searcher, space, len(objectives), seed=seed, options=options),
+                            initial=config.initial_archs, seed=seed)
         saved = _SavedState(directory, config.study, worker_name,
-                            json.dumps([config.searcher, config.options], sort_keys=True, default=str))
+                            json.dumps(["composed", config.searcher, config.options, config.initial_archs],
+                                       sort_keys=True, default=str))
         told = saved.load(searcher)
         evaluated = _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress)
     finally:
         lock.unlink(missing_ok=True)
-    return SearchResult(trial_records(study), objectives, constraints, reference, evaluated)
+    return SearchResult(trial_records(study), objectives, constraints, reference, evaluated,
+                        searcher.duplicates, searcher.fallbacks)
 
 
 def _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress) -> int:
@@ -293,11 +304,15 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
                     continue  # another resuming worker of this host took it over and finished it meanwhile
                 claimed.append((t.number, evaluator.space.from_string(t.user_attrs["arch"])))
             wanted = min(config.batch - len(claimed), max(room, 0))
-            if wanted > 0:
-                claimed += _claim(study, searcher.ask(wanted), me, config.trials)
+            proposed = searcher.ask(wanted) if wanted > 0 else []
+            claimed += _claim(study, proposed, me, config.trials)
             if not claimed:
                 if alive:
                     return evaluated  # the others are finishing the last trials
+                if wanted > 0 and not proposed:
+                    print(f"search {config.study}: every arch the searcher proposes has been evaluated; stopping at "
+                          f"{len(complete)} trials", file=sys.stderr)
+                    return evaluated
                 idle += 1
                 if idle > _MAX_IDLE_ROUNDS:
                     return evaluated
