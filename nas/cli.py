@@ -133,11 +133,17 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
                    "[default: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist]")
 @click.option("--limit-train", type=int, default=None,
               help="use only the first N training examples (images or byte windows)")
+@click.option("--collections", default="",
+              help="fortunes: comma-separated collections to read (file names, 'general' or 'computing', the "
+                   "domain held out from 'general') [default: all]")
+@click.option("--base", default=None,
+              help="space lora: the trained transformer_lm run whose frozen subnet the adapters wrap (the space "
+                   "option base)")
 @click.option("--checkpoint-every", type=int, default=250, show_default=True)
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def train(run_path, options, quiet, num_processes, **fields):
+def train(run_path, options, quiet, num_processes, base, **fields):
     from nas.config import from_dict
     from nas.errors import ConfigError
     from nas.train.config import WITH_TEACHER, TrainConfig
@@ -148,7 +154,11 @@ def train(run_path, options, quiet, num_processes, **fields):
     fields["devices"] = fields["devices"] or None
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())
-    config = from_dict(TrainConfig, {**fields, "space_options": parse_key_values(options)}, "nas train")
+    fields["collections"] = tuple(c.strip() for c in fields["collections"].split(",") if c.strip())
+    space_options = parse_key_values(options)
+    if base is not None:
+        space_options["base"] = base
+    config = from_dict(TrainConfig, {**fields, "space_options": space_options}, "nas train")
     member = member_from_environment()
     if num_processes < 1 or (member and num_processes not in (1, member.num_processes)):
         allowed = f"1 or {member.num_processes} (WEFT_NUM_PROCESSES)" if member else "an integer >= 1"

@@ -30,11 +30,34 @@ _INSTALL_HINT = (f"install it with `sudo apt-get install fortunes` (or `make dat
                  "to a directory of fortune files")
 
 
-def read_fortunes(root: str | os.PathLike | None = None) -> list[bytes]:
+# Named sets of collections (fortune files) for domain adaptation (`search_spaces.lora`): a base
+# pretrained on "general" (every collection not in "computing") is adapted to "computing", held out.
+DOMAINS = {"computing": ("computers", "debian", "linux", "linuxcookie", "perl")}
+GENERAL = "general"
+
+
+def select_collections(available: list[str], requested) -> list[str]:
+    """The collections `requested` names (file names, a `DOMAINS` name or "general"), in `available`'s order."""
+    chosen = set()
+    for name in requested:
+        if name == GENERAL:
+            chosen |= set(available) - {c for files in DOMAINS.values() for c in files}
+        elif name in DOMAINS:
+            chosen |= set(DOMAINS[name])
+        elif name in available:
+            chosen.add(name)
+        else:
+            raise DataError(f"unknown fortune collection {name!r}; allowed: {', '.join([GENERAL, *DOMAINS])} or one "
+                            f"of {', '.join(available)}")
+    return [name for name in available if name in chosen]
+
+
+def read_fortunes(root: str | os.PathLike | None = None, collections=()) -> list[bytes]:
     """Every non-empty fortune under `root`, as UTF-8 bytes, files in name order.
 
     Skips the `.dat` index files, symbolic links (the `.u8` aliases), hidden
-    files and sub-directories (such as the offensive `off/` set).
+    files and sub-directories (such as the offensive `off/` set). `collections`
+    (non-empty) keeps only the files `select_collections` picks.
     """
     root = Path(root if root is not None else os.environ.get(FORTUNES_ENV_VAR, DEFAULT_FORTUNES_ROOT))
     if not root.is_dir():
@@ -42,6 +65,9 @@ def read_fortunes(root: str | os.PathLike | None = None) -> list[bytes]:
     files = [path for path in sorted(root.iterdir())
              if path.is_file() and not path.is_symlink() and path.suffix not in (".dat", ".u8")
              and not path.name.startswith(".")]
+    if collections:
+        kept = set(select_collections([path.name for path in files], collections))
+        files = [path for path in files if path.name in kept]
     fortunes = [fortune for path in files for fortune in split_fortunes(_utf8_bytes(path))]
     if not fortunes:
         raise DataError(f"fortune corpus {root} holds no fortunes; {_INSTALL_HINT}")
@@ -118,15 +144,17 @@ def unigram_bits_per_char(train_bytes: np.ndarray, predicted: np.ndarray) -> flo
 
 
 def load_fortunes(root: str | os.PathLike | None = None, context: int = 64, validation_fraction: float = 0.05,
-                  test_fraction: float = 0.05, seed: int = 0, limit_train: int | None = None) -> Dataset:
+                  test_fraction: float = 0.05, seed: int = 0, limit_train: int | None = None,
+                  collections=()) -> Dataset:
     """The fortune corpus as a token `Dataset` of `context`-byte windows (see the module docstring).
 
+    `collections` (non-empty) reads only those fortune files (`select_collections`).
     `limit_train` keeps the first that many training windows; the unigram
     baseline is fitted on the whole train split regardless, as a limited load
     should report the same reference numbers.
     """
     _check_int(context, "context", low=1)
-    parts = deal_by_fortune(read_fortunes(root), validation_fraction, test_fraction, seed)
+    parts = deal_by_fortune(read_fortunes(root, collections), validation_fraction, test_fraction, seed)
     splits, train_bytes = {}, None
     for name, fortunes in zip(("train", "validation", "test"), parts):
         data = join_fortunes(fortunes)

@@ -19,7 +19,7 @@ DATA_INPUTS = {"fashion-mnist": "images", "synthetic": "images", "fortunes": "to
 # Changing these on a resumed run would silently change what was trained.
 RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_random", "num_archs",
                     "optimizer", "learning_rate", "momentum", "weight_decay", "warmup_steps",
-                    "label_smoothing", "seed", "split_seed", "data", "validation_size", "limit_train", "distillation",
+                    "label_smoothing", "seed", "split_seed", "data", "collections", "validation_size", "limit_train", "distillation",
                     "alpha_min", "alpha_max", "ratio_clip", "grad_clip", "freeze_unused",
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
                     "supernet", "experts", "split_decision", "router_hidden", "balance_weight",
@@ -80,6 +80,7 @@ class TrainConfig:
     split_seed: int = 0                 # which examples are held out (validation/test): the data's identity, kept
                                         # apart from `seed` so every seed of an arch is scored on the same test set
     data: str = "fashion-mnist"         # fashion-mnist | synthetic | fortunes (byte-level text)
+    collections: tuple = ()             # fortunes: the collections read (file names, "general", "computing"); all if empty
     validation_size: int = 5000         # fashion-mnist: held-out training images (fortunes: 5% of fortunes)
     limit_train: int | None = None      # the first N training examples (images, or fortunes' byte windows)
     checkpoint_every: int = 250
@@ -112,6 +113,9 @@ class TrainConfig:
                                   f"got {getattr(self, name)!r}")
         if self.seed < 0 or self.split_seed < 0:
             raise ConfigError(f"train config: seed and split_seed must be >= 0, got {self.seed}, {self.split_seed}")
+        if self.collections and (self.data != "fortunes" or not all(isinstance(c, str) for c in self.collections)):
+            raise ConfigError(f"train config: collections names fortune collections (strings) and needs data "
+                              f"'fortunes', got {list(self.collections)!r} with data {self.data!r}")
         if self.validation_size < 1:  # the summary and nas search score subnets on the validation split
             raise ConfigError(f"train config: validation_size must be >= 1, got {self.validation_size}")
         if self.limit_train is not None and self.limit_train < 1:

@@ -58,7 +58,8 @@ def load_dataset(config: TrainConfig, context: int | None = None) -> data_lib.Da
     if config.data == "fortunes":
         if context is None:
             raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
-        return load_fortunes(context=context, seed=config.split_seed, limit_train=config.limit_train)
+        return load_fortunes(context=context, seed=config.split_seed, limit_train=config.limit_train,
+                             collections=config.collections)
     return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.split_seed,
                                        limit_train=config.limit_train)
 

@@ -146,3 +146,17 @@ def test_token_splits_and_batches_are_checked_with_clear_messages():
         Split(tokens[..., None], tokens, kind="tokens")
     with pytest.raises(DataError, match="split kind must be one of images, tokens; got 'text'"):
         Split(tokens, tokens, kind="text")
+
+
+def test_collections_select_files_and_the_named_domains_split_the_corpus(fortune_dir):
+    from nas.text_data import DOMAINS, select_collections
+
+    root, fortunes = fortune_dir
+    assert read_fortunes(root, ["set1"]) == fortunes[30:]
+    assert read_fortunes(root, ["set0", "set1"]) == fortunes
+    available = ["art", "computers", "cookie", "linux", "perl"]
+    general, computing = select_collections(available, ["general"]), select_collections(available, ["computing"])
+    assert general == ["art", "cookie"] and computing == ["computers", "linux", "perl"]
+    assert set(computing) <= set(DOMAINS["computing"])
+    with pytest.raises(DataError, match="unknown fortune collection 'nope'; allowed: general, computing or one of"):
+        read_fortunes(root, ["nope"])
