@@ -6,7 +6,8 @@ sampled subnet used this step would keep drifting (decaying toward zero, or
 coasting on old momentum), and small subnets' weights would change while only
 large ones trained. `freeze_unused(inner)` wraps any optax transformation:
 where the step's summed gradient is exactly zero the update is zero and the
-inner state (every state leaf shaped like the parameters) keeps its old value.
+inner state (every state leaf that belongs to one parameter, found by its key
+path, so any chain, `masked` or `multi_transform` is covered) keeps its old value.
 
 "Used" is known exactly for archs fixed for the whole run (the sandwich rule's
 largest and smallest): the step passes their usage (`nas.lowering.param_usage`,
@@ -34,22 +35,27 @@ class FrozenUnusedState(NamedTuple):
     inner: optax.OptState
 
 
-def _is_param_shaped(tree, params_structure) -> bool:
-    try:
-        return jax.tree.structure(tree) == params_structure
-    except Exception:  # noqa: BLE001 -- an unflattenable node is simply not param-shaped
-        return False
+def _freeze_state(new, old, used, params):
+    """Keep `old` wherever `used` is False, in every state leaf that belongs to one parameter.
 
+    A state leaf belongs to parameter p when its key path ends with p's key path and it has p's shape:
+    `mu`/`nu`/`trace` of any chain, and the same under `multi_transform`/`masked`, whose per-label
+    states hold the parameter tree with the other labels' entries cut out (so the tree's structure
+    cannot be compared to the parameters', but each leaf's path can). Anything else (step counts,
+    schedules, scalars a transformation shares across parameters) is taken as updated.
+    """
+    param_paths = {tuple(path): (leaf_used, jnp.shape(leaf)) for (path, leaf), leaf_used in zip(
+        jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(used))}
+    longest = max((len(path) for path in param_paths), default=0)
 
-def _freeze_state(new, old, used, params_structure):
-    """Keep `old` wherever `used` is False, in every param-shaped subtree of an optax state."""
-    if _is_param_shaped(new, params_structure):
-        return jax.tree.map(lambda n, o, u: jnp.where(u, n, o), new, old, used)
-    if isinstance(new, tuple) and type(new) is not tuple and hasattr(new, "_fields"):  # NamedTuple
-        return type(new)(*(_freeze_state(n, o, used, params_structure) for n, o in zip(new, old)))
-    if isinstance(new, (tuple, list)):
-        return type(new)(_freeze_state(n, o, used, params_structure) for n, o in zip(new, old))
-    return new  # counts, schedules' step: shared by all parameters
+    def keep(path, new_leaf, old_leaf):
+        for start in range(max(0, len(path) - longest), len(path)):
+            match = param_paths.get(tuple(path[start:]))
+            if match is not None and match[1] == jnp.shape(new_leaf):
+                return jnp.where(match[0], new_leaf, old_leaf)
+        return new_leaf
+
+    return jax.tree_util.tree_map_with_path(keep, new, old)
 
 
 def freeze_unused(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
@@ -63,7 +69,7 @@ def freeze_unused(inner: optax.GradientTransformation) -> optax.GradientTransfor
             used = jax.tree.map(jnp.logical_or, used, always_used)
         updates, new_inner = optax.with_extra_args_support(inner).update(grads, state.inner, params, **extra_args)
         updates = jax.tree.map(lambda u, keep: jnp.where(keep, u, jnp.zeros((), u.dtype)), updates, used)
-        new_inner = _freeze_state(new_inner, state.inner, used, jax.tree.structure(grads))
+        new_inner = _freeze_state(new_inner, state.inner, used, grads)
         return updates, FrozenUnusedState(new_inner)
 
     return optax.GradientTransformationExtraArgs(init, update)

@@ -2,13 +2,16 @@
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from nas.data import synthetic_dataset
 from nas.definition import get_definition
 from nas.lowering import param_usage, split
 from nas.train.config import TrainConfig
+from nas.train.masked_updates import freeze_unused
 from nas.train.optim import make_optimizer
 from nas.train.step import init_train_state, make_train_step
 
@@ -83,3 +86,71 @@ def test_what_the_static_archs_read_is_never_frozen_even_where_its_gradient_is_e
     assert with_usage <= 1e-5
     # Reading "used" from the gradient alone freezes some of them: the test can fail.
     assert gradient_only > 1e-3
+
+
+def _chains():
+    labels = {"dense": {"kernel": "momentum", "bias": "adam"}, "head": "momentum"}
+    return {
+        "sgd+momentum": optax.sgd(0.1, momentum=0.9),
+        "adamw": optax.adamw(0.1, weight_decay=0.1),
+        "multi_transform": optax.multi_transform(
+            {"momentum": optax.sgd(0.1, momentum=0.9), "adam": optax.chain(optax.clip_by_global_norm(1.0),
+                                                                         optax.adamw(0.1, weight_decay=0.1))},
+            labels),
+        "masked": optax.chain(optax.masked(optax.add_decayed_weights(0.1), {"dense": {"kernel": True, "bias": False},
+                                                                           "head": True}),
+                              optax.sgd(0.1, momentum=0.9)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_chains()))
+def test_any_optax_chain_keeps_the_state_of_unused_entries_bit_identical(name):
+    # One step with every entry used builds momentum and moments; then only the first half of every
+    # parameter gets gradients. The other half must keep its value and every moment it had.
+    inner = _chains()[name]
+    params = {"dense": {"kernel": jnp.ones((4, 6)), "bias": jnp.ones((6,))}, "head": jnp.ones((6, 2))}
+    half = jax.tree.map(lambda p: jnp.arange(p.shape[0]).reshape((-1,) + (1,) * (p.ndim - 1)) < p.shape[0] // 2,
+                        params)
+
+    def run(transformation):
+        state = transformation.init(params)
+        current = params
+        for step in range(4):
+            grads = jax.tree.map(lambda p, h: jnp.full(p.shape, 0.5 + step) * (h if step else 1), current, half)
+            updates, state = transformation.update(grads, state, current)
+            current = optax.apply_updates(current, updates)
+        return current, state
+
+    after_first = run_first_step(freeze_unused(inner), params)
+    trained, state = run(freeze_unused(inner))
+    for (path, before), value, used_half in zip(jax.tree_util.tree_flatten_with_path(after_first[0])[0],
+                                                jax.tree.leaves(trained), jax.tree.leaves(half)):
+        np.testing.assert_array_equal(np.asarray(value)[~np.broadcast_to(used_half, value.shape)],
+                                      np.asarray(before)[~np.broadcast_to(used_half, value.shape)],
+                                      err_msg=f"{name} {jax.tree_util.keystr(path)}: unused entries moved")
+    moment_leaves = [(path, new, old) for (path, new), old in zip(jax.tree_util.tree_flatten_with_path(state)[0],
+                                                                  jax.tree.leaves(after_first[1]))
+                     if jnp.ndim(new) > 0]
+    assert moment_leaves, f"{name}: no per-parameter state found"
+    for path, new, old in moment_leaves:
+        unused = ~np.broadcast_to(_half_for(path, half), np.shape(new))
+        np.testing.assert_array_equal(np.asarray(new)[unused], np.asarray(old)[unused],
+                                      err_msg=f"{name} {jax.tree_util.keystr(path)}: a moment of an unused entry moved")
+    # Unwrapped, the same chain moves them: the test can fail.
+    trained_plain, _ = run(inner)
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree.leaves(trained_plain),
+                                                                     jax.tree.leaves(trained)))
+
+
+def run_first_step(transformation, params):
+    state = transformation.init(params)
+    updates, state = transformation.update(jax.tree.map(lambda p: jnp.full(p.shape, 0.5), params), state, params)
+    return optax.apply_updates(params, updates), state
+
+
+def _half_for(state_path, half):
+    """The `half` mask of the parameter a state leaf belongs to (its path ends with the parameter's)."""
+    for param_path, mask in jax.tree_util.tree_flatten_with_path(half)[0]:
+        if tuple(state_path[-len(param_path):]) == tuple(param_path):
+            return mask
+    raise AssertionError(f"state leaf {jax.tree_util.keystr(state_path)} belongs to no parameter")
