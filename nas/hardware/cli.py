@@ -5,8 +5,10 @@ import json
 
 import click
 
-from nas.cli import _one_line_errors, _parse_options
+from nas.cli import _one_line_errors
 from nas.errors import ConfigError
+from nas.hardware.mlp_predictor import MlpSettings
+from nas.key_values import parse_key_values
 
 INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space (default 28,28,1), T tokens for a token space "
                     "(default: its context option)")
@@ -50,7 +52,7 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
 
     if n < 1 or batch < 1 or group < 1 or repeats < 3:
         raise ConfigError("--n, --batch and --group must be >= 1 and --repeats >= 3")
-    options = _parse_options(options) or None
+    options = parse_key_values(options) or None
     config = CollectConfig(space=space, n=n, batch=batch, image_shape=_input_shape(space, input_shape, options),
                            options=options, seed=seed, group=group, repeats=repeats,
                            layers=not no_layers)
@@ -58,23 +60,67 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
     click.echo(json.dumps({"run": str(run), "space": space, "n": n}))
 
 
-@latency.command(help="Fit the predictors on part of a collection and report on held-out archs.")
-@click.option("--run", "run_path", required=True, help="a run directory of nas latency collect")
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        hidden = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        hidden = ()
+    if not hidden or min(hidden) < 1:
+        raise ConfigError(f"--mlp-hidden must be comma-separated layer widths >= 1, e.g. 64,64; got {text!r}")
+    return hidden
+
+
+def _alpha(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"--ridge-alpha must be auto or a number > 0, got {text!r}")
+    return value
+
+
+@latency.command(help="Fit the predictors on part of a collection, choose the best on a validation split and "
+                      "report all on held-out archs.")
+@click.option("--run", "run_path", required=True, help="a run directory of nas latency collect or nas latency import")
 @click.option("--out", "out_dir", default=None, help="default: RUN/fit")
-@click.option("--train-fraction", type=float, default=0.8, show_default=True)
-@click.option("--target", type=click.Choice(["anchored", "median", "min", "anchored_min"]), default="anchored",
-              show_default=True, help="anchored: median ratio to the reference arch timed beside each arch, times its latency; "
-              "median: raw median; min: fastest call; anchored_min: min over the anchor's min")
+@click.option("--train-fraction", type=float, default=0.8, show_default=True,
+              help="share of the archs fitted on; the rest are the test archs")
+@click.option("--validation-fraction", type=float, default=0.2, show_default=True,
+              help="share of the training archs held out to choose the best predictor")
+@click.option("--target", type=click.Choice(["anchored", "median", "min", "anchored_min"]), default=None,
+              help="anchored (default; imported measurements: median): median ratio to the reference arch timed "
+              "beside each arch, times its latency; median: raw median; min: fastest call; anchored_min: min over "
+              "the anchor's min")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--mlp-hidden", default=",".join(map(str, MlpSettings.hidden)), show_default=True,
+              help="the MLP's hidden layer widths")
+@click.option("--mlp-steps", type=int, default=MlpSettings.steps, show_default=True, help="full-batch training steps")
+@click.option("--mlp-learning-rate", type=float, default=MlpSettings.learning_rate, show_default=True,
+              help="AdamW peak learning rate (cosine decay)")
+@click.option("--weight-decay", type=float, default=MlpSettings.weight_decay, show_default=True,
+              help="the MLP's AdamW weight decay")
+@click.option("--ridge-alpha", default="auto", show_default=True,
+              help="the linear model's ridge strength; auto: chosen by leave-one-out on the training archs")
 @_one_line_errors
-def fit(run_path, out_dir, train_fraction, target, seed):
+def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, mlp_hidden, mlp_steps,
+        mlp_learning_rate, weight_decay, ridge_alpha):
     from nas.hardware.report import fit as run_fit
 
     if not 0.0 < train_fraction < 1.0:
         raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}")
-    report = run_fit(run_path, out_dir, train_fraction=train_fraction, target=target, seed=seed)
-    click.echo(json.dumps({"best": report["best"], "target": target, "n_test": report["n_test"],
-                           "results": report["results"], "noise": report["noise"]}))
+    if not 0.0 < validation_fraction < 1.0:
+        raise ConfigError(f"--validation-fraction must be in (0, 1), got {validation_fraction}")
+    if mlp_steps < 1 or not mlp_learning_rate > 0 or weight_decay < 0:
+        raise ConfigError("--mlp-steps must be >= 1, --mlp-learning-rate > 0 and --weight-decay >= 0")
+    mlp = MlpSettings(hidden=_hidden(mlp_hidden), steps=mlp_steps, learning_rate=mlp_learning_rate,
+                      weight_decay=weight_decay)
+    report = run_fit(run_path, out_dir, train_fraction=train_fraction, validation_fraction=validation_fraction,
+                     target=target, seed=seed, mlp=mlp, ridge_alpha=_alpha(ridge_alpha))
+    click.echo(json.dumps({"best": report["best"], "target": report["target"], "n_test": report["n_test"],
+                           "results": report["results"], "skipped": report["skipped"], "noise": report["noise"]}))
 
 
 @latency.command(help="Test-retest: score a second collection of the same archs against the first "
@@ -105,7 +151,7 @@ def cost(space, arch_spec, input_shape, options, predictor_paths, show_layers):
     from nas.hardware.inputs import input_kind
     from nas.hardware.predictor_io import load_predictor, read_document
 
-    options = _parse_options(options) or None
+    options = parse_key_values(options) or None
     stored = [tuple(read_document(p)["space"]["image_shape"]) for p in predictor_paths]
     shape = _input_shape(space, input_shape, options, stored[0] if stored else None)
     counter = load_counter(space, options, shape)

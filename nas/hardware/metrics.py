@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.rank_metrics import kendall_tau
+from nas.rank_metrics import kendall_tau, spearman
 
 
 def within(predicted, measured, tolerance: float = 0.10) -> float:
@@ -18,7 +18,8 @@ def rmse(predicted, measured) -> float:
 
 
 def summary(predicted, measured) -> dict:
-    """Report figures; tau is None (JSON null, not the invalid NaN) when no pair can be ranked."""
-    tau = kendall_tau(predicted, measured)
+    """Report figures; tau and rho are None (JSON null, not the invalid NaN) when no pair can be ranked."""
+    tau, rho = kendall_tau(predicted, measured), spearman(predicted, measured)
     return {"within_10pct": within(predicted, measured), "rmse_ms": rmse(predicted, measured),
-            "kendall_tau": None if np.isnan(tau) else tau, "n": int(len(measured))}
+            "kendall_tau": None if np.isnan(tau) else tau, "spearman": None if np.isnan(rho) else rho,
+            "n": int(len(measured))}

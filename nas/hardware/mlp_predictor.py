@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,15 @@ import optax
 
 from nas.hardware.features import RelaxedFeatures
 from nas.space import Space
+
+
+@dataclass(frozen=True)
+class MlpSettings:
+    """How the MLP is trained (full batch, AdamW with a cosine decay): `nas latency fit --mlp-*`."""
+    hidden: tuple[int, ...] = (64, 64)
+    steps: int = 3000
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-4
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))

@@ -15,6 +15,7 @@ from nas.errors import WeftError
 from nas.hardware.counters import CostCounter, load_counter
 from nas.hardware.flops_proxy import FlopsProxy
 from nas.hardware.inputs import describe, input_kind
+from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.mlp_predictor import MlpPredictor
 
@@ -98,9 +99,10 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
     kind, payload = document["kind"], document["payload"]
     readers = {"lut": lambda: LutPredictor.from_payload(counter, payload),
                "mlp": lambda: MlpPredictor.from_payload(space, payload),
+               "linear": lambda: LinearPredictor.from_payload(space, payload),
                "flops": lambda: FlopsProxy.from_payload(counter, payload)}
     if kind not in readers:
-        raise PredictorError(f"predictor {path} has unknown kind {kind!r}; allowed: lut, mlp, flops")
+        raise PredictorError(f"predictor {path} has unknown kind {kind!r}; allowed: {', '.join(readers)}")
     try:
         predictor = readers[kind]()
     except (KeyError, IndexError, TypeError, ValueError) as error:

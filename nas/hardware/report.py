@@ -1,53 +1,67 @@
 """`nas latency fit`: train the predictors on part of a collection, report on held-out archs.
 
-For each predictor (lookup table, MLP, and FLOPs as a proxy with a fitted linear scale):
-% of held-out archs within +/-10% of measured latency, RMSE and Kendall tau, for two
-targets: the raw median latency of each arch; the anchored latency (its median ratio to
-the reference arch timed beside it, times the reference's latency), which cancels a machine
-that drifts between groups; the fastest call (min), robust when other jobs preempt ours;
-and the min relative to the anchor's min. Writes report.json, scatter.png and one JSON file per
-predictor (fitted on the training part, on the chosen target).
+Predictors: the per-layer lookup table (only where the collection timed layers), the MLP and the
+linear (ridge) model on the arch's features, and FLOPs as a proxy with a fitted linear scale. The
+archs are split three ways: a test part held out from everything, and a training part from which a
+validation part is cut; each predictor is fitted on the rest of the training part and scored on the
+validation archs, the best of them (most within +/-10%, then Kendall tau) is named `best`, and then
+every predictor is refitted on the whole training part and scored on the test archs (% within +/-10%
+of measured latency, RMSE, Kendall tau, Spearman). Targets of a collection: the raw median latency of
+each arch; the anchored latency (its median ratio to the reference arch timed beside it, times the
+reference's latency), which cancels a machine that drifts between groups; the fastest call (min),
+robust when other jobs preempt ours; and the min relative to the anchor's min. Imported measurements
+(`nas latency import`) have one latency per arch, the median. Writes report.json, scatter.png and one
+JSON file per predictor (fitted on the training part, on the chosen target).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
-from nas.errors import RunDirError
+from nas.atomic_write import write_json_atomically
+from nas.errors import ConfigError, RunDirError
 from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, META_FILE, read_jsonl
 from nas.hardware.counters import load_counter
 from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.metrics import summary
-from nas.hardware.mlp_predictor import MlpPredictor
+from nas.hardware.mlp_predictor import MlpPredictor, MlpSettings
 from nas.hardware.predictor_io import save_predictor
 
 TARGETS = ("anchored", "median", "min", "anchored_min")
+KINDS = ("lut", "mlp", "linear", "flops")
 MIN_SAMPLES = 5
 
 
 def load_collection(run: Path) -> dict:
     if not (run / META_FILE).exists():
-        raise RunDirError(f"{run} is not a latency collection (no {META_FILE}); allowed: a --run of nas latency collect")
+        raise RunDirError(f"{run} is not a latency collection (no {META_FILE}); allowed: a --run of nas latency "
+                          "collect or nas latency import")
     meta = json.loads((run / META_FILE).read_text())
     rows = read_jsonl(run / ARCHS_FILE)
     samples = [r for r in rows if r["role"] == "sample"]
     if len(samples) < MIN_SAMPLES:
         raise RunDirError(f"{run} has {len(samples)} measured archs; fit needs at least {MIN_SAMPLES} "
-                          "(run nas latency collect with a larger --n)")
+                          "(run nas latency collect with a larger --n, or import more rows)")
+    vectors = np.array([r["vector"] for r in samples], np.int32)
+    median = np.array([r["median_ms"] for r in samples])
+    if meta.get("imported"):  # one latency per arch, measured elsewhere: no anchor, no per-call figures
+        return {"meta": meta, "vectors": vectors, "targets": {"median": median},
+                "layer_ms": {"median": {}, "min": {}}, "noise": {}, "compile_s": None}
     starts = [r for r in rows if r["role"] == "reference_start"]
     ends = [r for r in rows if r["role"] == "reference_end"]
     anchor_ms = starts[0]["median_ms"] if starts else None
     anchor_min = starts[0]["min_ms"] if starts else None
-    median = np.array([r["median_ms"] for r in samples])
     anchored = np.array([r["anchor_ratio"] * anchor_ms if "anchor_ratio" in r and anchor_ms else r["median_ms"]
                          for r in samples])
     fastest = np.array([r["min_ms"] for r in samples])
     anchored_min = np.array([r["min_ms"] / r["anchor_min_ms"] * anchor_min if "anchor_min_ms" in r and anchor_min
                              else r["min_ms"] for r in samples])
-    return {"meta": meta, "vectors": np.array([r["vector"] for r in samples], np.int32),
+    return {"meta": meta, "vectors": vectors,
             "targets": {"median": median, "anchored": anchored, "min": fastest, "anchored_min": anchored_min},
             "layer_ms": {stat: {r["key"]: r[f"{stat}_ms"] for r in read_jsonl(run / LAYERS_FILE)}
                          for stat in ("median", "min")},
@@ -65,58 +79,123 @@ def _noise(starts, ends) -> dict:
             "start_spread": start["spread"], "end_spread": end["spread"]}
 
 
-def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fraction: float = 0.8,
-        seed: int = 0, target: str = "anchored", mlp_steps: int = 3000,
-        targets: tuple[str, ...] = TARGETS) -> dict:
-    run = Path(run_path)
-    out = Path(out_dir) if out_dir else run / "fit"
-    data = load_collection(run)
-    meta = data["meta"]
+def collection_counter(run: Path, meta: dict):
     counter = load_counter(meta["space_spec"], meta["options"], tuple(meta["image_shape"]))
     if counter.space.fingerprint() != meta["space_fingerprint"]:
         raise RunDirError(f"{run} was collected on space {meta['space']!r} v{meta['version']} "
                           f"(fingerprint {meta['space_fingerprint']}), the code now defines fingerprint "
-                          f"{counter.space.fingerprint()}; allowed: collect again for this space version")
+                          f"{counter.space.fingerprint()}; allowed: collect (or import) again for this space version")
+    return counter
+
+
+def split(n: int, train_fraction: float, validation_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """(fit, validation, test) indices: the test part is held out from everything; the validation part,
+    cut from the training part, chooses the best predictor; each part has at least one arch."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = min(max(int(round(train_fraction * n)), 2), n - 1)
+    n_validation = min(max(int(round(validation_fraction * n_train)), 1), n_train - 1)
+    return order[n_validation:n_train], order[:n_validation], order[n_train:]
+
+
+def _rank_key(metrics: dict) -> tuple:
+    return metrics["within_10pct"], metrics["kendall_tau"] if metrics["kendall_tau"] is not None else -1.0
+
+
+def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fraction: float = 0.8,
+        validation_fraction: float = 0.2, seed: int = 0, target: str | None = None,
+        mlp: MlpSettings = MlpSettings(), mlp_steps: int | None = None, ridge_alpha: float | None = None,
+        targets: tuple[str, ...] = TARGETS) -> dict:
+    """Fit every predictor the collection allows; choose the best on a validation split of the training
+    archs (refitted on the whole training part), report all on the held-out test archs.
+
+    `target` defaults to anchored (imported measurements: median, their only one); `mlp_steps` overrides
+    `mlp.steps`; `ridge_alpha=None` lets the linear model choose its own by leave-one-out.
+    """
+    run = Path(run_path)
+    out = Path(out_dir) if out_dir else run / "fit"
+    data = load_collection(run)
+    meta = data["meta"]
+    available = data["targets"]
+    target = target or ("anchored" if "anchored" in available else "median")
+    if target not in available:
+        raise ConfigError(f"--target {target} is not measured in {run}"
+                          f"{' (imported: one latency per arch)' if meta.get('imported') else ''}; "
+                          f"allowed: {', '.join(available)}")
+    if mlp_steps is not None:
+        mlp = dataclasses.replace(mlp, steps=mlp_steps)
+    counter = collection_counter(run, meta)
     vectors = data["vectors"]
-    order = np.random.default_rng(seed).permutation(len(vectors))
-    n_train = int(round(train_fraction * len(vectors)))
-    train, test = order[:n_train], order[n_train:]
+    fit_part, validation, test = split(len(vectors), train_fraction, validation_fraction, seed)
+    train = np.concatenate([fit_part, validation])
 
     def make(kind, target_name):
         if kind == "lut":  # layers timed by the same statistic as the target
             return LutPredictor(counter, data["layer_ms"]["min" if "min" in target_name else "median"])
         if kind == "mlp":
-            return MlpPredictor.create(counter.space, seed=seed)
+            return MlpPredictor.create(counter.space, hidden=mlp.hidden, seed=seed)
+        if kind == "linear":
+            return LinearPredictor(counter.space)
         return FlopsProxy(counter)
 
-    kinds = [k for k in ("lut", "mlp", "flops") if k != "lut" or data["layer_ms"]["median"]]
-    results, fitted, held_out = {}, {}, {}
-    for name in dict.fromkeys((target, *targets)):
-        y = data["targets"][name]
+    def fitted(kind, target_name, index):
+        predictor, y = make(kind, target_name), available[target_name][index]
+        if kind == "mlp":
+            return predictor.fit(vectors[index], y, steps=mlp.steps, learning_rate=mlp.learning_rate,
+                                 weight_decay=mlp.weight_decay, seed=seed)
+        if kind == "linear":
+            return predictor.fit(vectors[index], y, alpha=ridge_alpha)
+        return predictor.fit(vectors[index], y)
+
+    skipped = {} if data["layer_ms"]["median"] else {
+        "lut": "no per-layer timings in this collection" + (" (imported measurements: only whole archs)"
+                                                            if meta.get("imported") else " (collected with --no-layers)")}
+    kinds = [k for k in KINDS if k not in skipped]
+    y = available[target]
+    selection, on_fit_part = {}, {}
+    for kind in kinds:  # choose on the validation archs, with predictors fitted on the rest of the training part
+        predictor = fitted(kind, target, fit_part)
+        selection[kind] = summary(np.asarray(predictor(vectors[validation]), float), y[validation])
+        on_fit_part[kind] = summary(np.asarray(predictor(vectors[fit_part]), float), y[fit_part])
+    best = max(kinds, key=lambda k: _rank_key(selection[k]))
+
+    results, final, held_out = {}, {}, {}
+    for name in dict.fromkeys((target, *(t for t in targets if t in available))):
         results[name] = {}
         for kind in kinds:
-            predictor = make(kind, name)
-            predictor = predictor.fit(vectors[train], y[train], steps=mlp_steps, seed=seed) if kind == "mlp" \
-                else predictor.fit(vectors[train], y[train])
+            predictor = fitted(kind, name, train)
             predicted = np.asarray(predictor(vectors[test]), float)
-            results[name][kind] = summary(predicted, y[test])
+            results[name][kind] = summary(predicted, available[name][test])
             if name == target:
-                fitted[kind], held_out[kind] = predictor, predicted
-    best = max((k for k in kinds if k != "flops"), key=lambda k: (results[target][k]["within_10pct"],
-                                                                 results[target][k]["kendall_tau"] or -1.0))
+                final[kind], held_out[kind] = predictor, predicted
     out.mkdir(parents=True, exist_ok=True)
-    for kind, predictor in fitted.items():
+    for kind, predictor in final.items():
         save_predictor(out / f"{kind}.json", predictor, space_spec=meta["space_spec"], options=meta["options"],
                        image_shape=meta["image_shape"], batch=meta["batch"], device=meta["device"],
                        device_fingerprint=meta["device_fingerprint"], metrics=results[target][kind])
     report = {"run": str(run), "space": meta["space"], "version": meta["version"], "batch": meta["batch"],
-              "image_shape": meta["image_shape"], "device": meta["device"], "n_train": int(len(train)),
-              "n_test": int(len(test)), "target": target, "best": best, "results": results,
+              "image_shape": meta["image_shape"], "device": meta["device"], "imported": meta.get("imported"),
+              "n_train": int(len(train)), "n_validation": int(len(validation)), "n_test": int(len(test)),
+              "target": target, "best": best,
+              "selection": {"rule": "most validation archs within 10%, then Kendall tau; the chosen kind is refitted "
+                                    "on the whole training part (validation included) and scored on the test archs",
+                            "validation": selection, "fit_part": on_fit_part},
+              "results": results, "skipped": skipped,
+              "settings": {"mlp": dataclasses.asdict(mlp),
+                           **({"ridge_alpha": final["linear"].alpha} if "linear" in final else {})},
               "noise": data["noise"], "median_compile_s": data["compile_s"],
-              "predictors": {k: str(out / f"{k}.json") for k in fitted}}
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    _scatter(out / "scatter.png", held_out, data["targets"][target][test], results[target], meta, target)
+              "predictors": {k: str(out / f"{k}.json") for k in final}}
+    write_json_atomically(out / "report.json", report, indent=1)
+    _scatter(out / "scatter.png", held_out, y[test], results[target], meta, target)
     return report
+
+
+def device_label(device) -> str:
+    """A device record in a few words; a record from elsewhere may lack any field (an imported one has a name)."""
+    device = device if isinstance(device, dict) else {}
+    parts = [str(device[key]) for key in ("name", "cpu_model", "device_kind") if device.get(key)][:1]
+    if device.get("threads"):
+        parts.append(f"{device['threads']} thread(s)")
+    return ", ".join(parts) or "unknown device"
 
 
 def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, meta: dict, target: str) -> None:
@@ -140,9 +219,8 @@ def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, m
         ax.set_ylabel("predicted latency (ms)")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-    fig.suptitle(f"{meta['space']} v{meta['version']}, batch {meta['batch']}, {meta['device']['cpu_model']}, "
-                 f"{meta['device']['threads']} thread(s); held-out archs, target: {target} latency",
-                 fontsize=9)
+    fig.suptitle(f"{meta['space']} v{meta['version']}, batch {meta['batch']}, {device_label(meta.get('device'))}; "
+                 f"held-out archs, target: {target} latency", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -55,6 +55,21 @@ def test_killed_collection_resumes_keeping_what_it_measured(collected, tmp_path)
     assert len(read_jsonl(run / ARCHS_FILE)) == len(rows)
 
 
+def test_fit_reads_a_device_record_without_cpu_model(collected, tmp_path):
+    """A record written elsewhere (another tool, an older weft) may lack any device field."""
+    import shutil
+
+    from nas.hardware.report import fit
+
+    run = tmp_path / "run"
+    shutil.copytree(collected, run)
+    meta = json.loads((run / "collection.json").read_text())
+    meta["device"] = {"backend": "cpu"}
+    (run / "collection.json").write_text(json.dumps(meta))
+    report = fit(run, tmp_path / "fit", mlp_steps=20, targets=("anchored",), train_fraction=0.6)
+    assert report["device"] == {"backend": "cpu"} and (tmp_path / "fit" / "scatter.png").exists()
+
+
 def test_resume_with_another_setup_is_refused(collected):
     with pytest.raises(RunDirError, match="batch=1, not 2"):
         collect(_config(5, batch=2), collected, progress=False)
@@ -64,9 +79,10 @@ def test_fit_writes_report_predictors_and_plot(collected, tmp_path):
     from nas.hardware.report import fit
 
     report = fit(collected, tmp_path / "fit", mlp_steps=200, targets=("anchored",), train_fraction=0.6)
-    assert set(report["results"]["anchored"]) == {"lut", "mlp", "flops"}
-    for kind in ("lut", "mlp", "flops"):
+    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "flops"}
+    for kind in ("lut", "mlp", "linear", "flops"):
         assert (tmp_path / "fit" / f"{kind}.json").exists()
+    assert report["best"] in report["selection"]["validation"] and report["n_validation"] == 1
     assert (tmp_path / "fit" / "scatter.png").read_bytes()[:4] == b"\x89PNG"
     assert report["noise"]["reference_arch"] and report["n_test"] == 2
 

@@ -7,6 +7,7 @@ import pytest
 
 from nas.hardware.counters import CostCounter
 from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.metrics import kendall_tau, summary, within
 from nas.hardware.mlp_predictor import MlpPredictor
@@ -28,11 +29,13 @@ def test_lut_fit_recovers_scale_and_overheads(mbv3_counter, vectors_of):
     assert predictor.per_layer_ms == pytest.approx(-0.02, rel=1e-2)
 
 
-@pytest.mark.parametrize("kind", ["lut", "mlp", "flops"])
+@pytest.mark.parametrize("kind", ["lut", "mlp", "linear", "flops"])
 def test_relaxed_predictor_equals_hard_at_one_hot(kind, mbv3_counter, vectors_of):
     space = mbv3_counter.space
+    weights = np.random.default_rng(4).uniform(0.0, 0.2, space.num_features)
     predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.2, 0.3, -0.01),
                  "mlp": lambda: MlpPredictor.create(space, seed=1),
+                 "linear": lambda: LinearPredictor(space, weights, 0.4),
                  "flops": lambda: FlopsProxy(mbv3_counter, 0.2, 0.1)}[kind]()
     vectors = vectors_of(space, 12, seed=5)
     hard = jax.jit(predictor)(vectors)
@@ -74,13 +77,16 @@ def _save(path, predictor, space_spec, options, image_shape=(28, 28, 1)):
                           batch=1, device={"backend": "cpu"}, device_fingerprint="test")
 
 
-@pytest.mark.parametrize("kind", ["lut", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "mlp", "linear"])
 def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
     from nas.definition import get_definition
 
     options = get_definition("mobilenetv3").resolve_options(image_shape=(28, 28, 1))
-    predictor = LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2, -0.01) if kind == "lut" \
-        else MlpPredictor.create(mbv3_counter.space, seed=2)
+    space = mbv3_counter.space
+    predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2, -0.01),
+                 "mlp": lambda: MlpPredictor.create(space, seed=2),
+                 "linear": lambda: LinearPredictor(space, np.linspace(0.0, 0.3, space.num_features), 0.2, 1.0),
+                 }[kind]()
     path = _save(tmp_path / f"{kind}.json", predictor, "mobilenetv3", options)
     loaded, document = load_predictor(path)
     vectors = vectors_of(mbv3_counter.space, 8)
