@@ -71,8 +71,12 @@ class SearchSpaceDefinition:
         return options
 
     def build(self, options: Mapping[str, Any], seed: int = 0) -> tuple[Space, nnx.Module]:
+        from supernets.protocol import check_supernet
+
         space = self.make_space(**options)
-        return space, self.build_supernet(space, options, nnx.Rngs(seed))
+        supernet = self.build_supernet(space, options, nnx.Rngs(seed))
+        check_supernet(supernet, self.name)
+        return space, supernet
 
 
 def get_definition(name: str) -> SearchSpaceDefinition:

@@ -16,6 +16,7 @@ from flax import nnx
 
 from nas.space import Arch, Space
 from supernets.active_subnet import get_active_subnet
+from supernets.protocol import HasAuxiliaryLoss, ReportsParamUsage, SortsChannels
 
 
 def split(model: nnx.Module):
@@ -60,7 +61,8 @@ def auxiliary_loss(graphdef, params, stats):
     Batch statistics it touches are discarded. Whether a supernet has it is known when the step is traced,
     so a supernet without it traces exactly the step it traced before.
     """
-    return getattr(nnx.merge(graphdef, params, stats, copy=True), "auxiliary_loss", None)
+    model = nnx.merge(graphdef, params, stats, copy=True)
+    return model.auxiliary_loss if isinstance(model, HasAuxiliaryLoss) else None
 
 
 def standalone_apply(graphdef, params, stats, x, *, train: bool):
@@ -93,9 +95,9 @@ def param_usage(graphdef, params, stats, arch: Arch):
     is exact for any space (kernel transforms included: they read the whole leaf).
     A supernet that computes its weights (a mixture of supernets) answers itself.
     """
-    own = getattr(nnx.merge(graphdef, params, stats), "param_usage", None)
-    if own is not None:
-        return own(arch)
+    model = nnx.merge(graphdef, params, stats)
+    if isinstance(model, ReportsParamUsage):
+        return model.param_usage(arch)
     leaves, treedef = jax.tree.flatten(params)
     offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
     if offsets[-1] >= 2 ** 24:
@@ -116,7 +118,7 @@ def sort_channels(graphdef, params, stats):
     widths then hold the most important channels. Runs on host copies.
     """
     model = nnx.merge(graphdef, jax.device_get(params), jax.device_get(stats), copy=True)
-    if not hasattr(model, "sort_channels"):
+    if not isinstance(model, SortsChannels):
         raise ValueError(f"{type(model).__name__} has no sort_channels(): importance re-sorting is not defined for it")
     model.sort_channels()
     _, new_params, new_stats = split(model)

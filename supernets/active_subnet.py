@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from flax import nnx
 
 from supernets.elastic_stack import ElasticStack
+from supernets.protocol import HasActiveSubnet
 
 
 def get_active_subnet(supernet: nnx.Module, arch: Mapping) -> nnx.Module:
     """The network's own `get_active_subnet` where it has one, else the derived `active_subnet`."""
-    own = getattr(supernet, "get_active_subnet", None)
-    return own(arch) if own is not None else active_subnet(supernet, arch)
+    if isinstance(supernet, HasActiveSubnet):
+        return supernet.get_active_subnet(arch)
+    return active_subnet(supernet, arch)
 
 
 def active_subnet(supernet: nnx.Module, arch: Mapping) -> nnx.Module:

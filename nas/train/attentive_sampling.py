@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,18 @@ from nas.lowering import masked_apply
 from nas.space import Space
 from nas.train.losses import cross_entropy
 from nas.train.cost_sampling import near_targets
-from nas.train.sampling import SandwichEnds, SinglePhase, step_rng
+from nas.train.sampling import SamplingPolicy, SandwichEnds, SinglePhase, step_rng
+
+
+@runtime_checkable
+class LossAwareSampling(SamplingPolicy, Protocol):
+    """A policy whose choice reads the current weights: the loop scores its candidates on the step's batch."""
+
+    def candidate_archs(self, space: Space, seed: int, step: int) -> np.ndarray:
+        """int32 [groups, candidates, D]."""
+
+    def choose(self, candidates: np.ndarray, losses: np.ndarray) -> np.ndarray:
+        """int32 [groups, D]: one candidate per group, given the candidates' losses (flattened)."""
 
 
 @dataclass(frozen=True)

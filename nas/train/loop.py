@@ -24,7 +24,7 @@ from nas.lowering import sort_channels, split
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
-from nas.train.attentive_sampling import AttentiveSampling, make_candidate_losses
+from nas.train.attentive_sampling import AttentiveSampling, LossAwareSampling, make_candidate_losses
 from nas.train.cost_sampling import CostStratifiedSampling
 from nas.train.own_endpoints import OwnEndpoints
 from nas.train.config import COST_SAMPLINGS, DATA_INPUTS, RESUME_INVARIANT, TrainConfig, saved_settings
@@ -34,10 +34,11 @@ from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
 from nas.train.mixtures import wrap_supernet
-from nas.train.sampling import SandwichSampling, StandaloneSampling, UniformSampling
+from nas.train.sampling import SamplingPolicy, SandwichSampling, StandaloneSampling, UniformSampling
 from nas.train.shrinking import delayed_shrinking, progressive_shrinking
 from nas.train.sorted_sampling import SortedSampling
 from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step, static_arch_usage
+from supernets.protocol import SortsChannels
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
@@ -86,7 +87,7 @@ def step_options(config: TrainConfig, session: "Session") -> StepOptions:
                        execution=execution)
 
 
-def make_sampling(config: TrainConfig, space: Space, cost=None):
+def make_sampling(config: TrainConfig, space: Space, cost=None) -> SamplingPolicy:
     """The config's sampling policy (checked against the space: a clear error, before any compile).
 
     `cost` (int32 arch vectors -> multiply-adds) is what `cost-stratified` spreads its subnets over.
@@ -205,13 +206,13 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling in COST_SAMPLINGS
                              else None)
     candidate_losses = make_candidate_losses(session.graphdef, session.space) if isinstance(
-        sampling, AttentiveSampling) else None
+        sampling, LossAwareSampling) else None
     if config.own_endpoints:
         sampling = OwnEndpoints.around(sampling, session.space, session.supernet.endpoints())
     options = step_options(config, session)
     mesh = data_mesh(config.devices)
     check_divisible(config.batch_size, mesh)
-    if config.resort and not hasattr(session.supernet, "sort_channels"):
+    if config.resort and not isinstance(session.supernet, SortsChannels):
         raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
                           "is not available")
     stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)

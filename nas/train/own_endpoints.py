@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.space import Space
+from nas.train.sampling import SamplingPolicy
 
 
 @dataclass(frozen=True)
 class OwnEndpoints:
-    base: object                 # a sandwich-style policy (its static archs are the space's largest, smallest)
+    base: SamplingPolicy         # a sandwich-style policy (its static archs are the space's largest, smallest)
     extra: tuple                 # int32 vectors of the ends the static archs do not already cover
 
     @classmethod

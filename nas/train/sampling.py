@@ -2,25 +2,35 @@
 
 A policy is stateless given `(seed, step)`: the archs of step `t` come from
 `np.random.default_rng([seed, t])`, so a resumed run samples exactly what an
-uninterrupted one would, with no generator state to checkpoint.
-
-Protocol (every policy):
-  phase(step) -> str             name of the training phase at `step`; the step
-                                 function is compiled once per distinct phase
-  static_archs(space, phase)     (first, last): archs trained at every step of the
-                                 phase, sliced inside the jit (None: none); `first`
-                                 is the distillation teacher
-  archs(space, seed, step)       int32 [n, D]: the sampled archs (n fixed per phase)
-  phase_starts()                 steps at which a phase begins (learning-rate restarts)
-  student_weight(step)           loss weight of the non-teacher archs (1.0 but in DεpS)
+uninterrupted one would, with no generator state to checkpoint. Every policy is a `SamplingPolicy`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from nas.space import Space
+from nas.space import Arch, Space
+
+
+@runtime_checkable
+class SamplingPolicy(Protocol):
+    def phase(self, step: int) -> str:
+        """The training phase at `step`; the step function is compiled once per distinct phase."""
+
+    def static_archs(self, space: Space, phase: str = "main") -> tuple[Arch | None, Arch | None]:
+        """(first, last): archs trained at every step of the phase, sliced inside the jit (None: none);
+        `first` is the distillation teacher."""
+
+    def archs(self, space: Space, seed: int, step: int) -> np.ndarray:
+        """int32 [n, D]: the sampled archs of `step` (n fixed per phase), from `step_rng(seed, step)` only."""
+
+    def phase_starts(self) -> list[int]:
+        """Steps at which a phase begins (learning-rate restarts)."""
+
+    def student_weight(self, step: int) -> float:
+        """Loss weight of the non-teacher archs (1.0 but in DεpS)."""
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
