@@ -3,8 +3,13 @@
 The policy holds one logit vector per free decision and samples each decision
 independently (an inactive conditional decision is sampled but neither used nor
 trained). After each evaluated batch, every arch the policy proposed moves the
-logits along (reward - baseline) * grad log pi(arch), the baseline an exponential
-moving average of the rewards.
+logits along advantage * grad log pi(arch), advantage = (reward - baseline) / scale:
+the baseline an exponential moving average of the rewards (TuNAS: momentum 0.95), the
+scale the root of an exponential moving average of (reward - baseline)^2. Dividing by the
+scale makes the update the same for any scale of the metric (accuracy as a fraction or in
+percent, bits per character, a reward x1000); TuNAS gets the same invariance from Adam
+(beta1 = 0), whose step divides the gradient by its running root mean square.
+`normalise_rewards=False` is the raw (reward - baseline), whose step grows with the metric's scale.
 
 Reward, TuNAS's absolute reward:  quality + beta * |cost / target - 1|,  beta < 0,
 with quality = -objectives[:, quality_index] (the loop minimises -accuracy) and cost =
@@ -29,7 +34,8 @@ from searchers.base import check_ask, check_told, rng_from_state, rng_state
 class RLController:
     def __init__(self, space: Space, *, targets: Sequence[float] = (), beta: float = -0.5,
                  quality_index: int = 0, cost_index: int = 1, learning_rate: float = 0.5,
-                 baseline_momentum: float = 0.9, violation_penalty: float = 1.0, seed: int = 0):
+                 baseline_momentum: float = 0.9, violation_penalty: float = 1.0, normalise_rewards: bool = True,
+                 seed: int = 0):
         if not beta < 0:
             raise ConfigError(f"RL controller: beta must be negative (TuNAS absolute reward), got {beta}")
         if any(not t > 0 for t in targets):
@@ -38,10 +44,11 @@ class RLController:
         self.targets = [float(t) for t in targets] or [None]
         self.beta, self.quality_index, self.cost_index = beta, quality_index, cost_index
         self.learning_rate, self.baseline_momentum = learning_rate, baseline_momentum
-        self.violation_penalty = violation_penalty
+        self.violation_penalty, self.normalise_rewards = violation_penalty, normalise_rewards
         self._rng = np.random.default_rng(seed)
         self._logits = [[np.zeros(n) for n in space.choice_counts] for _ in self.targets]
         self._baselines: list[float | None] = [None for _ in self.targets]
+        self._variances: list[float | None] = [None for _ in self.targets]  # EMA of (reward - baseline)^2
         self._next_policy = 0
         self._pending: dict[str, list[int]] = defaultdict(list)
 
@@ -80,6 +87,13 @@ class RLController:
         baseline = self._baselines[policy]
         baseline = reward if baseline is None else baseline
         advantage = reward - baseline
+        if self.normalise_rewards:
+            variance = self._variances[policy]
+            if advantage != 0.0 or variance is not None:
+                variance = advantage ** 2 if variance is None else (
+                    self.baseline_momentum * variance + (1 - self.baseline_momentum) * advantage ** 2)
+                self._variances[policy] = variance
+            advantage = advantage / np.sqrt(variance) if variance else 0.0
         vector = arch.to_vector()
         active = {p for p, d in enumerate(self.space.free) if d.name in arch}
         for p, probabilities in enumerate(self.probabilities(policy)):
@@ -91,12 +105,13 @@ class RLController:
 
     def state(self) -> dict:
         return {"rng": rng_state(self._rng), "logits": [[l.tolist() for l in ls] for ls in self._logits],
-                "baselines": self._baselines, "next_policy": self._next_policy,
+                "baselines": self._baselines, "variances": self._variances, "next_policy": self._next_policy,
                 "pending": {k: v for k, v in self._pending.items() if v}}
 
     def restore(self, state: dict) -> None:
         self._rng = rng_from_state(state["rng"])
         self._logits = [[np.asarray(l, float) for l in ls] for ls in state["logits"]]
         self._baselines = list(state["baselines"])
+        self._variances = list(state["variances"])
         self._next_policy = state["next_policy"]
         self._pending = defaultdict(list, {k: list(v) for k, v in state["pending"].items()})

@@ -38,3 +38,30 @@ def test_several_targets_take_turns_and_state_round_trips(zdt):
     assert fresh.ask(6) == expected
     fresh.tell(archs[2:], np.ones((2, 2)))
     assert not any(fresh._pending[a.to_string()] for a in archs)
+
+
+def _asked(space, scale, normalise, rounds=15):
+    controller = RLController(space, learning_rate=0.5, normalise_rewards=normalise, seed=3)
+    asked = []
+    for _ in range(rounds):
+        archs = controller.ask(8)
+        asked += [a.to_string() for a in archs]
+        # a percent-like accuracy (minimised as its negative), times `scale`
+        controller.tell(archs, np.array([[-scale * (60 + 10 * arch["a"] - 5 * arch["b"])] for arch in archs]))
+    return asked, controller.probabilities()
+
+
+def test_normalised_rewards_make_the_update_independent_of_the_metric_scale():
+    space = Space("toy", [Choice("a", [0, 1, 2, 3]), Choice("b", [0, 1, 2, 3])])
+    asked, probabilities = _asked(space, 1.0, True)
+    scaled, scaled_probabilities = _asked(space, 1000.0, True)
+    assert scaled == asked
+    np.testing.assert_allclose(np.concatenate(scaled_probabilities), np.concatenate(probabilities), atol=1e-9)
+    assert probabilities[0][3] > 0.5 and probabilities[1][0] > 0.5  # and it learns: a=3, b=0 score best
+    assert len(set(asked[8:16])) > 2  # still exploring after the first update
+    # Raw rewards: the step grows with the scale. Accuracy as a fraction and in percent give other
+    # proposals, and in percent the policy collapses after the first batch, onto an arch that is not the best.
+    raw_fraction, _ = _asked(space, 0.01, False)
+    raw_percent, _ = _asked(space, 1.0, False)
+    assert raw_fraction != raw_percent
+    assert len(set(raw_percent[8:])) == 1 and raw_percent[-1] != "a=3;b=0"
