@@ -160,3 +160,27 @@ class LoRADense(nnx.Module):
         del arch  # standalone: no decisions to read (called as the elastic layer it replaces is)
         base = ops.dense(x, self.kernel[...], None if self.bias is None else self.bias[...])
         return base + self.scale * ((x @ self.lora_a[...]) @ self.lora_b[...])
+
+
+def adapter_usage(model: nnx.Module, values) -> list:
+    """Per `nnx.Param` leaf of `model` (in `jax.tree.leaves` order), a bool array: True where the adapters of
+    the fixed arch `values` read the entry (the first r columns of A and rows of B at the active widths).
+
+    The `param_usage` of a network whose parameters are all adapters: slicing merges A_r B_r into the
+    base kernel, so usage cannot be traced through the slice (`nas.lowering.param_usage`).
+    """
+    import jax
+    import numpy as np
+
+    marked = nnx.clone(model)
+    for _, layer in nnx.iter_modules(marked):
+        if isinstance(layer, ElasticLoRADense):
+            width, out, rank = (evaluate(size, values) for size in (layer.in_size, layer.out_size, layer.rank))
+            used_a, used_b = np.zeros(layer.lora_a.shape, bool), np.zeros(layer.lora_b.shape, bool)
+            used_a[:width, :rank], used_b[:rank, :out] = True, True
+            layer.lora_a.set_value(used_a)
+            layer.lora_b.set_value(used_b)
+    leaves = jax.tree.leaves(nnx.state(marked, nnx.Param))
+    if any(leaf.dtype != bool for leaf in leaves):
+        raise TypeError("adapter_usage: the model has parameters outside ElasticLoRADense adapters")
+    return leaves

@@ -68,21 +68,20 @@ def sparsify(model: nnx.Module, groups: Sequence[Sequence[nnx.Module]], inputs, 
              call: Callable = lambda model, x: model(x)) -> None:
     """Prune each layer of each group in place (its `kernel` variable), groups in order.
 
-    Runs eagerly even inside a shape-only construction (`jax.ensure_compile_time_eval`), so a network
-    may sparsify its base in its constructor.
+    A network may sparsify its base in its constructor: inside a shape-only construction (`nnx.eval_shape`:
+    some weights are traced) nothing is computed, as pruning changes values, never shapes.
     """
     ratio = check_ratio(ratio)
-    if ratio == 0:
+    if ratio == 0 or any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(nnx.state(model))):
         return
     paths = {id(module): "/".join(map(str, path)) for path, module in nnx.iter_modules(model)}
-    with jax.ensure_compile_time_eval():
-        record = record_input_norms(model, inputs, call)
-        for group in groups:
-            sums = record()
-            for layer in group:
-                path = paths.get(id(layer))
-                if path not in sums:
-                    raise ValueError(f"wanda: layer {path or type(layer).__name__} saw no calibration input; allowed: "
-                                     "layers of the model that the calibration call runs and that note their inputs")
-                kernel = np.asarray(layer.kernel[...])
-                layer.kernel.set_value(jnp.asarray(np.where(keep_mask(kernel, sums[path], ratio), kernel, 0), kernel.dtype))
+    record = record_input_norms(model, inputs, call)
+    for group in groups:
+        sums = record()
+        for layer in group:
+            path = paths.get(id(layer))
+            if path not in sums:
+                raise ValueError(f"wanda: layer {path or type(layer).__name__} saw no calibration input; allowed: "
+                                 "layers of the model that the calibration call runs and that note their inputs")
+            kernel = np.asarray(layer.kernel[...])
+            layer.kernel.set_value(jnp.asarray(np.where(keep_mask(kernel, sums[path], ratio), kernel, 0), kernel.dtype))
