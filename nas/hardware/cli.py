@@ -1,4 +1,4 @@
-"""`nas latency collect|fit` and `nas cost` (registered lazily by nas/cli.py)."""
+"""`nas latency collect|import|fit|retest` and `nas cost` (registered lazily by nas/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -58,6 +58,29 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
                            layers=not no_layers)
     run = run_collect(config, run_path, progress=not quiet)
     click.echo(json.dumps({"run": str(run), "space": space, "n": n}))
+
+
+@latency.command("import", help="Build a collection from a CSV of latencies measured anywhere (columns arch: JSON "
+                                 "object or canonical arch string, latency_ms); nas latency fit, retest and nas search "
+                                 "--latency-predictor use it like any other collection.")
+@click.option("--space", required=True, help="the space the archs belong to: mlp, nb201, ..., or package.module:attr")
+@click.option("--csv", "csv_path", required=True, help="the CSV file")
+@click.option("--run", "run_path", required=True, help="a new directory for the collection, e.g. runs/latency-pixel3")
+@click.option("--device", default=None, help="the device's name, stored with the collection and its predictors "
+                                             "(default: the CSV's file name)")
+@click.option("--batch", type=int, default=1, show_default=True, help="the batch size the latencies were measured at")
+@click.option("--input-shape", "--image-shape", "input_shape", default=None, help=INPUT_SHAPE_HELP)
+@click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
+@_one_line_errors
+def import_(space, csv_path, run_path, device, batch, input_shape, options):
+    from nas.hardware.csv_import import import_csv
+
+    if batch < 1:
+        raise ConfigError(f"--batch must be >= 1, got {batch}")
+    options = parse_key_values(options) or None
+    summary = import_csv(csv_path, run_path, space=space, options=options,
+                         image_shape=_input_shape(space, input_shape, options), batch=batch, device=device)
+    click.echo(json.dumps(summary))
 
 
 def _hidden(text: str) -> tuple[int, ...]:
