@@ -221,7 +221,8 @@ def experiment(name, run_path, options, quiet):
                    "winners of its search (--front, --top K, --budget).")
 @click.option("--run", "run_path", required=True)
 @click.option("--arch", "arch_specs", multiple=True,
-              help="largest, smallest, a JSON object or a .json file; repeat to export several")
+              help="largest, smallest, middle (every decision at its middle value: Shears' heuristic), a JSON "
+                   "object or a .json file; repeat to export several")
 @click.option("--front", is_flag=True, help="every member of the search's feasible Pareto front")
 @click.option("--top", type=int, default=None, help="the K feasible trials best in the first objective")
 @click.option("--budget", "budgets", multiple=True,

@@ -44,13 +44,18 @@ EQUIVALENCE_TOLERANCE = 1e-4
 
 
 def parse_arch(space: Space, spec: str) -> Arch:
-    """`largest`, `smallest`, a JSON object of decisions, a JSON arch file, or a canonical string."""
+    """`largest`, `smallest`, `middle` (Shears' heuristic: every decision at its middle value), a JSON object of
+    decisions, a JSON arch file, or a canonical string."""
     if spec == "largest":
         return space.largest()
+    if spec == "middle":
+        from searchers.middle_heuristic import middle_arch
+
+        return middle_arch(space)
     if spec == "smallest":
         return space.smallest()
     if spec.endswith(".json") and not spec.lstrip().startswith("{") and not Path(spec).exists():
-        raise ConfigError(f"--arch file {spec!r} not found; allowed: largest, smallest, a JSON object or an "
+        raise ConfigError(f"--arch file {spec!r} not found; allowed: largest, smallest, middle, a JSON object or an "
                           "existing .json file")
     text = Path(spec).read_text() if spec.endswith(".json") and Path(spec).exists() else spec
     if text.lstrip().startswith("{"):
@@ -65,7 +70,7 @@ def parse_arch(space: Space, spec: str) -> Arch:
         return space.validate(value)
     if "=" in text:
         return space.from_string(text)
-    raise ConfigError(f"--arch must be largest, smallest, a JSON object or a .json file, got {spec!r}")
+    raise ConfigError(f"--arch must be largest, smallest, middle, a JSON object or a .json file, got {spec!r}")
 
 
 def select_from_search(run_path: str | Path, *, front: bool = False, top: int | None = None,

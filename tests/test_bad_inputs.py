@@ -157,7 +157,7 @@ CASES = {
     "arch value out of range": Cli(("export", "--run", "RUN", "--arch", '{"depth": 1, "width_0": 100}'),
                                    ("'width_0'", "100", "allowed values")),
     "arch that does not parse": Cli(("export", "--run", "RUN", "--arch", "notjson{"),
-                                    ("--arch must be largest, smallest, a JSON object or a .json file",)),
+                                    ("--arch must be largest, smallest, middle, a JSON object or a .json file",)),
     "arch file missing": Cli(("export", "--run", "RUN", "--arch", "WS/missing.json"),
                              ("--arch file '", "missing.json' not found", "allowed: largest, smallest")),
     "arch file missing (cost)": Cli(("cost", *TINY_SPACE, "--arch", "missing.json"),

@@ -53,7 +53,7 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               help="black-box mode: module:function of an Arch returning a number or a dict of metrics")
 @click.option("--outputs", default="accuracy", show_default=True, help="black-box: metrics the objective returns")
 @click.option("--searcher", default="evolution", show_default=True,
-              type=click.Choice(["random", "evolution", "optuna", "nsga2", "tpe", "rl"]))
+              type=click.Choice(["random", "evolution", "optuna", "nsga2", "tpe", "rl", "hill-climbing"]))
 @click.option("--trials", type=int, default=100, show_default=True, help="finished trials the study should hold")
 @click.option("--batch", type=int, default=8, show_default=True, help="archs evaluated together")
 @click.option("--objectives", "objective_list", default=None,
