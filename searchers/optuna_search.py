@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
-from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState, create_trial
 
 from nas.errors import ConfigError
+from nas.optuna_private import FIXED_PARAMS_KEY, constraint_key, generation_key
 from nas.space import Arch, Space, _is_number
 from searchers.base import archs_from_strings, archs_to_strings, check_ask, check_told
 
@@ -28,7 +28,7 @@ SAMPLERS = ("auto", "nsga2", "tpe")
 
 
 # Optuna >= 5 reads a trial's constraints from its system attributes (`Trial.set_constraint`).
-_VIOLATION_KEY = f"{_CONSTRAINTS_KEY}:violation"
+_VIOLATION_KEY = constraint_key("violation")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -106,7 +106,7 @@ class OptunaSearch:
             complete = len(self._study.get_trials(deepcopy=False, states=[TrialState.COMPLETE]))
             system_attrs = {_VIOLATION_KEY: violation}
             if self.sampler_name == "nsga2":
-                system_attrs[self._study.sampler._get_generation_key()] = complete // self.population_size
+                system_attrs[generation_key(self._study.sampler)] = complete // self.population_size
         self._study.add_trial(create_trial(
             params=params, distributions={k: self._distributions[k] for k in params}, values=values,
             system_attrs=system_attrs))
@@ -116,11 +116,11 @@ class OptunaSearch:
         trials = self._study.get_trials(deepcopy=False)
         told = [t for t in trials if t.state == TrialState.COMPLETE]
         # Seeds not yet told: still queued (WAITING), or asked and pending (RUNNING with fixed params).
-        queued = [t.system_attrs["fixed_params"] for t in trials
-                  if t.state in (TrialState.WAITING, TrialState.RUNNING) and "fixed_params" in t.system_attrs]
+        queued = [t.system_attrs[FIXED_PARAMS_KEY] for t in trials
+                  if t.state in (TrialState.WAITING, TrialState.RUNNING) and FIXED_PARAMS_KEY in t.system_attrs]
         return {"sampler": self.sampler_name, "seed": self.seed,
                 "told": [[self._arch_of(t.params).to_string(), list(t.values), t.system_attrs[_VIOLATION_KEY],
-                          {k: v for k, v in t.system_attrs.items() if not k.startswith("fixed_params")}]
+                          {k: v for k, v in t.system_attrs.items() if not k.startswith(FIXED_PARAMS_KEY)}]
                          for t in told],
                 "queued": archs_to_strings([self._arch_of(p) for p in queued])}
 

@@ -35,6 +35,7 @@ from optuna.trial import TrialState, create_trial
 from tqdm import tqdm
 
 from nas.errors import ConfigError, RunDirError
+from nas.optuna_private import storage_of, study_id, trial_id
 from nas.pareto import hypervolume, pareto_front
 from nas.search.objectives import (Constraint, Objective, check_metrics, minimised, parse_constraint,
                                    parse_objective, violation)
@@ -299,7 +300,7 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
             claimed = []  # (trial number, arch)
             for t in stale[:config.batch]:
                 try:
-                    study._storage.set_trial_user_attr(t._trial_id, "worker", me)
+                    storage_of(study).set_trial_user_attr(trial_id(t), "worker", me)
                 except UpdateFinishedTrialError:
                     continue  # another resuming worker of this host took it over and finished it meanwhile
                 claimed.append((t.number, evaluator.space.from_string(t.user_attrs["arch"])))
@@ -334,8 +335,8 @@ def _fail_orphans(study, trials) -> None:
         if (t.state == TrialState.RUNNING and "arch" not in t.user_attrs and started is not None
                 and (datetime.datetime.now(started.tzinfo) - started).total_seconds() > _ORPHAN_SECONDS):
             try:
-                study._storage.set_trial_user_attr(t._trial_id, "orphan", True)
-                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                storage_of(study).set_trial_user_attr(trial_id(t), "orphan", True)
+                storage_of(study).set_trial_state_values(trial_id(t), TrialState.FAIL)
             except UpdateFinishedTrialError:
                 pass
 
@@ -349,20 +350,20 @@ def _claim(study, archs, me: str, target: int) -> list[tuple[int, object]]:
     A surplus trial is parked in the WAITING state (not finished, never evaluated);
     trials are created directly, so that `study.ask` never picks a parked one up.
     """
-    storage, mine = study._storage, []
+    storage, mine = storage_of(study), []
     for arch in archs:
         # Created with its arch and worker in one write: a kill can never leave a RUNNING trial
         # without an arch, which would hold a live slot (and cost the study a trial) until failed.
         named = create_trial(state=TrialState.RUNNING, user_attrs={"arch": arch.to_string(), "worker": me})
-        trial_id = storage.create_new_trial(study._study_id, template_trial=named)
-        mine.append((storage.get_trial_number_from_id(trial_id), trial_id, arch))
+        new_id = storage.create_new_trial(study_id(study), template_trial=named)
+        mine.append((storage.get_trial_number_from_id(new_id), new_id, arch))
     live = sorted(t.number for t in study.get_trials(deepcopy=False)
                   if t.state in (TrialState.COMPLETE, TrialState.RUNNING))
     kept = []
-    for number, trial_id, arch in mine:
+    for number, new_id, arch in mine:
         if live.index(number) >= target:
-            storage.set_trial_user_attr(trial_id, "surplus", True)
-            storage.set_trial_state_values(trial_id, TrialState.WAITING)
+            storage.set_trial_user_attr(new_id, "surplus", True)
+            storage.set_trial_state_values(new_id, TrialState.WAITING)
         else:
             kept.append((number, arch))
     return kept
@@ -377,13 +378,14 @@ def _evaluate(evaluator, study, searcher, claimed, cache, objectives, constraint
     values = minimised(objectives, metrics)
     violations = [violation(constraints, m) for m in metrics]
     for (number, _), m, v in zip(claimed, metrics, violations):
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        storage = storage_of(study)
+        trial = storage.get_trial_id_from_study_id_trial_number(study_id(study), number)
         try:
-            study._storage.set_trial_user_attr(trial_id, "metrics", m)
-            study._storage.set_trial_user_attr(trial_id, "violation", v)
+            storage.set_trial_user_attr(trial, "metrics", m)
+            storage.set_trial_user_attr(trial, "violation", v)
             study.tell(number, [float(m[o.metric]) for o in objectives])
         except (UpdateFinishedTrialError, ValueError):
-            if study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+            if storage.get_trial(trial).state == TrialState.RUNNING:
                 raise
             # else: a stale trial another resuming worker finished first; it is recorded once
     searcher.tell([arch for _, arch in claimed], values, violations)
