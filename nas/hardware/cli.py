@@ -122,9 +122,9 @@ def _alpha(text: str) -> float | None:
               help="the MLP's hidden layer widths")
 @click.option("--mlp-steps", type=int, default=MlpSettings.steps, show_default=True, help="full-batch training steps")
 @click.option("--mlp-learning-rate", type=float, default=MlpSettings.learning_rate, show_default=True,
-              help="AdamW peak learning rate (cosine decay)")
+              help="Adam peak learning rate (cosine decay)")
 @click.option("--weight-decay", type=float, default=MlpSettings.weight_decay, show_default=True,
-              help="the MLP's AdamW weight decay")
+              help="L2 penalty on the MLP's weights, added to its loss")
 @click.option("--ridge-alpha", default="auto", show_default=True,
               help="the linear model's ridge strength; auto: chosen by leave-one-out on the training archs")
 @_one_line_errors
