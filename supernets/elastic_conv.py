@@ -65,7 +65,7 @@ class ElasticConv2d(nnx.Module):
             kernel = self.effective_kernel(kernel_size)
         kernel = kernel[:, :, :x.shape[-1], :static_width(out_width, self.out_channels)]
         if kernel.shape[0] == 1:
-            y = ops.pointwise_conv(x[:, ::self.stride, ::self.stride], kernel[0, 0])
+            y = ops.pointwise_conv(ops.subsample(x, self.stride), kernel[0, 0])
         else:
             y = ops.conv2d(x, kernel, self.stride)
         return mask_last_axis(y, out_width)

@@ -6,6 +6,7 @@ passes exactly-shaped weights and no masks.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -45,6 +46,13 @@ def dense(x, kernel, bias=None):
 def pointwise_conv(x, kernel, bias=None):
     """1x1 convolution on NHWC as one matmul (XLA:CPU runs dot faster than conv)."""
     return dense(x, kernel, bias)
+
+
+def subsample(x, stride: int):
+    """x[:, ::stride, ::stride] on NHWC as one strided `lax.slice` (numpy indexing lowers to a gather)."""
+    if stride == 1:
+        return x
+    return lax.slice(x, (0,) * x.ndim, x.shape, (1, stride, stride, 1))
 
 
 def conv2d(x, kernel, stride: int):
@@ -160,8 +168,26 @@ def depthwise_grouped(x, kernel, stride: int):
         feature_group_count=c)
 
 
+# An export traces the forward once for every backend: ONNX has no loop-free form of the taps'
+# `fori_loop`, and the grouped convolution is what GPUs run best. Both compute the same function.
+_PORTABLE_DEPTHWISE = False
+
+
+@contextlib.contextmanager
+def portable_depthwise():
+    """Within it, every depthwise conv traces as XLA's grouped convolution (`nas.export` only)."""
+    global _PORTABLE_DEPTHWISE
+    previous, _PORTABLE_DEPTHWISE = _PORTABLE_DEPTHWISE, True
+    try:
+        yield
+    finally:
+        _PORTABLE_DEPTHWISE = previous
+
+
 def depthwise_conv(x, kernel, stride: int, implementation: str = "auto"):
     """Depthwise conv, choosing the implementation per backend ("auto"), or forced."""
+    if _PORTABLE_DEPTHWISE and implementation in ("auto", "taps"):
+        implementation = "grouped"
     if implementation == "auto":
         implementation = "taps" if jax.default_backend() == "cpu" else "grouped"
     if implementation == "taps":
