@@ -1,4 +1,4 @@
-"""`nas latency collect|import|fit|retest` and `nas cost` (registered lazily by nas/cli.py)."""
+"""`nas latency collect|import|fit|adapt|retest` and `nas cost` (registered lazily by nas/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -144,6 +144,38 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
                      target=target, seed=seed, mlp=mlp, ridge_alpha=_alpha(ridge_alpha))
     click.echo(json.dumps({"best": report["best"], "target": report["target"], "n_test": report["n_test"],
                            "results": report["results"], "skipped": report["skipped"], "noise": report["noise"]}))
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        sizes = ()
+    if not sizes:
+        raise ConfigError(f"--curve must be comma-separated numbers of archs, e.g. 5,10,20,50; got {text!r}")
+    return sizes
+
+
+@latency.command(help="Adapt predictors of other devices to a new one from a few of its measured archs "
+                      "(and measure how tau grows with them).")
+@click.option("--source", "source_paths", multiple=True, required=True,
+              help="a predictor file of nas latency fit for another device (same space and input), repeatable")
+@click.option("--run", "run_path", required=True, help="the new device's collection (nas latency collect or import)")
+@click.option("--out", "out_dir", default=None, help="default: RUN/adapt")
+@click.option("--samples", type=int, default=None, help="fit on this many of RUN's archs, drawn at random "
+                                                        "(default: all); the rest score it")
+@click.option("--curve", "curve_text", default=None,
+              help="also measure Kendall tau on the other archs after k = these numbers of archs, e.g. 5,10,20,50")
+@click.option("--repeats", type=int, default=10, show_default=True, help="random draws per k of --curve")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_one_line_errors
+def adapt(source_paths, run_path, out_dir, samples, curve_text, repeats, seed):
+    from nas.hardware.adapt import adapt as run_adapt
+
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    click.echo(json.dumps(run_adapt(source_paths, run_path, out_dir, samples=samples,
+                                    curve=_sizes(curve_text) if curve_text else (), repeats=repeats, seed=seed)))
 
 
 @latency.command(help="Test-retest: score a second collection of the same archs against the first "

@@ -96,16 +96,32 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
                              "allowed: the same --input-shape, or a predictor collected and fitted for these inputs")
     if supplied:
         _check_same_network(path, stored, counter)
-    kind, payload = document["kind"], document["payload"]
+    return build_predictor(document, counter, path), document
+
+
+def build_predictor(document: dict, counter: CostCounter, path="predictor"):
+    """The predictor a (checked) document describes, on `counter`'s space."""
+    from nas.hardware.adapt import AdaptedPredictor
+
+    kind, payload, space = document["kind"], document["payload"], counter.space
+
+    def adapted():
+        sources = payload["sources"]
+        for source in sources:
+            if source.get("space", {}).get("fingerprint") != space.fingerprint():
+                raise ValueError("a source predictor was fitted on another space")
+        return AdaptedPredictor(space, [build_predictor(s, counter, path) for s in sources], sources,
+                                payload["coefficients"], payload["delta"], payload["bias"], payload.get("settings"))
+
     readers = {"lut": lambda: LutPredictor.from_payload(counter, payload),
                "mlp": lambda: MlpPredictor.from_payload(space, payload),
                "linear": lambda: LinearPredictor.from_payload(space, payload),
-               "flops": lambda: FlopsProxy.from_payload(counter, payload)}
+               "flops": lambda: FlopsProxy.from_payload(counter, payload),
+               "adapted": adapted}
     if kind not in readers:
         raise PredictorError(f"predictor {path} has unknown kind {kind!r}; allowed: {', '.join(readers)}")
     try:
-        predictor = readers[kind]()
+        return readers[kind]()
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise PredictorError(f"predictor file {path} is damaged: its {kind} payload cannot be read "
                              f"({type(error).__name__}: {error}); allowed: a file written by nas latency fit") from None
-    return predictor, document
