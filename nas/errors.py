@@ -17,6 +17,10 @@ class CheckpointError(WeftError):
     """A checkpoint or export is missing, corrupt, or does not fit the model."""
 
 
+class ExportError(WeftError):
+    """A model has no form in an export format, or its export does not compute what the model computes."""
+
+
 class TrainingDiverged(WeftError):
     """A training step's loss, gradients or updated parameters went NaN or inf."""
 
