@@ -230,8 +230,11 @@ def experiment(name, run_path, options, quiet):
 @click.option("--study", default="search", show_default=True, help="with --front/--top/--budget")
 @click.option("--storage", default=None, help="with --front/--top/--budget [default: RUN/search.journal]")
 @click.option("--out", "out_dir", default=None, help="default: RUN/exports/<arch> (with one --arch only)")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["stablehlo", "onnx"]),
+              help="model.stablehlo is always written; onnx adds model.onnx, checked in onnxruntime against "
+                   "jax on the test split (needs pip install 'weft[onnx]'); repeatable")
 @_one_line_errors
-def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
+def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir, formats):
     from nas.errors import ConfigError
     from nas.export import export_subnets, not_yet_exported, select_from_search
 
@@ -245,7 +248,19 @@ def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir):
             click.echo(f"already exported: {arch}")
         if not arch_specs:
             return
-    export_subnets(run_path, list(arch_specs), out_dir)
+    export_subnets(run_path, list(arch_specs), out_dir, formats=tuple(dict.fromkeys(("stablehlo", *formats))))
+
+
+@main.command("export-onnx", help="Add model.onnx to existing export directories: the standalone model lowered "
+                                   "to ONNX, checked in onnxruntime against jax on the test split of its data, "
+                                   "the check recorded in report.json (needs pip install 'weft[onnx]').")
+@click.argument("export_dirs", nargs=-1, required=True)
+@_one_line_errors
+def export_onnx(export_dirs):
+    from nas.export import add_onnx
+
+    for export_dir in export_dirs:
+        add_onnx(export_dir)
 
 
 @main.command("eval-export", help="Reload exports without the supernet and report their test scores "

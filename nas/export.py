@@ -6,9 +6,11 @@
     model.stablehlo  the eval-mode forward serialised with `jax.export` (batch size free), the
                    preprocessing baked in: raw float32 images [B, H, W, C] as stored (0..255 pixels
                    for Fashion-MNIST), or int32 token windows [B, T] for a language model
+    model.onnx     with `--format onnx`: the same forward as an ONNX graph (`nas.onnx`, batch size
+                   free), written only after onnxruntime computed what jax computes on the test split
     report.json    parameter count, max |masked - sliced| on a check batch, and the scores: test
                    accuracy for images; for token windows, bits per character and next-byte
-                   accuracy on validation and test
+                   accuracy on validation and test; with ONNX, the check's figures ("onnx")
 
 `load_export` rebuilds the model from `arch.json` alone: the subnet's structure is derived by slicing
 a shape-only supernet of the recorded space (no weights are initialised, no config file is needed),
@@ -30,7 +32,7 @@ from nas.checkpoint import load_tree, save_tree
 from nas.config import to_dict
 from nas.definition import get_definition
 from nas import preprocessing
-from nas.errors import CheckpointError, ConfigError, WeftError
+from nas.errors import CheckpointError, ConfigError, ExportError, WeftError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
 from nas.evaluate_text import logits_next_token_scores
 from nas.lowering import count_params, slice_subnet, split
@@ -39,6 +41,8 @@ from nas.space import Arch, Space, SpaceError
 from supernets.active_subnet import get_active_subnet
 
 ARCH_FILE, PARAMS_DIR, STABLEHLO_FILE, REPORT_FILE = "arch.json", "params", "model.stablehlo", "report.json"
+ONNX_FILE = "model.onnx"
+FORMATS = ("stablehlo", "onnx")  # StableHLO is always written; ONNX on request
 # Masked and sliced lowerings agree to float32 rounding; more than this means a slicing bug.
 EQUIVALENCE_TOLERANCE = 1e-4
 
@@ -146,10 +150,16 @@ def score_split(logits_fn, split, batch_size: int = 500) -> dict:
 
 
 def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | Path | None = None,
-                   *, progress: bool = True) -> list[Path]:
+                   *, progress: bool = True, formats: tuple[str, ...] = ("stablehlo",)) -> list[Path]:
     """Export several archs of one run: the run is restored and the functions compiled once."""
     from nas.train.loop import enable_compilation_cache, restore_trained
 
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; allowed: {', '.join(FORMATS)}")
+    if "onnx" in formats:
+        from nas.onnx import require
+        require()  # before any work
     if out_dir is not None and len(arch_specs) != 1:
         raise ConfigError("--out names one directory: give exactly one --arch with it")
     enable_compilation_cache()
@@ -163,13 +173,13 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
             raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
     functions = (make_recalibrate(session.graphdef, session.space),
                  make_masked_logits(session.graphdef, session.space))
-    return [_export_one(run, session, state, functions, spec, arch, out, progress)
+    return [_export_one(run, session, state, functions, spec, arch, out, progress, formats)
             for spec, arch, out in zip(arch_specs, archs, outs)]
 
 
 def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,
-                  *, progress: bool = True) -> Path:
-    return export_subnets(run_path, [arch_spec], out_dir, progress=progress)[0]
+                  *, progress: bool = True, formats: tuple[str, ...] = ("stablehlo",)) -> Path:
+    return export_subnets(run_path, [arch_spec], out_dir, progress=progress, formats=formats)[0]
 
 
 def _export_name(spec: str, arch: Arch) -> str:
@@ -178,7 +188,7 @@ def _export_name(spec: str, arch: Arch) -> str:
     return "arch-" + hashlib.sha256(arch.to_string().encode()).hexdigest()[:10]
 
 
-def _export_one(run, session, state, functions, arch_spec, arch, out, progress) -> Path:
+def _export_one(run, session, state, functions, arch_spec, arch, out, progress, formats=("stablehlo",)) -> Path:
     recalibrate, masked_logits = functions
     vector = arch.to_vector()
     calibration = session.dataset.train.images[:session.config.calibration_images]
@@ -222,6 +232,12 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
         save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
                          dataset.image_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
+        if "onnx" in formats:
+            report["onnx"] = write_onnx(staging / ONNX_FILE, raw_forward(sub_graphdef, sub_params, sub_stats,
+                                                                         info["preprocessing"]),
+                                        dataset.image_shape, jnp.int32 if text else jnp.float32,
+                                        preprocessing.invert(info["preprocessing"], dataset.test.images),
+                                        f"not writing {out}")
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
         if out.exists():
@@ -232,19 +248,77 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress) 
     if progress:
         headline = (f"test bits/char {scores['test_bits_per_char']:.4f} (next-byte accuracy "
                     f"{scores['test_accuracy']:.4f})") if text else f"test accuracy {scores['test_accuracy']:.4f}"
+        onnx = (f", ONNX max |onnxruntime - jax| {report['onnx']['max_abs_diff_vs_jax']:.2e}"
+                if "onnx" in report else "")
         print(f"exported {arch_spec} to {out}: {headline}, "
-              f"{report['params']:,} params, max |supernet - export| {difference:.2e}")
+              f"{report['params']:,} params, max |supernet - export| {difference:.2e}{onnx}")
     return out
+
+
+def raw_forward(graphdef, params, stats, preprocess: dict):
+    """The eval-mode forward of raw inputs, the preprocessing first: what the model files hold."""
+    def forward(raw_inputs):
+        model_inputs = preprocessing.apply(preprocess, raw_inputs)
+        return nnx.merge(graphdef, params, stats, copy=True)(model_inputs, train=False)
+    return forward
 
 
 def _write_stablehlo(path: Path, graphdef, params, stats, input_shape, dtype, preprocess: dict) -> None:
     """One example is `input_shape` of `dtype`: (H, W, C) raw float32 images or (T,) int32 tokens."""
-    def forward(raw_inputs):
-        model_inputs = preprocessing.apply(preprocess, raw_inputs)
-        return nnx.merge(graphdef, params, stats, copy=True)(model_inputs, train=False)
+    forward = raw_forward(graphdef, params, stats, preprocess)
     batch = jax.export.symbolic_shape("batch")[0]
     exported = jax.export.export(jax.jit(forward))(jax.ShapeDtypeStruct((batch, *input_shape), dtype))
     path.write_bytes(exported.serialize())
+
+
+def write_onnx(path: Path, forward, input_shape, dtype, raw_check_inputs, failing: str = "") -> dict:
+    """`forward` lowered to ONNX, run in onnxruntime against jax on `raw_check_inputs`, and written to
+    `path` only if they agree; returns the check's record for report.json. A primitive without an ONNX
+    form, or a failed check, is one ExportError (ending in `failing`, e.g. what is not written)."""
+    import nas.onnx
+    from nas.onnx.lower import OPSET
+    from supernets.ops import portable_depthwise
+
+    try:
+        with portable_depthwise():  # the CPU's depthwise taps are a loop; the grouped conv is one ONNX Conv
+            model = nas.onnx.to_onnx(forward, input_shape, dtype)
+        record = nas.onnx.check(model, jax.jit(forward), raw_check_inputs)
+    except ExportError as error:
+        raise ExportError(f"{error}; {failing}" if failing else str(error)) from None
+    path.write_bytes(model.SerializeToString())
+    return {"opset": OPSET, **record}
+
+
+def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
+    """model.onnx for an existing export directory, checked on the test split of the data it was
+    trained on; report.json gains the check's record. Returns that record."""
+    from nas.atomic_write import write_bytes_atomically, write_text_atomically
+    from nas.config import from_dict
+    from nas.train.config import TrainConfig, saved_settings
+    from nas.train.loop import load_dataset
+
+    directory = Path(directory)
+    exported = load_export(directory)
+    info = exported.info
+    train_config = from_dict(TrainConfig, saved_settings(info.get("train_config", {})), f"{directory}/{ARCH_FILE}")
+    text = exported.inputs == "tokens"
+    test = load_dataset(train_config, info["image_shape"][0] if text else None).test
+    graphdef, params, stats = split(exported.model)
+    staged = directory / f".{ONNX_FILE}.staged"
+    try:
+        record = write_onnx(staged, raw_forward(graphdef, params, stats, info["preprocessing"]),
+                            tuple(info["image_shape"]), jnp.int32 if text else jnp.float32,
+                            preprocessing.invert(info["preprocessing"], test.images), f"{directory} is unchanged")
+        report_path = directory / REPORT_FILE
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        write_bytes_atomically(directory / ONNX_FILE, staged.read_bytes())
+        write_text_atomically(report_path, json.dumps({**report, "onnx": record}, indent=2))
+    finally:
+        staged.unlink(missing_ok=True)
+    if progress:
+        print(f"wrote {directory / ONNX_FILE}: max |onnxruntime - jax| {record['max_abs_diff_vs_jax']:.2e} over "
+              f"{record['checked_examples']} test examples, argmax agreement {record['argmax_agreement']:.4f}")
+    return record
 
 
 def load_stablehlo(directory: str | Path):

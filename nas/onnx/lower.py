@@ -180,7 +180,8 @@ def where(eqn) -> str:
     return source_info_util.summarize(eqn.source_info)
 
 
-def lower_jaxpr(ctx: Lowering, jaxpr, consts, args: list[Value]) -> list[Value]:
+def lower_jaxpr(ctx: Lowering, jaxpr, consts, args: list[Value], outer: str = "") -> list[Value]:
+    """The output Values of `jaxpr`; `outer` is where the equation that calls it came from."""
     from nas.onnx.primitives import HANDLERS
 
     env: dict = {}
@@ -201,7 +202,7 @@ def lower_jaxpr(ctx: Lowering, jaxpr, consts, args: list[Value]) -> list[Value]:
         name = eqn.primitive.name
         if name in _INLINED:
             sub, sub_consts = _closed(eqn.params[_INLINED[name]])
-            outputs = lower_jaxpr(ctx, sub, sub_consts, inputs)
+            outputs = lower_jaxpr(ctx, sub, sub_consts, inputs, where(eqn) or outer)
         elif name in _IDENTITIES:
             outputs = inputs
         elif _foldable(eqn, inputs):
@@ -214,7 +215,8 @@ def lower_jaxpr(ctx: Lowering, jaxpr, consts, args: list[Value]) -> list[Value]:
                                       "(nas/onnx/primitives.py lists those that do)")
                 outputs = handler(ctx, eqn, *inputs)
             except Unsupported as error:
-                raise ExportError(f"ONNX export: {error}; it comes from {where(eqn)}") from None
+                origin = where(eqn) or outer
+                raise ExportError(f"ONNX export: {error}" + (f"; it comes from {origin}" if origin else "")) from None
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for var, value in zip(eqn.outvars, outputs):
             if not isinstance(var, jax_core.DropVar):

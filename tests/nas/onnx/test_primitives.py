@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from jax import lax
 
+from nas.errors import ExportError
+from nas.onnx import to_onnx
+from supernets import ops
+
 _spec = importlib.util.spec_from_file_location("weft_tests_onnx_checks", Path(__file__).with_name("checks.py"))
 checks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checks)
@@ -112,3 +116,17 @@ TABLE = RNG.normal(size=(256, 6)).astype(np.float32)
 def test_embedding_lookup_of_tokens():
     assert_onnx_matches(lambda tokens: jnp.asarray(TABLE)[tokens] * 2, (5,), np.int32)
     assert_onnx_matches(lambda tokens: jnp.take(TABLE, tokens, axis=0, mode="clip").sum(-1), (5,), np.int32)
+
+
+def test_unsupported_primitive_is_one_error_naming_it_and_where_it_comes_from():
+    with pytest.raises(ExportError, match=r"primitive 'sort' has no ONNX lowering.*test_primitives.py:\d+"):
+        to_onnx(lambda x: jnp.sort(x, axis=-1), (3, 4), np.float32)
+    # The depthwise taps XLA:CPU runs are a loop: exports trace them under ops.portable_depthwise().
+    depthwise = lambda x: ops.depthwise_conv(x, jnp.ones((3, 3, 4)), 1, "taps")  # noqa: E731
+    with pytest.raises(ExportError, match=r"primitive '(scan|while)'.*supernets/ops.py"):
+        to_onnx(depthwise, (5, 5, 4), np.float32)
+    with ops.portable_depthwise():
+        model = to_onnx(depthwise, (5, 5, 4), np.float32)
+    assert "Conv" in {node.op_type for node in model.graph.node}
+    with pytest.raises(ExportError, match="dot_general contracting a batch-sized dim"):
+        to_onnx(lambda x: x.T @ x, (12,), np.float32)
