@@ -16,7 +16,8 @@ from nas.cli import main
 PAGES = Path(__file__).resolve().parent.parent / "docs" / "commands"
 # The guide page each command belongs to (docs/NAME.md).
 GUIDES = {"train": "training", "search": "search", "search-differentiable": "differentiable-search",
-          "export": "tutorial-custom-space", "eval-export": "tutorial-custom-space", "plot": "search",
+          "export": "tutorial-custom-space", "eval-export": "tutorial-custom-space",
+          "export-onnx": "tutorial-custom-space", "plot": "search",
           "audit": "audit", "latency": "hardware-cost", "cost": "hardware-cost", "spaces": "spaces",
           "experiment": "layout"}
 
