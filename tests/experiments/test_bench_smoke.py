@@ -28,3 +28,16 @@ def test_predictor_bench_prints_its_figures(capsys):
     assert result["bench"] == "predictor" and result["archs"] == 64
     assert all(result[f"{name}_archs_per_s"] > 0 for name in ("mlp", "lut", "flops_counter"))
     assert len(result["measured_median_ms"]) == 1 and result["measured_median_ms"][0] > 0
+
+
+def test_onnx_bench_prints_its_figures(capsys, tmp_path):
+    import experiments.bench.onnx as onnx_bench
+
+    onnx_bench.main(["--smoke", "--threads", "0", "--spaces", "mlp,transformer_lm", "--out", str(tmp_path)])
+    result = json_line(capsys)
+    assert result["bench"] == "onnx" and [(r["space"], r["subnet"]) for r in result["rows"]] == [
+        ("mlp", "largest"), ("mlp", "smallest"), ("transformer_lm", "largest"), ("transformer_lm", "smallest")]
+    for row in result["rows"]:
+        assert row["max_abs_diff"] <= row["allowed_diff"] and row["checked_examples"] == 16
+        assert row["ort_ms"] > 0 and row["xla_ms"] > 0 and 0 <= row["argmax_agreement"] <= 1
+    assert (tmp_path / "table.md").read_text().count("| ok (") == 4 and (tmp_path / "results.json").exists()
