@@ -29,13 +29,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from nas import data as data_lib
-from nas.checkpoint import Checkpointer
+from nas.atomic_write import write_json_atomically
 from nas.config import check_finite, to_dict
 from nas.differentiable import arch_params
 from nas.errors import ConfigError, RunDirError
+from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
 from nas.train.config import TrainConfig
 from nas.train.divergence import DivergenceGuard
@@ -141,91 +141,92 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
     """Run (or resume) the search; the result (derived arch, ...), or None when `stop_at` stopped it early.
 
     A step whose loss, gradients or update (weights or alpha) hold NaN or inf stops the search with
-    `TrainingDiverged`, one line naming the step; the last checkpoint stays as it was.
+    `TrainingDiverged`, one line naming the step; the last checkpoint stays as it was. A full disk ends it
+    with `DiskFull` naming the checkpoints on disk, which stay usable.
     """
-    from nas.train.loop import _truncate_metrics, enable_compilation_cache, run_record
+    with disk_full_as_error(run_path):
+        return _search(config, run_path, progress=progress, stop_at=stop_at)
+
+
+def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool, stop_at: int | None) -> dict | None:
+    from nas.train.loop import enable_compilation_cache, run_record
 
     config.check()
     enable_compilation_cache()
     built = setup(config)
-    session, penalty, state, step_fn = built.session, built.penalty, built.state, built.step
-    space = session.space
-    train_stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
-    validation_stream = data_lib.BatchStream(session.dataset.validation, config.batch_size, seed=config.seed + 1)
+    session, space = built.session, built.session.space
+    streams = (data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed),
+               data_lib.BatchStream(session.dataset.validation, config.batch_size, seed=config.seed + 1))
     record = {**run_record(session), "differentiable": _search_record(config)}
-    run, resumed = RunDir.check_resumable(run_path, record, ("space_options", "seed", "data"))
-    if resumed and run.read_config().get("differentiable") != record["differentiable"]:
-        raise RunDirError(f"run directory {run.path} was started with other differentiable search settings "
-                          f"({run.read_config().get('differentiable')}); resume with the same settings or choose "
-                          "another --run")
-    start, seconds_before = 0, 0.0  # search seconds of earlier sessions of this run
-    if resumed:  # read before anything is written: a damaged checkpoint changes nothing
-        checkpointer = Checkpointer(run.checkpoints)
-        if checkpointer.latest_step() is not None:
-            trees, metadata, unreadable = checkpointer.restore_newest_readable(_checkpoint_trees(state))
-            checkpointer.discard(unreadable)
-            state = jax.tree.map(jnp.asarray, _state_from_trees(trees))
-            train_stream.restore(metadata["train_position"])
-            validation_stream.restore(metadata["validation_position"])
-            start, seconds_before = int(metadata["step"]), float(metadata.get("search_seconds", 0.0))
-    run.write_record(record, resumed)
-    if resumed:
-        _truncate_metrics(run.metrics_file, start)
-    else:
-        checkpointer = Checkpointer(run.checkpoints)
-    guard = SearchDivergenceGuard(config, checkpointer.latest_step)
-    base_key = jax.random.key(config.seed)
 
-    def save(completed: int, positions: tuple[dict, dict]) -> None:
-        guard.check()  # a diverged step is never saved as progress
-        if completed == checkpointer.latest_step():
-            return  # resumed there and took no step since
-        checkpointer.save(completed, _checkpoint_trees(state), {
-            "step": completed, "train_position": positions[0], "validation_position": positions[1],
-            "space_fingerprint": space.fingerprint(), "search_seconds": searched_seconds()})
-        arch_params.save(run.path / "alpha.json", space, state.alpha)
+    def same_search_settings(run: RunDir) -> None:
+        if run.read_config().get("differentiable") != record["differentiable"]:
+            raise RunDirError(f"run directory {run.path} was started with other differentiable search settings "
+                              f"({run.read_config().get('differentiable')}); resume with the same settings or "
+                              "choose another --run")
 
-    def searched_seconds() -> float:
-        return seconds_before + time.perf_counter() - started
-
+    opened = open_run(run_path, record, ("space_options", "seed", "data"), _checkpoint_trees(built.state),
+                      check_resumed=same_search_settings)
+    state, seconds_before = built.state, 0.0  # search seconds of earlier sessions of this run
+    if opened.trees is not None:
+        state = jax.tree.map(jnp.asarray, _state_from_trees(opened.trees))
+        streams[0].restore(opened.metadata["train_position"])
+        streams[1].restore(opened.metadata["validation_position"])
+        seconds_before = float(opened.metadata.get("search_seconds", 0.0))
+    guard = SearchDivergenceGuard(config, opened.checkpointer.latest_step)
+    job = SearchJob(config, space, built.step, built.penalty is not None, streams, guard, state, seconds_before)
     end = min(config.steps, stop_at or config.steps)
-    # `completed` steps are in `state`; `positions` is where both data streams stood then. They change
-    # together, so an interrupt at any point saves a consistent triple.
-    completed, positions, started = start, _positions(train_stream, validation_stream), time.perf_counter()
-    try:
-        with open(run.metrics_file, "a") as metrics_out, tqdm(
-                total=config.steps, initial=start, disable=not progress, unit="step",
-                desc=f"{config.method} {space.name}", dynamic_ncols=True) as bar:
-            for step in range(start, end):
-                temperature = gdas_temperature(step, config.steps, config.temperature_start, config.temperature_end)
-                train_images, train_labels = train_stream.next()
-                val_images, val_labels = validation_stream.next()
-                state, metrics = step_fn(state, train_images, train_labels, val_images, val_labels,
-                                         jax.random.fold_in(base_key, step), np.float32(temperature))
-                guard.watch(step + 1, metrics, _NO_ARCHS, "search")
-                completed, positions = step + 1, _positions(train_stream, validation_stream)
-                bar.update(1)
-                if completed % config.log_every == 0 or completed == config.steps:
-                    guard.check()  # the metrics read below wait for this step anyway
-                    line = _metrics_line(completed, metrics, state.alpha, config, temperature, penalty is not None)
-                    metrics_out.write(json.dumps(line) + "\n")
-                    metrics_out.flush()
-                    bar.set_postfix(loss=f"{line['validation_loss']:.3f}")
-                if completed % config.checkpoint_every == 0 and completed < end:
-                    save(completed, positions)
-        save(completed, positions)
-    except KeyboardInterrupt:
-        save(completed, positions)  # the same command resumes from here
-        raise
-    finally:
-        checkpointer.close()
+    completed = run_steps(opened, job, guard, total=config.steps, end=end, log_every=config.log_every,
+                          checkpoint_every=config.checkpoint_every, progress=progress,
+                          description=f"{config.method} {space.name}",
+                          postfix=lambda line: {"loss": f"{line['validation_loss']:.3f}"},
+                          after_save=lambda step: arch_params.save(opened.run.path / "alpha.json", space,
+                                                                   job.state.alpha))
     if completed < config.steps:
         return None
-    if start == config.steps and (run.path / "result.json").exists():
-        return json.loads((run.path / "result.json").read_text())  # re-running a finished search
-    result = derived_result(config, space, state.alpha, penalty, searched_seconds())
-    (run.path / "result.json").write_text(json.dumps(result, indent=2))
+    result_file = opened.run.path / "result.json"
+    if opened.start == config.steps and result_file.exists():
+        return json.loads(result_file.read_text())  # re-running a finished search
+    result = derived_result(config, space, job.state.alpha, built.penalty, job.searched_seconds())
+    write_json_atomically(result_file, result, indent=2)
     return result
+
+
+class SearchJob:
+    """A differentiable search's steps for the engine (`nas.resumable_run`): a weight step on a training batch
+    and an alpha step on a validation batch."""
+
+    def __init__(self, config: DifferentiableConfig, space, step_fn, has_penalty: bool, streams: tuple,
+                 guard: "SearchDivergenceGuard", state: SearchState, seconds_before: float):
+        self.config, self.space, self.step_fn, self.has_penalty = config, space, step_fn, has_penalty
+        self.streams, self.guard, self.state, self.seconds_before = streams, guard, state, seconds_before
+        # Where both data streams stood when `state` was made: they change together, so an interrupt at
+        # any point saves a consistent triple.
+        self.positions = _positions(*streams)
+        self.base_key = jax.random.key(config.seed)
+        self.started = time.perf_counter()
+
+    def searched_seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def advance(self, step: int) -> dict:
+        config = self.config
+        temperature = gdas_temperature(step, config.steps, config.temperature_start, config.temperature_end)
+        (train_images, train_labels), (val_images, val_labels) = (stream.next() for stream in self.streams)
+        self.state, metrics = self.step_fn(self.state, train_images, train_labels, val_images, val_labels,
+                                           jax.random.fold_in(self.base_key, step), np.float32(temperature))
+        self.guard.watch(step + 1, metrics, _NO_ARCHS, "search")
+        self.positions = _positions(*self.streams)
+        return {**metrics, "temperature": temperature}
+
+    def log_record(self, completed: int, metrics: dict) -> dict:
+        return _metrics_line(completed, metrics, self.state.alpha, self.config, metrics["temperature"],
+                             self.has_penalty)
+
+    def snapshot(self) -> tuple[dict, dict]:
+        return _checkpoint_trees(self.state), {
+            "train_position": self.positions[0], "validation_position": self.positions[1],
+            "space_fingerprint": self.space.fingerprint(), "search_seconds": self.searched_seconds()}
 
 
 _NO_ARCHS = np.zeros((0, 0), np.int32)  # a search step trains no sampled subnet: the guard names its halves
@@ -272,13 +273,13 @@ def _state_from_trees(trees: dict) -> SearchState:
 
 def _metrics_line(step: int, metrics: dict, alpha: dict, config: DifferentiableConfig, temperature: float,
                   has_penalty: bool) -> dict:
-    line = {"step": step, **{k: _number(metrics[k]) for k in (
+    line = {"step": step, **{k: metric_number(metrics[k]) for k in (
         "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "weight_grad_norm")}}
     if config.method == "gdas":
         line["temperature"] = temperature
     if has_penalty:
-        line["expected_latency_ms"] = _number(metrics["expected_cost"])
-        line["latency_penalty"] = _number(metrics["penalty"])
+        line["expected_latency_ms"] = metric_number(metrics["expected_cost"])
+        line["latency_penalty"] = metric_number(metrics["penalty"])
     line["alpha"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in alpha.items()}
     return line
 
@@ -296,11 +297,6 @@ def derived_result(config: DifferentiableConfig, space, alpha: dict, penalty, se
         result["expected_latency_ms"] = float(penalty.expected_ms(arch_params.probabilities(alpha)))
         result["latency_budget_ms"] = config.latency_budget
     return result
-
-
-def _number(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 __all__ = ["DifferentiableConfig", "METHODS", "SearchSetup", "setup", "search", "derived_result"]

@@ -2,25 +2,22 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-from tqdm import tqdm
 
 from nas import data as data_lib
 from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
-from nas.disk_full import is_disk_full
-from nas.errors import CheckpointError, ConfigError, DiskFull, RunDirError
+from nas.errors import CheckpointError, ConfigError, RunDirError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
 from nas.evaluate_text import make_masked_next_token_totals, next_token_scores
 from nas.lowering import sort_channels, split
+from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
 from nas.space import Space
 from nas.text_data import load_fortunes
@@ -187,16 +184,8 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
     checkpoints; process 0 alone writes the other files, evaluates and returns
     the summary, the others return None.
     """
-    try:
+    with disk_full_as_error(run_path):
         return _train(config, run_path, progress=progress, stop_at=stop_at)
-    except Exception as error:
-        if not is_disk_full(error):
-            raise
-        run = RunDir(Path(run_path))
-        kept = sorted(int(p.name) for p in run.checkpoints.glob("*") if p.name.isdigit())
-        raise DiskFull(f"no space left on the device writing {run.path}; the checkpoints on disk "
-                       f"({', '.join(map(str, kept)) or 'none'}) are intact: free space and run the same "
-                       "command again to resume") from None
 
 
 def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at: int | None) -> dict | None:
@@ -217,124 +206,102 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
                           "is not available")
     stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
     record = run_record(session)
-    run, resumed = RunDir.check_resumable(run_path, record, RESUME_INVARIANT,
-                                          defaults=json.loads(json.dumps(to_dict(TrainConfig()))),
-                                          legacy=saved_settings)
     schedule = make_schedule(config, sampling.phase_starts())
     optimizer = make_optimizer(config, schedule)
     state = init_train_state(session.params, session.stats, optimizer)
-    start, skipped, unreadable = 0, 0, []
-    if resumed:  # the checkpoint is read before anything is written: a damaged one changes nothing
-        checkpointer = Checkpointer(run.checkpoints)
-        if checkpointer.latest_step() is not None:
-            trees, metadata, unreadable = checkpointer.restore_newest_readable({"state": state})
-            state = jax.tree.map(jax.numpy.asarray, trees["state"])
-            stream.restore(metadata["data_position"])
-            start, skipped = int(metadata["step"]), int(metadata.get("skipped_steps", 0))
-    barrier("run directory checked")  # no process may see another's first writes as a resumable run
     primary = is_primary()
-    if primary:
-        run.write_record(record, resumed)
-        if resumed:
-            _truncate_metrics(run.metrics_file, start)
-            print(f"resuming {run.path} from step {start}", file=sys.stderr)
-    if not resumed:
-        checkpointer = Checkpointer(run.checkpoints)
-    checkpointer.discard(unreadable)  # their steps are trained and saved again
+    opened = open_run(run_path, record, RESUME_INVARIANT, {"state": state},
+                      defaults=json.loads(json.dumps(to_dict(TrainConfig()))), legacy=saved_settings,
+                      before_writing=lambda: barrier("run directory checked"),  # no process may see another's
+                      primary=primary)                                            # first writes as resumable
+    if opened.trees is not None:
+        state = jax.tree.map(jax.numpy.asarray, opened.trees["state"])
+        stream.restore(opened.metadata["data_position"])
     guard = DivergenceGuard(config.on_nonfinite, session.space,
                             lambda phase: sampling.static_archs(session.space, phase),
-                            divergence_advice(config), checkpointer.latest_step, skipped)
+                            divergence_advice(config), opened.checkpointer.latest_step,
+                            int(opened.metadata.get("skipped_steps", 0)))
     if mesh.size > 1:
         state = replicate(state, mesh)
-    resort_steps = set(sampling.phase_starts()[1:])
-    step_functions = {}  # one compiled step per phase of the sampling policy
-
-    def step_for(phase: str):
-        if phase not in step_functions:
-            static_first, static_last = sampling.static_archs(session.space, phase)
-            static = [arch for arch in (static_first, static_last) if arch is not None]
-            usage = static_arch_usage(session.graphdef, session.params, session.stats, static) if (
-                config.freeze_unused and static) else None
-            step_functions[phase] = make_train_step(
-                session.graphdef, session.space, optimizer, static_first=static_first, static_last=static_last,
-                options=options, image_shape=session.dataset.image_shape, static_usage=usage,
-                disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
-        return step_functions[phase]
-
-    def save(completed: int, position: dict) -> None:
-        guard.check()  # a diverged step is never saved as progress
-        if completed == checkpointer.latest_step():
-            return  # resumed there and took no step since (re-running a finished run)
-        checkpointer.save(completed, {"state": state}, {"step": completed, "data_position": position,
-                                                        "space_fingerprint": session.space.fingerprint(),
-                                                        "skipped_steps": guard.skipped})
-
-    # `completed` steps are in `state`; `position` is where the data stream stood then.
-    # Both change together, so an interrupt at any point saves a consistent pair.
-    completed, position = start, stream.position()
+    job = TrainJob(session, sampling, candidate_losses, optimizer, schedule, mesh, stream, guard, options, state)
     end = min(config.steps, stop_at or config.steps)
-    try:
-        with open(run.metrics_file if primary else os.devnull, "a") as metrics_out, tqdm(
-                total=config.steps, initial=start, disable=not (progress and primary), unit="step",
-                desc=f"train {session.space.name}", dynamic_ncols=True) as bar:
-            window_start, window_steps = time.perf_counter(), 0
-            for step in range(start, end):
-                if config.resort and step in resort_steps:
-                    state = resort_state(state, session, optimizer, mesh)
-                images, labels = stream.next()
-                if mesh.size > 1:
-                    images, labels = shard_batch((images, labels), mesh)
-                if candidate_losses is not None:  # AttentiveNAS: the choice reads the current weights
-                    candidates = sampling.candidate_archs(session.space, config.seed, step)
-                    archs = sampling.choose(candidates, candidate_losses(
-                        state.params, state.stats, images, labels, candidates.reshape(-1, candidates.shape[-1])))
-                else:
-                    archs = sampling.archs(session.space, config.seed, step)
-                phase = sampling.phase(step)
-                new_state, metrics = step_for(phase)(state, images, labels, archs, sampling.student_weight(step))
-                guard.watch(step + 1, metrics, archs, phase)
-                state, completed, position = new_state, step + 1, stream.position()
-                window_steps += 1
-                bar.update(1)
-                if completed % config.log_every == 0 or completed == config.steps:
-                    guard.check()  # the loss read below waits for this step anyway
-                    loss = _number(metrics["loss"])
-                    elapsed = time.perf_counter() - window_start
-                    record = {"step": completed, "phase": phase, "loss": loss,
-                              "losses": [_number(v) for v in metrics["losses"]],
-                              "train_accuracies": [_number(v) for v in metrics["accuracies"]],
-                              "learning_rate": float(schedule(step)),
-                              "steps_per_second": window_steps / elapsed, "skipped_steps": guard.skipped}
-                    metrics_out.write(json.dumps(record) + "\n")
-                    metrics_out.flush()
-                    bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "nan",
-                                    lr=f"{record['learning_rate']:.3g}")
-                    window_start, window_steps = time.perf_counter(), 0
-                if completed % config.checkpoint_every == 0 and completed < end:
-                    save(completed, position)
-        save(completed, position)
-    except KeyboardInterrupt:
-        if jax.process_count() > 1:
-            raise  # processes interrupted at different steps cannot save together; the last checkpoint stays
-        try:
-            save(completed, position)  # the same command resumes from here
-        except RuntimeError:
-            # Interrupted inside the step call: its input buffers were donated. The last
-            # periodic checkpoint stays the resume point.
-            pass
-        raise
-    finally:
-        checkpointer.close()
+    completed = run_steps(opened, job, guard, total=config.steps, end=end, log_every=config.log_every,
+                          checkpoint_every=config.checkpoint_every, progress=progress, primary=primary,
+                          description=f"train {session.space.name}",
+                          postfix=lambda line: {"loss": f"{line['loss']:.3f}" if line["loss"] is not None else "nan",
+                                                "lr": f"{line['learning_rate']:.3g}"})
     if completed < config.steps or not primary:
         return None
-    params, stats = state.params, state.stats
+    params, stats = job.state.params, job.state.stats
     if jax.process_count() > 1:  # evaluated here alone, on this process's copy of the replicated state
         params, stats = jax.device_get((params, stats))
     summary = evaluate_endpoints(session, params, stats, progress=progress)
     summary["steps"] = config.steps
     summary["skipped_steps"] = guard.skipped
-    run.summary_file.write_text(json.dumps(summary, indent=2))
+    opened.run.summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class TrainJob:
+    """`nas train`'s steps for the engine (`nas.resumable_run`): sample archs, run the phase's compiled step."""
+
+    def __init__(self, session: "Session", sampling: SamplingPolicy, candidate_losses, optimizer, schedule, mesh,
+                 stream: data_lib.BatchStream, guard: DivergenceGuard, options: StepOptions, state: TrainState):
+        self.session, self.sampling, self.candidate_losses = session, sampling, candidate_losses
+        self.optimizer, self.schedule, self.mesh, self.stream, self.guard = optimizer, schedule, mesh, stream, guard
+        self.options, self.state = options, state
+        self.position = stream.position()  # where the stream stood when `state` was made: they change together
+        self.resort_steps = set(sampling.phase_starts()[1:])
+        self.step_functions = {}  # one compiled step per phase of the sampling policy
+        self.window_start, self.window_steps = time.perf_counter(), 0
+
+    def step_for(self, phase: str):
+        if phase not in self.step_functions:
+            config, session = self.session.config, self.session
+            static_first, static_last = self.sampling.static_archs(session.space, phase)
+            static = [arch for arch in (static_first, static_last) if arch is not None]
+            usage = static_arch_usage(session.graphdef, session.params, session.stats, static) if (
+                config.freeze_unused and static) else None
+            self.step_functions[phase] = make_train_step(
+                session.graphdef, session.space, self.optimizer, static_first=static_first, static_last=static_last,
+                options=self.options, image_shape=session.dataset.image_shape, static_usage=usage,
+                disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
+        return self.step_functions[phase]
+
+    def advance(self, step: int) -> dict:
+        config, space, state = self.session.config, self.session.space, self.state
+        if config.resort and step in self.resort_steps:
+            state = resort_state(state, self.session, self.optimizer, self.mesh)
+        images, labels = self.stream.next()
+        if self.mesh.size > 1:
+            images, labels = shard_batch((images, labels), self.mesh)
+        if self.candidate_losses is not None:  # AttentiveNAS: the choice reads the current weights
+            candidates = self.sampling.candidate_archs(space, config.seed, step)
+            archs = self.sampling.choose(candidates, self.candidate_losses(
+                state.params, state.stats, images, labels, candidates.reshape(-1, candidates.shape[-1])))
+        else:
+            archs = self.sampling.archs(space, config.seed, step)
+        phase = self.sampling.phase(step)
+        new_state, metrics = self.step_for(phase)(state, images, labels, archs, self.sampling.student_weight(step))
+        self.guard.watch(step + 1, metrics, archs, phase)
+        self.state, self.position = new_state, self.stream.position()
+        self.window_steps += 1
+        return {**metrics, "phase": phase, "step_index": step}
+
+    def log_record(self, completed: int, metrics: dict) -> dict:
+        elapsed = time.perf_counter() - self.window_start
+        record = {"step": completed, "phase": metrics["phase"], "loss": metric_number(metrics["loss"]),
+                  "losses": [metric_number(v) for v in metrics["losses"]],
+                  "train_accuracies": [metric_number(v) for v in metrics["accuracies"]],
+                  "learning_rate": float(self.schedule(metrics["step_index"])),
+                  "steps_per_second": self.window_steps / elapsed, "skipped_steps": self.guard.skipped}
+        self.window_start, self.window_steps = time.perf_counter(), 0
+        return record
+
+    def snapshot(self) -> tuple[dict, dict]:
+        return {"state": self.state}, {"data_position": self.position,
+                                       "space_fingerprint": self.session.space.fingerprint(),
+                                       "skipped_steps": self.guard.skipped}
 
 
 def divergence_advice(config: TrainConfig) -> str:
@@ -345,12 +312,6 @@ def divergence_advice(config: TrainConfig) -> str:
     # --on-nonfinite is not, so the same run can resume with it.
     return (f"try a lower --lr (now {config.learning_rate:g}), {clip} or more --warmup-steps in a new --run, "
             "or resume this one with --on-nonfinite skip to drop such steps")
-
-
-def _number(value) -> float | None:
-    """A metric for metrics.jsonl: None (JSON null) for NaN or inf, which JSON cannot hold."""
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> TrainState:
@@ -432,26 +393,3 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
     trees, _ = checkpointer.restore({"state": template})
     checkpointer.close()
     return session, jax.tree.map(jax.numpy.asarray, trees["state"])
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines past the checkpoint we resume from (they will be logged again).
-
-    A line that does not parse (cut short by a kill mid-write) is dropped too.
-    """
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = [line for line in lines if _metrics_step(line) <= step]
-    if kept != lines:
-        path.write_text("".join(line + "\n" for line in kept))
-
-
-def _metrics_step(line: str) -> float:
-    """The step a metrics line records; infinity for a line that is not a metrics record."""
-    try:
-        step = json.loads(line)["step"]
-    except (ValueError, TypeError, KeyError):
-        return math.inf
-    return step if isinstance(step, int) else math.inf
-
