@@ -439,16 +439,16 @@ class BatchStream:
 
     def restore(self, position: dict[str, Any]) -> None:
         """Continue from `position`, as saved by `position()` of a matching stream."""
-        for field in ("seed", "epoch", "index", "batch_size", "size"):
-            if field not in position:
-                raise DataError(f"cannot restore batch stream: position has no {field!r} (got {sorted(position)})")
+        for key in ("seed", "epoch", "index", "batch_size", "size"):
+            if key not in position:
+                raise DataError(f"cannot restore batch stream: position has no {key!r} (got {sorted(position)})")
         mine = self.position()
         # drop_last is optional in a position so hand-written ones stay valid.
-        for field in ("seed", "batch_size", "size", "drop_last"):
-            if field in position and position[field] != mine[field]:
+        for key in ("seed", "batch_size", "size", "drop_last"):
+            if key in position and position[key] != mine[key]:
                 raise DataError(
-                    f"cannot restore batch stream: position has {field}={position[field]!r} "
-                    f"but this stream has {field}={mine[field]!r}"
+                    f"cannot restore batch stream: position has {key}={position[key]!r} "
+                    f"but this stream has {key}={mine[key]!r}"
                 )
         _check_int(position["epoch"], "position epoch", low=0)
         _check_int(position["index"], "position index", low=0)

@@ -60,7 +60,7 @@ def _check_ranks(ranks) -> tuple[int, ...]:
     ranks = tuple(ranks) if isinstance(ranks, (list, tuple)) else ()
     if not ranks or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in ranks) or \
             list(ranks) != sorted(set(ranks)):
-        raise ConfigError(f"space 'lora': ranks must be strictly increasing positive ints such as [16, 24, 32]")
+        raise ConfigError("space 'lora': ranks must be strictly increasing positive ints such as [16, 24, 32]")
     return ranks
 
 

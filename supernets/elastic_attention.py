@@ -18,7 +18,7 @@ from flax import nnx
 
 from supernets import shape_trace
 from supernets.build import abstract
-from supernets.decisions import Declared, evaluate, largest, read
+from supernets.decisions import Declared, largest, read
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import mask_last_axis
 

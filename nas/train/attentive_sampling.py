@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from nas.lowering import masked_apply

@@ -3,7 +3,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from experiments import distillation, ranking, sortednet

@@ -1,7 +1,6 @@
 """Shears' middle heuristic and SQFT's hill climbing: start, neighbours, moves, budgets, restarts, resume."""
 import json
 
-import numpy as np
 import pytest
 
 from nas.errors import ConfigError
