@@ -46,8 +46,12 @@ demo: install data
 		$(NAS) export --run $(DEMO_RUN) --arch largest --arch smallest; fi
 	$(NAS) eval-export $(DEMO_RUN)/exports/largest $(DEMO_RUN)/exports/smallest
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one worker so that a
+# module's shared fixtures (a trained tiny run) are built once.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check nas supernets searchers search_spaces experiments tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: install data
 	$(PY) -m pytest -q -m slow
