@@ -170,9 +170,8 @@ def _closed(jaxpr):
 # function (the derivative rules do not matter for inference).
 _INLINED = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
             "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
-            "custom_vjp_call_jaxpr": "fun_jaxpr", "checkpoint": "jaxpr", "remat": "jaxpr"}
-_IDENTITIES = {"copy", "copy_p", "stop_gradient", "optimization_barrier", "sharding_constraint", "mesh_cast",
-               "reduce_precision_identity"}
+            "custom_vjp_call_jaxpr": "fun_jaxpr", "checkpoint": "jaxpr", "remat2": "jaxpr"}
+_IDENTITIES = {"copy", "stop_gradient", "optimization_barrier", "sharding_constraint", "mesh_cast"}
 _NOT_FOLDED = {"dim_as_value"}
 
 
