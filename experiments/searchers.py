@@ -254,8 +254,9 @@ def table(results: dict, config: Config) -> str:
             versus = e.get("vs_random")
             versus = (f"{versus['mean_difference']:+.3g}, {versus['wins']}/{versus['losses']}, "
                       f"{_p(versus['wilcoxon_p'])}") if versus else ""
+            repeats = f"{e['duplicates']:.0f}" if "duplicates" in e else "– (each a trial)"
             lines.append(f"| {name} | {_cell(e, first, kind)} | {_cell(e, last, kind)} | {e['distinct']:.0f} / "
-                         f"{e['trials']:.0f} | {e.get('duplicates', 0):.0f} | {versus} |")
+                         f"{e['trials']:.0f} | {repeats} | {versus} |")
         lines.append("")
     if "before" in results:
         before = results["before"]
