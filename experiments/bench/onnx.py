@@ -3,14 +3,19 @@ how fast is it at batch 1. Prints one JSON line; `--out DIR` also writes results
 
     python -m experiments.bench.onnx [--spaces mlp,vit] [--threads 1] [--out DIR] [--smoke]
 
-Per space, the largest and the smallest subnet of a freshly initialised supernet at the space's
-default options (the weights do not matter to equality or latency) for its data: Fashion-MNIST
-28x28x1 for the image spaces, 64-byte windows of the fortunes for transformer_lm. Each is exported
-as `nas export --format onnx` does (`nas.export.write_onnx`: preprocessing included, traced with
-the portable depthwise conv) and checked on the real test split: raw Fashion-MNIST pixels as stored
-(uint8 values as float32), or the fortunes' test windows, against the jitted JAX forward as XLA:CPU
-runs it (its own depthwise taps). Figures:
+Per space, the largest and the smallest subnet of a supernet at the space's default options for
+its data: Fashion-MNIST 28x28x1 for the image spaces, 64-byte windows of the fortunes for
+transformer_lm. Untrained, but not at its init: the params are moved off it by 0.05 x N(0, 1) (as
+tests/search_spaces/test_lowering.py does: an init with zero gammas or heads gives constant logits,
+which would make equality trivial) and BN statistics are recalibrated on 500 training images for
+each subnet, as `nas export` does (without it a fresh NB201 gives logits of 1e8). Each is lowered
+as `nas export --format onnx` does (preprocessing included, traced with the portable depthwise
+conv) and checked on the real test split: raw Fashion-MNIST pixels as stored (uint8 values as
+float32), or the fortunes' test windows, against the jitted JAX forward as XLA:CPU runs it (its
+own depthwise taps). Figures:
 
+  lower_s            trace + lowering to ONNX (+ onnx.checker)
+  check_s            the check: onnxruntime and jax over the whole test split
   max_abs_diff       max |onnxruntime - jax| over every logit of the test split
   argmax_agreement   fraction of predictions (images; LM: every position) whose argmax agrees
   ort_ms, xla_ms     batch-1 latency: median of interleaved rounds, the side going first alternating
@@ -68,17 +73,18 @@ def latency_ms(runners: dict, rounds: int) -> dict:
 
 
 def measure(name: str, options: dict, examples: int | None, rounds: int, threads: int) -> list[dict]:
-    import tempfile
-
     import jax
     import numpy as np
-    import onnx
     import onnxruntime
+    from flax import nnx
 
+    import nas.onnx
+    from nas.data import load_fashion_mnist
     from nas.definition import get_definition
-    from nas.export import raw_forward, write_onnx
-    from nas.lowering import count_params, split
-    from supernets.active_subnet import get_active_subnet
+    from nas.evaluate import make_recalibrate
+    from nas.export import raw_forward
+    from nas.lowering import count_params, slice_subnet, split
+    from supernets.ops import portable_depthwise
 
     definition = get_definition(name)
     tokens = definition.inputs == "tokens"
@@ -88,20 +94,27 @@ def measure(name: str, options: dict, examples: int | None, rounds: int, threads
     raw = raw[:examples] if examples else raw
     shape = raw.shape[1:]
     space, supernet = definition.build(resolved)
+    graphdef, params, stats = split(supernet)
+    keys = iter(jax.random.split(jax.random.key(0), len(jax.tree.leaves(params))))
+    params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(next(keys), p.shape, p.dtype), params)
+    recalibrate = make_recalibrate(graphdef, space) if jax.tree.leaves(stats) else None
+    calibration = None if recalibrate is None else load_fashion_mnist().train.images[:500]
     rows = []
     for which, arch in (("largest", space.largest()), ("smallest", space.smallest())):
-        graphdef, params, stats = split(get_active_subnet(supernet, arch))
-        forward = raw_forward(graphdef, params, stats, record)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.onnx"
-            start = time.perf_counter()
-            check = write_onnx(path, forward, shape, np.int32 if tokens else np.float32, raw)
-            export_s = time.perf_counter() - start
-            session_options = onnxruntime.SessionOptions()
-            if threads:
-                session_options.intra_op_num_threads = session_options.inter_op_num_threads = threads
-            runner = onnxruntime.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
-            nodes = len(onnx.load(str(path)).graph.node)
+        arch_stats = stats if recalibrate is None else recalibrate(params, stats, calibration, arch.to_vector())
+        sub_graphdef, sub_params, sub_stats = split(slice_subnet(nnx.merge(graphdef, params, arch_stats), arch))
+        forward = raw_forward(sub_graphdef, sub_params, sub_stats, record)
+        start = time.perf_counter()
+        with portable_depthwise():  # as nas.export.write_onnx
+            model = nas.onnx.to_onnx(forward, shape, np.int32 if tokens else np.float32)
+        lower_s = time.perf_counter() - start
+        check = nas.onnx.check(model, jax.jit(forward), raw)
+        check_s = time.perf_counter() - start - lower_s
+        session_options = onnxruntime.SessionOptions()
+        if threads:
+            session_options.intra_op_num_threads = session_options.inter_op_num_threads = threads
+        runner = onnxruntime.InferenceSession(model.SerializeToString(), session_options,
+                                              providers=["CPUExecutionProvider"])
         one = raw[:1]
         jitted = jax.jit(forward)
         runners = {"ort_ms": lambda: runner.run(None, {"inputs": one}),
@@ -110,7 +123,9 @@ def measure(name: str, options: dict, examples: int | None, rounds: int, threads
             run(), run()
         times = latency_ms(runners, rounds)
         rows.append({"space": name, "subnet": which, "options": options, "input": list(shape),
-                     "params": count_params(params), "onnx_nodes": nodes, "export_s": round(export_s, 2),
+                     "params": count_params(sub_params), "onnx_nodes": len(model.graph.node),
+                     "onnx_mb": round(model.ByteSize() / 2 ** 20, 2), "lower_s": round(lower_s, 2),
+                     "check_s": round(check_s, 2),
                      "max_abs_diff": check["max_abs_diff_vs_jax"], "max_abs_logit": check["max_abs_logit"],
                      "allowed_diff": check["allowed_diff"], "argmax_agreement": check["argmax_agreement"],
                      "checked_examples": check["checked_examples"],
@@ -120,14 +135,16 @@ def measure(name: str, options: dict, examples: int | None, rounds: int, threads
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| space | subnet | params | export | max abs diff (bar) | argmax agreement (examples) | "
-             "ORT ms | XLA ms | XLA / ORT |", "| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: |"]
+    lines = ["| space | subnet | params | ONNX export | max abs diff (bar) | max abs logit | argmax agreement "
+             "(examples) | ORT ms | XLA ms | XLA / ORT |",
+             "| --- | --- | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['space']} | {r['subnet']} | | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['space']} | {r['subnet']} | | failed: {r['error']} | | | | | | |")
             continue
         lines.append(f"| {r['space']} | {r['subnet']} | {r['params']:,} | ok ({r['onnx_nodes']} nodes, "
-                     f"{r['export_s']:.1f} s) | {r['max_abs_diff']:.2e} ({r['allowed_diff']:.1e}) | "
+                     f"lowered in {r['lower_s']:.1f} s) | {r['max_abs_diff']:.2e} ({r['allowed_diff']:.1e}) | "
+                     f"{r['max_abs_logit']:.3g} | "
                      f"{r['argmax_agreement']:.4f} ({r['checked_examples']:,}) | {r['ort_ms']:.3f} | "
                      f"{r['xla_ms']:.3f} | {r['xla_over_ort']:.2f} |")
     return "\n".join(lines) + "\n"
