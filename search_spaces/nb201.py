@@ -28,6 +28,7 @@ from supernets.cell_edge import EDGE_OPS, CellEdge
 from supernets.decisions import OneOf
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
+from supernets.masks import is_traced
 from supernets.norms import ElasticBatchNorm
 from supernets.pooling import avg_pool_down
 
@@ -99,14 +100,15 @@ class Cell(nnx.Module):
         """`edge_ops`: the declared op of each edge, in EDGES order (the same decisions in every cell)."""
         self.edges = nnx.List([CellEdge(channels, EDGE_OPS, op=op, rngs=rngs) for op in edge_ops])
 
-    def __call__(self, x, *, train: bool, arch: Mapping | None):
+    def __call__(self, x, *, train: bool, arch: Mapping | None, switch: bool = False):
         nodes = [x]
         for j in range(1, NODES):
             total = None
             for edge, (to, i) in zip(self.edges, EDGES):
                 if to != j:
                     continue
-                y = edge(nodes[i], train=train, op=None if edge.op is None else edge.op.of(arch))
+                op = None if edge.op is None else edge.op.of(arch)
+                y = edge(nodes[i], train=train, op=op, switch=switch and is_traced(op))
                 total = y if total is None else total + y
             nodes.append(total)
         return nodes[-1]
@@ -127,15 +129,16 @@ class NB201Network(nnx.Module):
         self.last_bn = ElasticBatchNorm(widths[-1])
         self.classifier = ElasticDense(widths[-1], num_classes, rngs=rngs)
 
-    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None):
+    def __call__(self, x, *, train: bool = False, arch: Mapping | None = None, switch: bool = False):
+        """`switch`: a traced arch runs only each edge's chosen op (`nas train --execution switch`)."""
         h = self.stem_bn(self.stem(x), train=train)
         for index, cells in enumerate(self.stages):
             if index:
                 h = self.reductions[index - 1](h, train=train)
             for cell in cells:
-                h = cell(h, train=train, arch=arch)
+                h = cell(h, train=train, arch=arch, switch=switch)
         h = ops.relu(self.last_bn(h, train=train))
         return self.classifier(ops.global_avg_pool(h))
 
 
-DEFINITION = declared_space(NAME, NB201Network)
+DEFINITION = declared_space(NAME, NB201Network, switch_execution=True)

@@ -5,7 +5,9 @@ The two convolutions are entangled: `nor_conv_1x1` is the centre tap of the
 shares a layer's BN across kernel sizes; exported subnets recalibrate it).
 The other ops have no weights, so the edge is a single-path choice between
 four branches (`supernets.choice.run_choice`): with a traced op every branch
-runs and the chosen one is kept; with a fixed op only that op runs.
+runs and the chosen one is kept; with a fixed op only that op runs. Switched
+(`switch=True`, `supernets.dispatch`), a traced op runs only its own branch at its
+exact size: the masked function at about the sliced cost, one compile for all archs.
 
 A relaxed op (differentiable search) is the DARTS mixed op over the four
 branches, the two convolutions superposed into one (TangleNAS: the 3x3 kernel
@@ -21,6 +23,7 @@ from supernets import ops
 from supernets.build import abstract
 from supernets.choice import run_choice
 from supernets.decisions import In, OneOf
+from supernets.dispatch import switch_block
 from supernets.elastic_conv import ElasticConv2d
 from supernets.norms import ElasticBatchNorm
 from supernets.pooling import avg_pool_same
@@ -68,12 +71,16 @@ class CellEdge(nnx.Module):
     def _conv(self, x, kernel_size, train: bool):
         return self.bn(self.conv(ops.relu(x), kernel_size=kernel_size), train=train)
 
-    def __call__(self, x, *, train: bool, op=None):
-        """`op`: None (the last held op), an op name (static), or a traced index into EDGE_OPS (masked)."""
+    def __call__(self, x, *, train: bool, op=None, switch: bool = False):
+        """`op`: None (the last held op), an op name (static), or a traced index into EDGE_OPS (masked, or
+        switched with `switch`)."""
         if op is None:
             op = self.ops[-1]
         if isinstance(op, str):
             return self.run_op(op, x, train)
+        if switch:
+            return switch_block(op, self, x, [lambda edge, h, name=name: edge.run_op(name, h, train)
+                                              for name in EDGE_OPS])
         if isinstance(op, Relaxed):
             return self._relaxed(x, op, train)
         # Masked: the conv branch runs the 3x3 kernel with its outer taps masked off for nor_conv_1x1.

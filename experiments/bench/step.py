@@ -16,6 +16,8 @@ Figures (milliseconds, medians of interleaved repeats, same process):
   masked_{largest,smallest}_ms   one-arch step, arch as a traced vector (one compile for all archs)
   sliced_{largest,smallest}_ms   one-arch step of the standalone (sliced) model
   static_sandwich_ms / masked_sandwich_ms   largest+random+smallest step, endpoints static vs all masked
+  switch_sandwich_ms             the static sandwich with its random subnet switched (`--execution switch`:
+                                 each block or edge runs only its chosen op); spaces with switched execution
   compile_count                  backend compiles of the masked step over warm-up + timed steps (target 1)
   cold_compile_s / warm_compile_s   XLA compile of the masked step in a fresh process, with empty
                                  and then warm caches (warm: a load from the persistent cache)
@@ -47,7 +49,7 @@ from nas.errors import ConfigError
 from nas.key_values import parse_key_values
 from nas.lowering import slice_subnet, split, standalone_apply
 from nas.train.losses import cross_entropy
-from nas.train.step import init_train_state, make_train_step
+from nas.train.step import StepOptions, init_train_state, make_train_step
 
 
 def input_shape(args) -> tuple:
@@ -216,6 +218,9 @@ def main(argv=None) -> None:
     one = {name: np.stack([arch.to_vector()]) for name, arch in (("largest", largest), ("smallest", smallest))}
     sandwich_masked = lambda: np.stack([largest.to_vector(), space.sample(rng).to_vector(), smallest.to_vector()])
     sandwich_middle = lambda: np.stack([space.sample(rng).to_vector()])
+    switched = make_train_step(graphdef, space, opt, static_first=largest, static_last=smallest, donate=False,
+                               options=StepOptions(execution="switch")) if get_definition(
+        args.space).switch_execution else None
     sliced = {name: sliced_step(slice_subnet(supernet, arch), opt) for name, arch in
               (("largest", largest), ("smallest", smallest))}
 
@@ -228,6 +233,9 @@ def main(argv=None) -> None:
         "masked_sandwich_ms": lambda: jax.block_until_ready(masked(state, images, labels, sandwich_masked())),
         "static_sandwich_ms": lambda: jax.block_until_ready(static(state, images, labels, sandwich_middle())),
     }
+    if switched is not None:
+        runners["switch_sandwich_ms"] = lambda: jax.block_until_ready(
+            switched(state, images, labels, sandwich_middle()))
     with count_compiles() as masked_compiles:
         for name in ("masked_largest_ms", "masked_smallest_ms"):
             runners[name]()
@@ -240,6 +248,8 @@ def main(argv=None) -> None:
               "repeats": args.repeats, **{k: round(v, 1) for k, v in figures.items()},
               "compile_count": masked_compiles.count + later.count,
               "static_vs_masked_sandwich_speedup": round(figures["masked_sandwich_ms"] / figures["static_sandwich_ms"], 2)}
+    if switched is not None:
+        result["switch_vs_masked_sandwich_speedup"] = round(figures["masked_sandwich_ms"] / figures["switch_sandwich_ms"], 2)
     if not args.skip_compile_probe:
         cold, warm = probe_compile_times(args)
         overhead = lambda t: t.get("trace_s", 0) + t.get("load_s", 0) + t["lower_s"] + t["compile_s"]

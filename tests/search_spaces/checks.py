@@ -17,7 +17,8 @@ from nas.cli import main
 from nas.definition import get_definition
 from nas.evaluate import make_masked_logits
 from nas.export import load_export, load_stablehlo
-from nas.lowering import masked_apply, slice_subnet, split, standalone_apply, static_apply
+from nas.lowering import (masked_apply, param_usage, slice_subnet, split, standalone_apply, static_apply,
+                          switched_apply)
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
 
@@ -74,6 +75,33 @@ def check_agreement(space, graphdef, params, stats, archs, batch):
         for got, want in zip(jax.tree.leaves(stats_from_masked), jax.tree.leaves(sliced_stats)):
             assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE, f"{arch}: BN statistics differ"
     return worst
+
+
+def gradients(apply, params):
+    """jit(grad) of sum(logits^2) through `apply(params) -> (logits, stats)`, with (logits, stats) as aux."""
+    def loss(params):
+        logits, new_stats = apply(params)
+        return jnp.sum(jnp.square(logits)), (logits, new_stats)
+    return jax.jit(jax.grad(loss, has_aux=True))(params)
+
+
+def check_switched_matches_static(space, graphdef, params, stats, archs, batch) -> None:
+    """Switched execution computes the static (sliced-in-jit) subnet: logits, BN statistics and gradients
+    to float32 rounding, and no gradient on the slices the arch does not read."""
+    for arch in archs:
+        usage = param_usage(graphdef, params, stats, arch)
+        grads_s, (logits_s, stats_s) = gradients(lambda p: switched_apply(
+            graphdef, p, stats, space, batch, arch.to_vector(), train=True), params)
+        grads_t, (logits_t, stats_t) = gradients(lambda p: static_apply(
+            graphdef, p, stats, batch, arch, train=True), params)
+        scale = max(1.0, float(jnp.max(jnp.abs(logits_t))))
+        assert float(jnp.max(jnp.abs(logits_s - logits_t))) <= 1e-5 * scale, f"{arch}: logits differ"
+        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_t)):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5, f"{arch}: BN statistics differ"
+        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_t))
+        for got, want, used in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_t), usage):
+            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5 * grad_scale, f"{arch}: gradients differ"
+            assert not np.any(np.asarray(got)[~used]), f"{arch}: unused slices got gradient"
 
 
 def cli_result(*args) -> tuple[int, str]:

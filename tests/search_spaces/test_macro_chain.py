@@ -4,11 +4,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from nas.definition import get_definition
-from nas.lowering import count_params, masked_apply, param_usage, slice_subnet, split, static_apply, switched_apply
+from nas.lowering import count_params, masked_apply, slice_subnet, split, static_apply
 from nas.train.fair_sampling import FairSampling
 
 _spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
@@ -67,31 +66,11 @@ def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
     print(f"macro_chain: worst |masked or static - sliced| / max(1, |logits|) over 52 archs: {worst:.3g}")
 
 
-def _gradients(space, graphdef, params, stats, batch, apply):
-    def loss(params):
-        logits, new_stats = apply(params)
-        return jnp.sum(jnp.square(logits)), (logits, new_stats)
-    return jax.jit(jax.grad(loss, has_aux=True))(params)
-
-
 @pytest.mark.slow
 def test_switched_execution_equals_static_slicing_in_logits_statistics_and_gradients():
     space, graphdef, params, stats = checks.perturbed_supernet("macro_chain", SMALL)
-    batch = checks.batch_of(8)
-    for arch in checks.archs_to_check(space, 2, seed=3):
-        usage = param_usage(graphdef, params, stats, arch)
-        grads_s, (logits_s, stats_s) = _gradients(space, graphdef, params, stats, batch, lambda p: switched_apply(
-            graphdef, p, stats, space, batch, arch.to_vector(), train=True))
-        grads_t, (logits_t, stats_t) = _gradients(space, graphdef, params, stats, batch, lambda p: static_apply(
-            graphdef, p, stats, batch, arch, train=True))
-        scale = max(1.0, float(jnp.max(jnp.abs(logits_t))))
-        assert float(jnp.max(jnp.abs(logits_s - logits_t))) <= 1e-5 * scale, f"{arch}: logits differ"
-        for got, want in zip(jax.tree.leaves(stats_s), jax.tree.leaves(stats_t)):
-            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5, f"{arch}: BN statistics differ"
-        grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_t))
-        for got, want, used in zip(jax.tree.leaves(grads_s), jax.tree.leaves(grads_t), usage):
-            assert float(jnp.max(jnp.abs(got - want))) <= 1e-5 * grad_scale, f"{arch}: gradients differ"
-            assert not np.any(np.asarray(got)[~used]), f"{arch}: unused slices got gradient"
+    checks.check_switched_matches_static(space, graphdef, params, stats, checks.archs_to_check(space, 2, seed=3),
+                                         checks.batch_of(8))
 
 
 @pytest.mark.slow
@@ -103,10 +82,10 @@ def test_masked_gradients_equal_static_gradients_on_the_largest_arch_in_float64(
     with jax.enable_x64(True):
         cast = lambda tree: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
         params, stats, batch, arch = cast(params), cast(stats), jnp.asarray(checks.batch_of(8), jnp.float64), space.largest()
-        grads_m, _ = _gradients(space, graphdef, params, stats, batch, lambda p: masked_apply(
-            graphdef, p, stats, space, batch, arch.to_vector(), train=True))
-        grads_t, _ = _gradients(space, graphdef, params, stats, batch, lambda p: static_apply(
-            graphdef, p, stats, batch, arch, train=True))
+        grads_m, _ = checks.gradients(lambda p: masked_apply(
+            graphdef, p, stats, space, batch, arch.to_vector(), train=True), params)
+        grads_t, _ = checks.gradients(lambda p: static_apply(
+            graphdef, p, stats, batch, arch, train=True), params)
         assert all(g.dtype == jnp.float64 for g in jax.tree.leaves(grads_m))
         grad_scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grads_t))
         for got, want in zip(jax.tree.leaves(grads_m), jax.tree.leaves(grads_t)):

@@ -3,12 +3,13 @@ that agree (masked: every op computed and the chosen one kept; sliced: only the 
 import importlib.util
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 from nas.definition import get_definition
 from nas.errors import WeftError
-from nas.lowering import count_params, slice_subnet, split
+from nas.lowering import count_params, slice_subnet, split, switched_apply
 from search_spaces.nb201 import EDGES, NB201StringError, edge_name, from_nb201_string, to_nb201_string
 
 _spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
@@ -107,3 +108,16 @@ def test_cli_trains_and_the_export_reloads_and_matches(tmp_path):
     arch = dict(from_nb201_string(space, "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|"
                                          "nor_conv_3x3~1|nor_conv_1x1~2|"))
     assert checks.train_export_reload("nb201", SMALL, arch, tmp_path) <= 1e-4
+
+
+def test_switched_execution_runs_the_static_subnet_in_logits_statistics_and_gradients():
+    # `nas train --execution switch`: each edge runs only its chosen op, one compile for all archs.
+    space, graphdef, params, stats = checks.perturbed_supernet("nb201", SMALL)
+    every_op = from_nb201_string(space, "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+"
+                                        "|none~0|skip_connect~1|nor_conv_3x3~2|")
+    batch = checks.batch_of(4)
+    checks.check_switched_matches_static(space, graphdef, params, stats, [every_op], batch)
+    # ... and it does switch: one conditional per edge, not every op computed and one kept.
+    program = jax.make_jaxpr(lambda v: switched_apply(graphdef, params, stats, space, batch, v, train=True))(
+        every_op.to_vector())
+    assert str(program).count("cond[") == len(EDGES) * SMALL["cells_per_stage"] * 3
