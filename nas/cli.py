@@ -324,7 +324,13 @@ def spaces(space):
 
     for name in [space] if space else sorted(REGISTRY):
         definition = get_definition(name)
-        decisions = definition.make_space(**definition.default_options)
+        try:
+            decisions = definition.make_space(**definition.default_options)
+        except WeftError as error:
+            if space:
+                raise
+            click.echo(f"{name}: built from options it has no default for ({error})")  # e.g. lora's --base
+            continue
         click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
                    f"options {json.dumps(definition.default_options, default=list)}")
         if space:
