@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from nas.checkpoint import load_tree, save_tree
@@ -233,11 +234,11 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
                          dataset.image_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
         if "onnx" in formats:
-            report["onnx"] = write_onnx(staging / ONNX_FILE, raw_forward(sub_graphdef, sub_params, sub_stats,
-                                                                         info["preprocessing"]),
+            model_parts = (sub_graphdef, sub_params, sub_stats, info["preprocessing"])
+            report["onnx"] = write_onnx(staging / ONNX_FILE, raw_forward(*model_parts),
                                         dataset.image_shape, jnp.int32 if text else jnp.float32,
                                         preprocessing.invert(info["preprocessing"], dataset.test.images),
-                                        f"not writing {out}")
+                                        f"not writing {out}", exact=float64_forward(*model_parts))
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
         if out.exists():
@@ -271,10 +272,26 @@ def _write_stablehlo(path: Path, graphdef, params, stats, input_shape, dtype, pr
     path.write_bytes(exported.serialize())
 
 
-def write_onnx(path: Path, forward, input_shape, dtype, raw_check_inputs, failing: str = "") -> dict:
-    """`forward` lowered to ONNX, run in onnxruntime against jax on `raw_check_inputs`, and written to
-    `path` only if they agree; returns the check's record for report.json. A primitive without an ONNX
-    form, or a failed check, is one ExportError (ending in `failing`, e.g. what is not written)."""
+def float64_forward(graphdef, params, stats, preprocess: dict):
+    """The same forward with float64 params, preprocessing and arithmetic: the reference an ONNX check
+    turns to when float32 rounding alone exceeds its bar (`nas.onnx.verify`). Not jitted once: it runs on
+    one batch."""
+    def widen(tree):
+        return jax.tree.map(lambda a: np.asarray(a, np.float64) if np.issubdtype(a.dtype, np.floating) else a, tree)
+
+    def forward(raw_inputs):
+        with jax.enable_x64(True):
+            model = nnx.merge(graphdef, widen(params), widen(stats), copy=True)
+            model_inputs = preprocessing.apply(preprocess, np.asarray(raw_inputs), jnp.float64)
+            return np.asarray(jax.jit(lambda x: model(x, train=False))(model_inputs))
+    return forward
+
+
+def write_onnx(path: Path, forward, input_shape, dtype, raw_check_inputs, failing: str = "", exact=None) -> dict:
+    """`forward` lowered to ONNX, run in onnxruntime against jax on `raw_check_inputs` (and, beyond the bar,
+    against `exact`, the float64 forward), and written to `path` only if they agree; returns the check's
+    record for report.json. A primitive without an ONNX form, or a failed check, is one ExportError
+    (ending in `failing`, e.g. what is not written)."""
     import nas.onnx
     from nas.onnx.lower import OPSET
     from supernets.ops import portable_depthwise
@@ -282,7 +299,7 @@ def write_onnx(path: Path, forward, input_shape, dtype, raw_check_inputs, failin
     try:
         with portable_depthwise():  # the CPU's depthwise taps are a loop; the grouped conv is one ONNX Conv
             model = nas.onnx.to_onnx(forward, input_shape, dtype)
-        record = nas.onnx.check(model, jax.jit(forward), raw_check_inputs)
+        record = nas.onnx.check(model, jax.jit(forward), raw_check_inputs, exact=exact)
     except ExportError as error:
         raise ExportError(f"{error}; {failing}" if failing else str(error)) from None
     path.write_bytes(model.SerializeToString())
@@ -306,9 +323,10 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     graphdef, params, stats = split(exported.model)
     staged = directory / f".{ONNX_FILE}.staged"
     try:
-        record = write_onnx(staged, raw_forward(graphdef, params, stats, info["preprocessing"]),
-                            tuple(info["image_shape"]), jnp.int32 if text else jnp.float32,
-                            preprocessing.invert(info["preprocessing"], test.images), f"{directory} is unchanged")
+        model_parts = (graphdef, params, stats, info["preprocessing"])
+        record = write_onnx(staged, raw_forward(*model_parts), tuple(info["image_shape"]),
+                            jnp.int32 if text else jnp.float32, preprocessing.invert(info["preprocessing"], test.images),
+                            f"{directory} is unchanged", exact=float64_forward(*model_parts))
         report_path = directory / REPORT_FILE
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         write_bytes_atomically(directory / ONNX_FILE, staged.read_bytes())

@@ -34,13 +34,13 @@ def _checked(record: Mapping) -> Mapping:
                           "{'kind': 'normalise', 'pixel_scale': float, 'mean': float, 'std': float}")
 
 
-def apply(record: Mapping, raw):
-    """Raw inputs -> what the model reads (jittable)."""
+def apply(record: Mapping, raw, dtype=jnp.float32):
+    """Raw inputs -> what the model reads (jittable); `dtype` float64 for a float64 reference."""
     record = _checked(record)
     if record["kind"] == TOKENS:
         return raw
-    scaled = jnp.asarray(raw, jnp.float32) * jnp.float32(record["pixel_scale"])
-    return (scaled - jnp.float32(record["mean"])) / jnp.float32(record["std"])
+    scaled = jnp.asarray(raw, dtype) * dtype(record["pixel_scale"])
+    return (scaled - dtype(record["mean"])) / dtype(record["std"])
 
 
 def invert(record: Mapping, model_inputs):
