@@ -271,7 +271,7 @@ def export_onnx(export_dirs):
 def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
     from nas.train.config import TrainConfig, saved_settings
-    from nas.train.loop import load_dataset
+    from nas.data import load_dataset
     from nas import preprocessing
     from nas.export import load_export, load_stablehlo, score_split
 

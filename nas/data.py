@@ -546,3 +546,20 @@ def _check_int(value: Any, name: str, low: int) -> None:
     # bool is an int subclass, but `batch_size=True` is always a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise DataError(f"{name} must be an int >= {low}; got {value!r}")
+
+
+def load_dataset(config, context: int | None = None) -> "Dataset":
+    """The data a run's config names (`data`, `split_seed`, `limit_train`, `validation_size`, `collections` of a
+    `TrainConfig`); `context` is the window length of token data (the space's `context` option)."""
+    from nas.errors import ConfigError
+    from nas.text_data import load_fortunes  # it builds on this module
+
+    if config.data == "synthetic":
+        return synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.split_seed)
+    if config.data == "fortunes":
+        if context is None:
+            raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
+        return load_fortunes(context=context, seed=config.split_seed, limit_train=config.limit_train,
+                             collections=config.collections)
+    return load_fashion_mnist(validation_size=config.validation_size, seed=config.split_seed,
+                              limit_train=config.limit_train)

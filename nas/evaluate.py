@@ -143,3 +143,56 @@ def make_batched_scorer(graphdef, space: Space, *, execution: str = "masked"):
         (correct,) = sums(params, stats, calibration, batches, arch_vectors)
         return correct / positions
     return jax.jit(score)
+
+
+def evaluate_endpoints(session, params, stats, *, progress: bool = True) -> dict:
+    """Validation and test scores of the largest and smallest subnets (or a stand-alone run's arch) of a
+    training session (`nas.train.loop.Session`), after BN recalibration.
+
+    Images: accuracy. Token windows: next-byte accuracy and bits per character, and
+    the unigram baseline's bits per character beside them.
+    """
+    from nas.evaluate_text import make_masked_next_token_totals, next_token_scores  # it builds on this module
+
+    config, dataset = session.config, session.dataset
+    text = dataset.inputs == "tokens"
+    recalibrate = make_recalibrate(session.graphdef, session.space)
+    logits = make_masked_logits(session.graphdef, session.space)
+    totals = make_masked_next_token_totals(session.graphdef, session.space) if text else None
+    calibration = dataset.train.images[:config.calibration_images]
+    has_batch_stats = bool(jax.tree.leaves(stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
+    summary = {}
+    archs = (("arch", session.space.from_string(config.arch)),) if config.arch else (
+        ("largest", session.space.largest()), ("smallest", session.space.smallest()))
+    for name, arch in archs:
+        vector = arch.to_vector()
+        arch_stats = recalibrate(params, stats, calibration, vector) if has_batch_stats else stats
+        summary[name] = {"arch": arch.to_dict()}
+        for split_name in ("validation", "test"):
+            split = getattr(dataset, split_name)
+            if text:
+                scores = next_token_scores(
+                    lambda x, y, valid, arch_stats=arch_stats, vector=vector: totals(params, arch_stats, x, y,
+                                                                                     valid, vector),
+                    split.images, split.labels, config.eval_batch_size)
+                summary[name][f"{split_name}_accuracy"] = scores["accuracy"]
+                summary[name][f"{split_name}_bits_per_char"] = scores["bits_per_char"]
+            else:
+                summary[name][f"{split_name}_accuracy"] = accuracy(
+                    lambda x, arch_stats=arch_stats, vector=vector: logits(params, arch_stats, x, vector),
+                    split.images, split.labels, config.eval_batch_size)
+        if progress:
+            scores = summary[name]
+            line = (f"{name:>8}: test bits/char {scores['test_bits_per_char']:.4f} "
+                    f"(validation {scores['validation_bits_per_char']:.4f}), "
+                    f"next-byte test accuracy {scores['test_accuracy']:.4f}") if text else (
+                    f"{name:>8}: test accuracy {scores['test_accuracy']:.4f} "
+                    f"(validation {scores['validation_accuracy']:.4f})")
+            print(line)
+    if text:
+        for split_name, value in dataset.unigram_bits_per_char.items():
+            summary[f"unigram_{split_name}_bits_per_char"] = value
+        if progress:
+            print(f" unigram: test bits/char {summary['unigram_test_bits_per_char']:.4f} "
+                  f"(validation {summary['unigram_validation_bits_per_char']:.4f})")
+    return summary

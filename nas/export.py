@@ -312,7 +312,7 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     from nas.atomic_write import write_bytes_atomically, write_text_atomically
     from nas.config import from_dict
     from nas.train.config import TrainConfig, saved_settings
-    from nas.train.loop import load_dataset
+    from nas.data import load_dataset
 
     directory = Path(directory)
     exported = load_export(directory)

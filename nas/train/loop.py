@@ -14,13 +14,12 @@ from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError, RunDirError
-from nas.evaluate import accuracy, make_masked_logits, make_recalibrate
-from nas.evaluate_text import make_masked_next_token_totals, next_token_scores
+from nas.data import load_dataset
+from nas.evaluate import evaluate_endpoints
 from nas.lowering import sort_channels, split
 from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
 from nas.space import Space
-from nas.text_data import load_fortunes
 from nas.train.attentive_sampling import AttentiveSampling, LossAwareSampling, make_candidate_losses
 from nas.train.cost_sampling import CostStratifiedSampling
 from nas.train.own_endpoints import OwnEndpoints
@@ -46,20 +45,6 @@ def enable_compilation_cache(directory: str | Path | None = None) -> Path:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
-
-
-def load_dataset(config: TrainConfig, context: int | None = None) -> data_lib.Dataset:
-    """The config's data; `context` is the window length of token data (the space's `context` option)."""
-    if config.data == "synthetic":
-        return data_lib.synthetic_dataset(num_train=config.limit_train or 2048, num_test=512,
-                                          seed=config.split_seed)
-    if config.data == "fortunes":
-        if context is None:
-            raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
-        return load_fortunes(context=context, seed=config.split_seed, limit_train=config.limit_train,
-                             collections=config.collections)
-    return data_lib.load_fashion_mnist(validation_size=config.validation_size, seed=config.split_seed,
-                                       limit_train=config.limit_train)
 
 
 def check_inputs_match(definition, config: TrainConfig) -> None:
@@ -323,56 +308,6 @@ def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> Trai
     params, stats = sort_channels(session.graphdef, state.params, state.stats)
     new_state = TrainState(params, stats, optimizer.init(params), state.step)
     return replicate(new_state, mesh) if mesh.size > 1 else new_state
-
-
-def evaluate_endpoints(session: Session, params, stats, *, progress: bool = True) -> dict:
-    """Validation and test scores of the largest and smallest subnets, after BN recalibration.
-
-    Images: accuracy. Token windows: next-byte accuracy and bits per character, and
-    the unigram baseline's bits per character beside them.
-    """
-    config, dataset = session.config, session.dataset
-    text = dataset.inputs == "tokens"
-    recalibrate = make_recalibrate(session.graphdef, session.space)
-    logits = make_masked_logits(session.graphdef, session.space)
-    totals = make_masked_next_token_totals(session.graphdef, session.space) if text else None
-    calibration = dataset.train.images[:config.calibration_images]
-    has_batch_stats = bool(jax.tree.leaves(stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
-    summary = {}
-    archs = (("arch", session.space.from_string(config.arch)),) if config.arch else (
-        ("largest", session.space.largest()), ("smallest", session.space.smallest()))
-    for name, arch in archs:
-        vector = arch.to_vector()
-        arch_stats = recalibrate(params, stats, calibration, vector) if has_batch_stats else stats
-        summary[name] = {"arch": arch.to_dict()}
-        for split_name in ("validation", "test"):
-            split = getattr(dataset, split_name)
-            if text:
-                scores = next_token_scores(
-                    lambda x, y, valid, arch_stats=arch_stats, vector=vector: totals(params, arch_stats, x, y,
-                                                                                     valid, vector),
-                    split.images, split.labels, config.eval_batch_size)
-                summary[name][f"{split_name}_accuracy"] = scores["accuracy"]
-                summary[name][f"{split_name}_bits_per_char"] = scores["bits_per_char"]
-            else:
-                summary[name][f"{split_name}_accuracy"] = accuracy(
-                    lambda x, arch_stats=arch_stats, vector=vector: logits(params, arch_stats, x, vector),
-                    split.images, split.labels, config.eval_batch_size)
-        if progress:
-            scores = summary[name]
-            line = (f"{name:>8}: test bits/char {scores['test_bits_per_char']:.4f} "
-                    f"(validation {scores['validation_bits_per_char']:.4f}), "
-                    f"next-byte test accuracy {scores['test_accuracy']:.4f}") if text else (
-                    f"{name:>8}: test accuracy {scores['test_accuracy']:.4f} "
-                    f"(validation {scores['validation_accuracy']:.4f})")
-            print(line)
-    if text:
-        for split_name, value in dataset.unigram_bits_per_char.items():
-            summary[f"unigram_{split_name}_bits_per_char"] = value
-        if progress:
-            print(f" unigram: test bits/char {summary['unigram_test_bits_per_char']:.4f} "
-                  f"(validation {summary['unigram_validation_bits_per_char']:.4f})")
-    return summary
 
 
 def restore_trained(run: RunDir) -> tuple[Session, TrainState]:

@@ -6,7 +6,8 @@ import pytest
 
 from nas.errors import ConfigError, RunDirError
 from nas.train.config import TrainConfig, saved_settings
-from nas.train.loop import load_dataset, train
+from nas.data import load_dataset
+from nas.train.loop import train
 
 from tests.nas.fortune_corpus import write_corpus
 
