@@ -9,17 +9,14 @@ here imports them until an export or a check is asked for.
 """
 from __future__ import annotations
 
+import importlib.util
+
 from nas.errors import ConfigError
 
 
 def require() -> None:
     """Raise one clear error when the optional packages are missing."""
-    missing = []
-    for package in ("onnx", "onnxruntime"):
-        try:
-            __import__(package)
-        except ImportError:
-            missing.append(package)
+    missing = [package for package in ("onnx", "onnxruntime") if importlib.util.find_spec(package) is None]
     if missing:
         raise ConfigError(f"ONNX export needs {' and '.join(missing)}, not installed: pip install 'weft[onnx]'")
 
