@@ -89,3 +89,31 @@ def test_missing_packages_name_the_extra(trained_run, tmp_path, monkeypatch):
     result = nas("export", "--run", trained_run, "--arch", "smallest", "--format", "onnx", "--out", tmp_path / "x")
     assert result.exit_code == 2 and "pip install 'weft[onnx]'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_language_model_exports_to_onnx_reading_token_windows(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
+                                                  Path(__file__).parent.parent / "fortune_corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    corpus.write_corpus(tmp_path / "fortunes", count=80)
+    env = {"WEFT_FORTUNES": str(tmp_path / "fortunes")}
+    tiny_lm = ["--space", "transformer_lm", "--option", "embed_dims=[16,24]", "--option", "depths=[1,2]",
+               "--option", "heads=[1,2]", "--option", "ffn_widths=[32,64]", "--option", "head_dim=8",
+               "--option", "context=16", "--data", "fortunes", "--batch-size", "8", "--warmup-steps", "1",
+               "--distillation", "none", "--quiet", "--steps", "3", "--run", str(tmp_path / "run")]
+    result = CliRunner().invoke(main, ["train", *tiny_lm], env=env)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "lm"
+    result = CliRunner().invoke(main, ["export", "--run", str(tmp_path / "run"), "--arch", "largest", "--format",
+                                       "onnx", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "report.json").read_text())["onnx"]
+    assert record["max_abs_diff_vs_jax"] <= record["allowed_diff"] and record["checked_examples"] > 0
+    tokens = np.random.default_rng(0).integers(0, 256, (3, 16)).astype(np.int32)
+    got = session(out / "model.onnx").run(None, {"inputs": tokens})[0]
+    assert got.shape == (3, 16, 256)
+    np.testing.assert_allclose(got, load_stablehlo(out)(tokens), atol=1e-5)
