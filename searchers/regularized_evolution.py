@@ -13,7 +13,8 @@ Constraints, two ways:
 * resampled: with `is_feasible` (a cheap predicate, e.g. params <= budget), a child it
   refuses is drawn again, up to `max_resample` times, before the last draw is kept.
 A child may repeat an arch already evaluated; the search loop answers it without a trial
-(`searchers.deduplicate`), and the repeat joins the population as a young member.
+(`searchers.deduplicate`); a repeat of a member still in the population does not join it again (it
+would only crowd out the others), a repeat of one aged out does.
 """
 from __future__ import annotations
 
@@ -78,7 +79,10 @@ class RegularizedEvolution:
     def tell(self, archs, objectives, violations=None) -> None:
         objectives, violations = check_told(archs, objectives, violations)
         for arch, values, violation in zip(archs, objectives, violations):
-            self._population.append((self.space.validate(arch), values.tolist(), float(violation)))
+            arch = self.space.validate(arch)
+            if any(arch == member[0] for member in self._population):
+                continue  # a repeat of a living member adds no information and would crowd out the others
+            self._population.append((arch, values.tolist(), float(violation)))
 
     @property
     def population(self) -> list[tuple[Arch, list[float], float]]:

@@ -54,3 +54,14 @@ def test_state_round_trip_continues_identically(zdt):
     fresh = RegularizedEvolution(zdt, population_size=8, seed=99)
     fresh.restore(saved)
     assert fresh.ask(10) == expected
+
+
+def test_a_repeat_of_a_living_member_does_not_join_again_but_one_aged_out_does(zdt):
+    searcher = RegularizedEvolution(zdt, population_size=3, seed=0)
+    archs = [zdt.sample(np.random.default_rng(i)) for i in range(4)]
+    assert len({a.to_string() for a in archs}) == 4
+    searcher.tell(archs[:3], np.array([zdt_objectives(a) for a in archs[:3]]))
+    searcher.tell([archs[1]], np.array([zdt_objectives(archs[1])]))  # answered from the history
+    assert [member[0] for member in searcher.population] == archs[:3]
+    searcher.tell([archs[3], archs[0]], np.array([zdt_objectives(a) for a in (archs[3], archs[0])]))
+    assert [member[0] for member in searcher.population] == [archs[2], archs[3], archs[0]]
