@@ -115,8 +115,12 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
     base = ground_truth.training_config(gt_config, definition, truth["space_options"], "x", seed)
     overrides = dict(overrides)
     factor = overrides.pop("steps_factor", 1)
+    # Switched execution computes the masked step's function at about the sliced cost (spaces whose ops are
+    # choices: NB201, macro_chain); a variant may still set `execution` itself.
+    switched = definition.switch_execution and overrides.get("supernet", "single") == "single"
     fields = {**dataclasses.asdict(base), "steps": int(steps * factor), "sampling": "sandwich", "num_random": 1,
-              "arch": None, "checkpoint_every": max(int(steps * factor) // 4, 1), **overrides}
+              "arch": None, "checkpoint_every": max(int(steps * factor) // 4, 1),
+              "execution": "switch" if switched else "masked", **overrides}
     return from_dict(TrainConfig, json.loads(json.dumps(fields)), "supernet_ranking variant")
 
 

@@ -1,5 +1,6 @@
 """The supernet-ranking experiment on a tiny ground truth: every variant scored against the seed means,
 with the size rankers beside; an unfinished ground truth and unknown variants are refused."""
+import dataclasses
 import json
 
 import pytest
@@ -62,3 +63,15 @@ def test_a_diverging_variant_is_recorded_and_the_others_still_run(truth, tmp_pat
     boom, sandwich = results["variants"]
     assert "diverged" in boom["error"] and len(sandwich["inherited"]) == 6
     assert "| boom | failed: " in (tmp_path / "table.md").read_text()
+
+
+def test_variants_of_a_space_with_op_choices_train_switched_unless_they_say_otherwise():
+    def truth(space, options):
+        return {"config": dataclasses.asdict(ground_truth.Config(space=space, space_options=options)),
+                "space_options": options}
+    nb201 = truth("nb201", {"channels": 4, "cells_per_stage": 1})
+    assert supernet_ranking.supernet_config(nb201, {}, 10, 0).execution == "switch"
+    assert supernet_ranking.supernet_config(nb201, {"execution": "masked"}, 10, 0).execution == "masked"
+    assert supernet_ranking.supernet_config(nb201, {"supernet": "few-shot", "split_decision": "node1.from0"},
+                                            10, 0).execution == "masked"
+    assert supernet_ranking.supernet_config(truth("mlp", {"max_layers": 2}), {}, 10, 0).execution == "masked"
