@@ -4,6 +4,8 @@ The sandwich rule's fixed largest and smallest archs belong to the supernets own
 largest and smallest choices; a supernet in between never trains the ends of its own part of the space,
 and its archs' scores drift off the others' scale. This wrapper adds the other supernets' ends to the
 archs each step samples (they run masked, beside the random ones), so every supernet gets a sandwich.
+The ends are the ones the base policy trains: without its smallest (`--no-smallest`), each supernet trains
+its own largest only, so the smallest-arch bias is not repeated once per supernet.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ class OwnEndpoints:
 
     @classmethod
     def around(cls, base, space: Space, endpoints) -> "OwnEndpoints":
-        static = {arch.to_string() for arch in base.static_archs(space) if arch is not None}
+        first, last = base.static_archs(space)
+        static = {arch.to_string() for arch in (first, last) if arch is not None}
         extra = []
         for pair in endpoints:
-            for arch in pair:
+            for arch in pair if last is not None else pair[:1]:
                 if arch.to_string() not in static and all(arch.to_string() != e.to_string() for e in extra):
                     extra.append(arch)
         return cls(base, tuple(tuple(int(i) for i in arch.to_vector()) for arch in extra))

@@ -51,6 +51,15 @@ def test_the_wrapper_adds_each_end_once_beside_the_static_ones():
     np.testing.assert_array_equal(archs[:1], base.archs(session.space, 0, 5))
 
 
+def test_without_the_smallest_each_supernet_adds_its_own_largest_only():
+    session = build_session(TrainConfig(**CONFIG))
+    base = SandwichSampling(1, smallest=False)
+    policy = OwnEndpoints.around(base, session.space, session.supernet.endpoints())
+    assert len(policy.extra) == 3  # the largest of depths 1, 2, 3 (depth 4's is the static largest)
+    largest_of = {pair[0].to_string() for pair in session.supernet.endpoints()}
+    assert {session.space.from_vector(np.array(v)).to_string() for v in policy.extra} < largest_of
+
+
 @pytest.mark.parametrize("bad", [dict(supernet="single", split_decision=None, experts=None),
                                  dict(sampling="uniform", num_random=1)])
 def test_own_endpoints_outside_a_few_shot_sandwich_is_one_clear_error(bad):
