@@ -53,6 +53,9 @@ VARIANTS = {
     # supernet training its own largest and smallest.
     "few-shot-4": {"supernet": "few-shot", "split_decision": "depth", "experts": 4},
     "few-shot-4-own-ends": {"supernet": "few-shot", "split_decision": "depth", "experts": 4, "own_endpoints": True},
+    # ... each supernet its own largest only (the own-ends variant ranked each part's archs backwards)
+    "few-shot-4-own-largest": {"supernet": "few-shot", "split_decision": "depth", "experts": 4,
+                               "own_endpoints": True, "sandwich_smallest": False},
 }
 
 
