@@ -20,7 +20,8 @@ import jax
 import numpy as np
 
 from experiments.bench.step import build, time_interleaved
-from experiments.bench.train import PEER_DIR, peer_python
+from experiments.bench.train import run_peer_bench
+from nas.definition import get_definition
 from nas.evaluate import fixed_batches, make_batched_scorer
 from nas.lowering import split
 
@@ -47,7 +48,8 @@ def main(argv=None) -> None:
     batches = fixed_batches(rng.normal(size=(args.eval_images, *shape)).astype(np.float32),
                             rng.integers(0, 10, args.eval_images).astype(np.int32), args.eval_batch)
     archs = np.stack([space.sample(rng).to_vector() for _ in range(args.subnets)])
-    scorers = {name: make_batched_scorer(graphdef, space, execution=name) for name in ("masked", "switch")}
+    executions = ("masked", "switch") if get_definition(args.space).switch_execution else ("masked",)
+    scorers = {name: make_batched_scorer(graphdef, space, execution=name) for name in executions}
     runners = {f"{name}_ms_per_subnet": (lambda s=scorer: jax.block_until_ready(
         s(params, stats, calibration, batches, archs))) for name, scorer in scorers.items()}
     for run in runners.values():  # compile
@@ -58,12 +60,8 @@ def main(argv=None) -> None:
               "eval_images": args.eval_images, "backend": jax.default_backend(),
               **{k: round(v, 1) for k, v in figures.items()}}
     if not args.skip_peer:
-        import subprocess
-
-        output = subprocess.run([str(peer_python()), str(PEER_DIR / "bench.py"), "--skip", "a,b,d",
-                                 "--eval-subnets", str(args.subnets), "--bn-subnets", str(min(args.subnets, 8))],
-                                check=True, capture_output=True, text=True).stdout
-        peer = json.loads(output.strip().splitlines()[-1])["summary_median_ms"]
+        peer = run_peer_bench("--skip", "a,b,d", "--eval-subnets", str(args.subnets),
+                              "--bn-subnets", str(min(args.subnets, 8)))["summary_median_ms"]
         peer_ms = peer["eval_per_subnet_ms"] + peer["bn_recal_per_subnet_ms"]
         best = min(figures.values())
         result.update(peer_ms_per_subnet=round(peer_ms, 1), speedup_vs_peer=round(peer_ms / best, 2))

@@ -36,6 +36,7 @@ import optax
 
 from experiments.bench.step import batch, build, time_interleaved
 from nas.compile_counter import count_compiles
+from nas.definition import get_definition
 from nas.lowering import split
 from nas.train.masked_updates import freeze_unused
 from nas.train.optim import decay_mask
@@ -90,10 +91,15 @@ def peer_python() -> Path:
     return python
 
 
-def run_peer(args) -> dict:
-    output = subprocess.run([str(peer_python()), str(PEER_DIR / "bench.py"), "--skip", "b,c,d", "--batch", str(args.batch),
-                             "--steps", str(args.peer_steps)], check=True, capture_output=True, text=True).stdout
+def run_peer_bench(*arguments: str) -> dict:
+    """The peer's bench.py (../shared/peers/ofa) with `arguments`, in its own venv: its last JSON line."""
+    output = subprocess.run([str(peer_python()), str(PEER_DIR / "bench.py"), *arguments], check=True,
+                            capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def run_peer(args) -> dict:
+    return run_peer_bench("--skip", "b,c,d", "--batch", str(args.batch), "--steps", str(args.peer_steps))
 
 
 def main(argv=None) -> None:
@@ -120,7 +126,9 @@ def main(argv=None) -> None:
     opt = optimizer()
     images, labels = batch(args)
     state = init_train_state(params, stats, opt)
-    strategies = args.strategies.split(",")
+    # Switched strategies need a space with switched execution (MobileNetV3, macro_chain, NB201).
+    strategies = [name for name in args.strategies.split(",")
+                  if "switch" not in name or get_definition(args.space).switch_execution]
     steps = {name: make_step(name, graphdef, space, opt) for name in strategies}
     counters = {name: 0 for name in strategies}
 

@@ -41,3 +41,24 @@ def test_onnx_bench_prints_its_figures(capsys, tmp_path):
         assert row["max_abs_diff"] <= row["allowed_diff"] and row["checked_examples"] == 16
         assert row["ort_ms"] > 0 and row["xla_ms"] > 0 and 0 <= row["argmax_agreement"] <= 1
     assert (tmp_path / "table.md").read_text().count("| ok (") == 4 and (tmp_path / "results.json").exists()
+
+
+def test_train_bench_prints_its_figures(capsys):
+    import experiments.bench.train as train_bench
+
+    train_bench.main(["--space", "mlp", "--batch", "4", "--resolution", "8", "--channels", "1", "--repeats", "1",
+                      "--skip-peer", "--skip-compile-probe"])
+    result = json_line(capsys)
+    # The mlp has no switched execution: the switched strategy is left out, the others measured.
+    assert result["bench"] == "train" and result["masked_ms"] > 0 and result["static_masked_ms"] > 0
+    assert "static_switch_ms" not in result and result["best"] in ("masked", "static_masked")
+
+
+def test_evaluate_bench_prints_its_figures(capsys):
+    import experiments.bench.evaluate as evaluate_bench
+
+    evaluate_bench.main(["--space", "mlp", "--resolution", "8", "--channels", "1", "--subnets", "2",
+                         "--calibration-images", "16", "--eval-images", "16", "--eval-batch", "8", "--repeats", "1",
+                         "--skip-peer"])
+    result = json_line(capsys)
+    assert result["bench"] == "evaluate" and result["subnets"] == 2 and result["masked_ms_per_subnet"] > 0
