@@ -24,7 +24,7 @@ RESUME_INVARIANT = ("space", "space_options", "batch_size", "sampling", "num_ran
                     "sorted_decisions", "sorted_axes", "delay", "ramp_steps", "resort", "arch",
                     "supernet", "experts", "split_decision", "router_hidden", "balance_weight",
                     "own_endpoints", "sandwich_smallest")
-SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # nas.train.mixtures
+SUPERNETS = ("single", "mos-layer", "mos-neuron", "few-shot", "mixture")  # supernets.wrap
 
 
 def saved_settings(values: dict) -> dict:
@@ -67,7 +67,7 @@ class TrainConfig:
     freeze_unused: bool = True          # no optimizer/decay movement of slices no subnet used
     on_nonfinite: str = "stop"          # stop | skip: a step with NaN/inf loss or gradients ends the run or is dropped
     execution: str = "masked"           # masked | switch (how sampled subnets run)
-    supernet: str = "single"            # single | mos-layer | mos-neuron | few-shot | mixture (nas.train.mixtures)
+    supernet: str = "single"            # single | mos-layer | mos-neuron | few-shot | mixture (supernets.wrap)
     experts: int | None = None          # MoS: experts per kernel (default 2); few-shot: supernets (default: one
                                         # per choice of split_decision); mixture: supernets (default 2)
     split_decision: str | None = None   # few-shot: the decision whose choices split the space

@@ -29,12 +29,12 @@ from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
-from nas.train.mixtures import wrap_supernet
 from nas.train.sampling import SamplingPolicy, SandwichSampling, StandaloneSampling, UniformSampling
 from nas.train.shrinking import delayed_shrinking, progressive_shrinking
 from nas.train.sorted_sampling import SortedSampling
 from nas.train.step import StepOptions, TrainState, init_train_state, make_train_step, static_arch_usage
 from supernets.protocol import SortsChannels
+from supernets.wrap import wrap_supernet
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
