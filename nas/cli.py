@@ -113,8 +113,8 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
               help="few-shot with the sandwich rule: every supernet also trains its own largest and smallest arch "
                    "each step (else only the supernets owning the space's largest and smallest do)")
 @click.option("--balance-weight", type=float, default=None,
-              help="mixture: weight of the router's balance term (KL of its mean assignment to uniform) "
-                   "[default: 1.0]")
+              help="mixture: weight of the router's balance term (Switch-Transformer style: K x sum of each "
+                   "supernet's argmax share times its mean probability, minus 1; 0 when balanced) [default: 1.0]")
 @click.option("--resort", is_flag=True,
               help="re-sort channels by importance at each phase start (Once-for-All; progressive/delayed)")
 @click.option("--devices", type=int, default=1, show_default=True,
@@ -146,11 +146,9 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 def train(run_path, options, quiet, num_processes, base, **fields):
     from nas.config import from_dict
     from nas.errors import ConfigError
-    from nas.train.config import WITH_TEACHER, TrainConfig
+    from nas.train.config import TrainConfig
     from nas.train.distributed import join, member_from_environment
 
-    if fields["distillation"] is None:
-        fields["distillation"] = "alpha" if fields["sampling"] in WITH_TEACHER else "none"
     fields["devices"] = fields["devices"] or None
     fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
     fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())

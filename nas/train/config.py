@@ -59,7 +59,8 @@ class TrainConfig:
     weight_decay: float = 3e-5
     warmup_steps: int = 100
     label_smoothing: float = 0.1
-    distillation: str = "alpha"         # none | kl | alpha (in-place, from the largest; sandwich only)
+    distillation: str | None = None     # none | kl | alpha (in-place, from the largest); None: alpha where the
+                                        # sampling trains the largest as teacher, else none
     alpha_min: float = -1.0             # AlphaNet's adaptive alpha-divergence
     alpha_max: float = 1.0
     ratio_clip: float = 5.0             # clip of the importance ratio (p/q)^alpha
@@ -93,6 +94,10 @@ class TrainConfig:
         if not self.sorted_axes:
             return (tuple(self.sorted_decisions),)
         return tuple(tuple(p.strip() for p in axis.split(",") if p.strip()) for axis in self.sorted_axes)
+
+    def __post_init__(self):
+        if self.distillation is None:  # resolved here, so Python configs and the CLI get the same default
+            object.__setattr__(self, "distillation", "alpha" if self.sampling in WITH_TEACHER else "none")
 
     def check(self) -> None:
         check_finite(to_dict(self), "train config")
