@@ -1,7 +1,5 @@
 """Experiments run end to end on generated data and resume without retraining."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -36,10 +34,8 @@ def test_distillation_and_ranking_experiments_run_on_a_tiny_budget(tmp_path):
 
 @pytest.mark.slow  # trains and scores a 3x3 grid of LMs (~40 s); the grid sampling itself is in test_sampling
 def test_sortednet_on_the_lm_scores_a_depth_by_width_grid(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
-                                                  Path(__file__).parents[1] / "nas" / "fortune_corpus.py")
-    corpus = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(corpus)
+    from tests.nas import fortune_corpus as corpus
+
     corpus.write_corpus(tmp_path / "fortunes", count=80)
     monkeypatch.setenv("WEFT_FORTUNES", str(tmp_path / "fortunes"))
     tiny = (("embed_dims", (8, 16)), ("depths", (1, 2, 3)), ("heads", (1, 2)), ("ffn_widths", (8, 16, 24)),

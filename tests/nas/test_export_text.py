@@ -3,10 +3,8 @@ read int32 token windows and compute the supernet's logits), eval-export (bits p
 (next-byte accuracy and bits/char as metrics) and export of the search's winner."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -19,10 +17,7 @@ from nas.export import load_export, load_stablehlo
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
 
-_spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
-                                               Path(__file__).with_name("fortune_corpus.py"))
-corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus)
+from tests.nas import fortune_corpus as corpus
 
 TINY_LM = ["--space", "transformer_lm", "--option", "embed_dims=[16,24]", "--option", "depths=[1,2]",
            "--option", "heads=[1,2]", "--option", "ffn_widths=[32,64]", "--option", "head_dim=8",

@@ -2,7 +2,6 @@
 baseline; clear errors. Uses a tiny generated corpus, never the Debian package."""
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections import Counter
 from pathlib import Path
@@ -14,10 +13,7 @@ from nas.data import DataError, Split, check_batch
 from nas.text_data import (SEPARATOR, deal_by_fortune, join_fortunes, load_fortunes, read_fortunes,
                            split_fortunes, unigram_bits_per_char, windows)
 
-_spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
-                                               Path(__file__).with_name("fortune_corpus.py"))
-corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus)
+from tests.nas import fortune_corpus as corpus
 
 CONTEXT = 16
 

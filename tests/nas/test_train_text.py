@@ -2,7 +2,6 @@
 bits per character beside the unigram baseline; a space and data of different kinds are refused in one line."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -13,10 +12,7 @@ from click.testing import CliRunner
 
 from nas.cli import main
 
-_spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
-                                               Path(__file__).with_name("fortune_corpus.py"))
-corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus)
+from tests.nas import fortune_corpus as corpus
 
 TINY_LM = ["--space", "transformer_lm", "--option", "embed_dims=[8,16]", "--option", "depths=[1,2]",
            "--option", "heads=[1,2]", "--option", "ffn_widths=[8,24]", "--option", "head_dim=4",

@@ -1,8 +1,7 @@
 """Shared by the space tests: the lowering-agreement helpers of test_lowering.py, and a CLI round trip.
 
-Tests run with --import-mode=importlib, so sibling modules are loaded by path.
+Test modules import shared helpers as `tests.<folder>.<module>` (the repository root is on the path).
 """
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,16 +20,8 @@ from nas.lowering import (masked_apply, param_usage, slice_subnet, split, standa
                           switched_apply)
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
+from tests.search_spaces import test_lowering as _lowering  # its helpers, shared
 
-
-def _load_sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"weft_tests_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_lowering = _load_sibling("test_lowering")
 IMAGE_SHAPE = _lowering.IMAGE_SHAPE
 
 

@@ -7,8 +7,6 @@ ratio exact; derived cost counts the adapters; training resumes bit-identically.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +27,7 @@ from supernets import wanda
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_lora import ElasticLoRADense, LoRADense
 
-_spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus_lora",
-                                               Path(__file__).parents[1] / "nas" / "fortune_corpus.py")
-corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus)
+from tests.nas import fortune_corpus as corpus
 
 CONTEXT = 16
 BASE_OPTIONS = {"embed_dims": [16, 24], "depths": [2], "heads": [1, 2], "ffn_widths": [16, 32], "head_dim": 8,

@@ -1,6 +1,4 @@
 """The NAS-Bench-Macro chain: 6561 single-path archs; masked, static, switched and sliced lowerings agree."""
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -10,9 +8,7 @@ from nas.definition import get_definition
 from nas.lowering import count_params, masked_apply, slice_subnet, split, static_apply
 from nas.train.fair_sampling import FairSampling
 
-_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 SMALL = {"init_channels": 8, "head_channels": 32}
 

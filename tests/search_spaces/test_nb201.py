@@ -1,7 +1,5 @@
 """The NAS-Bench-201 cell space: 15,625 archs, the benchmark's arch strings and parameter counts, and lowerings
 that agree (masked: every op computed and the chosen one kept; sliced: only the chosen op)."""
-import importlib.util
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,9 +10,7 @@ from nas.errors import WeftError
 from nas.lowering import count_params, slice_subnet, split, switched_apply
 from search_spaces.nb201 import EDGES, NB201StringError, edge_name, from_nb201_string, to_nb201_string
 
-_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 SMALL = {"channels": 4, "cells_per_stage": 1}
 # The best CIFAR-10 cell of NAS-Bench-201 (Dong & Yang, 2020), as the benchmark writes it.

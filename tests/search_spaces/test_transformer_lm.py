@@ -1,7 +1,5 @@
 """The decoder-only LM space: masked, static and sliced lowerings agree on token batches; the model is causal
 and its output projection is the (sliced) embedding table."""
-import importlib.util
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -10,9 +8,7 @@ import pytest
 from nas.definition import get_definition
 from nas.lowering import count_params, slice_subnet, split
 
-_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 SMALL = {"embed_dims": [8, 16], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [8, 24], "head_dim": 4,
          "context": 12, "vocab_size": 20}

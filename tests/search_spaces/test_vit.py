@@ -1,6 +1,4 @@
 """The AutoFormer-like ViT space: masked, static and sliced lowerings agree; the export reloads and matches."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -8,9 +6,7 @@ from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.lowering import count_params, slice_subnet, split
 
-_spec = importlib.util.spec_from_file_location("weft_tests_checks", Path(__file__).with_name("checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 SMALL = {"embed_dims": [8, 16], "depths": [1, 2], "heads": [1, 2], "mlp_ratios": [1, 2], "head_dim": 4,
          "patch_size": 7}

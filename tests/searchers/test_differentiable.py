@@ -1,7 +1,5 @@
 """The bilevel search step: alpha gets finite, non-zero gradients; GDAS runs one-hot samples; a latency
 penalty lowers expected latency; one compile serves the run."""
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,10 +17,7 @@ from nas.train.losses import cross_entropy
 from searchers.differentiable import (arch_weights, gdas_temperature, init_search_state, make_search_step,
                                       step_keys)
 
-_spec = importlib.util.spec_from_file_location(
-    "weft_tests_checks", Path(__file__).parents[1] / "search_spaces" / "checks.py")
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 # Tiny, so that each compile of a step (about 2 s) stays short; steps are compiled once and shared.
 MLP = {"max_layers": 2, "max_width": 16, "width_steps": 2}

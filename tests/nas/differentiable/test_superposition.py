@@ -1,7 +1,5 @@
 """The relaxed lowering: at one-hot probabilities, superposition (one op on the combined weights) and the
 DARTS mixed op (one op per choice) both equal the masked lowering on that arch; gradients reach alpha."""
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,10 +10,7 @@ from nas.differentiable import arch_params
 from nas.differentiable.superposition import mixed_op_apply, superposed_apply
 from nas.lowering import masked_apply
 
-_spec = importlib.util.spec_from_file_location(
-    "weft_tests_checks", Path(__file__).parents[2] / "search_spaces" / "checks.py")
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.search_spaces import checks
 
 IMAGE_SHAPE = (28, 28, 1)
 # Small instances: every decision kind (depth, nested width, kernel, expand, op type) with few choices.

@@ -92,13 +92,8 @@ def test_missing_packages_name_the_extra(trained_run, tmp_path, monkeypatch):
 
 
 def test_a_language_model_exports_to_onnx_reading_token_windows(tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from tests.nas import fortune_corpus as corpus
 
-    spec = importlib.util.spec_from_file_location("weft_tests_fortune_corpus",
-                                                  Path(__file__).parent.parent / "fortune_corpus.py")
-    corpus = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(corpus)
     corpus.write_corpus(tmp_path / "fortunes", count=80)
     env = {"WEFT_FORTUNES": str(tmp_path / "fortunes")}
     tiny_lm = ["--space", "transformer_lm", "--option", "embed_dims=[16,24]", "--option", "depths=[1,2]",

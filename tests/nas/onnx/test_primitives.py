@@ -1,6 +1,4 @@
 """Each family of primitives: lowered to ONNX, run in onnxruntime at batch 1 and 7, equal to jax."""
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,9 +10,7 @@ from nas.errors import ExportError
 from nas.onnx import to_onnx
 from supernets import ops
 
-_spec = importlib.util.spec_from_file_location("weft_tests_onnx_checks", Path(__file__).with_name("checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tests.nas.onnx import checks
 assert_onnx_matches = checks.assert_onnx_matches
 
 RNG = np.random.default_rng(0)
