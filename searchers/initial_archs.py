@@ -7,6 +7,7 @@
 * `endpoints` (the default): the smallest and the largest arch, which anchor both ends of an
   accuracy/cost front;
 * `smallest` or `largest`: one of them;
+* `middle`: every decision at its middle value (Shears' heuristic pick, `searchers.middle_heuristic`);
 * `none`: the searcher's own proposals from the first trial.
 
 The initial archs are told to the inner searcher like any arch it did not propose (a population
@@ -20,15 +21,17 @@ from nas.errors import ConfigError
 from nas.space import Arch, Space
 from searchers.base import archs_from_strings, archs_to_strings, check_ask
 
-CHOICES = ("endpoints", "smallest", "largest", "none")
+CHOICES = ("endpoints", "smallest", "largest", "middle", "none")
 
 
 def initial_archs(space: Space, spec: str) -> list[Arch]:
     """The archs `spec` (one of CHOICES) names, without repeats."""
     if spec not in CHOICES:
         raise ConfigError(f"unknown initial archs {spec!r}; allowed: {', '.join(CHOICES)}")
-    archs = {"endpoints": [space.smallest(), space.largest()], "smallest": [space.smallest()],
-             "largest": [space.largest()], "none": []}[spec]
+    from searchers.middle_heuristic import middle_arch
+
+    archs = {"endpoints": lambda: [space.smallest(), space.largest()], "smallest": lambda: [space.smallest()],
+             "largest": lambda: [space.largest()], "middle": lambda: [middle_arch(space)], "none": list}[spec]()
     return list(dict.fromkeys(archs))
 
 

@@ -65,8 +65,9 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--worker", default="main", show_default=True, help="name keying this process's searcher state")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--initial-archs", default="endpoints", show_default=True,
-              type=click.Choice(["endpoints", "smallest", "largest", "none"]),
-              help="archs every searcher evaluates first: the smallest and largest, one of them, or none")
+              type=click.Choice(["endpoints", "smallest", "largest", "middle", "none"]),
+              help="archs every searcher evaluates first: the smallest and largest, one of them, every "
+                   "decision at its middle value (Shears' heuristic), or none")
 @click.option("--option", "options", multiple=True, help="searcher option key=value (JSON value), repeatable")
 @click.option("--reference", "references", multiple=True, help="hypervolume reference METRIC=VALUE, repeatable")
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))

@@ -64,7 +64,7 @@ class SearchConfig:
     options: Mapping = field(default_factory=dict)  # searcher options
     reference: Mapping = field(default_factory=dict)  # hypervolume reference point per metric
     worker: str = "main"
-    initial_archs: str = "endpoints"  # asked first: endpoints | smallest | largest | none (searchers.initial_archs)
+    initial_archs: str = "endpoints"  # asked first: endpoints | smallest | largest | middle | none (searchers.initial_archs)
 
 
 @dataclass

@@ -5,6 +5,8 @@ from searchers.deduplicate import Deduplicated
 from searchers.registry import SEARCHERS, make_searcher
 from searchers.rl_controller import RLController
 
+from searchers.middle_heuristic import middle_arch
+
 from .conftest import zdt_objectives
 
 
@@ -99,6 +101,8 @@ def test_initial_archs_come_first_for_every_searcher_and_none_means_none(zdt):
         assert searcher.ask(3)[:2] == [zdt.smallest(), zdt.largest()], name
         searcher = composed(make_searcher(name, zdt, 2, seed=0), initial="largest")
         assert searcher.ask(1) == [zdt.largest()], name
+        searcher = composed(make_searcher(name, zdt, 2, seed=0), initial="middle")
+        assert searcher.ask(1) == [middle_arch(zdt)], name
     first = [composed(make_searcher("random", zdt, 2, seed=s), initial="none").ask(1)[0] for s in range(20)]
     assert zdt.smallest() not in first and zdt.largest() not in first
 
