@@ -1,13 +1,23 @@
 """Latency predictors from a published table of measurements on real devices (issue 24 part 3).
 
-    git clone https://github.com/HayeonLee/HELP
-    python -m experiments.latency_tables HELP/data/nasbench201 runs/latency-tables
+    python -m experiments.latency_tables HELP_CSV runs/latency-tables
 
 HELP (Lee et al. 2021) published the latency of all 15,625 NAS-Bench-201 archs (CIFAR size: 16
 channels, 5 cells per stage, 32x32x3 inputs) on desktop GPUs and CPUs, phones, a Raspberry Pi, an
-ASIC and an FPGA. Their files are PyTorch pickles of plain lists and dicts; they are read here without
-PyTorch by an unpickler that refuses every class. Each device becomes a CSV (weft's nb201 arch strings,
-latency_ms) and goes through the commands a user runs:
+ASIC and an FPGA. Their files are PyTorch pickles, which weft never loads: convert them once, outside
+weft, with PyTorch, into one CSV per device (`HELP_CSV/DEVICE.csv`: `nb201_arch,latency_ms`, the
+benchmark's arch string, rows in HELP's arch index order):
+
+    git clone https://github.com/HayeonLee/HELP && cd HELP/data/nasbench201 && mkdir -p ../../csv
+    python -c "import torch, glob, os
+    index = torch.load('str_arch2idx.pt')
+    for f in glob.glob('latency/*.pt'):
+        latency = torch.load(f)
+        with open('../../csv/' + os.path.basename(f)[:-3] + '.csv', 'w') as out:
+            out.write('nb201_arch,latency_ms\\n')
+            out.writelines(f'{a},{float(latency[i])!r}\\n' for a, i in sorted(index.items(), key=lambda t: t[1]))"
+
+Each device's CSV, in weft's nb201 arch strings, goes through the commands a user runs:
 
 1. per device: `nas latency import` of `fit_archs` archs drawn at random, `nas latency fit` (80% train,
    the validation split chooses the best; MLP, linear, FLOPs compared on the held-out 20%);
@@ -20,9 +30,6 @@ Writes results.json and table.md in the run directory (the CSVs and runs under i
 from __future__ import annotations
 
 import csv
-import io
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +45,7 @@ TARGETS = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss")
 
 @dataclass(frozen=True)
 class Config:
-    help_data: str = ""  # HELP's data/nasbench201 folder (latency/*.pt, str_arch2idx.pt)
+    help_data: str = ""  # a folder of DEVICE.csv (nb201_arch,latency_ms) converted from HELP's files
     sources: tuple = SOURCES
     targets: tuple = TARGETS
     fit_archs: int = 1125  # 900 training archs at fit's default --train-fraction 0.8, as in HELP's baselines
@@ -48,30 +55,22 @@ class Config:
     mlp_steps: int = 3000
 
 
-class _PlainData(pickle.Unpickler):
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refusing {module}.{name}: only plain lists, dicts and numbers are read")
-
-
-def read_torch_pickle(path: Path):
-    """A torch.save'd file of plain Python data (a zip holding data.pkl), without PyTorch."""
-    with zipfile.ZipFile(path) as archive:
-        name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
-        return _PlainData(io.BytesIO(archive.read(name))).load()
-
-
 def write_csvs(help_data: Path, devices, out: Path, space) -> dict[str, Path]:
     from search_spaces.nb201 import from_nb201_string
 
-    index = read_torch_pickle(help_data / "str_arch2idx.pt")
-    strings = {i: from_nb201_string(space, text).to_string() for text, i in index.items()}
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for device in devices:
-        latency = read_torch_pickle(help_data / "latency" / f"{device}.pt")
-        if len(latency) != len(strings):
-            raise ConfigError(f"{device}: {len(latency)} latencies for {len(strings)} archs")
-        lines = ["arch,latency_ms"] + [f"{strings[i]},{float(latency[i])!r}" for i in range(len(latency))]
+        source = help_data / f"{device}.csv"
+        if not source.exists():
+            raise ConfigError(f"{source} does not exist; help_data must hold one nb201_arch,latency_ms CSV per "
+                              "device (see this module's docstring)")
+        with open(source, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if len(rows) != space.size() or not rows or set(rows[0]) != {"nb201_arch", "latency_ms"}:
+            raise ConfigError(f"{source}: expected columns nb201_arch,latency_ms and {space.size()} rows, one per arch")
+        lines = ["arch,latency_ms"] + [f"{from_nb201_string(space, row['nb201_arch']).to_string()},{row['latency_ms']}"
+                                       for row in rows]
         paths[device] = out / f"{device}.csv"
         write_text_atomically(paths[device], "\n".join(lines) + "\n")
     return paths
@@ -90,9 +89,9 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     from nas.hardware.csv_import import import_csv
     from nas.hardware.report import fit
 
-    if not config.help_data or not (Path(config.help_data) / "str_arch2idx.pt").exists():
-        raise ConfigError("help_data must be HELP's data/nasbench201 folder (with str_arch2idx.pt and latency/); "
-                          "allowed: --option help_data=PATH of a clone of github.com/HayeonLee/HELP")
+    if not config.help_data or not Path(config.help_data).is_dir():
+        raise ConfigError("help_data must be a folder of DEVICE.csv files (nb201_arch,latency_ms) converted from "
+                          "github.com/HayeonLee/HELP's data/nasbench201 (see this module's docstring)")
     run_dir = Path(run_dir)
     shape = (32, 32, 3)
     space = load_counter("nb201", None, shape).space
