@@ -7,28 +7,16 @@ traced values returned by the recorded function). Elsewhere `note` is one contex
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-
 import jax.numpy as jnp
 
-_sums: contextvars.ContextVar[dict | None] = contextvars.ContextVar("weft_input_square_sums", default=None)
+from supernets.layer_record import LayerRecorder
 
 
-def note(layer, x) -> None:
-    """Add the per-feature sum of squares of `x` (over all axes but the last) to `layer`'s record."""
-    sums = _sums.get()
-    if sums is not None:
-        square = jnp.sum(jnp.square(x.astype(jnp.float32)).reshape(-1, x.shape[-1]), axis=0)
-        sums[id(layer)] = square if id(layer) not in sums else sums[id(layer)] + square
+def _add_square_sums(old, x):
+    """The per-feature sum of squares of `x` over all axes but the last, added to `old`."""
+    square = jnp.sum(jnp.square(x.astype(jnp.float32)).reshape(-1, x.shape[-1]), axis=0)
+    return square if old is None else old + square
 
 
-@contextlib.contextmanager
-def recording():
-    """Yields a dict id(layer) -> float32 [in_features], the sums of squares of that layer's inputs."""
-    sums: dict = {}
-    token = _sums.set(sums)
-    try:
-        yield sums
-    finally:
-        _sums.reset(token)
+_recorder = LayerRecorder("weft_input_square_sums", _add_square_sums)
+note, recording = _recorder.note, _recorder.recording

@@ -6,25 +6,8 @@ than declared. Recording is active only inside `recording()`; elsewhere `note` i
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
+from supernets.layer_record import LayerRecorder
 
-_shapes: contextvars.ContextVar[dict | None] = contextvars.ContextVar("weft_layer_input_shapes", default=None)
-
-
-def note(layer, x) -> None:
-    """Record `x.shape` as `layer`'s input shape (the first call's, when a layer runs more than once)."""
-    shapes = _shapes.get()
-    if shapes is not None:
-        shapes.setdefault(id(layer), tuple(x.shape))
-
-
-@contextlib.contextmanager
-def recording():
-    """Yields a dict id(layer) -> input shape, filled by the forward passes run inside."""
-    shapes: dict = {}
-    token = _shapes.set(shapes)
-    try:
-        yield shapes
-    finally:
-        _shapes.reset(token)
+# The first call's shape, when a layer runs more than once.
+_recorder = LayerRecorder("weft_layer_input_shapes", lambda old, x: old if old is not None else tuple(x.shape))
+note, recording = _recorder.note, _recorder.recording

@@ -59,19 +59,6 @@ def test_data(tokens: bool, context: int):
     return pixels[..., None].astype(np.float32), record
 
 
-def latency_ms(runners: dict, rounds: int) -> dict:
-    """Median ms per call; every round runs each side once, the first side alternating round by round."""
-    import numpy as np
-
-    names, times = list(runners), {name: [] for name in runners}
-    for round_index in range(rounds):
-        for name in (names if round_index % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            runners[name]()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: float(np.median(values)) for name, values in times.items()}
-
-
 def measure(name: str, options: dict, examples: int | None, rounds: int, threads: int) -> list[dict]:
     import jax
     import numpy as np
@@ -85,6 +72,7 @@ def measure(name: str, options: dict, examples: int | None, rounds: int, threads
     from nas.evaluate import make_recalibrate
     from nas.export import float64_forward, raw_forward
     from nas.lowering import count_params, slice_subnet, split
+    from experiments.bench.step import time_interleaved
     from supernets.ops import portable_depthwise
 
     definition = get_definition(name)
@@ -127,7 +115,7 @@ def measure(name: str, options: dict, examples: int | None, rounds: int, threads
                    "xla_ms": lambda: jax.block_until_ready(jitted(one))}
         for run in runners.values():  # warm up: compile, allocate
             run(), run()
-        times = latency_ms(runners, rounds)
+        times = time_interleaved(runners, rounds)
         rows.append({"space": name, "subnet": which, "options": options, "input": list(shape),
                      "params": count_params(sub_params), "onnx_nodes": len(model.graph.node),
                      "onnx_mb": round(model.ByteSize() / 2 ** 20, 2), "lower_s": round(lower_s, 2),

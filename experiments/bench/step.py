@@ -140,12 +140,12 @@ def sliced_step(subnet, opt):
 
 
 def time_interleaved(runners: dict, repeats: int) -> dict:
-    """Run each runner once per round, rounds interleaved (ABAB...), return median ms."""
-    times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
+    """Run each runner once per round, the first side alternating round by round (AB BA AB ...); median ms."""
+    names, times = list(runners), {name: [] for name in runners}
+    for round_index in range(repeats):
+        for name in (names if round_index % 2 == 0 else names[::-1]):
             start = time.perf_counter()
-            run()
+            runners[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
     return {name: float(np.median(values)) for name, values in times.items()}
 
