@@ -35,19 +35,26 @@ def _hill_climbing(space, num_objectives, **options):
     return HillClimbing(space, **options)
 
 
+def _conservative_rl(space, num_objectives, **options):
+    from searchers.conservative_rl import ConservativeRL
+    return ConservativeRL(space, **options)
+
+
 def _classes() -> dict[str, type]:
     from searchers.optuna_search import OptunaSearch
     from searchers.random_search import RandomSearch
     from searchers.regularized_evolution import RegularizedEvolution
     from searchers.rl_controller import RLController
     from searchers.hill_climbing import HillClimbing
+    from searchers.conservative_rl import ConservativeRL
     return {"random": RandomSearch, "evolution": RegularizedEvolution, "optuna": OptunaSearch,
-            "nsga2": OptunaSearch, "tpe": OptunaSearch, "rl": RLController, "hill-climbing": HillClimbing}
+            "nsga2": OptunaSearch, "tpe": OptunaSearch, "rl": RLController, "hill-climbing": HillClimbing,
+            "conservative-rl": ConservativeRL}
 
 
 SEARCHERS: dict[str, Callable] = {"random": _random, "evolution": _evolution, "optuna": _optuna("auto"),
                                   "nsga2": _optuna("nsga2"), "tpe": _optuna("tpe"), "rl": _rl,
-                                  "hill-climbing": _hill_climbing}
+                                  "hill-climbing": _hill_climbing, "conservative-rl": _conservative_rl}
 # Set by the loop, not by users' --option.
 _RESERVED = {"space", "num_objectives", "sampler", "self"}
 

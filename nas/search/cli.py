@@ -11,6 +11,7 @@ from nas.errors import ConfigError
 from nas.key_values import parse_key_values
 from nas.search.scoring_network import CHOICES as SUPERNET_CHOICES
 from nas.user_code import import_attribute
+from searchers.registry import SEARCHERS
 
 
 def resolve_space(spec: str):
@@ -53,7 +54,7 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               help="black-box mode: module:function of an Arch returning a number or a dict of metrics")
 @click.option("--outputs", default="accuracy", show_default=True, help="black-box: metrics the objective returns")
 @click.option("--searcher", default="evolution", show_default=True,
-              type=click.Choice(["random", "evolution", "optuna", "nsga2", "tpe", "rl", "hill-climbing"]))
+              type=click.Choice(list(SEARCHERS)))
 @click.option("--trials", type=int, default=100, show_default=True, help="finished trials the study should hold")
 @click.option("--batch", type=int, default=8, show_default=True, help="archs evaluated together")
 @click.option("--objectives", "objective_list", default=None,

@@ -163,6 +163,8 @@ def _searcher_defaults(name: str, evaluator, objectives, constraints, options: M
     if name == "evolution" and cheap and "is_feasible" not in options:
         options["is_feasible"] = lambda arch: violation(cheap, {c.metric: evaluator.cheap_metrics[c.metric](arch)
                                                                for c in cheap}) <= 0
+    if name == "conservative-rl" and len(objectives) > 1:  # it climbs the quality: the first maximised objective
+        options.setdefault("quality_index", next((i for i, o in enumerate(objectives) if o.direction == "max"), 0))
     if name == "rl" and len(objectives) > 1:
         quality = next((i for i, o in enumerate(objectives) if o.direction == "max"), 0)
         cost = next((i for i, o in enumerate(objectives) if i != quality), 1)
