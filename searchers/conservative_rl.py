@@ -27,7 +27,7 @@ can become the best, but train no policy. Until some arch has been told, `ask` s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
