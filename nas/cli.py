@@ -7,8 +7,10 @@ import sys
 
 import click
 
+from nas.config_cli import click_options, config_from_options
 from nas.errors import WeftError
 from nas.key_values import parse_key_values
+from nas.train.config import TrainConfig
 
 
 def _one_line_errors(command):
@@ -57,106 +59,25 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 
 
 @main.command(help="Train a supernet into a run directory (re-run the same command to resume).")
-@click.option("--space", default="mobilenetv3", show_default=True, help="mlp, mobilenetv3, or package.module:attr")
-@click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--sampling", type=click.Choice(["sandwich", "cost-stratified", "attentive-worst", "attentive-best",
-                                               "uniform", "sorted", "progressive", "delayed", "fair", "standalone"]),
-              default="sandwich", show_default=True,
-              help="sandwich (largest, random, smallest), cost-stratified (the sandwich with its random subnets "
-                   "spread evenly over log multiply-adds), attentive-worst/-best (AttentiveNAS: of 4 candidates "
-                   "near each target cost, the one with the highest/lowest loss on the batch), uniform, sorted (SortedNet), progressive (OFA), "
-                   "delayed (DεpS), fair (FairNAS strict fairness, single-path spaces), standalone (--arch alone)")
-@click.option("--num-random", type=int, default=1, show_default=True,
-              help="sandwich/cost-stratified/progressive/delayed: random subnets per step")
-@click.option("--smallest/--no-smallest", "sandwich_smallest", default=True, show_default=True,
-              help="sandwich/cost-stratified: train the smallest subnet every step (--no-smallest: the largest "
-                   "and the random ones only, so the smallest is not favoured over archs of similar cost)")
-@click.option("--num-archs", type=int, default=1, show_default=True,
-              help="uniform: subnets per step; sorted: sub-models per step")
-@click.option("--arch", default=None, help="standalone: the subnet to train alone (canonical arch string)")
-@click.option("--sorted-decisions", default="*", show_default=True,
-              help="sorted: comma-separated decision-name patterns that share the sub-model level")
-@click.option("--sorted-axes", default="",
-              help="sorted: a grid of sub-models, axes separated by ';', each its comma-separated patterns, "
-                   "e.g. 'depth;embed_dim,*ffn_width' (SortedNet depth x width); overrides --sorted-decisions")
-@click.option("--delay", type=float, default=0.25, show_default=True,
-              help="delayed: share of steps that train the full network alone")
-@click.option("--ramp-steps", type=int, default=100, show_default=True,
-              help="delayed: steps over which the subnets' loss weight rises to 1")
-@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=0.05, show_default=True)
-@click.option("--weight-decay", type=float, default=3e-5, show_default=True)
-@click.option("--warmup-steps", type=int, default=100, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
-@click.option("--distillation", type=click.Choice(["none", "kl", "alpha"]), default=None,
-              help="in-place distillation from the largest subnet [default: alpha with sandwich, else none]")
-@click.option("--alpha-min", type=float, default=-1.0, show_default=True, help="adaptive alpha-divergence")
-@click.option("--alpha-max", type=float, default=1.0, show_default=True, help="adaptive alpha-divergence")
-@click.option("--grad-clip", type=float, default=None, help="clip the global gradient norm (AlphaNet: 1.0)")
-@click.option("--on-nonfinite", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-              help="a step whose loss or gradients are NaN or inf: stop the run (the last checkpoint is kept) "
-                   "or skip the step (its update is not applied; the summary counts skipped steps)")
-@click.option("--execution", type=click.Choice(["masked", "switch"]), default="masked", show_default=True,
-              help="how sampled subnets run: masked (largest shapes) or switch (each block at its chosen width)")
-@click.option("--supernet", default="single", show_default=True,
-              help="single, mos-layer or mos-neuron (Mixture-of-Supernets: a router on the arch mixes --experts "
-                   "copies of every kernel, per layer or per output neuron), few-shot (--experts supernets, each "
-                   "owning some choices of --split-decision), mixture (--experts supernets, each arch owned by "
-                   "the one a learned, balanced router picks)")
-@click.option("--experts", type=int, default=None,
-              help="mos-*: experts per kernel [default: 2]; few-shot: supernets [default: one per choice]; "
-                   "mixture: supernets [default: 2]")
-@click.option("--split-decision", default=None, help="few-shot: the decision whose choices split the space")
-@click.option("--own-endpoints", is_flag=True,
-              help="few-shot with the sandwich rule: every supernet also trains its own largest and smallest arch "
-                   "each step (else only the supernets owning the space's largest and smallest do)")
-@click.option("--balance-weight", type=float, default=None,
-              help="mixture: weight of the router's balance term (Switch-Transformer style: K x sum of each "
-                   "supernet's argmax share times its mean probability, minus 1; 0 when balanced) [default: 1.0]")
-@click.option("--resort", is_flag=True,
-              help="re-sort channels by importance at each phase start (Once-for-All; progressive/delayed)")
-@click.option("--devices", type=int, default=1, show_default=True,
-              help="data parallelism: split each batch over this many devices (0: all available)")
+@click_options(TrainConfig)
 @click.option("--num-processes", type=int, default=1, show_default=True,
               help="train with this many local processes (multi-process JAX, each with --devices devices); "
                    "on several hosts set WEFT_COORDINATOR, WEFT_NUM_PROCESSES and WEFT_PROCESS_ID instead")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="initialisation, batch order and sampled subnets")
-@click.option("--split-seed", type=int, default=0, show_default=True,
-              help="which examples are held out for validation and test; keep it fixed when comparing seeds")
-@click.option("--data", type=click.Choice(["fashion-mnist", "synthetic", "fortunes"]), default="fashion-mnist",
-              show_default=True,
-              help="images (fashion-mnist, synthetic) or byte-level text (fortunes: transformer_lm); fashion-mnist "
-                   "is read from $WEFT_FASHION_MNIST, a directory holding the four IDX files (.gz or not) "
-                   "[default: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist]")
-@click.option("--limit-train", type=int, default=None,
-              help="use only the first N training examples (images or byte windows)")
-@click.option("--collections", default="",
-              help="fortunes: comma-separated collections to read (file names, 'general' or 'computing', the "
-                   "domain held out from 'general') [default: all]")
 @click.option("--base", default=None,
               help="space lora: the trained transformer_lm run whose frozen subnet the adapters wrap (the space "
                    "option base)")
-@click.option("--checkpoint-every", type=int, default=250, show_default=True)
 @click.option("--option", "options", multiple=True, help="space option key=value (JSON value), repeatable")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
 def train(run_path, options, quiet, num_processes, base, **fields):
-    from nas.config import from_dict
     from nas.errors import ConfigError
-    from nas.train.config import TrainConfig
     from nas.train.distributed import join, member_from_environment
 
-    fields["devices"] = fields["devices"] or None
-    fields["sorted_decisions"] = tuple(p.strip() for p in fields["sorted_decisions"].split(",") if p.strip())
-    fields["sorted_axes"] = tuple(axis.strip() for axis in fields["sorted_axes"].split(";") if axis.strip())
-    fields["collections"] = tuple(c.strip() for c in fields["collections"].split(",") if c.strip())
     space_options = parse_key_values(options)
     if base is not None:
         space_options["base"] = base
-    config = from_dict(TrainConfig, {**fields, "space_options": space_options}, "nas train")
+    config = config_from_options(TrainConfig, fields, "nas train", space_options=space_options)
     member = member_from_environment()
     if num_processes < 1 or (member and num_processes not in (1, member.num_processes)):
         allowed = f"1 or {member.num_processes} (WEFT_NUM_PROCESSES)" if member else "an integer >= 1"

@@ -63,3 +63,37 @@ def _describe(annotation: Any) -> str:
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+def setting(default: Any = None, help: str = "", *, choices: tuple | None = None, minimum: float | None = None,
+            above: float | None = None, cli: tuple[str, ...] | None = None, separator: str | None = None,
+            from_cli: Any = None, default_help: str | None = None, hidden: bool = False):
+    """A config field that also declares its command-line option and its checks.
+
+    The dataclass is then the single source: `nas.config_cli.click_options` writes the options (name, type,
+    default, help and the allowed values) and `check_settings` the range and choice checks, so the CLI, Python
+    and saved configs are checked alike. `cli` overrides the option's names ("--lr", "--x/--no-x");
+    `separator` reads a tuple field from one string; `from_cli` converts the option's value (e.g. 0 -> None);
+    `default_help` describes a default the field resolves later; `hidden` keeps a field off the CLI.
+    """
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "above": above, "cli": cli,
+                "separator": separator, "from_cli": from_cli, "default_help": default_help, "hidden": hidden}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_settings(config, what: str = "config") -> None:
+    """The declared checks of every `setting` field: finite, in its choices, at least / above its bound."""
+    check_finite(to_dict(config), what)
+    for field in dataclasses.fields(config):
+        meta, value = field.metadata, getattr(config, field.name)
+        if value is None or not meta:
+            continue
+        choices = meta.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{what}: {field.name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        if meta.get("minimum") is not None and value < meta["minimum"]:
+            raise ConfigError(f"{what}: {field.name} must be >= {meta['minimum']:g}, got {value}")
+        if meta.get("above") is not None and value <= meta["above"]:
+            raise ConfigError(f"{what}: {field.name} must be > {meta['above']:g}, got {value}")

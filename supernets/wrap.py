@@ -31,7 +31,7 @@ def wrap_supernet(kind: str, space: Space, supernet: nnx.Module, *, experts: int
     if kind == "few-shot":
         return FewShotSupernets(supernet, space, split_decision=split_decision, num_supernets=experts)
     rngs = nnx.Rngs(jax.random.fold_in(jax.random.key(seed), 1))  # a router's: not the supernet's own stream
-    if kind == "mixture":
+    if kind == "routed":
         return RoutedSupernets(supernet, space, num_supernets=experts or DEFAULT_EXPERTS, router_hidden=router_hidden,
                                balance_weight=DEFAULT_BALANCE_WEIGHT if balance_weight is None else balance_weight,
                                rngs=rngs)

@@ -213,19 +213,19 @@ CASES = {
         ("train", *TINY, "--supernet", "few-shot", "--split-decision", "depth", "--experts", "9", "--run", "NEW"),
         ("number of supernets must be 1..5, got 9",)),
     "mixture of one supernet": Cli(("train", *TINY, "--supernet", "mixture", "--experts", "1", "--run", "NEW"),
-                                   ("supernet 'mixture' needs experts >= 2", "got 1")),
+                                   ("supernet 'routed' needs experts >= 2", "got 1")),
     "mixture of too many supernets": Cli(("train", *TINY, "--supernet", "mixture", "--experts", "17", "--run", "NEW"),
                                          ("learned assignment needs 2..16 supernets, got 17",)),
     "mixture with a split decision": Cli(
         ("train", *TINY, "--supernet", "mixture", "--split-decision", "depth", "--run", "NEW"),
-        ("split_decision is only for it", "got supernet 'mixture'")),
+        ("split_decision is only for it", "got supernet 'routed'")),
     "negative balance weight": Cli(("train", *TINY, "--supernet", "mixture", "--balance-weight", "-1", "--run", "NEW"),
                                    ("balance_weight must be >= 0", "got balance_weight -1.0")),
     "mixture with no sampled arch to route": Cli(
         ("train", *TINY, "--supernet", "mixture", "--num-random", "0", "--run", "NEW"),
         ("learns its router from the sampled archs", "num_random 0 samples none")),
     "balance weight without a mixture": Cli(("train", *TINY, "--balance-weight", "2", "--run", "NEW"),
-                                            ("is only for supernet 'mixture'", "with supernet 'single'")),
+                                            ("is only for supernet 'routed'", "with supernet 'single'")),
     "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),
                                           ("unknown key(s) nokey", "allowed: data")),
     "experiment: config value NaN": Cli(

@@ -42,7 +42,7 @@ def resolve(requested: str, trained: str) -> str:
         return own if requested == "auto" else requested
     allowed = ", ".join(dict.fromkeys(("auto", "single", own)))
     raise ConfigError(f"--supernet {requested} needs a run trained with "
-                      f"{'--supernet mos-layer or mos-neuron' if requested == 'mos' else 'a mixture (few-shot, mixture)'}"
+                      f"{'--supernet mos-layer or mos-neuron' if requested == 'mos' else 'a mixture (few-shot, routed)'}"
                       f"; this run was trained with --supernet {trained}, so allowed: {allowed}")
 
 

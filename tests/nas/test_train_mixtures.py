@@ -35,7 +35,7 @@ def test_few_shot_assignment_survives_checkpoint_and_resume(tmp_path):
     config = TrainConfig(**TINY, steps=6, supernet="few-shot", split_decision="depth")
     assert train(config, tmp_path / "run", progress=False, stop_at=3) is None  # interrupted after step 3
     assert int(restore_trained(RunDir.open(tmp_path / "run"))[1].step) == 3
-    resumed = CliRunner().invoke(main, [  # the same run as a command: resumes from the checkpoint
+    resumed = CliRunner().invoke(main, [  # the same run as a command, by the kind's former name: resumes
         "train", "--space", "mlp", "--option", "max_width=8", "--option", "width_steps=2", "--option",
         "max_layers=2", "--data", "synthetic", "--limit-train", "128", "--batch-size", "16", "--steps", "6",
         "--warmup-steps", "1", "--supernet", "few-shot", "--split-decision", "depth", "--quiet",
@@ -55,10 +55,10 @@ def test_few_shot_assignment_survives_checkpoint_and_resume(tmp_path):
 
 def test_learned_assignment_trains_resumes_exports_and_searches_like_a_supernet(tmp_path):
     run = tmp_path / "run"
-    config = TrainConfig(**TINY, steps=6, supernet="mixture", experts=2, balance_weight=0.5)
+    config = TrainConfig(**TINY, steps=6, supernet="routed", experts=2, balance_weight=0.5)
     train(config, tmp_path / "straight", progress=False)
     assert train(config, run, progress=False, stop_at=3) is None  # interrupted after step 3
-    resumed = CliRunner().invoke(main, [  # the same run as a command: resumes from the checkpoint
+    resumed = CliRunner().invoke(main, [  # the same run as a command, by the kind's former name: resumes
         "train", "--space", "mlp", "--option", "max_width=8", "--option", "width_steps=2", "--option",
         "max_layers=2", "--data", "synthetic", "--limit-train", "128", "--batch-size", "16", "--steps", "6",
         "--warmup-steps", "1", "--supernet", "mixture", "--experts", "2", "--balance-weight", "0.5", "--quiet",
@@ -67,7 +67,7 @@ def test_learned_assignment_trains_resumes_exports_and_searches_like_a_supernet(
     session, state = restore_trained(RunDir.open(run))
     assert int(state.step) == 6 and isinstance(session.supernet, RoutedSupernets)
     record = json.loads((run / "config.json").read_text())["config"]
-    assert (record["supernet"], record["experts"], record["balance_weight"]) == ("mixture", 2, 0.5)
+    assert (record["supernet"], record["experts"], record["balance_weight"]) == ("routed", 2, 0.5)
     moved = moved_leaves(session, state)  # the router learns, and so does every supernet that owns a trained arch
     assert any("'router']" in p for p in moved) and any("'supernets']" in p for p in moved)
     mixture = nnx.merge(session.graphdef, state.params, state.stats)
@@ -121,7 +121,7 @@ def test_runs_older_than_the_supernet_setting_stay_resumable(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [{"supernet": "mos-neuron", "experts": 2},
                                   {"supernet": "few-shot", "split_decision": "depth"},
-                                  {"supernet": "mixture", "experts": 2}])
+                                  {"supernet": "routed", "experts": 2}])
 def test_mixture_run_resumes_bit_identical_to_the_uninterrupted_run(tmp_path, kind):
     config = TrainConfig(**TINY, steps=6, **kind)
     train(config, tmp_path / "straight", progress=False)
@@ -134,7 +134,7 @@ def test_mixture_run_resumes_bit_identical_to_the_uninterrupted_run(tmp_path, ki
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mos-neuron", "few-shot", "mixture"])
+@pytest.mark.parametrize("kind", ["mos-neuron", "few-shot", "routed"])
 def test_one_compile_for_every_arch_of_a_mixture(kind):
     import optax
 

@@ -62,7 +62,7 @@ def test_resolve_picks_the_family(requested, trained, chosen):
 @pytest.mark.parametrize("requested, trained, message", [
     ("mos", "few-shot", r"--supernet mos needs a run trained with --supernet mos-layer or mos-neuron; this run was "
                         r"trained with --supernet few-shot, so allowed: auto, single, mixture$"),
-    ("mixture", "mos-layer", r"--supernet mixture needs a run trained with a mixture \(few-shot, mixture\); this "
+    ("mixture", "mos-layer", r"--supernet mixture needs a run trained with a mixture \(few-shot, routed\); this "
                              r"run was trained with --supernet mos-layer, so allowed: auto, single, mos$"),
     ("mos", "single", r"trained with --supernet single, so allowed: auto, single$"),
     ("mixture", "single", r"trained with --supernet single, so allowed: auto, single$"),
