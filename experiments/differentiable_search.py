@@ -1,23 +1,25 @@
-"""TangleNAS superposition vs DARTS mixed ops vs GDAS: search cost, the derived archs' stand-alone accuracy,
-the DARTS collapse to skip connections, and a latency budget (issue 8's experiment).
+"""TangleNAS superposition vs DARTS mixed ops vs GDAS vs Single-Path NAS: search cost, the derived archs'
+stand-alone accuracy, the DARTS collapse to skip connections, and a latency budget (issues 8 and 26).
 
     nas experiment differentiable_search --run runs/differentiable \\
         --option latency_predictor=RUNS/latency/fit/lut.json [--option seeds=[0,1,2]] [--option spaces=[\\"nb201\\"]]
 
 For each space in `spaces`, method in `methods` and seed in `seeds`: a differentiable search
 (`nas.differentiable.search_run`, resumable) in RUN/<space>/<method>-seed<k>/, then its derived arch
-(argmax of alpha) trained alone from scratch (`sampling standalone`, the Budget's data and schedule) in
+(argmax of alpha; single-path: its indicators at the end) trained alone from scratch (`sampling standalone`, the Budget's data and schedule) in
 RUN/<space>/standalone/<arch hash>-seed<k>/ and scored on the test split. Per space and method also the
 compiled search step, measured once (RUN/<space>/<method>-step.json): its memory as XLA plans it
 (`memory_analysis()`: temp + argument + output, as experiments/bench/differentiable.py) and its median
 time without compiles. The search's wall time is result.json's (every session, compiles included: the
 first seed of a method pays the compile unless the persistent cache holds it). In spaces with op types
 (the NB201 cell), the derived cell's parameter-free edges (none, skip_connect, avg_pool_3x3) and
-skip_connect alone: the DARTS collapse; other spaces report null.
+skip_connect alone: the DARTS collapse; other spaces report null. Single-path needs nested decisions: in a
+space with op types (NB201) it is reported as not applicable, with the reason, and not searched.
 
 With `latency_predictor` (a `nas latency fit` file of `latency_space` at the same options): each method
 searches again (RUN/latency/<method>-seed<k>/) with the hinge penalty `latency_weight * max(E[latency] -
-budget, 0)`, the budget `latency_budget` ms or `latency_budget_fraction` of the way from the smallest arch's
+budget, 0)` (single-path: `latency_weight * max(log(E[latency] / budget), 0)`, after its warm-up of half
+the steps), the budget `latency_budget` ms or `latency_budget_fraction` of the way from the smallest arch's
 predicted latency to the largest's. The derived archs, with the smallest and largest beside them, are then
 measured as the predictor's collection was (nas.hardware: sliced subnet compiled ahead of time, the
 predictor's batch and input, interleaved repeats, in a child process pinned to the predictor's thread count
@@ -47,6 +49,8 @@ from tqdm import tqdm
 from experiments.common import Budget, train_once, write_results
 from nas.definition import get_definition
 from nas.differentiable.search_run import METHODS, DifferentiableConfig, search
+from nas.differentiable.single_path import METHOD as SINGLE_PATH
+from nas.differentiable.single_path import NotNestedError
 from nas.errors import ConfigError, WeftError
 from nas.train.config import TrainConfig
 from supernets.cell_edge import CONV_KERNELS, EDGE_OPS
@@ -69,7 +73,7 @@ WITHIN = 1.10  # measured latency at most 10% above the budget
 @dataclass(frozen=True)
 class Config(Budget):  # Budget: data, limit_train and the stand-alone trainings' batch, learning rate, warm-up
     spaces: tuple = ("nb201", "mobilenetv3")
-    methods: tuple = ("tangle", "darts", "gdas")
+    methods: tuple = METHODS                               # tangle, darts, gdas, single-path
     seeds: tuple = (0, 1, 2)
     space_options: dict = field(default_factory=dict)      # {space: options}: replaces SPACE_DEFAULTS' options
     search_steps: dict = field(default_factory=dict)       # {space: steps}, over SPACE_DEFAULTS
@@ -79,6 +83,7 @@ class Config(Budget):  # Budget: data, limit_train and the stand-alone trainings
     # DARTS's 3e-4 moves alpha over ~20k steps (50 epochs); these searches are 100-200 steps. At 1e-2 the
     # expected latency of a MobileNetV3 search reaches a budget 25% of the way up in ~60 of 100 steps (3e-3: not).
     alpha_learning_rate: float = 1e-2
+    threshold_learning_rate: float = 1e-2  # single-path: Adam on the thresholds (rings' RMS ~0.05-0.2 at init)
     validation_size: int = 5000           # fashion-mnist: training images held out (alpha's split)
     latency_predictor: str | None = None  # a `nas latency fit` file; None: no latency-budget searches
     latency_space: str = "mobilenetv3"
@@ -150,7 +155,8 @@ class Config(Budget):  # Budget: data, limit_train and the stand-alone trainings
                        latency_budget=budget_ms) if budget_ms is not None else {}
         return DifferentiableConfig(space=space, space_options=dict(self.options(space)), method=method, steps=steps,
                                     batch_size=self.search_batch_size, learning_rate=self.search_learning_rate,
-                                    alpha_learning_rate=self.alpha_learning_rate, seed=seed, data=self.data,
+                                    alpha_learning_rate=self.alpha_learning_rate,
+                                    threshold_learning_rate=self.threshold_learning_rate, seed=seed, data=self.data,
                                     validation_size=self.validation_size, limit_train=self.limit_train,
                                     checkpoint_every=max(1, min(100, steps // 2)), log_every=10, **penalty)
 
@@ -181,8 +187,17 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
             for seed in seeds:
                 say(f"[{next(counter)}/{total}] {space} {method} seed {seed}" +
                     (f", latency budget {budget_ms:.3f} ms" if budget_ms is not None else ""))
-                runs.append(search_and_train(config, config.search_config(space, method, seed, budget_ms=budget_ms),
-                                             root / f"{method}-seed{seed}", root / "standalone", progress, standalone))
+                try:
+                    runs.append(search_and_train(config, config.search_config(space, method, seed, budget_ms=budget_ms),
+                                                 root / f"{method}-seed{seed}", root / "standalone", progress,
+                                                 standalone))
+                except NotNestedError as error:  # single-path on a space with op types: nothing was written
+                    say(f"  {method} does not apply to {space}: {error}")
+                    runs = str(error)
+                    break
+            if isinstance(runs, str):
+                methods[method] = not_applicable(runs)
+                continue
             step = step_cost(config.search_config(space, method, seeds[0], budget_ms=budget_ms),
                              root / f"{method}-step.json")
             methods[method] = summarise(runs, step)
@@ -204,6 +219,7 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
         latency = latency_report(config, budget, methods, run_dir / "latency", say)
     results = {**headline(spaces, latency), "config": dataclasses.asdict(config), "spaces": spaces,
                "latency": latency}
+    run_dir.mkdir(parents=True, exist_ok=True)  # a run where no method applied searched nothing
     write_results(run_dir, results)
     (run_dir / "table.md").write_text(table(spaces, latency))
     plot_accuracy(spaces, run_dir / "accuracy.png")
@@ -264,7 +280,10 @@ def step_cost(search_config: DifferentiableConfig, path: Path, repeats: int = 5)
     dataset = built.session.dataset
     batches = [data_lib.BatchStream(split, search_config.batch_size, seed=search_config.seed).next()
                for split in (dataset.train, dataset.validation)]
-    arguments = (built.state, *batches[0], *batches[1], jax.random.key(search_config.seed), np.float32(1.0))
+    # The step's last argument: GDAS's temperature, or single-path's step number (one past its warm-up: the
+    # latency term on, as in most of its steps' cost).
+    schedule = np.int32(search_config.warmup()) if search_config.method == SINGLE_PATH else np.float32(1.0)
+    arguments = (built.state, *batches[0], *batches[1], jax.random.key(search_config.seed), schedule)
     compiled = built.step.lower(*arguments).compile()
     memory = memory_bytes(compiled)
     runner = {"step": lambda: jax.block_until_ready(compiled(*arguments))}
@@ -282,6 +301,12 @@ def _stats(values: list) -> dict | None:
     if not values:
         return None
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_seed": values}
+
+
+def not_applicable(reason: str) -> dict:
+    """A method that cannot search this space (single-path on op types): no runs, the reason."""
+    return {"runs": [], "step": None, "not_applicable": reason,
+            **{name: None for name in ("test_accuracy", "search_seconds", "param_free_ops", "skip_connect")}}
 
 
 def summarise(runs: list[dict], step: dict | None) -> dict:
@@ -338,7 +363,7 @@ def _fit_target(predictor: Path) -> str:
 
 def latency_report(config: Config, budget: dict, searched: dict, root: Path, say) -> dict:
     """The budget searches' derived archs measured (with the smallest and largest) and set against the budget."""
-    methods = {method: summary["runs"] for method, summary in searched.items()}
+    methods = {method: summary["runs"] for method, summary in searched.items() if "not_applicable" not in summary}
     wanted = [budget["smallest"], budget["largest"]] + [r["arch"] for runs in methods.values() for r in runs]
     measured = measure_latencies(budget, list(dict.fromkeys(wanted)), config.latency_repeats, root / "measured.json",
                                  say)
@@ -446,6 +471,10 @@ def table(spaces: dict, latency: dict | None) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for space, entry in spaces.items():
         for method, s in entry["methods"].items():
+            if "not_applicable" in s:
+                lines.append(f"| {space} | {method} | not applicable: its decisions are not nested | 0 "
+                             "| - | - | - | - | - |")
+                continue
             step = s["step"] or {}
             edges = s["runs"][0]["edges"]
             counts = {name: "null" if s[name] is None else

@@ -10,12 +10,14 @@ from nas.key_values import parse_key_values
 
 
 @click.command(help="Differentiable search (weights and architecture trained together) into a run directory: "
-                    "TangleNAS superposition (tangle), DARTS mixed ops (darts) or GDAS (gdas). Writes the "
+                    "TangleNAS superposition (tangle), DARTS mixed ops (darts), GDAS (gdas) or Single-Path NAS "
+                    "(single-path: thresholds on the norms of nested weight subsets, no alpha). Writes the "
                     "derived arch to RUN/result.json (export it with nas export --run RUN --arch "
                     "RUN/result.json); re-running the same command resumes.")
 @click.option("--space", default="nb201", show_default=True, help="a shipped space or package.module:attr")
 @click.option("--method", default="tangle", show_default=True,
-              help="tangle (superposed entangled weights), darts (one op per choice), gdas (Gumbel, hard samples)")
+              help="tangle (superposed entangled weights), darts (one op per choice), gdas (Gumbel, hard samples), "
+                   "single-path (a trainable threshold per nested choice decides; needs nested decisions)")
 @click.option("--steps", type=int, default=1000, show_default=True, help="search steps (a weight and an alpha step each)")
 @click.option("--run", "run_path", required=True, help="run directory, e.g. runs/NAME")
 @click.option("--batch-size", type=int, default=64, show_default=True)
@@ -30,8 +32,16 @@ from nas.key_values import parse_key_values
 @click.option("--temperature-end", type=float, default=0.1, show_default=True)
 @click.option("--latency-predictor", default=None, help="predictor file from `nas latency fit`: penalise expected latency")
 @click.option("--latency-weight", type=float, default=1.0, show_default=True,
-              help="penalty per ms of expected latency (per ms above the budget, with --latency-budget)")
-@click.option("--latency-budget", type=float, default=None, help="ms: a hinge penalty above this expected latency")
+              help="penalty per ms of expected latency (per ms above the budget, with --latency-budget); "
+                   "single-path: lambda in lambda * log(expected ms)")
+@click.option("--latency-budget", type=float, default=None,
+              help="ms: a hinge penalty above this expected latency (single-path: lambda * max(log(E / budget), 0))")
+@click.option("--threshold-lr", "threshold_learning_rate", type=float, default=0.01, show_default=True,
+              help="single-path: Adam on the thresholds")
+@click.option("--warmup-steps", type=int, default=None,
+              help="single-path: steps without the latency term, thresholds held  [default: half of --steps]")
+@click.option("--indicator-dropout", type=float, default=0.4, show_default=True,
+              help="single-path: during the warm-up, the weight step drops each indicator with this probability")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data", default="fashion-mnist", show_default=True, help="fashion-mnist or synthetic")
 @click.option("--validation-size", type=int, default=5000, show_default=True,
@@ -49,4 +59,4 @@ def search_differentiable(run_path, options, quiet, **fields):
     config = from_dict(DifferentiableConfig, {**fields, "space_options": parse_key_values(options)},
                        "nas search-differentiable")
     result = search(config, run_path, progress=not quiet)
-    click.echo(json.dumps({k: result[k] for k in result if k != "probabilities"}))
+    click.echo(json.dumps({k: result[k] for k in result if k not in ("probabilities", "thresholds", "ring_rms")}))

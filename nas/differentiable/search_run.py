@@ -1,4 +1,4 @@
-"""`nas search-differentiable`: a DARTS / GDAS / TangleNAS search into a run directory, resumably.
+"""`nas search-differentiable`: a DARTS / GDAS / TangleNAS / Single-Path NAS search into a run directory, resumably.
 
 The run directory is a training run's (config.json, Orbax checkpoints of the
 supernet state, metrics.jsonl), so `nas export --run R --arch <derived arch>`
@@ -10,7 +10,10 @@ works on it like on any trained run; beside those:
     metrics.jsonl  every `log_every` steps: losses, accuracies, temperature, expected latency and
                    alpha (the logits per decision): alpha's history
     alpha.json     the latest alpha (`arch_params.save`)
-    result.json    the derived arch (argmax per decision), its probabilities, predicted latency, and
+    thresholds.json  single-path instead: the latest thresholds, ring sizes and the arch they choose
+                   (`single_path.save`); its checkpoints hold the thresholds where the others hold alpha
+    result.json    the derived arch (argmax per decision; single-path: the indicators at the final
+                   weights and thresholds), its probabilities, predicted latency, and
                    search_seconds: wall time of all sessions of the run, compiles included
 
 Weights train on the data's training split, alpha on its validation split. A run
@@ -33,21 +36,32 @@ import numpy as np
 from nas import data as data_lib
 from nas.atomic_write import write_json_atomically
 from nas.config import check_finite, to_dict
-from nas.differentiable import arch_params
+from nas.differentiable import arch_params, single_path
 from nas.errors import ConfigError, RunDirError
 from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
 from nas.train.config import TrainConfig
 from nas.train.divergence import DivergenceGuard
-from searchers.differentiable import (METHODS, SearchState, check_method, gdas_temperature, init_search_state,
-                                      make_search_step)
+from searchers.differentiable import METHODS as RELAXED_METHODS
+from searchers.differentiable import SearchState, gdas_temperature, init_search_state, make_search_step
+
+METHODS = (*RELAXED_METHODS, single_path.METHOD)
+# Settings only Single-Path NAS reads: left out of the other methods' run records (runs started before
+# single-path existed resume unchanged).
+SINGLE_PATH_FIELDS = ("threshold_learning_rate", "warmup_steps", "indicator_dropout")
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ConfigError(f"unknown differentiable search method {method!r}; allowed: {', '.join(METHODS)}")
+    return method
 
 
 @dataclass(frozen=True)
 class DifferentiableConfig:
     space: str = "nb201"
     space_options: dict = field(default_factory=dict)
-    method: str = "tangle"               # tangle (superposition) | darts (mixed ops) | gdas (Gumbel, hard)
+    method: str = "tangle"               # tangle (superposition) | darts (mixed ops) | gdas (Gumbel, hard) | single-path
     steps: int = 1000
     batch_size: int = 64
     learning_rate: float = 0.025         # weights: SGD momentum, cosine decay (DARTS's settings)
@@ -62,6 +76,11 @@ class DifferentiableConfig:
     latency_predictor: str | None = None  # a `nas latency fit` file: adds the latency penalty
     latency_weight: float = 1.0          # penalty per ms of expected latency (above the budget, with one)
     latency_budget: float | None = None  # ms: a hinge, free below the budget
+    # Single-Path NAS: Adam on the thresholds (rings' RMS is about 0.05-0.2 at initialisation); steps without
+    # the latency term, the thresholds held (None: half the steps); the warm-up's indicator dropout.
+    threshold_learning_rate: float = 0.01
+    warmup_steps: int | None = None
+    indicator_dropout: float = 0.4
     seed: int = 0
     data: str = "fashion-mnist"          # fashion-mnist | synthetic
     validation_size: int = 5000          # fashion-mnist: the held-out images alpha learns on
@@ -82,9 +101,27 @@ class DifferentiableConfig:
             raise ConfigError(f"differentiable search: latency budget must be > 0 ms, got {self.latency_budget}")
         if self.latency_budget is not None and self.latency_predictor is None:
             raise ConfigError("differentiable search: a latency budget needs a latency predictor (--latency-predictor)")
+        if self.method == single_path.METHOD:
+            self._check_single_path()
         if self.data not in ("fashion-mnist", "synthetic"):
             raise ConfigError(f"differentiable search: data must be fashion-mnist or synthetic, got {self.data!r}")
         self.train_config().check()
+
+    def _check_single_path(self) -> None:
+        if not self.threshold_learning_rate > 0:
+            raise ConfigError("differentiable search: threshold_learning_rate must be > 0, got "
+                              f"{self.threshold_learning_rate}")
+        if not 0.0 <= self.indicator_dropout < 1.0:
+            raise ConfigError(f"differentiable search: indicator_dropout must be in [0, 1), got {self.indicator_dropout}")
+        if self.warmup_steps is not None and (type(self.warmup_steps) is not int or self.warmup_steps < 0):
+            raise ConfigError(f"differentiable search: warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
+        if self.latency_predictor is not None and self.warmup() >= self.steps:
+            raise ConfigError(f"differentiable search: warmup_steps {self.warmup()} leaves none of the {self.steps} "
+                              "steps to the latency term; allowed: fewer than --steps")
+
+    def warmup(self) -> int:
+        """Single-path's warm-up in steps: `warmup_steps`, by default half the steps."""
+        return self.steps // 2 if self.warmup_steps is None else self.warmup_steps
 
     def train_config(self) -> TrainConfig:
         """The weights' side as a training config: what `nas export` rebuilds the run from."""
@@ -102,7 +139,12 @@ _MAY_CHANGE = ("steps", "checkpoint_every", "log_every")
 
 
 def _search_record(config: DifferentiableConfig) -> dict:
-    return {k: v for k, v in to_dict(config).items() if k not in _MAY_CHANGE}
+    record = {k: v for k, v in to_dict(config).items() if k not in _MAY_CHANGE}
+    if config.method == single_path.METHOD:
+        record["warmup_steps"] = config.warmup()  # resolved: the default follows steps, which may grow
+    else:
+        record = {k: v for k, v in record.items() if k not in SINGLE_PATH_FIELDS}
+    return record
 
 
 @dataclass
@@ -112,8 +154,11 @@ class SearchSetup:
     penalty: Any                    # LatencyPenalty or None
     weight_optimizer: Any
     alpha_optimizer: Any
-    state: SearchState              # the initial state (weights from the seed, alpha near uniform)
-    step: Any                       # the jitted search step (`make_search_step`)
+    state: SearchState              # the initial state (weights from the seed, alpha near uniform; single-path:
+                                    # the thresholds in alpha's place)
+    step: Any                       # the jitted search step (`make_search_step`, `make_single_path_step`)
+    rings: Any = None               # single-path: `single_path.Rings`, the weights each larger choice adds
+    rings_seconds: float = 0.0      # single-path: time spent finding them (0 when this process had them)
 
 
 def setup(config: DifferentiableConfig) -> SearchSetup:
@@ -128,12 +173,30 @@ def setup(config: DifferentiableConfig) -> SearchSetup:
     penalty = (load_latency_penalty(session, config.latency_predictor, config.latency_weight, config.latency_budget)
                if config.latency_predictor else None)
     weight_optimizer = make_optimizer(train_config)
+    if config.method == single_path.METHOD:
+        return _setup_single_path(config, session, penalty, weight_optimizer)
     alpha_optimizer = arch_params.make_optimizer(config.alpha_learning_rate, weight_decay=config.alpha_weight_decay)
     alpha = arch_params.init(session.space, jax.random.key(config.seed), config.alpha_init_scale)
     state = init_search_state(session.params, session.stats, alpha, weight_optimizer, alpha_optimizer)
     step = make_search_step(session.graphdef, session.space, config.method, weight_optimizer, alpha_optimizer,
                             penalty=penalty)
     return SearchSetup(session, penalty, weight_optimizer, alpha_optimizer, state, step)
+
+
+def _setup_single_path(config: DifferentiableConfig, session, penalty, weight_optimizer) -> SearchSetup:
+    """Rings (a ConfigError naming a decision that is not nested), thresholds at 0, the log-latency penalty."""
+    started = time.perf_counter()
+    rings = single_path.nested_rings(session.graphdef, session.params, session.stats, session.space)
+    rings_seconds = time.perf_counter() - started
+    if penalty is not None:
+        penalty = single_path.LogLatencyPenalty(penalty.predictor, session.space, penalty.weight, penalty.budget_ms)
+    threshold_optimizer = single_path.make_threshold_optimizer(config.threshold_learning_rate)
+    state = init_search_state(session.params, session.stats, single_path.init_thresholds(rings), weight_optimizer,
+                              threshold_optimizer)
+    step = single_path.make_single_path_step(session.graphdef, session.space, rings, weight_optimizer,
+                                             threshold_optimizer, penalty=penalty, warmup_steps=config.warmup(),
+                                             indicator_dropout=config.indicator_dropout)
+    return SearchSetup(session, penalty, weight_optimizer, threshold_optimizer, state, step, rings, rings_seconds)
 
 
 def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool = True,
@@ -167,38 +230,44 @@ def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: boo
 
     opened = open_run(run_path, record, ("space_options", "seed", "data"), _checkpoint_trees(built.state),
                       check_resumed=same_search_settings)
-    state, seconds_before = built.state, 0.0  # search seconds of earlier sessions of this run
+    # Search seconds of earlier sessions of this run; a single-path session also counts finding its rings.
+    state, seconds_before = built.state, built.rings_seconds
     if opened.trees is not None:
         state = jax.tree.map(jnp.asarray, _state_from_trees(opened.trees))
         streams[0].restore(opened.metadata["train_position"])
         streams[1].restore(opened.metadata["validation_position"])
-        seconds_before = float(opened.metadata.get("search_seconds", 0.0))
+        seconds_before = float(opened.metadata.get("search_seconds", 0.0)) + built.rings_seconds
     guard = SearchDivergenceGuard(config, opened.checkpointer.latest_step)
-    job = SearchJob(config, space, built.step, built.penalty is not None, streams, guard, state, seconds_before)
+    job = SearchJob(config, space, built.step, built.penalty is not None, streams, guard, state, seconds_before,
+                    built.rings)
     end = min(config.steps, stop_at or config.steps)
     completed = run_steps(opened, job, guard, total=config.steps, end=end, log_every=config.log_every,
                           checkpoint_every=config.checkpoint_every, progress=progress,
                           description=f"{config.method} {space.name}",
                           postfix=lambda line: {"loss": f"{line['validation_loss']:.3f}"},
-                          after_save=lambda step: arch_params.save(opened.run.path / "alpha.json", space,
-                                                                   job.state.alpha))
+                          after_save=lambda step: job.save_architecture(opened.run.path))
     if completed < config.steps:
         return None
     result_file = opened.run.path / "result.json"
     if opened.start == config.steps and result_file.exists():
         return json.loads(result_file.read_text())  # re-running a finished search
-    result = derived_result(config, space, job.state.alpha, built.penalty, job.searched_seconds())
+    if built.rings is not None:
+        result = single_path_result(config, space, built.rings, job.state, built.penalty, job.searched_seconds())
+    else:
+        result = derived_result(config, space, job.state.alpha, built.penalty, job.searched_seconds())
     write_json_atomically(result_file, result, indent=2)
     return result
 
 
 class SearchJob:
     """A differentiable search's steps for the engine (`nas.resumable_run`): a weight step on a training batch
-    and an alpha step on a validation batch."""
+    and an alpha step (single-path: a threshold step) on a validation batch."""
 
     def __init__(self, config: DifferentiableConfig, space, step_fn, has_penalty: bool, streams: tuple,
-                 guard: "SearchDivergenceGuard", state: SearchState, seconds_before: float):
+                 guard: "SearchDivergenceGuard", state: SearchState, seconds_before: float, rings=None):
         self.config, self.space, self.step_fn, self.has_penalty = config, space, step_fn, has_penalty
+        self.rings = rings
+        self.ring_rms = None  # single-path: the rings' sizes after the latest step (what the thresholds meet)
         self.streams, self.guard, self.state, self.seconds_before = streams, guard, state, seconds_before
         # Where both data streams stood when `state` was made: they change together, so an interrupt at
         # any point saves a consistent triple.
@@ -212,16 +281,30 @@ class SearchJob:
     def advance(self, step: int) -> dict:
         config = self.config
         temperature = gdas_temperature(step, config.steps, config.temperature_start, config.temperature_end)
+        # The step's last argument: GDAS's temperature, or single-path's step number (its warm-up).
+        schedule = np.int32(step) if self.rings is not None else np.float32(temperature)
         (train_images, train_labels), (val_images, val_labels) = (stream.next() for stream in self.streams)
         self.state, metrics = self.step_fn(self.state, train_images, train_labels, val_images, val_labels,
-                                           jax.random.fold_in(self.base_key, step), np.float32(temperature))
+                                           jax.random.fold_in(self.base_key, step), schedule)
         self.guard.watch(step + 1, metrics, _NO_ARCHS, "search")
         self.positions = _positions(*self.streams)
+        if self.rings is not None:
+            self.ring_rms = metrics["ring_rms"]
         return {**metrics, "temperature": temperature}
 
     def log_record(self, completed: int, metrics: dict) -> dict:
+        if self.rings is not None:
+            return _single_path_line(completed, metrics, self.space, self.state.alpha, self.has_penalty)
         return _metrics_line(completed, metrics, self.state.alpha, self.config, metrics["temperature"],
                              self.has_penalty)
+
+    def save_architecture(self, run_path: Path) -> None:
+        """alpha.json, or single-path's thresholds.json (beside each checkpoint)."""
+        if self.rings is None:
+            arch_params.save(run_path / "alpha.json", self.space, self.state.alpha)
+            return
+        rms = self.ring_rms if self.ring_rms is not None else self.rings.rms(self.state.weights.params)
+        single_path.save(run_path / "thresholds.json", self.space, self.state.alpha, rms)
 
     def snapshot(self) -> tuple[dict, dict]:
         return _checkpoint_trees(self.state), {
@@ -239,10 +322,13 @@ class SearchDivergenceGuard(DivergenceGuard):
     HALVES = ("weight step (training batch)", "alpha step (validation batch)")
 
     def __init__(self, config: DifferentiableConfig, last_checkpoint):
+        if config.method == single_path.METHOD:
+            self.HALVES = ("weight step (training batch)", "threshold step (validation batch)")
         clip = (f"a tighter --grad-clip (now {config.grad_clip:g})" if config.grad_clip is not None
                 else "gradient clipping (--grad-clip 1.0)")
-        advice = (f"try a lower --lr (now {config.learning_rate:g}) or --alpha-lr (now {config.alpha_learning_rate:g}),"
-                  f" or {clip}, in a new --run")
+        architecture = (f"--threshold-lr (now {config.threshold_learning_rate:g})" if config.method == single_path.METHOD
+                        else f"--alpha-lr (now {config.alpha_learning_rate:g})")
+        advice = f"try a lower --lr (now {config.learning_rate:g}) or {architecture}, or {clip}, in a new --run"
         super().__init__("stop", None, lambda phase: (None, None), advice, last_checkpoint)
 
     def message(self, held, finite: np.ndarray) -> str:
@@ -284,6 +370,39 @@ def _metrics_line(step: int, metrics: dict, alpha: dict, config: DifferentiableC
     return line
 
 
+def _single_path_line(step: int, metrics: dict, space, thresholds: dict, has_penalty: bool) -> dict:
+    line = {"step": step, **{k: metric_number(metrics[k]) for k in (
+        "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "weight_grad_norm")}}
+    if has_penalty:
+        line["expected_latency_ms"] = metric_number(metrics["expected_cost"])
+        line["latency_penalty"] = metric_number(metrics["penalty"])
+    rms = jax.device_get(metrics["ring_rms"])
+    line["arch"] = single_path.derived_arch(space, rms, thresholds).to_string()
+    line["thresholds"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in thresholds.items()}
+    line["ring_rms"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in rms.items()}
+    return line
+
+
+def single_path_result(config: DifferentiableConfig, space, rings, state: SearchState, penalty,
+                       seconds: float) -> dict:
+    """The arch the indicators choose at the final weights and thresholds, and what the search knew about it."""
+    rms = jax.device_get(jax.jit(rings.rms)(state.weights.params))
+    thresholds = jax.device_get(state.alpha)
+    vector = single_path.derived_vector(space, rms, thresholds)
+    arch = space.from_vector(vector)
+    rounded = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in thresholds.items()}
+    result = {"space": space.name, "method": config.method, "steps": config.steps, "arch": arch.to_dict(),
+              "arch_string": arch.to_string(), "thresholds": rounded,
+              "ring_rms": {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in rms.items()},
+              "warmup_steps": config.warmup(), "search_seconds": round(seconds, 2)}
+    if penalty is not None:
+        probs = single_path.choice_probabilities(space, single_path.indicators(rms, thresholds))
+        result["predicted_latency_ms"] = float(np.asarray(penalty.predictor(jnp.asarray(vector[None])))[0])
+        result["expected_latency_ms"] = float(penalty.expected_ms(probs))
+        result["latency_budget_ms"] = config.latency_budget
+    return result
+
+
 def derived_result(config: DifferentiableConfig, space, alpha: dict, penalty, seconds: float) -> dict:
     """The discrete arch (argmax per decision) and what the search knew about it."""
     arch = arch_params.argmax_arch(space, alpha)
@@ -299,4 +418,4 @@ def derived_result(config: DifferentiableConfig, space, alpha: dict, penalty, se
     return result
 
 
-__all__ = ["DifferentiableConfig", "METHODS", "SearchSetup", "setup", "search", "derived_result"]
+__all__ = ["DifferentiableConfig", "METHODS", "SearchSetup", "setup", "search", "derived_result", "single_path_result"]

@@ -1,5 +1,6 @@
-"""The differentiable search experiment: NB201 op counts, bad options in one line, and (slow) the whole
-experiment on a tiny NB201 cell with synthetic data, resumed without searching, training or measuring again."""
+"""The differentiable search experiment: NB201 op counts, bad options in one line, single-path reported as not
+applicable to NB201's op types, and (slow) the whole experiment on a tiny NB201 cell with synthetic data, resumed
+without searching, training or measuring again, and single-path's chain on a tiny MLP space."""
 import dataclasses
 import json
 import math
@@ -77,7 +78,8 @@ def test_the_experiment_end_to_end_on_a_tiny_cell_then_resumes_without_redoing_a
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved == json.loads(json.dumps(results)) and finite(saved)
     methods = saved["spaces"]["nb201"]["methods"]
-    assert list(methods) == ["tangle", "darts", "gdas"]
+    assert list(methods) == ["tangle", "darts", "gdas", "single-path"]
+    assert "not nested" in methods.pop("single-path")["not_applicable"]  # NB201's op types
     for method, summary in methods.items():
         assert [r["seed"] for r in summary["runs"]] == [0, 1]
         for row in summary["runs"]:
@@ -98,7 +100,8 @@ def test_the_experiment_end_to_end_on_a_tiny_cell_then_resumes_without_redoing_a
     assert saved["latency_within_10pct_or_under"].endswith("/3")
     assert "nb201.darts.test_accuracy" in saved
     table = (tmp_path / "run" / "table.md").read_text()
-    assert table.count("| nb201 |") == 3 and "Latency budget on nb201" in table
+    assert table.count("| nb201 |") == 4 and "Latency budget on nb201" in table
+    assert list(latency["methods"]) == ["tangle", "darts", "gdas"]  # single-path does not apply to NB201
     for plot in ("accuracy.png", "latency.png"):
         assert (tmp_path / "run" / plot).stat().st_size > 0
 
@@ -129,3 +132,38 @@ def test_the_experiment_end_to_end_on_a_tiny_cell_then_resumes_without_redoing_a
         assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["measured_ms"] > 0 for r in rows)
     assert sum(p.name == "result.json" for p in (tmp_path / "run" / "latency").rglob("result.json")) == 6
     assert "nb201 (under latency budget)" in (tmp_path / "run" / "table.md").read_text()
+
+
+def test_single_path_on_op_types_is_reported_not_applicable_with_its_reason_and_searches_nothing(tmp_path):
+    config = Config(spaces=("nb201",), methods=("single-path",), seeds=(0, 1), space_options={"nb201": TINY},
+                    search_steps={"nb201": 4}, standalone_steps={"nb201": 4}, search_batch_size=16, batch_size=16,
+                    data="synthetic", limit_train=256, validation_size=64)
+    results = run(config, tmp_path / "run", progress=False)
+    summary = results["spaces"]["nb201"]["methods"]["single-path"]
+    assert "decision 'node1.from0' is not nested" in summary["not_applicable"] and summary["runs"] == []
+    assert "| nb201 | single-path | not applicable: its decisions are not nested |" in \
+        (tmp_path / "run" / "table.md").read_text()
+    assert not list((tmp_path / "run").rglob("result.json"))
+
+
+MLP = {"max_layers": 2, "max_width": 16, "width_steps": 2}
+
+
+@pytest.mark.slow  # a single-path search, its stand-alone training, its step cost and a latency timing child
+def test_single_path_searches_under_the_budget_on_a_nested_space_end_to_end(tmp_path):
+    counter = load_counter("mlp", MLP, (28, 28, 1))
+    predictor = save_predictor(tmp_path / "predictor.json", FlopsProxy(counter, ms_per_mmac=0.5, offset_ms=0.05),
+                               space_spec="mlp", options=MLP, image_shape=(28, 28, 1), batch=1,
+                               device={"threads": 0, "xla_flags": ""}, device_fingerprint="test")
+    config = Config(spaces=("mlp",), methods=("single-path",), seeds=(0,), space_options={"mlp": MLP},
+                    search_steps={"mlp": 6}, standalone_steps={"mlp": 4}, search_batch_size=16, batch_size=16,
+                    warmup_steps=1, data="synthetic", limit_train=256, validation_size=64,
+                    latency_predictor=str(predictor), latency_space="mlp", latency_repeats=3, budget_only=True)
+    results = run(config, tmp_path / "run", progress=False)
+    [row] = results["spaces"]["mlp"]["methods"]["single-path"]["runs"]
+    assert 0.0 <= row["test_accuracy"] <= 1.0 and row["search_seconds"] > 0 and row["measured_ms"] > 0
+    assert row["predicted_ms"] == pytest.approx(row["expected_ms"], rel=1e-5)  # 0/1 indicators: the arch's own
+    assert results["spaces"]["mlp"]["methods"]["single-path"]["step"]["step_ms"] > 0
+    result = json.loads((tmp_path / "run" / "latency" / "single-path-seed0" / "result.json").read_text())
+    assert result["method"] == "single-path" and result["warmup_steps"] == 3 and result["arch_string"] == row["arch"]
+    assert "| single-path | 0 |" in (tmp_path / "run" / "table.md").read_text()
