@@ -112,7 +112,7 @@ def _headline(result):
 
 
 EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures",
-               "ground_truth", "supernet_ranking", "searchers")
+               "ground_truth", "supernet_ranking", "searchers", "adapters")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")
