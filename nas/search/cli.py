@@ -81,11 +81,19 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--cost-repeats", type=click.IntRange(min=0), default=2, show_default=True,
               help="scoring-cost report of a mixture run (none for a plain supernet): at least N timed calls "
                    "per network, more while under 0.5 s in all (0: no report)")
+@click.option("--sharing", default="none", show_default=True,
+              help="weight-shared evaluation that trains: none (the trained supernet scores every arch), all (each "
+                   "arch trains --sharing-steps steps from one shared store, then writes back), homogeneous (one "
+                   "store per group of homogeneous archs, Auto-GNN), or module:function (arch -> group key)")
+@click.option("--sharing-steps", type=click.IntRange(min=1), default=20, show_default=True,
+              help="with --sharing all|homogeneous: training steps of each arch from its group's weights")
+@click.option("--sharing-start", default="trained", show_default=True, type=click.Choice(["trained", "initial"]),
+              help="a new group's weights: the run's trained supernet, or the supernet as initialised")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
            study, worker, seed, initial_archs, options, references, split, execution, limit, latency_predictor, supernet,
-           cost_repeats, quiet):
+           cost_repeats, sharing, sharing_steps, sharing_start, quiet):
     from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
     from nas.errors import RunDirError
@@ -96,11 +104,19 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
         if supernet != "auto":
             raise ConfigError(f"--supernet {supernet} picks the network of a trained run; a black-box search "
                               "(--objective) has none: leave --supernet out")
+        if sharing != "none":
+            raise ConfigError(f"--sharing {sharing} trains a run's shared weights; a black-box search (--objective) "
+                              "has none: leave --sharing out")
         evaluator = BlackBoxEvaluator(resolve_space(space), resolve_function(objective_spec),
                                       outputs=_split_list((outputs,)))
     else:
+        from nas.search.shared_weights import Sharing
+
+        rule = Sharing(sharing, steps=sharing_steps, start=sharing_start, seed=seed)
+        rule.check()
         evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit,
-                                      latency_predictor=latency_predictor, supernet=supernet)
+                                      latency_predictor=latency_predictor, supernet=supernet, sharing=rule,
+                                      sharing_dir=Path(run_path) / f"sharing-{study}.{worker}" if rule.active else None)
         if space is not None and resolve_space(space).fingerprint() != evaluator.space.fingerprint():
             raise RunDirError(f"run directory {run_path} holds space {evaluator.space.name!r}, not {space!r}")
     reference = {}

@@ -81,11 +81,17 @@ class SupernetEvaluator:
     (validation by default: the test split stays for the final report). `supernet` picks the
     network scoring a mixture run's archs: its own (`auto`) or the plain supernet inside it
     (`single`); see `nas.search.scoring_network`.
+
+    `sharing` (`nas.search.shared_weights.Sharing`) other than `none` trains before it scores: each arch is
+    trained briefly from the weights of its group under the sharing rule (`all`: one store for every arch;
+    `homogeneous`: one per group of homogeneous archs, Auto-GNN) and writes them back; with `sharing_dir`
+    the stores are saved there after every evaluated batch and restored when it is opened again.
     """
 
     def __init__(self, run_path: str | Path, *, split: str = "validation", execution: str = "auto", chunk: int = 8,
                  metrics: Mapping[str, MetricFunction] | None = None, limit: int | None = None,
-                 latency_predictor: str | Path | None = None, supernet: str = "auto"):
+                 latency_predictor: str | Path | None = None, supernet: str = "auto", sharing=None,
+                 sharing_dir: str | Path | None = None):
         from nas.definition import get_definition
         from nas.evaluate import fixed_batches, make_batched_scorer
         from nas.evaluate_text import make_batched_next_token_scorer
@@ -129,19 +135,45 @@ class SupernetEvaluator:
             metrics = hardware_metrics(self.session, self.state, latency_predictor)
         self.cheap_metrics = dict(metrics)
         self.metric_names = [*self.scored_metrics, *self.cheap_metrics]
+        self.shared, self.sharing_dir = None, None if sharing_dir is None else Path(sharing_dir)
+        if sharing is not None and sharing.active:
+            self.shared = self._shared_weights(sharing)
 
-    def scores(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
-        """Each of `scored_metrics` for every arch, in the order given."""
-        return self._scores_with(self._scorer, self.network.params, self.network.stats, archs)
+    def _shared_weights(self, sharing):
+        from nas.search.shared_weights import SharedWeights
 
-    def _scores_with(self, scorer, params, stats, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
+        if self.network.family != "single":
+            raise ConfigError(f"--sharing {sharing.rule} trains a plain supernet's weights; this run scores with "
+                              f"its {self.network.family} network: use --supernet single or --sharing none")
+        sharing.check()
+        start = (self.state.params, self.state.stats) if sharing.start == "trained" else (
+            self.session.params, self.session.stats)
+        shared = SharedWeights(self.session, *start, sharing, execution=self.execution)
+        if self.sharing_dir is not None:
+            shared.load(self.sharing_dir)
+        return shared
+
+    def scores(self, archs: Sequence[Arch], *, write_back: bool = True) -> dict[str, np.ndarray]:
+        """Each of `scored_metrics` for every arch, in the order given.
+
+        Under a sharing rule each arch is first trained from its group's weights, in the order given; with
+        `write_back=False` the stores are left as they were (what the search would score now)."""
+        if self.shared is None:
+            return self._scores_with(self._scorer, self.network.params, self.network.stats, archs)
+        rows = [self._scores_with(self._scorer, *self.shared.train(arch, write_back=write_back), [arch], chunk=1)
+                for arch in archs]
+        return {name: np.concatenate([row[name] for row in rows]) for name in self.scored_metrics}
+
+    def _scores_with(self, scorer, params, stats, archs: Sequence[Arch], chunk: int | None = None
+                     ) -> dict[str, np.ndarray]:
         import jax
 
+        chunk = chunk or self.chunk
         vectors = np.stack([arch.to_vector() for arch in archs])
-        pad = (-len(vectors)) % self.chunk  # fixed-size chunks: one compile for every batch
+        pad = (-len(vectors)) % chunk  # fixed-size chunks: one compile for every batch
         padded = np.concatenate([vectors, np.repeat(vectors[:1], pad, axis=0)])
-        chunks = [jax.device_get(scorer(params, stats, self._calibration, self._batches, padded[i:i + self.chunk]))
-                  for i in range(0, len(padded), self.chunk)]
+        chunks = [jax.device_get(scorer(params, stats, self._calibration, self._batches, padded[i:i + chunk]))
+                  for i in range(0, len(padded), chunk)]
         if not isinstance(chunks[0], dict):  # the image scorer returns accuracy alone
             chunks = [{"accuracy": chunk} for chunk in chunks]
         return {name: np.concatenate([np.asarray(chunk[name]) for chunk in chunks])[:len(archs)]
@@ -152,6 +184,8 @@ class SupernetEvaluator:
 
     def evaluate(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
         scores = self.scores(archs)
+        if self.shared is not None and self.sharing_dir is not None:
+            self.shared.save(self.sharing_dir)
         return [{**{name: float(values[index]) for name, values in scores.items()},
                  **{name: float(f(arch)) for name, f in self.cheap_metrics.items()}}
                 for index, arch in enumerate(archs)]
