@@ -73,13 +73,20 @@ class SharedWeights:
         self._optimizer = make_optimizer(config, optax.constant_schedule(rate))
         self._step = make_train_step(session.graphdef, session.space, self._optimizer, donate=False,
                                      options=StepOptions(label_smoothing=config.label_smoothing, execution=execution))
-        self._stream = BatchStream(session.dataset.train, min(config.batch_size, len(session.dataset.train)),
-                                   seed=sharing.seed)
+        self._new_stream = lambda seed: BatchStream(session.dataset.train, min(config.batch_size,
+                                                                               len(session.dataset.train)), seed=seed)
+        self._stream = self._new_stream(sharing.seed)
         self._start = (params, stats)
         self._treedef = jax.tree.structure(self._start)
         self._stores: dict[str, tuple] = {}  # group key -> (params, stats)
         self.children: dict[str, int] = {}   # group key -> children trained from its store
         self._dirty: set[str] = set()
+
+    def reset(self, seed: int) -> None:
+        """Empty every store and restart the batch stream with `seed` (a new search with the same compiled step)."""
+        self.sharing = dataclasses.replace(self.sharing, seed=seed)
+        self._stream = self._new_stream(seed)
+        self._stores, self.children, self._dirty = {}, {}, set()
 
     def group(self, arch: Arch) -> str:
         key = self.rule(arch)
