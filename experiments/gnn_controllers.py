@@ -67,6 +67,7 @@ class Config:
     learning_rate: float = 0.01
     weight_decay: float = 5e-4
     warmup_steps: int = 10
+    grad_clip: float | None = 1.0  # the GNN supernet diverged without it (a sum aggregation's NaN at step 43)
     limit: int | None = None  # score only the first N validation examples in the search (tests)
     limit_test: int | None = None  # stand-alone: only the first N test examples (tests)
 
@@ -89,7 +90,8 @@ class Config:
 
         return TrainConfig(space=self.space, space_options=dict(self.space_options), data=self.data,
                            batch_size=self.batch_size, optimizer=self.optimizer, learning_rate=self.learning_rate,
-                           weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, **overrides)
+                           weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, grad_clip=self.grad_clip,
+                           **overrides)
 
 
 class StandAlone:
@@ -212,8 +214,9 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
                "gnn_controllers")
     say = print if progress else (lambda *a, **k: None)
     supernet = run_dir / "supernet"
-    train_once(config.training(steps=config.supernet_steps, checkpoint_every=max(config.supernet_steps // 2, 1)),
-               supernet, progress)
+    # A step whose loss or gradients are not finite (any subnet of the sandwich) is skipped, not fatal.
+    train_once(config.training(steps=config.supernet_steps, checkpoint_every=max(config.supernet_steps // 2, 1),
+                               on_nonfinite="skip"), supernet, progress)
     standalone = StandAlone(config, run_dir / "standalone.json")
     standalone.prepare()
     ranked = ranked_archs(config, standalone.session)
