@@ -140,9 +140,7 @@ _MAY_CHANGE = ("steps", "checkpoint_every", "log_every")
 
 def _search_record(config: DifferentiableConfig) -> dict:
     record = {k: v for k, v in to_dict(config).items() if k not in _MAY_CHANGE}
-    if config.method == single_path.METHOD:
-        record["warmup_steps"] = config.warmup()  # resolved: the default follows steps, which may grow
-    else:
+    if config.method != single_path.METHOD:
         record = {k: v for k, v in record.items() if k not in SINGLE_PATH_FIELDS}
     return record
 

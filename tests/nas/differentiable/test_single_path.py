@@ -185,7 +185,9 @@ def test_other_methods_keep_their_run_record_without_single_path_settings(tmp_pa
 
     assert not set(SINGLE_PATH_FIELDS) & set(_search_record(DifferentiableConfig(method="gdas")))
     record = _search_record(run_config(warmup_steps=None, steps=10))
-    assert record["warmup_steps"] == 5  # the default (half the steps), resolved
+    assert {k: record[k] for k in SINGLE_PATH_FIELDS} == {"threshold_learning_rate": 0.05, "warmup_steps": None,
+                                                          "indicator_dropout": 0.4}
+    assert run_config(warmup_steps=None, steps=10).warmup() == 5  # the default: half the steps
 
 
 @pytest.mark.parametrize("arguments, names", [
