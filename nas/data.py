@@ -556,6 +556,10 @@ def load_dataset(config, context: int | None = None) -> "Dataset":
 
     if config.data == "synthetic":
         return synthetic_dataset(num_train=config.limit_train or 2048, num_test=512, seed=config.split_seed)
+    if config.data == "fashion-mnist-knn":  # a graph's nodes (search_spaces.gnn)
+        from nas.graph_data import load_fashion_mnist_knn
+
+        return load_fashion_mnist_knn(split_seed=config.split_seed, limit_train=config.limit_train)
     if config.data == "fortunes":
         if context is None:
             raise ConfigError("data 'fortunes' needs the window length: give load_dataset the space's context")
