@@ -303,7 +303,8 @@ def table(results: dict) -> str:
              f"`{','.join(config['pretrain_collections'])}` ({results['base_pretrain_test_bits_per_char']:.3f} there); "
              f"ranks {list(config['ranks'])} per group {list(config['groups'])} and layer; every adapter "
              f"{config['steps']} steps (batch {config['batch_size']}). Inherited: the super-adapter's weights; alone: "
-             "that arch trained from scratch with the same steps.", "",
+             "that arch trained from scratch with the same steps. Ranks list "
+             f"{', '.join(part.split('=')[0] for part in results['parts'][0]['rows'][0]['arch'].split(';'))}.", "",
              "| base sparsity | adapter | ranks | trainable | non-zero | inherited | alone | s/step alone | search |",
              "|---|---|---|---|---|---|---|---|---|"]
     for part in results["parts"]:
@@ -350,6 +351,10 @@ def plot(results: dict, path: Path) -> None:
                              edgecolors=color, s=50, label=f"{tag}: {LABELS[row['pick']]}, alone")
             axis.axhline(part["base_bits_per_char"], color=color, linestyle="--", linewidth=1,
                          label=f"{tag}: base, no adapter")
+            points = sorted((row[size], row[key]) for row in part["rows"]
+                            for key in ("inherited_bits_per_char", "alone_bits_per_char"))
+            front = [p for i, p in enumerate(points) if all(p[1] < q[1] for q in points[:i])]
+            axis.step(*zip(*front), where="post", color=color, alpha=0.5, linewidth=1, label=f"{tag}: Pareto front")
     axes[0].set_xlabel("trainable parameters (adapter entries)")
     axes[1].set_xlabel("non-zero parameters of the exported model")
     for axis in axes:
