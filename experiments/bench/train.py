@@ -1,39 +1,47 @@
-"""Benchmark of the sandwich training step against the Once-for-All PyTorch peer. Prints one JSON line.
+"""Benchmark of the sandwich training step, side by side with the Once-for-All PyTorch peer. One JSON line.
 
-    python -m experiments.bench.train [--repeats 10] [--skip-peer] [--skip-compile-probe]
+    python -m experiments.bench.train [--rounds 3] [--steps 20] [--warmup 5] [--strategies static_masked,static_switch]
+                                      [--skip-peer] [--smoke]
 
-Workload, as ../shared/peers/ofa (section a): MobileNetV3 supernet, width 1.0,
-batch 64 of 32x32x3 random images, 10 classes; per step the largest, 2 random
-and the smallest subnet, the largest trained on the labels and the others
-distilled from it (KL), one SGD-Nesterov update (lr 0.01, momentum 0.9, weight
-decay 3e-5 off biases and norms). Our step also freezes unused slices.
+Workload, as ../shared/peers/ofa section (a): MobileNetV3 supernet, width 1.0, batch 64 of
+32x32x3 random images, 10 classes; per step the largest, 2 random and the smallest subnet, the
+largest trained on the labels and the others distilled from it (KL), one SGD-Nesterov update (lr
+0.01, momentum 0.9, weight decay 3e-5 off biases and norms). Our step also freezes unused slices.
+The 2 random subnets of step s are the peer's own (OFA's per-step seeding, `experiments.bench.peer`),
+and both sides time the same step indices (warm-up steps 0..W-1, timed steps W..W+N-1).
 
-Execution strategies measured in the same process (median ms per step, interleaved):
-  masked_ms           all 4 subnets masked (largest shapes), one compile (labels only: no static teacher)
-  static_masked_ms    largest and smallest sliced inside the jit, the 2 random ones masked
-  static_switch_ms    largest and smallest sliced, the random ones per-block `lax.switch`
-                      over their expand widths (each runs near its sliced cost), one compile
-Then the peer's `bench.py --skip b,c,d` (its sandwich_step_ms median), and
-speedup_vs_peer = peer / ours per strategy. compile_count: compiles during the
-timed steps (target 0). cold_compile_s: each static strategy's step compiled in
-a fresh process with empty caches (target <= 60 s). `nas train` defaults to
-static_masked (within the compile target); --execution switch picks static_switch.
+Rounds (`--rounds`, ABAB): each round runs our timed block in this process (every strategy, steps
+interleaved strategy by strategy; median ms per strategy) and the peer's `bench.py --skip b,c,d` in a
+child process (its median sandwich_step_ms), ours first in odd rounds, the peer first in even ones.
+Per round and strategy ratio = peer ms / our ms; the JSON gives the per-round ratios, their median
+and [min, max].
+
+Strategies (the random subnets' lowering; largest and smallest are sliced inside the jit):
+  static_masked   the random subnets masked at the largest shapes (`nas train` default)
+  static_switch   the random subnets per-block `lax.switch` over their widths (`--execution switch`)
+  masked          all 4 masked, trained on the labels (no static teacher: not the peer's workload)
+
+compile_count counts every backend compile from the first call on (first call, warm-up, rounds):
+one per strategy is the target. cold_compile_s is XLA's compile time of each strategy's first
+call in this process, with the persistent compilation cache off (nothing on disk is read);
+first_call_s adds tracing, lowering and the first step. gflops_per_step: multiply-adds of the 4
+subnets from the analytic cost model (nas.hardware) x 2 FLOPs x 3 (forward + backward) x batch;
+sgemm_peak_fraction: that over our median step time, as a share of --peak-gflops (131: this CPU's
+measured sgemm peak on 2 cores). peak_rss_mb: ours (getrusage) and the peer child's (wait4).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
+import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
 
+from experiments.bench import peer as peer_side
 from experiments.bench.step import batch, build, time_interleaved
 from nas.compile_counter import count_compiles
 from nas.definition import get_definition
@@ -43,8 +51,9 @@ from nas.train.optim import decay_mask
 from nas.train.sampling import SandwichSampling
 from nas.train.step import StepOptions, init_train_state, make_train_step
 
-PEER_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "peers" / "ofa"
-STRATEGIES = ("masked", "static_masked", "static_switch")
+STRATEGIES = ("static_masked", "static_switch")
+SMOKE = ["--space", "mlp", "--batch", "4", "--resolution", "8", "--channels", "1", "--steps", "2", "--warmup", "1",
+         "--rounds", "2", "--peak-gflops", "131"]
 
 
 def optimizer():
@@ -60,46 +69,32 @@ def make_step(strategy: str, graphdef, space, opt):
                            options=StepOptions(distillation="kl", execution=execution), donate=False)
 
 
-def archs_for(strategy: str, space, step: int) -> np.ndarray:
-    middle = SandwichSampling(num_random=2).archs(space, seed=0, step=step)
+def middle_archs(space, space_name: str, step: int) -> np.ndarray:
+    """The 2 random subnets of step `step`: the peer's own on MobileNetV3, else our sandwich sampler's."""
+    if space_name == "mobilenetv3":
+        return np.stack([space.to_vector(peer_side.to_weft(arch)) for arch in peer_side.ofa_sandwich_archs(step)])
+    return SandwichSampling(num_random=2).archs(space, seed=0, step=step)
+
+
+def archs_for(strategy: str, space, middle: np.ndarray) -> np.ndarray:
     if strategy == "masked":
         return np.concatenate([space.largest().to_vector()[None], middle, space.smallest().to_vector()[None]])
     return middle
 
 
-def compile_probe(args) -> None:
-    from nas.train.loop import enable_compilation_cache
+def step_gflops(args, space, middles: list[np.ndarray]) -> float | None:
+    """Mean FLOPs of one sandwich step over the timed steps (4 subnets, forward + backward ~ 3x forward)."""
+    from nas.hardware.counters import load_counter
 
-    enable_compilation_cache(args.cache_dir)
-    space, supernet = build(args)
-    graphdef, params, stats = split(supernet)
-    opt = optimizer()
-    step = make_step(args.strategy, graphdef, space, opt)
-    state = init_train_state(params, stats, opt)
-    images, labels = batch(args)
-    start = time.perf_counter()
-    compiled = step.lower(state, images, labels, archs_for(args.strategy, space, 0)).compile()
-    del compiled
-    print(json.dumps({"cold_compile_s": time.perf_counter() - start}))
-
-
-def peer_python() -> Path:
-    """The peer's venv interpreter, set up by its own script when missing."""
-    python = Path(os.environ.get("PEER_VENV", Path.home() / ".cache" / "weft" / "ofa-peer-venv")) / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["bash", str(PEER_DIR / "setup.sh")], check=True, capture_output=True)
-    return python
-
-
-def run_peer_bench(*arguments: str) -> dict:
-    """The peer's bench.py (../shared/peers/ofa) with `arguments`, in its own venv: its last JSON line."""
-    output = subprocess.run([str(peer_python()), str(PEER_DIR / "bench.py"), *arguments], check=True,
-                            capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def run_peer(args) -> dict:
-    return run_peer_bench("--skip", "b,c,d", "--batch", str(args.batch), "--steps", str(args.peer_steps))
+    try:
+        counter = load_counter(args.space, {"width_mult": args.width_mult} if args.space == "mobilenetv3" else {},
+                               (args.resolution, args.resolution, args.channels))
+    except Exception as error:  # a space without a cost model: no FLOPs figure, said so in the JSON
+        print(f"[bench train] no cost model for {args.space}: {error}", file=sys.stderr, flush=True)
+        return None
+    ends = sum(int(counter.count(arch)["macs"]) for arch in (space.largest(), space.smallest()))
+    middle = np.mean([sum(int(counter.count(space.from_vector(v))["macs"]) for v in m) for m in middles])
+    return 2 * 3 * args.batch * (ends + middle) / 1e9
 
 
 def main(argv=None) -> None:
@@ -109,17 +104,21 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--channels", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--peer-steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds of ours and the peer (>= 3 for a report)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per round, each side")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before round 1 (ours) / each run (peer)")
+    parser.add_argument("--threads", type=int, default=2, help="the peer's torch threads")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--peak-gflops", type=float, default=131.0, help="sgemm peak of this CPU, GFLOP/s")
     parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--skip-compile-probe", action="store_true")
-    parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--strategy", default="static_switch", help=argparse.SUPPRESS)
-    parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny mlp sizes, seconds; the peer skipped (it has only MobileNetV3)")
     args = parser.parse_args(argv)
-    if args.compile_probe:
-        return compile_probe(args)
+    if args.smoke:
+        args = parser.parse_args([*SMOKE, *(sys.argv[1:] if argv is None else argv)])
+        args.skip_peer = True
+    jax.config.update("jax_enable_compilation_cache", False)  # cold compiles: nothing read from disk
+    start_machine = peer_side.machine()
 
     space, supernet = build(args)
     graphdef, params, stats = split(supernet)
@@ -130,45 +129,72 @@ def main(argv=None) -> None:
     strategies = [name for name in args.strategies.split(",")
                   if "switch" not in name or get_definition(args.space).switch_execution]
     steps = {name: make_step(name, graphdef, space, opt) for name in strategies}
-    counters = {name: 0 for name in strategies}
+    middles = {s: middle_archs(space, args.space, s) for s in range(args.warmup + args.steps)}
 
-    def runner(name):
-        def run():
-            counters[name] += 1
-            jax.block_until_ready(steps[name](state, images, labels, archs_for(name, space, counters[name])))
-        return run
+    def run(name: str, step: int) -> None:
+        jax.block_until_ready(steps[name](state, images, labels, archs_for(name, space, middles[step])))
 
-    runners = {f"{name}_ms": runner(name) for name in strategies}
-    compile_seconds = {}
-    for name, run in runners.items():  # compile + one warm-up each
-        start = time.perf_counter()
-        run()
-        compile_seconds[name] = round(time.perf_counter() - start, 1)
-    with count_compiles() as compiles:
-        figures = time_interleaved(runners, args.repeats)
-    best = min(figures, key=figures.get)
+    with count_compiles() as every_compile:  # from the very first call to the last round
+        first_call_s, cold_compile_s, first_compiles = {}, {}, {}
+        for name in strategies:
+            with count_compiles() as compiles:
+                start = time.perf_counter()
+                run(name, 0)
+                first_call_s[name] = round(time.perf_counter() - start, 1)
+            cold_compile_s[name], first_compiles[name] = round(compiles.seconds, 1), compiles.count
+        for step in range(1, args.warmup):
+            for name in strategies:
+                run(name, step)
+
+        def ours() -> dict[str, float]:
+            position = {name: args.warmup for name in strategies}
+
+            def runner(name):
+                def go():
+                    run(name, position[name])
+                    position[name] += 1
+                return go
+            figures = time_interleaved({f"{name}_ms": runner(name) for name in strategies}, args.steps)
+            return {name.removesuffix("_ms"): ms for name, ms in figures.items()}
+
+        def peer() -> dict:
+            report = peer_side.run_peer("--skip", "b,c,d", "--batch", str(args.batch), "--steps", str(args.steps),
+                                        "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", "0")
+            line = report["json"]
+            return {"ms": line["summary_median_ms"]["sandwich_step_ms"], "peak_rss_mb": report["peak_rss_mb"],
+                    "wall_s": report["wall_s"], "other_cpu_share": line["contention"]["a"]["other_cpu_share"],
+                    "last_losses": line.get("sandwich_last_losses")}
+
+        if args.skip_peer:
+            per_round = [ours() for _ in range(args.rounds)]
+            sides = {"ours_ms_per_round": {k: [round(r[k], 1) for r in per_round] for k in per_round[0]},
+                     "ours_ms": {k: round(statistics.median(r[k] for r in per_round), 1) for k in per_round[0]},
+                     "peer": "skipped" + (" (smoke: the peer has only MobileNetV3)" if args.smoke else "")}
+        else:
+            if args.space != "mobilenetv3":
+                parser.error("the peer runs OFA MobileNetV3 only: use --space mobilenetv3 or --skip-peer")
+            sides = peer_side.alternate(ours, peer, args.rounds)
+    gflops = step_gflops(args, space, [middles[s] for s in range(args.warmup, args.warmup + args.steps)])
     result = {"bench": "train", "space": args.space, "width_mult": args.width_mult, "batch": args.batch,
               "input": [args.resolution, args.resolution, args.channels], "backend": jax.default_backend(),
-              "subnets_per_step": 4, "distillation": "kl", "repeats": args.repeats,
-              **{k: round(v, 1) for k, v in figures.items()}, "best": best.removesuffix("_ms"),
-              "compile_count": compiles.count, "first_call_s": compile_seconds}
-    if not args.skip_compile_probe:
-        result["cold_compile_s"] = {}
-        for strategy in (s for s in strategies if s != "masked"):
-            with tempfile.TemporaryDirectory() as cache:
-                command = [sys.executable, "-m", "experiments.bench.train", "--compile-probe", "--cache-dir", cache,
-                           "--strategy", strategy, "--batch", str(args.batch),
-                           "--width-mult", str(args.width_mult), "--resolution", str(args.resolution),
-                           "--channels", str(args.channels), "--space", args.space]
-                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-                seconds = json.loads(output.strip().splitlines()[-1])["cold_compile_s"]
-                result["cold_compile_s"][strategy] = round(seconds, 1)
-    if not args.skip_peer:
-        peer = run_peer(args)
-        peer_ms = peer["summary_median_ms"]["sandwich_step_ms"]
-        result.update(peer_sandwich_ms=round(peer_ms, 1),
-                      speedup_vs_peer={name.removesuffix("_ms"): round(peer_ms / ms, 2) for name, ms in figures.items()})
-    print(json.dumps(result))
+              "subnets_per_step": 4, "distillation": "kl", "subnets": "the peer's (OFA per-step seeding)"
+              if args.space == "mobilenetv3" else "weft sandwich sampler", "warmup_steps": args.warmup,
+              "timed_steps": args.steps, **sides,
+              "compile_count": {"total": every_compile.count, "first_call": first_compiles,
+                                "after_first_call": every_compile.count - sum(first_compiles.values())},
+              "cold_compile_s": cold_compile_s, "first_call_s": first_call_s,
+              "peak_rss_mb": {"ours": peer_side.own_peak_rss_mb()}}
+    if "peer_per_round" in sides:
+        result["peak_rss_mb"]["peer"] = max(r["peak_rss_mb"] for r in sides["peer_per_round"])
+    if gflops is not None:
+        result["gflops_per_step"] = round(gflops, 2)
+        result["physical_limit_ms"] = round(gflops / args.peak_gflops * 1e3, 1)
+        result["sgemm_peak_fraction"] = {name: round(gflops / (ms / 1e3) / args.peak_gflops, 3)
+                                         for name, ms in sides["ours_ms"].items()}
+    if "ratio_median" in sides:
+        result["target"] = {"ratio": 3.0, "met": {k: v >= 3.0 for k, v in sides["ratio_median"].items()}}
+    result["machine"] = {"start": start_machine, "end": peer_side.machine()}
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

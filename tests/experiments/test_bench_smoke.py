@@ -46,19 +46,58 @@ def test_onnx_bench_prints_its_figures(capsys, tmp_path):
 def test_train_bench_prints_its_figures(capsys):
     import experiments.bench.train as train_bench
 
-    train_bench.main(["--space", "mlp", "--batch", "4", "--resolution", "8", "--channels", "1", "--repeats", "1",
-                      "--skip-peer", "--skip-compile-probe"])
+    train_bench.main(["--smoke"])
     result = json_line(capsys)
-    # The mlp has no switched execution: the switched strategy is left out, the others measured.
-    assert result["bench"] == "train" and result["masked_ms"] > 0 and result["static_masked_ms"] > 0
-    assert "static_switch_ms" not in result and result["best"] in ("masked", "static_masked")
+    # The smoke mlp has no switched execution: the switched strategy is left out, the other measured each round.
+    assert result["bench"] == "train" and result["space"] == "mlp" and result["peer"].startswith("skipped")
+    assert list(result["ours_ms"]) == ["static_masked"] and len(result["ours_ms_per_round"]["static_masked"]) == 2
+    # Every compile counted from the first call on: one step, compiled once, none in the warm-up or the rounds.
+    assert result["compile_count"] == {"total": 1, "first_call": {"static_masked": 1}, "after_first_call": 0}
+    assert result["cold_compile_s"]["static_masked"] > 0 and result["peak_rss_mb"]["ours"] > 0
+    assert len(result["machine"]["start"]["loadavg"]) == 3
 
 
 def test_evaluate_bench_prints_its_figures(capsys):
     import experiments.bench.evaluate as evaluate_bench
 
-    evaluate_bench.main(["--space", "mlp", "--resolution", "8", "--channels", "1", "--subnets", "2",
-                         "--calibration-images", "16", "--eval-images", "16", "--eval-batch", "8", "--repeats", "1",
-                         "--skip-peer"])
+    evaluate_bench.main(["--smoke"])
     result = json_line(capsys)
-    assert result["bench"] == "evaluate" and result["subnets"] == 2 and result["masked_ms_per_subnet"] > 0
+    assert result["bench"] == "evaluate" and result["subnets"] == 3 and result["ours_ms"]["score_all"] > 0
+    # nas search's scorer: SupernetEvaluator's defaults (the mlp has no switched execution, so masked).
+    assert result["scorer"]["execution"] == "masked" and result["scorer"]["chunk"] == 8
+    assert result["compile_count"]["total"] == 1 and result["compile_count"]["after_first_call"] == 0
+
+
+def test_rounds_alternate_and_ratios_are_per_round():
+    from experiments.bench.peer import alternate
+
+    calls, ours_ms, peer_ms = [], iter([100.0, 200.0, 100.0]), iter([300.0, 500.0, 400.0])
+    ours = lambda: calls.append("ours") or {"step": next(ours_ms)}
+    peer = lambda: calls.append("peer") or {"ms": next(peer_ms), "peak_rss_mb": 1.0}
+    summary = alternate(ours, peer, 3)
+    assert calls == ["ours", "peer", "peer", "ours", "ours", "peer"]
+    assert summary["order"] == ["ours first", "peer first", "ours first"]
+    assert summary["ratio_per_round"] == {"step": [3.0, 2.5, 4.0]} and summary["ratio_median"] == {"step": 3.0}
+    assert summary["ratio_range"] == {"step": [2.5, 4.0]} and summary["peer_ms"] == 400.0
+    assert summary["ours_ms"] == {"step": 100.0} and summary["peer_per_round"][0] == {"peak_rss_mb": 1.0}
+
+
+def test_the_peers_subnets_map_onto_our_mobilenetv3():
+    from experiments.bench.peer import ofa_eval_archs, ofa_sandwich_archs, to_weft
+    from nas.definition import get_definition
+
+    definition = get_definition("mobilenetv3")
+    space = definition.make_space(**definition.resolve_options({"width_mult": 1.0}, (32, 32, 3)))
+    # The peer's first sandwich draw (step 0, k 0: random.seed(0)) and a deterministic eval list.
+    first = ofa_sandwich_archs(0)[0]
+    assert len(first["ks"]) == len(first["e"]) == 20 and len(first["d"]) == 5
+    assert ofa_eval_archs(0, 4) == ofa_eval_archs(0, 4) and ofa_eval_archs(0, 4) != ofa_eval_archs(1, 4)
+    arch = space.from_vector(space.to_vector(to_weft(first)))
+    for stage in range(5):
+        depth = first["d"][stage]
+        assert arch[f"s{stage + 1}.depth"] == depth
+        for block in range(depth):  # OFA slot 4*stage+block is our block `block` of that stage
+            assert arch[f"s{stage + 1}.b{block}.kernel"] == first["ks"][4 * stage + block]
+            assert arch[f"s{stage + 1}.b{block}.expand"] == first["e"][4 * stage + block]
+    largest = {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5}
+    assert space.from_vector(space.to_vector(to_weft(largest))) == space.largest()
