@@ -24,7 +24,7 @@ from supernets import ops
 from supernets.build import abstract
 from supernets.choice import run_choice
 from supernets.decisions import In, OneOf
-from supernets.dispatch import switch_block
+from supernets.dispatch import call_op_choice
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import is_traced
@@ -84,24 +84,19 @@ class ChainLayer(nnx.Module):
         return self.mbconv(x, train=train, mid=self.mid(op), kernel_size=BLOCKS[op][1])
 
     def __call__(self, x, *, train: bool, op=None, switch: bool = False):
-        """`op`: None (the largest held), an op name (static), or a traced index into OPS (masked)."""
-        if op is None:
-            op = self.ops[-1]
-        if isinstance(op, str):
-            return self.run_op(op, x, train)
-        if switch:
-            branches = [lambda layer, h, name=name: layer.run_op(name, h, train) for name in OPS]
-            return switch_block(op, self, x, branches)
-        if isinstance(op, Relaxed):
-            return self._relaxed(x, op, train)
-        # Masked: identity, or the entangled block at the chosen width and kernel (masked to it).
+        """`op`: None (the largest held), an op name (static), a traced index into OPS (masked, or switched
+        with `switch`) or a `Relaxed` one."""
+        return call_op_choice(self, x, op, train=train, switch=switch, names=OPS)
+
+    def run_masked(self, x, op, train: bool):
+        """A traced index: identity, or the entangled block at the chosen width and kernel (masked to it)."""
         mid = jnp.where(op == OPS.index("mb3_k3"), self.mid("mb3_k3"), self.mid("mb6_k5"))
         kernel = jnp.where(op == OPS.index("mb3_k3"), BLOCKS["mb3_k3"][1], BLOCKS["mb6_k5"][1])
         branches = [lambda layer, h: layer.run_op("identity", h, train),
                     lambda layer, h: layer.mbconv(h, train=train, mid=mid, kernel_size=kernel)]
         return run_choice(jnp.where(op == OPS.index("identity"), 0, 1), self, x, branches)
 
-    def _relaxed(self, x, op: Relaxed, train: bool):
+    def run_relaxed(self, x, op: Relaxed, train: bool):
         """`op` over indices into OPS: identity mixed with the block, whose two ops are superposed
         (their expand widths' and kernels' masks weighted), or with `per_choice` every op on its own."""
         if op.per_choice:

@@ -23,7 +23,7 @@ from supernets import ops
 from supernets.build import abstract
 from supernets.choice import run_choice
 from supernets.decisions import In, OneOf
-from supernets.dispatch import switch_block
+from supernets.dispatch import call_op_choice
 from supernets.elastic_conv import ElasticConv2d
 from supernets.norms import ElasticBatchNorm
 from supernets.pooling import avg_pool_same
@@ -72,25 +72,19 @@ class CellEdge(nnx.Module):
         return self.bn(self.conv(ops.relu(x), kernel_size=kernel_size), train=train)
 
     def __call__(self, x, *, train: bool, op=None, switch: bool = False):
-        """`op`: None (the last held op), an op name (static), or a traced index into EDGE_OPS (masked, or
-        switched with `switch`)."""
-        if op is None:
-            op = self.ops[-1]
-        if isinstance(op, str):
-            return self.run_op(op, x, train)
-        if switch:
-            return switch_block(op, self, x, [lambda edge, h, name=name: edge.run_op(name, h, train)
-                                              for name in EDGE_OPS])
-        if isinstance(op, Relaxed):
-            return self._relaxed(x, op, train)
-        # Masked: the conv branch runs the 3x3 kernel with its outer taps masked off for nor_conv_1x1.
+        """`op`: None (the last held op), an op name (static), a traced index into EDGE_OPS (masked, or
+        switched with `switch`) or a `Relaxed` one."""
+        return call_op_choice(self, x, op, train=train, switch=switch, names=EDGE_OPS)
+
+    def run_masked(self, x, op, train: bool):
+        """A traced index: the conv branch runs the 3x3 kernel with its outer taps masked off for nor_conv_1x1."""
         conv_position = EDGE_OPS.index("nor_conv_1x1")
         kernel_size = jnp.where(op == conv_position, 1, 3)
         branches = [lambda edge, h, name=name: edge.run_op(name, h, train) for name in EDGE_OPS[:conv_position]]
         branches.append(lambda edge, h: edge._conv(h, kernel_size, train))
         return run_choice(jnp.minimum(op, conv_position), self, x, branches)
 
-    def _relaxed(self, x, op: Relaxed, train: bool):
+    def run_relaxed(self, x, op: Relaxed, train: bool):
         """`op` over indices into EDGE_OPS: every op's output weighted by its probability."""
         if op.per_choice:
             branches = [lambda edge, h, name=name: edge.run_op(name, h, train) for name in EDGE_OPS]

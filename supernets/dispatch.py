@@ -14,9 +14,12 @@ taken neither moves statistics nor receives gradients.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from flax import nnx
 from jax import lax
+
+from supernets.relaxed import Relaxed
 
 
 def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable]):
@@ -38,3 +41,35 @@ def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable]):
 def identity(block: nnx.Module, x):
     """The branch of a block that elastic depth skips."""
     return x
+
+
+class OpChoiceLayer(Protocol):
+    """A layer choosing one of several named ops (an NB201 cell edge, a macro-chain layer).
+
+    It knows how to run each op and how to run a traced or relaxed choice; `call_op_choice` decides
+    which of those a given `op` value needs, so every such layer dispatches the same way.
+    """
+
+    ops: Sequence[str]  # the ops this layer holds, largest last
+
+    def run_op(self, op: str, x, train: bool): ...
+
+    def run_masked(self, x, op, train: bool): ...
+
+    def run_relaxed(self, x, op: Relaxed, train: bool): ...
+
+
+def call_op_choice(layer: OpChoiceLayer, x, op, *, train: bool, switch: bool, names: Sequence[str]):
+    """`layer` at `op`: None (its largest op), an op name (static: that op alone), a `Relaxed`
+    (differentiable search), or a traced index into `names`, run switched (only the chosen op, one
+    branch per name) with `switch`, else masked."""
+    if op is None:
+        op = layer.ops[-1]
+    if isinstance(op, str):
+        return layer.run_op(op, x, train)
+    if isinstance(op, Relaxed):
+        return layer.run_relaxed(x, op, train)
+    if switch:
+        return switch_block(op, layer, x, [lambda module, h, name=name: module.run_op(name, h, train)
+                                           for name in names])
+    return layer.run_masked(x, op, train)
