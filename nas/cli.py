@@ -112,7 +112,7 @@ def _headline(result):
 
 
 EXPERIMENTS = ("distillation", "sortednet", "ranking", "search_budgets", "differentiable_search", "mixtures",
-               "ground_truth", "supernet_ranking", "searchers", "adapters", "gnn_controllers")
+               "ground_truth", "supernet_ranking", "searchers", "adapters", "gnn_controllers", "latency_retest")
 
 
 @main.command(help="Run an experiment (experiments/NAME.py) into a run directory; re-running resumes.")
