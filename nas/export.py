@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import jax
@@ -29,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from nas.atomic_write import staged_directory
 from nas.checkpoint import load_tree, save_tree
 from nas.config import to_dict
 from nas.definition import get_definition
@@ -215,9 +214,6 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
         for metric, value in score_split(lambda x: standalone_logits(sub_params, sub_stats, x),
                                          getattr(dataset, split_name), session.config.eval_batch_size).items():
             scores[f"{split_name}_{metric}"] = value
-    # Written next to its destination and renamed at the end: a failed export leaves nothing behind.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     info = {"space": session.space.name, "space_ref": session.config.space,
             "space_options": json.loads(json.dumps(session.options, default=list)),
             "space_version": session.space.version,
@@ -229,7 +225,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
             "source_step": int(state.step)}
     report = {**scores, "params": count_params(sub_params),
               "max_abs_diff_vs_supernet": difference}
-    try:
+    with staged_directory(out) as staging:  # a failed export leaves nothing behind
         save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
                          dataset.image_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
@@ -241,11 +237,6 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
                                         f"not writing {out}", exact=float64_forward(*model_parts))
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     if progress:
         headline = (f"test bits/char {scores['test_bits_per_char']:.4f} (next-byte accuracy "
                     f"{scores['test_accuracy']:.4f})") if text else f"test accuracy {scores['test_accuracy']:.4f}"

@@ -21,13 +21,11 @@ import csv
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from nas.atomic_write import staged_directory
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError, WeftError
 from nas.hardware.collect import ARCHS_FILE, META_FILE
@@ -122,15 +120,9 @@ def import_csv(csv_path: str | Path, run_path: str | Path, *, space: str, option
         lines.append({"role": "sample", "arch": arch_string, "vector": arch.to_vector().tolist(),
                       "median_ms": latency, "min_ms": latency, "measurements": len(latencies)})
 
-    run.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=run.parent, prefix=f".{run.name}.", suffix=".importing"))
-    try:
-        (temporary / META_FILE).write_text(json.dumps(meta, indent=1))
-        (temporary / ARCHS_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
-        os.rename(temporary, run)  # fails if RUN appeared meanwhile: then nothing of ours is left behind
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    with staged_directory(run) as staging:  # a bad CSV or a kill leaves no run behind
+        (staging / META_FILE).write_text(json.dumps(meta, indent=1))
+        (staging / ARCHS_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
     return {"run": str(run), "space": the_space.name, "device": device_record["name"], "rows": rows,
             "archs": len(measured), "latency_ms": {"min": min(line["median_ms"] for line in lines),
                                                     "max": max(line["median_ms"] for line in lines)}}

@@ -36,3 +36,29 @@ def test_concurrent_writers_never_interleave(tmp_path):
         thread.join()
     assert path.read_text() in texts
     assert [p.name for p in tmp_path.iterdir()] == ["shared.txt"]
+
+
+def test_a_staged_directory_appears_whole_on_success_and_not_at_all_on_error(tmp_path):
+    from nas.atomic_write import staged_directory
+
+    with staged_directory(tmp_path / "out") as staging:
+        (staging / "a.json").write_text("{}")
+        assert not (tmp_path / "out").exists()  # nothing at the destination until the block ends
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.json"]
+    with pytest.raises(RuntimeError):
+        with staged_directory(tmp_path / "failed") as staging:
+            (staging / "half.json").write_text("{")
+            raise RuntimeError("killed mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no destination, no staging left behind
+
+
+def test_a_staged_directory_never_replaces_one_that_holds_files(tmp_path):
+    from nas.atomic_write import staged_directory
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("user data")
+    with pytest.raises(OSError):
+        with staged_directory(tmp_path / "out") as staging:
+            (staging / "new.txt").write_text("x")
+    assert (tmp_path / "out" / "keep.txt").read_text() == "user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
