@@ -54,6 +54,9 @@ class Config:
     trials: int = 12
     batch: int = 4
     initial_archs: str = "endpoints"
+    # Per searcher, options of its constructor (`nas search --option`). Evolution's default population (20)
+    # would exceed a small trial budget and leave it a random search: by default it holds a third of the trials.
+    searcher_options: dict = field(default_factory=dict)
     sharing_steps: int = 5
     sharing_start: str = "trained"
     supernet_steps: int = 150
@@ -71,12 +74,28 @@ class Config:
     limit: int | None = None  # score only the first N validation examples in the search (tests)
     limit_test: int | None = None  # stand-alone: only the first N test examples (tests)
 
+    def options_of(self, searcher: str) -> dict:
+        if searcher in self.searcher_options:
+            return dict(self.searcher_options[searcher])
+        if searcher == "evolution":
+            population = max(2, self.trials // 3)
+            return {"population_size": population, "sample_size": max(2, population // 2)}
+        return {}
+
     def check(self) -> None:
-        from searchers.registry import SEARCHERS as KNOWN
+        from searchers.registry import SEARCHERS as KNOWN, searcher_options
 
         unknown = [s for s in self.searchers if s not in KNOWN]
         if unknown:
             raise ConfigError(f"gnn_controllers: unknown searcher(s) {unknown}; allowed: {', '.join(KNOWN)}")
+        for name, options in self.searcher_options.items():
+            if name not in KNOWN or not isinstance(options, dict):
+                raise ConfigError(f"gnn_controllers: searcher_options maps a searcher ({', '.join(KNOWN)}) to an "
+                                  f"object of its options, got {name!r}: {options!r}")
+            wrong = sorted(set(options) - set(searcher_options(name)))
+            if wrong:
+                raise ConfigError(f"gnn_controllers: searcher {name!r} has no option(s) {', '.join(wrong)}; "
+                                  f"allowed: {', '.join(searcher_options(name))}")
         if not self.sharings or any(s not in SHARINGS for s in self.sharings):
             raise ConfigError(f"gnn_controllers: sharings must be some of {', '.join(SHARINGS)}, got "
                               f"{list(self.sharings)}")
@@ -177,7 +196,8 @@ def search_once(evaluator, name: str, seed: int, config: Config) -> dict:
 
     space = evaluator.space
     evaluator.shared.reset(seed)
-    searcher = composed(make_searcher(name, space, 1, seed=seed), initial=config.initial_archs, seed=seed)
+    searcher = composed(make_searcher(name, space, 1, seed=seed, options=config.options_of(name)),
+                        initial=config.initial_archs, seed=seed)
     archs, scores, inherited = [], [], []
     started = time.perf_counter()
     while len(archs) < config.trials:

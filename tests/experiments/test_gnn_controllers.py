@@ -37,3 +37,27 @@ def test_gnn_controllers_smoke(tmp_path):
     assert (tmp_path / "runs.jsonl").read_text() == lines
     with pytest.raises(ConfigError, match="other settings \\(trials differ\\)"):
         run(Config(**{**TINY, "trials": 6}), tmp_path, progress=False)
+
+
+def test_evolution_gets_a_population_the_trial_budget_can_evolve():
+    from experiments.gnn_controllers import Config
+    from searchers.registry import make_searcher
+    from search_spaces.mlp import DEFINITION
+
+    config = Config(trials=12)
+    options = config.options_of("evolution")
+    assert options["population_size"] == 4 < config.trials  # the default 20 would never leave its random phase
+    searcher = make_searcher("evolution", DEFINITION.make_space(**DEFINITION.default_options), 1,
+                             options=options)
+    assert searcher.population_size == 4
+    assert Config(searcher_options={"evolution": {"population_size": 7}}).options_of("evolution") == {
+        "population_size": 7}
+    assert config.options_of("random") == {}
+
+
+def test_unknown_searcher_options_are_refused_by_name():
+    from experiments.gnn_controllers import Config
+    from nas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="searcher 'evolution' has no option.*populaton.*allowed: population_size"):
+        Config(searcher_options={"evolution": {"populaton": 4}}).check()
