@@ -175,7 +175,11 @@ class StandAlone:
                 state, _ = self.step(state, images, labels, vector)
             accuracy = float(jax.device_get(self.scorer(state.params, state.stats, self.calibration, self.batches,
                                                         vector))[0])
-            self.cache[key] = {"test_accuracy": accuracy, "seconds": time.perf_counter() - started}
+            # Another process of the same run may have added scores since this one read the file: merge, so a
+            # rewrite never drops them (the window between the read and the rename is milliseconds).
+            on_disk = json.loads(self.path.read_text()) if self.path.exists() else {}
+            self.cache = {**on_disk, **self.cache,
+                          key: {"test_accuracy": accuracy, "seconds": time.perf_counter() - started}}
             write_json_atomically(self.path, self.cache, indent=1)
         return float(self.cache[key]["test_accuracy"])
 
