@@ -14,7 +14,7 @@ best stand-alone score under the same budget (the oracle); the training cost (se
 the logged rates) and the parameters the variant holds.
 
 The cost is the latency a `nas latency fit` predictor gives (`latency_predictor`, same space and options)
-or else the analytic multiply-adds (`flops`). With `reuse`, a sub-run (the single supernet, a stand-alone
+or else the analytic multiply-adds (`macs`). With `reuse`, a sub-run (the single supernet, a stand-alone
 arch) of another experiment directory whose saved training config equals the one this experiment would
 train is read from there instead of trained again: the ranking experiment (issue 4) trains the same
 single supernet and the same 24 stand-alone archs on MobileNetV3.
@@ -193,7 +193,7 @@ def arch_costs(config: Config, space, archs, record: dict) -> tuple[str, np.ndar
     definition = get_definition(config.space)
     counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], record["image_shape"]))
     if config.latency_predictor is None:
-        return "flops", np.array([counter.count(a)["macs"] for a in archs], float)
+        return "macs", np.array([counter.count(a)["macs"] for a in archs], float)
     from nas.hardware.predictor_io import load_predictor
 
     predictor, _ = load_predictor(config.latency_predictor, counter)

@@ -7,7 +7,7 @@ Trains (or resumes) a sandwich supernet (largest, `num_random` random, smallest)
 `searcher` for the most accurate arch within it (validation split, inherited weights, BN
 recalibrated), exports the winner (stand-alone model: test accuracy measured on the
 export) and scores `random_archs` random archs within the same budget on the test split.
-The cost `metric` is `flops` (analytic multiply-adds), or `latency` with a predictor file
+The cost `metric` is `macs` (analytic multiply-adds), or `latency` with a predictor file
 from `nas latency fit`. Writes results.json, the table and one front plot per budget.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Config(Budget):
     space_options: tuple = (("width_mult", 0.5),)
     supernet_steps: int = 1800
     num_random: int = 2  # sandwich: random subnets per step (0 trains only the two extremes well)
-    metric: str = "flops"
+    metric: str = "macs"
     latency_predictor: str | None = None
     fractions: tuple = (0.2, 0.4, 0.7)
     searcher: str = "evolution"

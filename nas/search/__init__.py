@@ -25,7 +25,7 @@ plot_search("runs/toy-search", result.records, config.objectives, result.referen
 ```
 
 On a trained run, `SupernetEvaluator("runs/NAME")` scores archs with the supernet's weights
-(BN recalibrated) and adds `flops`, `params` (and `latency` with a predictor file).
+(BN recalibrated) and adds `macs` (multiply-adds), `params` (and `latency` with a predictor file).
 """
 from nas.search.evaluators import BlackBoxEvaluator, SupernetEvaluator
 from nas.search.loop import SearchConfig, SearchResult, run_search

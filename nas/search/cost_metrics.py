@@ -1,6 +1,6 @@
 """Cost metrics of a trained run's archs, from `nas.hardware`: FLOPs and params, latency.
 
-`flops` (multiply-adds per image) and `params` come from the space's analytic cost
+`macs` (multiply-adds per example; formerly named `flops`) and `params` come from the space's analytic cost
 model (`nas.hardware.counters`); a space without one falls back to params counted on
 the sliced subnet. `latency` (ms) comes from a predictor file written by
 `nas latency fit`, when one is given.
@@ -28,7 +28,7 @@ def hardware_metrics(session, state, latency_predictor: str | Path | None = None
     if counter is None:
         metrics = {"params": sliced_params(session.graphdef, state.params, state.stats)}
     else:
-        metrics = {"flops": lambda arch: float(counter.count(arch)["macs"]),
+        metrics = {"macs": lambda arch: float(counter.count(arch)["macs"]),
                    "params": lambda arch: float(counter.count(arch)["params"])}
     if latency_predictor is not None:
         from nas.hardware.predictor_io import load_predictor

@@ -5,8 +5,8 @@ function of one Arch, computed without the network: budgets are checked with the
 before anything is evaluated) and `evaluate(archs) -> list[dict[metric, float]]`; it may
 have a `reference` (metric -> hypervolume reference value) for metrics only it knows how to bound.
 
-Cost metrics are injectable callables (`metrics={"flops": fn, "latency": fn}`); by
-default a supernet run gets `flops` and `params` from `nas.hardware`'s analytic counters
+Cost metrics are injectable callables (`metrics={"macs": fn, "latency": fn}`); by
+default a supernet run gets `macs` and `params` from `nas.hardware`'s analytic counters
 (params of the sliced subnet for a space without a cost model) and `latency` from a
 predictor file (`nas.search.cost_metrics`).
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import ConfigError
+from nas.search.objectives import canonical_metric, canonical_metrics
 from nas.space import Arch, Space
 
 MetricFunction = Callable[[Arch], float]
@@ -33,7 +34,9 @@ class BlackBoxEvaluator:
 
     def __init__(self, space: Space, objective: Callable[[Arch], float | Mapping[str, float]], *,
                  outputs: Sequence[str] = ("accuracy",), metrics: Mapping[str, MetricFunction] | None = None):
-        self.space, self.objective, self.outputs = space, objective, tuple(outputs)
+        # A metric's former name (`flops`) reads as its current one here as in objectives and budgets.
+        self.space, self.objective = space, objective
+        self.outputs = tuple(canonical_metric(name) for name in outputs)
         self.cheap_metrics = dict(metrics or {})
         self.metric_names = [*self.outputs, *(m for m in self.cheap_metrics if m not in self.outputs)]
         self.default_objectives = (*self.outputs, *(("params:min",) if "params" in self.metric_names
@@ -43,7 +46,7 @@ class BlackBoxEvaluator:
         results = []
         for arch in archs:
             value = self.objective(arch)
-            measured = dict(value) if isinstance(value, Mapping) else {self.outputs[0]: value}
+            measured = canonical_metrics(value) if isinstance(value, Mapping) else {self.outputs[0]: value}
             missing = [m for m in self.outputs if m not in measured]
             if missing:
                 raise ConfigError(f"the objective returned {sorted(measured)} for {arch}; it must return "

@@ -37,8 +37,8 @@ from tqdm import tqdm
 from nas.errors import ConfigError, RunDirError
 from nas.optuna_private import storage_of, study_id, trial_id
 from nas.pareto import hypervolume, pareto_front
-from nas.search.objectives import (Constraint, Objective, check_metrics, minimised, parse_constraint,
-                                   parse_objective, violation)
+from nas.search.objectives import (Constraint, Objective, canonical_metrics, check_metrics, minimised,
+                                   parse_constraint, parse_objective, violation)
 from nas.search.storage import JOURNAL_FILE, open_storage
 from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_record, trial_records
 from nas.search.worker import claim_name, is_dead, this_worker
@@ -283,11 +283,11 @@ def _loop(evaluator, study, searcher, objectives, constraints, reference, config
             trials = study.get_trials(deepcopy=False)
             complete = [t for t in trials if t.state == TrialState.COMPLETE]
             for t in complete:
-                cache.setdefault(t.user_attrs["arch"], t.user_attrs["metrics"])
+                cache.setdefault(t.user_attrs["arch"], canonical_metrics(t.user_attrs["metrics"]))
             new = sorted((t for t in complete if t.number not in told), key=lambda t: t.number)
             if new:
                 archs = [evaluator.space.from_string(t.user_attrs["arch"]) for t in new]
-                metrics = [t.user_attrs["metrics"] for t in new]
+                metrics = [canonical_metrics(t.user_attrs["metrics"]) for t in new]
                 searcher.tell(archs, minimised(objectives, metrics), [t.user_attrs["violation"] for t in new])
                 told.update(t.number for t in new)
                 saved.save(searcher, told)

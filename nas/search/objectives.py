@@ -1,7 +1,7 @@
 """What a search optimises and what it must respect: objectives and budgets on metrics.
 
 An objective is a metric and a direction (`accuracy:max`, `params:min`); a constraint
-is a budget on a metric (`params<=50000`, `flops<=20M`, `latency<=5ms`). Searchers see
+is a budget on a metric (`params<=50000`, `macs<=20M`, `latency<=5ms`). Searchers see
 every objective as minimised (`minimised`), and one violation per arch: the budgets'
 relative excess, summed (0 when the arch is feasible).
 """
@@ -22,6 +22,18 @@ _SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "ms": 1.0, "us": 1e-3, "s": 
 _TIME_UNITS, _COUNT_SUFFIXES = ("ms", "us", "s"), ("k", "m", "g")
 # Metrics measured in time (milliseconds); every other metric is a count or a score.
 _TIME_METRICS = ("latency",)
+# Former metric names, read wherever a name comes in (the command line, a saved study, its trials' metrics):
+# `flops` counted multiply-adds all along, and is now named for it.
+METRIC_ALIASES = {"flops": "macs"}
+
+
+def canonical_metric(name: str) -> str:
+    return METRIC_ALIASES.get(name, name)
+
+
+def canonical_metrics(metrics: dict) -> dict:
+    """A trial's metrics with former names read as the current ones."""
+    return {canonical_metric(name): value for name, value in metrics.items()}
 _BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*<=\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
 
 
@@ -51,7 +63,7 @@ def parse_objective(spec: str | Objective) -> Objective:
     direction = direction or ("max" if metric in _MAXIMISED else "min")
     if not metric or direction not in DIRECTIONS:
         raise ConfigError(f"objective {spec!r} must look like METRIC or METRIC:max|min, e.g. accuracy:max, params:min")
-    return Objective(metric, direction)
+    return Objective(canonical_metric(metric), direction)
 
 
 def parse_number(text: str, what: str, metric: str | None = None) -> float:
@@ -70,7 +82,7 @@ def parse_number(text: str, what: str, metric: str | None = None) -> float:
 
 
 def _check_unit(metric: str, unit: str, what: str) -> None:
-    """A time unit on a count (`flops<=2ms`) or a count suffix on a time (`latency<=5k`) is refused."""
+    """A time unit on a count (`macs<=2ms`) or a count suffix on a time (`latency<=5k`) is refused."""
     is_time = metric in _TIME_METRICS
     if not unit or unit.lower() in (_TIME_UNITS if is_time else _COUNT_SUFFIXES):
         return
@@ -80,7 +92,7 @@ def _check_unit(metric: str, unit: str, what: str) -> None:
 
 
 def parse_constraint(spec: str | Constraint) -> Constraint:
-    """`params<=50000`, `flops<=20M`, `latency<=5ms`; a bare `5ms` means latency<=5ms."""
+    """`params<=50000`, `macs<=20M`, `latency<=5ms`; a bare `5ms` means latency<=5ms."""
     if isinstance(spec, Constraint):
         return spec
     text = str(spec)
@@ -88,9 +100,9 @@ def parse_constraint(spec: str | Constraint) -> Constraint:
         return Constraint("latency", parse_number(text, "budget"))
     match = _BUDGET.match(text)
     if not match:
-        raise ConfigError(f"constraint {spec!r} must look like METRIC<=VALUE, e.g. params<=50000, flops<=20M, "
+        raise ConfigError(f"constraint {spec!r} must look like METRIC<=VALUE, e.g. params<=50000, macs<=20M, "
                           "latency<=5ms")
-    metric = match.group(1)
+    metric = canonical_metric(match.group(1))
     return Constraint(metric, parse_number(match.group(2) + match.group(3), f"budget {text.strip()!r}", metric))
 
 

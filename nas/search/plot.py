@@ -2,7 +2,7 @@
 
 Every evaluated arch is a dot (infeasible ones crossed), the feasible front a line,
 the archs exported from the run (`RUN/exports/*/arch.json`) stars with their names,
-each budget a dashed line. Axes name what a metric counts, with its unit (`flops` is
+each budget a dashed line. Axes name what a metric counts, with its unit (`macs` is
 multiply-adds per example), and a score the split it was measured on ("validation accuracy").
 """
 from __future__ import annotations
@@ -17,14 +17,14 @@ from nas.search.objectives import minimised, parse_constraint, parse_objective
 
 PLOTS_DIR = "plots"
 # What each metric is, with its unit, on an axis; any other metric is labelled by its name.
-METRIC_LABELS = {"flops": "multiply-adds per example", "params": "parameters", "latency": "latency (ms)",
+METRIC_LABELS = {"macs": "multiply-adds per example", "params": "parameters", "latency": "latency (ms)",
                  "accuracy": "accuracy", "bits_per_char": "bits per character"}
 # Metrics measured on a data split (the others are properties of the arch).
 SCORED_METRICS = ("accuracy", "bits_per_char")
 
 
 def axis_label(metric: str, split: str | None = None) -> str:
-    """`multiply-adds per example` for flops; `validation accuracy` for accuracy scored on the validation split."""
+    """`multiply-adds per example` for macs; `validation accuracy` for accuracy scored on the validation split."""
     label = METRIC_LABELS.get(metric, metric)
     return f"{split} {label}" if split and metric in SCORED_METRICS else label
 

@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.errors import ConfigError, RunDirError
-from nas.search.objectives import Constraint, Objective
+from nas.search.objectives import Constraint, Objective, canonical_metrics
 from nas.search.storage import StorageError
 
 RECORD_KEY = "weft"
@@ -59,8 +59,11 @@ def check_record(study: optuna.Study, record: dict, where: str) -> None:
         raise RunDirError(f"study {study.study_name!r} in {where} searched space {saved['space']!r} "
                           f"(fingerprint {saved['space_fingerprint']}), not {record['space']!r} "
                           f"(fingerprint {record['space_fingerprint']}); choose another --study or --storage")
+    from nas.search.objectives import parse_constraint, parse_objective
+
+    parse = {"objectives": parse_objective, "constraints": parse_constraint}
     for key in ("objectives", "constraints"):
-        if saved[key] != record[key]:
+        if [str(parse[key](item)) for item in saved[key]] != record[key]:  # a former metric name reads as its new one
             raise ConfigError(f"study {study.study_name!r} in {where} was started with {key} {saved[key]}, "
                               f"this search has {record[key]}; resume with the same {key} or choose another --study")
     if saved.get("scoring") != record.get("scoring"):
@@ -102,7 +105,8 @@ class TrialRecord:
 
 def trial_records(study: optuna.Study) -> list[TrialRecord]:
     """Every finished (COMPLETE) trial, by trial number."""
-    return [TrialRecord(t.number, t.user_attrs["arch"], t.user_attrs["metrics"], t.user_attrs["violation"],
+    return [TrialRecord(t.number, t.user_attrs["arch"], canonical_metrics(t.user_attrs["metrics"]),
+                        t.user_attrs["violation"],
                         tuple(t.values))
             for t in sorted(study.get_trials(deepcopy=False, states=[TrialState.COMPLETE]), key=lambda t: t.number)]
 

@@ -19,6 +19,6 @@ def test_search_budgets_small(tmp_path):
         assert 0.0 <= row["winner_test_standalone"] <= 1.0
     assert json.loads((tmp_path / "results.json").read_text())["budgets"] == json.loads(json.dumps(rows))
     assert (tmp_path / "table.md").read_text().count("\n") == 5
-    assert (tmp_path / "plots" / "budget-0" / "accuracy_vs_flops.png").exists()
+    assert (tmp_path / "plots" / "budget-0" / "accuracy_vs_macs.png").exists()
     again = run(config, tmp_path, progress=False)  # resumes: nothing is trained, searched or exported again
     assert again["budgets"] == results["budgets"]

@@ -29,7 +29,7 @@ def unchanged(directory, before: bytes) -> bool:
 def test_unknown_metric(finished_search):
     evaluator, directory, before = finished_search
     for change in ({"constraints": ("latency<=5ms",)}, {"objectives": ("f1:min", "flops:min")}):
-        with pytest.raises(ConfigError, match=r"unknown metric '(latency|flops)'; allowed metrics: f1, f2, cost"):
+        with pytest.raises(ConfigError, match=r"unknown metric '(latency|macs)'; allowed metrics: f1, f2, cost"):
             run_search(evaluator, directory, SearchConfig(**{**CONFIG.__dict__, **change}), progress=False)
     assert unchanged(directory, before)
 
@@ -95,7 +95,7 @@ def test_budget_on_an_evaluated_metric_that_nothing_meets_is_reported(bench_dir,
     assert "warning: none of the 10 trials satisfies f1<=-1" in result.output
 
 
-@pytest.mark.parametrize("spec, budget", [("flops<=20M", 2e7), ("params<=1.5k", 1500.0), ("params<=50000", 5e4),
+@pytest.mark.parametrize("spec, budget", [("macs<=20M", 2e7), ("flops<=20M", 2e7), ("params<=1.5k", 1500.0), ("params<=50000", 5e4),
                                           ("latency<=5ms", 5.0), ("latency<=800us", 0.8), ("latency<=2", 2.0),
                                           ("5ms", 5.0)])
 def test_budgets_take_the_units_of_their_metric(spec, budget):
@@ -104,7 +104,7 @@ def test_budgets_take_the_units_of_their_metric(spec, budget):
     assert parse_constraint(spec).budget == pytest.approx(budget)
 
 
-@pytest.mark.parametrize("spec, unit, allowed", [("flops<=2ms", "ms", "k, M or G"), ("params<=3s", "s", "k, M or G"),
+@pytest.mark.parametrize("spec, unit, allowed", [("macs<=2ms", "ms", "k, M or G"), ("params<=3s", "s", "k, M or G"),
                                                  ("latency<=5k", "k", "ms, us or s"),
                                                  ("latency<=5m", "m", "ms, us or s")])
 def test_a_unit_of_the_wrong_kind_is_refused_not_reinterpreted(spec, unit, allowed):
@@ -114,3 +114,27 @@ def test_a_unit_of_the_wrong_kind_is_refused_not_reinterpreted(spec, unit, allow
     with pytest.raises(ConfigError, match=f"unit '{unit}' does not fit metric '{metric}'") as raised:
         parse_constraint(spec)
     assert allowed in str(raised.value)
+
+
+def test_flops_is_read_as_macs_its_current_name_in_objectives_budgets_outputs_and_saved_studies(bench_dir, tmp_path):
+    import zdt_bench
+
+    from nas.search.objectives import parse_constraint, parse_objective
+    from nas.search.storage import JOURNAL_FILE, open_storage
+    from nas.search.study import RECORD_KEY, load_study, trial_records
+
+    assert (parse_objective("flops").metric, parse_constraint("flops<=2M").metric) == ("macs", "macs")
+    evaluator = BlackBoxEvaluator(zdt_bench.SPACE, lambda arch: {"accuracy": 0.5, "flops": 7.0},
+                                  outputs=("accuracy", "flops"))
+    assert evaluator.metric_names[:2] == ["accuracy", "macs"]
+    assert evaluator.evaluate([zdt_bench.SPACE.largest()])[0]["macs"] == 7.0
+    # A study begun before the rename, its objectives and budgets saved as flops, resumes as macs.
+    config = SearchConfig(searcher="random", trials=4, batch=2, objectives=("accuracy:max", "macs:min"),
+                          constraints=("macs<=10",))
+    run_search(evaluator, tmp_path, config, progress=False)
+    study = load_study(open_storage(tmp_path / JOURNAL_FILE), config.study)
+    study.set_user_attr(RECORD_KEY, {**study.user_attrs[RECORD_KEY], "objectives": ["accuracy:max", "flops:min"],
+                                     "constraints": ["flops<=10"]})
+    result = run_search(evaluator, tmp_path, SearchConfig(**{**config.__dict__, "trials": 6}), progress=False)
+    assert len(trial_records(load_study(open_storage(tmp_path / JOURNAL_FILE), config.study))) == 6
+    assert result is not None

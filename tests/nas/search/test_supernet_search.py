@@ -67,7 +67,7 @@ def test_cli_search_plot_and_export_front(trained_run, tmp_path):
     out = runner.invoke(main, ["plot", "--run", str(trained_run), "--study", "cli", "--out", str(tmp_path / "p")])
     assert out.exit_code == 0, out.output
     assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
-        "accuracy_vs_flops.png", "accuracy_vs_params.png", "hypervolume.png"]
+        "accuracy_vs_macs.png", "accuracy_vs_params.png", "hypervolume.png"]
     out = runner.invoke(main, ["export", "--run", str(trained_run), "--study", "cli", "--budget", "params<=1"])
     assert out.exit_code == 2 and "no feasible trial of the search has params<=1" in out.output
     out = runner.invoke(main, ["export", "--run", str(trained_run), "--front", "--top", "2"])
@@ -141,7 +141,7 @@ def test_plot_axes_name_multiply_adds_and_the_split(trained_run, tmp_path, monke
     labels = figure_labels(monkeypatch)
     out = runner.invoke(main, ["plot", "--run", str(trained_run), "--study", "labels", "--out", str(tmp_path)])
     assert out.exit_code == 0, out.output
-    x, y, title, legend = labels["accuracy_vs_flops.png"]
+    x, y, title, legend = labels["accuracy_vs_macs.png"]  # flops: the former name
     assert (x, y) == ("multiply-adds per example", "validation accuracy")
     assert title.startswith("validation accuracy vs multiply-adds per example: 4 trials")
     assert labels["accuracy_vs_params.png"][:2] == ("parameters", "validation accuracy")
@@ -161,7 +161,7 @@ def test_a_study_keeps_its_split(trained_run):
 def test_axis_labels_name_units_and_only_put_a_split_on_scores():
     from nas.search.plot import axis_label
 
-    assert axis_label("flops", "validation") == "multiply-adds per example"
+    assert axis_label("macs", "validation") == "multiply-adds per example"
     assert axis_label("latency", "test") == "latency (ms)"
     assert axis_label("bits_per_char", "test") == "test bits per character"
     assert axis_label("accuracy") == "accuracy"  # a black-box objective: no split
