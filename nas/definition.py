@@ -39,6 +39,11 @@ class SearchSpaceDefinition:
     # cost derived from the network's layers. None: `cost_model` in the sibling module
     # `<module of build_supernet>_cost`, if there is one (a space written by hand).
     cost_model: Callable[[Mapping, tuple], Any] | None = None
+    # One example's input where the model is deployed, (H, W, C), when it differs from the training data's:
+    # the default input of `nas latency collect|import` and `nas cost` (e.g. MobileNetV3 at 224x224x3, as
+    # Once-for-All measures it, while it trains on 28x28x1 Fashion-MNIST). None: the training shape
+    # (28x28x1 images; a token space's context).
+    deployment_input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUT_KINDS:

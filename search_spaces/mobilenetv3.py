@@ -3,13 +3,17 @@
 Same stages and choices as the reference implementation (../shared/peers/ofa/README.md):
 first conv 3x3/2 -> fixed MBConv(expand 1) -> 5 stages of up to 4 MBConv blocks ->
 1x1 expand -> global pool -> feature mix (no BN) -> classifier. Works on 28x28
-(Fashion-MNIST) and 32x32 inputs; `width_mult` narrows every layer as OFA does.
+(Fashion-MNIST) and 32x32 inputs, and on OFA's 224x224x3 (its declared deployment input, the default
+of latency collection: strides divide it by 32, then global pooling); `width_mult` narrows every
+layer as OFA does.
 Decisions: `s{1..5}.depth` in {2,3,4}; `s{s}.b{0..3}.kernel` in {3,5,7} and
 `s{s}.b{b}.expand` in {3,4,6}, the slots past the smallest depth conditional on depth.
 Each block declares its kernel and expand ratio and each stage its depth (`supernets.decisions`);
 the space, cost and export are derived.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 from flax import nnx
@@ -132,5 +136,7 @@ class MobileNetV3(nnx.Module):
                 block.sort_channels()
 
 
-DEFINITION = declared_space(NAME, MobileNetV3, options_for_images=lambda shape: {"in_channels": shape[-1]},
-                            switch_execution=True)
+DEFINITION = dataclasses.replace(
+    declared_space(NAME, MobileNetV3, options_for_images=lambda shape: {"in_channels": shape[-1]},
+                   switch_execution=True),
+    deployment_input_shape=(224, 224, 3))  # OFA's ImageNet input: /32 by strides, then global pooling

@@ -7,20 +7,25 @@ import click
 
 from nas.cli import _one_line_errors
 from nas.errors import ConfigError
+from nas.hardware.backends import BACKENDS
 from nas.hardware.mlp_predictor import MlpSettings
 from nas.key_values import parse_key_values
 
-INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space (default 28,28,1), T tokens for a token space "
-                    "(default: its context option)")
+INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space (default: the space's deployment input, e.g. "
+                    "224,224,3 for mobilenetv3, else 28,28,1), T tokens for a token space (default: its context "
+                    "option)")
 COST_INPUT_SHAPE_HELP = ("one example's input: H,W,C for an image space, T tokens for a token space (default: the "
-                         "predictor's, else 28,28,1 or the space's context option)")
+                         "predictor's, else the space's deployment input (mobilenetv3: 224,224,3), else 28,28,1 or "
+                         "the space's context option)")
 
 
 def _input_shape(space: str, text: str | None, options: dict | None, default: tuple | None = None) -> tuple:
+    """--input-shape, else `default` (a predictor's), else the space's deployment input, else its training one."""
     from nas.definition import get_definition
-    from nas.hardware.inputs import input_shape
+    from nas.hardware.inputs import deployment_shape, input_shape
 
-    return input_shape(get_definition(space), text, options, default)
+    definition = get_definition(space)
+    return input_shape(definition, text, options, default if default is not None else deployment_shape(definition))
 
 
 @click.group(help="Measure the latency of sliced compiled subnets and fit latency predictors.")
@@ -41,23 +46,34 @@ def latency():
 @click.option("--threads", type=int, default=0, show_default=True,
               help="pin to this many cores (1: also single-threaded XLA, steadier on a shared machine); 0: all")
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
+@click.option("--backend", type=click.Choice(BACKENDS), default="xla", show_default=True,
+              help="where the model runs: xla (the sliced subnet compiled by XLA) or onnxruntime (its ONNX export "
+                   "in an InferenceSession, intra-op threads = --threads; times whole models only, so no lookup "
+                   "table); a collection holds one backend")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, quiet):
+def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, backend,
+            quiet):
     if threads:
         from nas.hardware.device import pin_threads
 
         pin_threads(threads)
+    from nas.hardware.backends import LAYER_BACKENDS, check_backend
     from nas.hardware.collect import CollectConfig, collect as run_collect
 
     if n < 1 or batch < 1 or group < 1 or repeats < 3:
         raise ConfigError("--n, --batch and --group must be >= 1 and --repeats >= 3")
+    check_backend(backend)
     options = parse_key_values(options) or None
-    config = CollectConfig(space=space, n=n, batch=batch, image_shape=_input_shape(space, input_shape, options),
-                           options=options, seed=seed, group=group, repeats=repeats,
-                           layers=not no_layers)
+    shape = _input_shape(space, input_shape, options)
+    config = CollectConfig(space=space, n=n, batch=batch, image_shape=shape, options=options, seed=seed, group=group,
+                           repeats=repeats, layers=not no_layers, backend=backend, threads=threads)
     run = run_collect(config, run_path, progress=not quiet)
-    click.echo(json.dumps({"run": str(run), "space": space, "n": n}))
+    layers = (True if backend in LAYER_BACKENDS and not no_layers else
+              f"not timed ({'--no-layers' if no_layers else f'backend {backend} times whole models only'}): "
+              "nas latency fit offers no lookup table")
+    click.echo(json.dumps({"run": str(run), "space": space, "n": n, "backend": backend, "input_shape": list(shape),
+                           "batch": batch, "threads": threads, "layers": layers}))
 
 
 @latency.command("import", help="Build a collection from a CSV of latencies measured anywhere (columns arch: JSON "
@@ -142,7 +158,8 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
                       weight_decay=weight_decay)
     report = run_fit(run_path, out_dir, train_fraction=train_fraction, validation_fraction=validation_fraction,
                      target=target, seed=seed, mlp=mlp, ridge_alpha=_alpha(ridge_alpha))
-    click.echo(json.dumps({"best": report["best"], "target": report["target"], "n_test": report["n_test"],
+    click.echo(json.dumps({"best": report["best"], "backend": report["backend"], "target": report["target"],
+                           "n_test": report["n_test"],
                            "results": report["results"], "skipped": report["skipped"], "noise": report["noise"]}))
 
 
@@ -224,6 +241,7 @@ def cost(space, arch_spec, input_shape, options, predictor_paths, show_layers):
             predictor, document = load_predictor(path, counter)
             result["latency_ms"][f"{document['kind']}:{path}"] = float(predictor(vector)[0])
             result["latency_batch"] = document["batch"]
+            result.setdefault("latency_backend", {})[f"{document['kind']}:{path}"] = document.get("backend")
     if show_layers:
         result["layers"] = {name: {"macs": m, "params": p} for name, (m, p) in counts["layers"].items()}
     click.echo(json.dumps(result))

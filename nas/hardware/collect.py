@@ -2,14 +2,18 @@
 
 Run directory:
     collection.json  space (name, version, fingerprint), options, input shape ((H, W, C) images or
-                     (T,) int32 tokens, `inputs` says which), batch, device fingerprint
-    layers.jsonl     one line per distinct layer config, timed alone (the lookup table's entries)
+                     (T,) int32 tokens, `inputs` says which), batch, backend (xla or onnxruntime,
+                     `nas.hardware.backends`), threads, device fingerprint, load average at the start
+    layers.jsonl     one line per distinct layer config, timed alone (the lookup table's entries; XLA only)
     archs.jsonl      one line per measured arch; role "sample", or "reference_start"/"reference_end":
-                     the same reference arch measured before and after the samples (the noise)
+                     the same reference arch measured before and after the samples (the noise); each
+                     line records the machine's load average (1, 5, 15 minutes) when it was written
 
 Lines are appended and flushed after each small group, so a killed collection keeps what it
 measured; re-running the same command measures only what is missing. Archs are drawn from
-`seed`, so a larger `--n` later extends the same list.
+`seed`, so a larger `--n` later extends the same list. A collection holds one backend: resuming it
+with another is refused. On onnxruntime, an arch weft cannot lower to ONNX stops the collection with
+one error naming it; a new collection whose reference arch cannot be lowered writes nothing.
 """
 from __future__ import annotations
 
@@ -28,10 +32,12 @@ from tqdm import tqdm
 
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError
+from nas.hardware.backends import (LAYER_BACKENDS, LoweringError, OnnxProgram, check_backend,
+                                   check_same_backend, runtime_info)
 from nas.hardware.cost_model import resolve_cost_model
 from nas.hardware.counters import CostCounter
 from nas.hardware.device import device_info, fingerprint
-from nas.hardware.inputs import check_input_kind, example_input, input_kind, input_shape
+from nas.hardware.inputs import check_input_kind, deployment_shape, example_input, input_kind, input_shape
 from nas.hardware.tables import config_key
 from nas.hardware.timing import Program, measure_group
 from nas.lowering import slice_subnet, split, standalone_apply
@@ -39,7 +45,8 @@ from nas.space import Arch
 
 META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
 # Fields of collection.json that a resumed collection must share with the first run.
-_MUST_MATCH = ("space", "version", "space_fingerprint", "options", "image_shape", "batch", "device_fingerprint")
+_MUST_MATCH = ("space", "version", "space_fingerprint", "options", "image_shape", "batch", "threads",
+               "device_fingerprint")
 _REFERENCE_SEED_OFFSET = 1_000_003
 
 
@@ -48,14 +55,16 @@ class CollectConfig:
     space: str = "mobilenetv3"
     n: int = 200
     batch: int = 1
-    image_shape: tuple | None = None  # (H, W, C) or (T,); None: 28x28x1 images, or the token space's context
+    image_shape: tuple | None = None  # (H, W, C) or (T,); None: the space's deployment input (`inputs.input_shape`)
     options: Mapping | None = None
     seed: int = 0
     group: int = 4
     repeats: int = 41
     warmup: int = 3
     min_sample_s: float = 0.0
-    layers: bool = True
+    layers: bool = True  # time each layer config (only where the backend can: XLA)
+    backend: str = "xla"  # xla or onnxruntime (nas.hardware.backends)
+    threads: int = 0  # onnxruntime's intra-op threads (0: the cores this process may use); recorded for both
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -86,32 +95,51 @@ def _append(path: Path, rows: Sequence[dict]) -> None:
         os.fsync(handle.fileno())
 
 
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
 def _metadata(config: CollectConfig, space, resolved: dict) -> dict:
-    info = device_info()
+    info = {**device_info(), **runtime_info(config.backend, config.threads)}
     return {"space": space.name, "version": space.version, "space_fingerprint": space.fingerprint(),
             "space_spec": config.space, "options": json.loads(json.dumps(resolved, default=list)),
             "image_shape": list(config.image_shape), "inputs": input_kind(config.image_shape),
-            "batch": config.batch, "seed": config.seed,
-            "repeats": config.repeats, "warmup": config.warmup, "device": info, "device_fingerprint": fingerprint(info)}
+            "batch": config.batch, "seed": config.seed, "backend": config.backend, "threads": config.threads,
+            "layers": config.layers, "repeats": config.repeats, "warmup": config.warmup, "device": info,
+            "device_fingerprint": fingerprint(info), "load_average": load_average()}
+
+
+def _check_run(run: Path, meta: dict) -> bool:
+    """True if RUN is a collection already (of this setup: else RunDirError), False if it is new."""
+    path = run / META_FILE
+    if not path.exists():
+        return False
+    old = json.loads(path.read_text())
+    check_same_backend(run, old, meta["backend"])
+    for key in _MUST_MATCH:
+        if key == "threads" and key not in old:  # collected before threads were recorded: the device says them
+            continue
+        if old.get(key) != meta[key]:
+            raise RunDirError(f"{run} was collected with {key}={old.get(key)!r}, not {meta[key]!r}; "
+                              f"allowed: the same space, options, input, batch, threads and device, or another --run")
+    return True
 
 
 def _open_run(run: Path, meta: dict) -> None:
-    path = run / META_FILE
-    if path.exists():
-        old = json.loads(path.read_text())
-        for key in _MUST_MATCH:
-            if old.get(key) != meta[key]:
-                raise RunDirError(f"{run} was collected with {key}={old.get(key)!r}, not {meta[key]!r}; "
-                                  f"allowed: the same space, options, input, batch and device, or another --run")
-        return
     run.mkdir(parents=True, exist_ok=True)
+    path = run / META_FILE
     partial = path.with_suffix(".tmp")  # a kill mid-write must not leave a torn file that blocks the resume
     partial.write_text(json.dumps(meta, indent=1))
     partial.replace(path)
 
 
-def _subnet_program(supernet, arch: Arch, batch: int, image_shape) -> Program:
+def _subnet_program(supernet, arch: Arch, batch: int, image_shape, backend: str = "xla", threads: int = 0):
     graphdef, params, stats = split(slice_subnet(supernet, arch))
+    if backend == "onnxruntime":  # the params are constants of the graph, as in nas export --format onnx
+        def standalone(x):
+            return standalone_apply(graphdef, params, stats, x, train=False)[0]
+        return OnnxProgram(standalone, np.asarray(example_input(image_shape, batch)), threads,
+                           label=f"arch {arch.to_string()}")
 
     def forward(params, stats, x):
         return standalone_apply(graphdef, params, stats, x, train=False)[0]
@@ -135,29 +163,22 @@ def _timing_kwargs(config: CollectConfig) -> dict:
 def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = True) -> Path:
     run = Path(run_path)
     definition = get_definition(config.space)
-    shape = input_shape(definition, None, config.options) if config.image_shape is None else config.image_shape
-    config = dataclasses.replace(config, image_shape=check_input_kind(definition, shape, config.options))
+    check_backend(config.backend)
+    if config.threads < 0:
+        raise ConfigError(f"threads must be >= 0 (0: the cores this process may use), got {config.threads}")
+    shape = (input_shape(definition, None, config.options, deployment_shape(definition))
+             if config.image_shape is None else config.image_shape)
+    config = dataclasses.replace(config, image_shape=check_input_kind(definition, shape, config.options),
+                                 layers=config.layers and config.backend in LAYER_BACKENDS)
     resolved = definition.resolve_options(config.options, image_shape=tuple(config.image_shape))
     space = definition.make_space(**resolved)
-    _open_run(run, _metadata(config, space, resolved))
-    cost_model = resolve_cost_model(definition, resolved, tuple(config.image_shape))
-    counter = CostCounter(space, cost_model)
-
-    if config.layers:
-        done = {row["key"] for row in read_jsonl(run / LAYERS_FILE)}
-        todo = [c for c in counter.layers.distinct_configs() if config_key(c) not in done]
-        bar = tqdm(total=len(todo), desc="layers", unit="config", disable=not progress)
-        for start in range(0, len(todo), config.group):
-            chunk = todo[start:start + config.group]
-            results = measure_group([_layer_program(cost_model, c, config.batch) for c in chunk],
-                                    **_timing_kwargs(config))
-            _append(run / LAYERS_FILE, [{"key": config_key(c), "config": c, **r} for c, r in zip(chunk, results)])
-            bar.update(len(chunk))
-        bar.close()
-
+    meta = _metadata(config, space, resolved)
+    resuming = _check_run(run, meta)
     if config.n > space.size():
         raise ConfigError(f"--n {config.n} is more than the {space.size()} archs of space {space.name!r}; "
                           f"allowed: 1..{space.size()}")
+    cost_model = resolve_cost_model(definition, resolved, tuple(config.image_shape))
+    counter = CostCounter(space, cost_model)
     rows = read_jsonl(run / ARCHS_FILE)
     measured = {(r["role"], r["arch"]) for r in rows}
     rng = np.random.default_rng(config.seed)
@@ -176,16 +197,40 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
         groups.append([("reference_end", reference)])
 
     supernet = definition.build(resolved)[1]
-    # The reference arch, compiled once per process, is the anchor every sample is timed against.
-    anchor = _subnet_program(supernet, reference, config.batch, config.image_shape).compile() if groups else None
+
+    def program(arch):
+        return _subnet_program(supernet, arch, config.batch, config.image_shape, config.backend, config.threads)
+    # The reference arch, compiled once per process, is the anchor every sample is timed against. It is
+    # compiled (on onnxruntime: lowered) before a new collection writes anything.
+    anchor = program(reference).compile() if groups else None
+    if not resuming:
+        _open_run(run, meta)
+
+    if config.layers:
+        done = {row["key"] for row in read_jsonl(run / LAYERS_FILE)}
+        todo = [c for c in counter.layers.distinct_configs() if config_key(c) not in done]
+        bar = tqdm(total=len(todo), desc="layers", unit="config", disable=not progress)
+        for start in range(0, len(todo), config.group):
+            chunk = todo[start:start + config.group]
+            results = measure_group([_layer_program(cost_model, c, config.batch) for c in chunk],
+                                    **_timing_kwargs(config))
+            _append(run / LAYERS_FILE, [{"key": config_key(c), "config": c, **r} for c, r in zip(chunk, results)])
+            bar.update(len(chunk))
+        bar.close()
+
     if anchor is not None:
         anchor.warm_up(config.warmup, config.min_sample_s)
     bar = tqdm(total=sum(map(len, groups)), desc="archs", unit="arch", disable=not progress)
     for chunk in groups:
-        results = measure_group([_subnet_program(supernet, a, config.batch, config.image_shape) for _, a in chunk],
-                                anchor=anchor, **_timing_kwargs(config))
+        try:  # a group is compiled whole before it is timed, and written whole after
+            results = measure_group([program(a) for _, a in chunk], anchor=anchor, **_timing_kwargs(config))
+        except LoweringError as error:
+            kept = sum(1 for r in read_jsonl(run / ARCHS_FILE) if r["role"] == "sample")
+            raise LoweringError(f"{error}; {run} keeps the {kept} archs measured before it, whole") from None
+        load = load_average()
         _append(run / ARCHS_FILE, [{"role": role, "arch": a.to_string(), "vector": a.to_vector().tolist(),
-                                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **r}
+                                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    "load_average": load, **r}
                                    for (role, a), r in zip(chunk, results)])
         bar.update(len(chunk))
     bar.close()

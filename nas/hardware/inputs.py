@@ -18,6 +18,13 @@ DEFAULT_IMAGE_SHAPE = (28, 28, 1)
 OPTION = "--input-shape/--image-shape"
 
 
+def deployment_shape(definition) -> tuple[int, ...] | None:
+    """The input the space declares it is deployed at (`SearchSpaceDefinition.deployment_input_shape`),
+    None when it declares none (then the training shape is the default)."""
+    shape = getattr(definition, "deployment_input_shape", None)
+    return tuple(shape) if shape is not None else None
+
+
 def input_kind(shape) -> str:
     return "tokens" if len(tuple(shape)) == 1 else "images"
 

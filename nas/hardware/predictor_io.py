@@ -2,7 +2,8 @@
 
 A file records the predictor's kind and parameters, the space it was fitted on (name,
 version, fingerprint, spec, options, input: `image_shape` (H, W, C) or (T,) and `inputs`,
-images or tokens), the batch size and the device fingerprint. Loading against another space,
+images or tokens), the batch size, the backend the latencies were measured on (xla, onnxruntime;
+None for imported measurements) and the device fingerprint. Loading against another space,
 space version or input is refused with one line.
 """
 from __future__ import annotations
@@ -27,13 +28,14 @@ class PredictorError(WeftError):
 
 
 def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dict, image_shape, batch: int,
-                   device: dict, device_fingerprint: str, metrics: dict | None = None) -> Path:
+                   device: dict, device_fingerprint: str, metrics: dict | None = None,
+                   backend: str | None = None) -> Path:
     space = predictor.counter.space if hasattr(predictor, "counter") else predictor.space
     document = {"format": FORMAT, "format_version": 1, "kind": predictor.kind,
                 "space": {"name": space.name, "version": space.version, "fingerprint": space.fingerprint(),
                           "spec": space_spec, "options": options, "image_shape": list(image_shape),
                           "inputs": input_kind(image_shape)},
-                "batch": batch, "device": device, "device_fingerprint": device_fingerprint,
+                "batch": batch, "backend": backend, "device": device, "device_fingerprint": device_fingerprint,
                 "metrics": metrics or {}, "payload": predictor.payload()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

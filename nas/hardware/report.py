@@ -23,6 +23,7 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically
 from nas.errors import ConfigError, RunDirError
+from nas.hardware.backends import backend_of, no_layers_reason
 from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, META_FILE, read_jsonl
 from nas.hardware.counters import load_counter
 from nas.hardware.flops_proxy import FlopsProxy
@@ -146,9 +147,7 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
             return predictor.fit(vectors[index], y, alpha=ridge_alpha)
         return predictor.fit(vectors[index], y)
 
-    skipped = {} if data["layer_ms"]["median"] else {
-        "lut": "no per-layer timings in this collection" + (" (imported measurements: only whole archs)"
-                                                            if meta.get("imported") else " (collected with --no-layers)")}
+    skipped = {} if data["layer_ms"]["median"] else {"lut": no_layers_reason(meta)}
     kinds = [k for k in KINDS if k not in skipped]
     y = available[target]
     selection, on_fit_part = {}, {}
@@ -171,8 +170,10 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
     for kind, predictor in final.items():
         save_predictor(out / f"{kind}.json", predictor, space_spec=meta["space_spec"], options=meta["options"],
                        image_shape=meta["image_shape"], batch=meta["batch"], device=meta["device"],
-                       device_fingerprint=meta["device_fingerprint"], metrics=results[target][kind])
-    report = {"run": str(run), "space": meta["space"], "version": meta["version"], "batch": meta["batch"],
+                       device_fingerprint=meta["device_fingerprint"], metrics=results[target][kind],
+                       backend=backend_of(meta))
+    report = {"run": str(run), "space": meta["space"], "version": meta["version"], "backend": backend_of(meta),
+              "threads": meta.get("threads"), "batch": meta["batch"],
               "image_shape": meta["image_shape"], "device": meta["device"], "imported": meta.get("imported"),
               "n_train": int(len(train)), "n_validation": int(len(validation)), "n_test": int(len(test)),
               "target": target, "best": best,
@@ -219,7 +220,8 @@ def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, m
         ax.set_ylabel("predicted latency (ms)")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-    fig.suptitle(f"{meta['space']} v{meta['version']}, batch {meta['batch']}, {device_label(meta.get('device'))}; "
+    fig.suptitle(f"{meta['space']} v{meta['version']}, {backend_of(meta) or 'imported'}, "
+                 f"{'x'.join(map(str, meta['image_shape']))}, batch {meta['batch']}, {device_label(meta.get('device'))}; "
                  f"held-out archs, target: {target} latency", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import RunDirError
+from nas.hardware.backends import backend_of
 from nas.hardware.metrics import summary
 from nas.hardware.report import load_collection
 
@@ -25,6 +26,9 @@ def retest(first: Path, second: Path) -> dict:
     """Per target (min, median, anchored, anchored_min): `second` scored as a predictor of `first`
     on their shared archs, and the ratio second/first (median and quartiles)."""
     a, b = load_collection(Path(first)), load_collection(Path(second))
+    if backend_of(a["meta"]) != backend_of(b["meta"]):
+        raise RunDirError(f"{second} was measured with backend {backend_of(b['meta'])} but {first} with "
+                          f"{backend_of(a['meta'])}; a retest compares two measurements of one runtime")
     for key in MUST_MATCH:
         if a["meta"].get(key) != b["meta"].get(key):
             raise RunDirError(f"{second} was collected with {key}={b['meta'].get(key)!r} but {first} with "
@@ -43,6 +47,6 @@ def retest(first: Path, second: Path) -> dict:
         quartiles = np.percentile(ratio, [25, 50, 75])
         results[target] = {**summary(second_ms, first_ms[ia]),
                            "ratio_median": float(quartiles[1]), "ratio_iqr": [float(quartiles[0]), float(quartiles[2])]}
-    return {"first": str(first), "second": str(second), "shared_archs": len(pairs),
+    return {"first": str(first), "second": str(second), "backend": backend_of(a["meta"]), "shared_archs": len(pairs),
             "first_device": a["meta"].get("device_fingerprint"), "second_device": b["meta"].get("device_fingerprint"),
             "results": results}
