@@ -2,7 +2,7 @@
 and evaluate benches.
 
 * `run_peer(...)`: the peer's bench.py in its own venv, as a child process; its JSON line plus the
-  child's own peak RSS (from `os.wait4`, so our other children do not mix in) and its wall time.
+  child's own peak RSS (its /proc VmHWM, polled) and its wall time.
 * `alternate(ours, peer, rounds)`: ABAB rounds, the side going first swapping round by round; per
   round the ratio peer / ours, then their median and [min, max].
 * `ofa_sandwich_archs` / `ofa_eval_archs`: the very subnets the peer runs. The peer takes no arch
@@ -43,18 +43,47 @@ def run_peer(*arguments: str) -> dict:
         start = time.perf_counter()
         child = subprocess.Popen([str(peer_python()), str(PEER_DIR / "bench.py"), *arguments], stdout=out,
                                  stderr=err, text=True)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
+        # The child's peak RSS from its own /proc VmHWM, polled: wait4's ru_maxrss is no good here, as a
+        # forked child inherits the parent's high-water mark (it read our 5 GB as the peer's).
+        peak_kib = 0
+        while True:
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_kib = max(peak_kib, _vm_hwm_kib(child.pid))
+            time.sleep(0.2)
         child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
         out.seek(0), err.seek(0)
         if child.returncode != 0:
             raise RuntimeError(f"peer bench.py {' '.join(arguments)} exited {child.returncode}: {err.read()[-2000:]}")
         lines = [line for line in out.read().splitlines() if line.startswith("{")]
-    return {"json": json.loads(lines[-1]), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "wall_s": round(wall, 1)}
+    return {"json": json.loads(lines[-1]), "peak_rss_mb": round(peak_kib / 1024, 1), "wall_s": round(wall, 1)}
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):  # gone between the poll and the read
+        return 0
 
 
 def own_peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def release_free_heap() -> None:
+    """Hand the heap that compiles freed back to the OS (glibc keeps it otherwise), so that the peer child
+    and other processes on a full machine get that memory; our peak RSS is measured before this anyway."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def load_average() -> list[float]:
@@ -74,6 +103,7 @@ def alternate(ours: Callable[[], dict[str, float]], peer: Callable[[], dict], ro
     and the load average at the start of each round.
     """
     records = []
+    release_free_heap()
     for index in range(rounds):
         record = {"round": index + 1, "first": "ours" if index % 2 == 0 else "peer", "loadavg": load_average()}
         for side in (("ours", "peer") if index % 2 == 0 else ("peer", "ours")):
