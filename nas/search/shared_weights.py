@@ -159,7 +159,7 @@ class SharedWeights:
             raise ConfigError(f"the weight stores in {directory} were trained with other sharing settings "
                               f"({', '.join(differ)} differ); use the same --sharing options or another --study")
         for key, entry in saved["groups"].items():
-            with np.load(Path(directory) / entry["file"]) as arrays:
+            with np.load(Path(directory) / entry["file"], allow_pickle=False) as arrays:
                 leaves = [jax.numpy.asarray(arrays[f"arr_{i}"]) for i in range(len(arrays.files))]
             self._stores[key] = jax.tree.unflatten(self._treedef, leaves)
             self.children[key] = int(entry["children"])

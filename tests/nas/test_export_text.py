@@ -94,7 +94,7 @@ def test_search_on_an_lm_run_and_export_of_its_winner(lm_run):
     assert summary["trials"] == 6
     assert summary["hypervolume"] > 0  # bits/char's reference: the uniform byte model's 8 bits
     best = summary["best"]
-    assert {"accuracy", "bits_per_char", "flops", "params"} <= set(best)
+    assert {"accuracy", "bits_per_char", "macs", "params"} <= set(best)
     assert 0 <= best["accuracy"] <= 1 and math.isfinite(best["bits_per_char"])
     code, output = run_cli("plot", "--run", run, "--study", "lm", "--out", run / "plots-lm", env=env)
     assert code == 0 and (run / "plots-lm" / "bits_per_char_vs_params.png").exists(), output
