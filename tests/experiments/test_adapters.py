@@ -18,6 +18,7 @@ EMBED, HIDDEN = 16, 32
 PER_RANK = 3 * 2 * EMBED + (EMBED + HIDDEN) + (HIDDEN + EMBED)  # q, k, v (in + out each), up, down; per layer
 
 
+@pytest.mark.slow  # 11 small trainings: ~40 s of CPU
 def test_picks_sizes_and_sparse_base_and_a_rerun_that_does_nothing(tmp_path, monkeypatch):
     corpus.write_corpus(tmp_path / "fortunes", count=160, files=2)
     monkeypatch.setenv("WEFT_FORTUNES", str(tmp_path / "fortunes"))

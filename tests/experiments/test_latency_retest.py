@@ -18,6 +18,7 @@ def _config(**overrides):
     return Config(**fields)
 
 
+@pytest.mark.slow  # two pinned child collections per setting: ~45 s
 def test_latency_retest_smoke(tmp_path):
     results = run(_config(), tmp_path, progress=False)
     # mlp declares no deployment input: one resolution, both backends.
