@@ -250,11 +250,12 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
         say(f"stand-alone {index + 1}/{len(ranked)}: {truth[-1]:.4f}", flush=True)
 
     partial = run_dir / "runs.jsonl"
-    done = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["searcher"], row["sharing"], row["seed"])] = row
+
+    def finished() -> dict:  # re-read before each search: another process of this run may have done it
+        rows = [json.loads(line) for line in partial.read_text().splitlines()] if partial.exists() else []
+        return {(row["searcher"], row["sharing"], row["seed"]): row for row in rows}
+
+    done = finished()
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     for sharing in config.sharings:
         jobs = [(name, sharing, seed) for seed in seeds for name in config.searchers]
@@ -264,6 +265,7 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
                                       sharing=Sharing(sharing, steps=config.sharing_steps, start=config.sharing_start))
         with partial.open("a") as handle:
             for job in jobs:
+                done.update(finished())
                 if job in done:
                     continue
                 name, _, seed = job
