@@ -1,19 +1,13 @@
 #!/bin/bash
-# How experiments/results/gnn-controllers/ was made (2-core CPU machine shared with other jobs; nice 10).
-# Two processes share one run directory: the first trains the supernet and the stand-alone ground truth,
-# then searches with sharing "all"; once the ground truth is in standalone.json, the second searches with
-# sharing "homogeneous". A last run with both rules finds every search done (runs.jsonl), trains the
-# remaining picks alone and writes table.md, results.json and controllers.png.
-#
-# As recorded here: the GNN space changed in the working tree while the first process ran (65b3f64, then
-# ce73f85 added a LayerNorm per layer, which no longer fits the supernet checkpoint). The first process ran on
-# 65b3f64's search_spaces/gnn.py; the second process and the last run ran from a worktree of this commit with
-# that file checked out (git worktree add --detach /tmp/weft-gnn-early HEAD; git -C /tmp/weft-gnn-early
-# checkout 65b3f64 -- search_spaces/gnn.py; python -m nas.cli from there). To measure the current space, run
-# this script on a fresh RUN.
+# How experiments/results/gnn-controllers/ was made (2-core CPU machine shared with other jobs; nice 5), on the
+# GNN space as committed (with the LayerNorm of ce73f85) and the experiment's defaults: 12 trials, 5 seeds,
+# evolution's population a third of the trials (d5d4639). Two processes share one run directory (one per
+# sharing rule; each re-reads runs.jsonl before a search, merges standalone.json on write); a last run with
+# both rules finds every search done, trains the remaining picks alone and writes table.md, results.json and
+# controllers.png. (An earlier run on the space before the LayerNorm died unfinished and is not reported.)
 set -e
-RUN=${RUN:-/root/weft-runs/gnn-controllers}
-NAS="nice -n 10 .venv/bin/nas experiment gnn_controllers --run $RUN"
+RUN=${RUN:-/root/weft-runs/gnn-controllers-v2}
+NAS="nice -n 5 .venv/bin/nas experiment gnn_controllers --run $RUN"
 $NAS --option 'sharings=["all"]' > $RUN-A.log 2>&1 &
 first=$!
 until [ -f $RUN/standalone.json ] && [ "$(python3 -c "import json; print(len(json.load(open('$RUN/standalone.json'))))")" -ge 32 ]; do
