@@ -35,9 +35,10 @@ import jax
 import numpy as np
 
 from experiments.bench import peer as peer_side
-from experiments.bench.step import build
+from experiments.bench.step import add_workload_arguments, build
 from nas.compile_counter import count_compiles
 from nas.definition import get_definition
+from nas.search.evaluators import scoring_execution
 from nas.evaluate import fixed_batches, make_batched_scorer
 from nas.lowering import split
 
@@ -75,10 +76,7 @@ def pass_gflops(args, space, vectors) -> float | None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="mobilenetv3")
-    parser.add_argument("--width-mult", type=float, default=1.0)
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
+    add_workload_arguments(parser, batch=None)
     parser.add_argument("--subnets", type=int, default=64)
     parser.add_argument("--calibration-images", type=int, default=2000)
     parser.add_argument("--eval-images", type=int, default=1024)
@@ -107,8 +105,7 @@ def main(argv=None) -> None:
                             rng.integers(0, 10, args.eval_images).astype(np.int32), args.eval_batch)
     vectors = subnet_vectors(args, space)
     execution, chunk = search_defaults()
-    if execution == "auto":  # as SupernetEvaluator resolves it
-        execution = "switch" if get_definition(args.space).switch_execution else "masked"
+    execution = scoring_execution(execution, get_definition(args.space))  # as SupernetEvaluator resolves it
     scorer = make_batched_scorer(graphdef, space, execution=execution)
     pad = (-len(vectors)) % chunk  # fixed-size chunks, as SupernetEvaluator._scores_with: one compile
     padded = np.concatenate([vectors, np.repeat(vectors[:1], pad, axis=0)])

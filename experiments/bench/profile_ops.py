@@ -1,6 +1,6 @@
 """Where the time goes: XLA's cost analysis and a jax profiler trace, of the sandwich step or the scorer. One JSON line.
 
-    python -m experiments.bench.profile_ops [--what train|evaluate] [--strategy static_switch] [--steps 5]
+    python -m experiments.bench.profile_ops [--what train|evaluate] [--strategy static_switch] [--steps 5] [--smoke]
 
 `--what train`: the step and workload of `experiments.bench.train` (the peer's subnets, batch 64,
 32x32x3); `--what evaluate`: one call of the default scorer of `experiments.bench.evaluate` (a chunk of
@@ -20,16 +20,21 @@ import glob
 import gzip
 import json
 import re
+import sys
 import tempfile
 import time
 
 import jax
 import numpy as np
 
-from experiments.bench.step import batch, build
+from experiments.bench.step import add_workload_arguments, batch, build
 from experiments.bench.train import archs_for, make_step, middle_archs, optimizer, step_gflops
 from nas.lowering import split
 from nas.train.step import init_train_state
+
+# Tiny sizes for `make test`: a broken profiler fails CI (the mlp has no switched execution).
+SMOKE = ["--space", "mlp", "--batch", "4", "--resolution", "8", "--channels", "1", "--strategy", "static_masked",
+         "--warmup", "1", "--steps", "1", "--top", "3"]
 
 
 def hlo_lines(text: str) -> dict[str, str]:
@@ -54,18 +59,17 @@ def hlo_lines(text: str) -> dict[str, str]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="mobilenetv3")
-    parser.add_argument("--width-mult", type=float, default=1.0)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
+    add_workload_arguments(parser)
     parser.add_argument("--what", choices=("train", "evaluate"), default="train")
     parser.add_argument("--strategy", default="static_switch")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--trace-dir", default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny mlp sizes, seconds")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args = parser.parse_args([*SMOKE, *(sys.argv[1:] if argv is None else argv)])
 
     space, supernet = build(args)
     graphdef, params, stats = split(supernet)
@@ -87,8 +91,11 @@ def main(argv=None) -> None:
         calibration = rng.normal(size=(2000, *shape)).astype(np.float32)
         batches = fixed_batches(rng.normal(size=(1024, *shape)).astype(np.float32),
                                 rng.integers(0, 10, 1024).astype(np.int32), 1024)
+        from nas.definition import get_definition
+        from nas.search.evaluators import scoring_execution
+
         execution, chunk = search_defaults()
-        execution = "switch" if execution == "auto" else execution
+        execution = scoring_execution(execution, get_definition(args.space))  # as SupernetEvaluator resolves it
         vectors = subnet_vectors(argparse.Namespace(space=args.space, subnets=chunk), space)
         step = make_batched_scorer(graphdef, space, execution=execution)
         arguments = lambda s: (params, stats, calibration, batches, vectors)

@@ -79,6 +79,16 @@ def space_options(args) -> dict:
     return {**options, **parse_space_options(getattr(args, "option", None) or []).get(args.space, {})}
 
 
+def add_workload_arguments(parser, *, batch: int | None = 64) -> None:
+    """Every bench's workload options, defaulting to the OFA peer's: space, width, batch and input size."""
+    parser.add_argument("--space", default="mobilenetv3")
+    parser.add_argument("--width-mult", type=float, default=1.0)
+    if batch is not None:
+        parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=3)
+
+
 def build(args):
     definition = get_definition(args.space)
     options = space_options(args)
@@ -186,11 +196,7 @@ def probe_compile_times(args) -> tuple[dict, dict]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="mobilenetv3")
-    parser.add_argument("--width-mult", type=float, default=1.0)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
+    add_workload_arguments(parser)
     parser.add_argument("--context", type=int, default=64, help="tokens per example (token spaces)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--option", action="append", default=[], metavar="SPACE.KEY=JSON",

@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from experiments.bench import peer as peer_side
-from experiments.bench.step import batch, build, time_interleaved
+from experiments.bench.step import add_workload_arguments, batch, build, time_interleaved
 from nas.compile_counter import count_compiles
 from nas.definition import get_definition
 from nas.lowering import split
@@ -99,11 +99,7 @@ def step_gflops(args, space, middles: list[np.ndarray]) -> float | None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="mobilenetv3")
-    parser.add_argument("--width-mult", type=float, default=1.0)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
+    add_workload_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds of ours and the peer (>= 3 for a report)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round, each side")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before round 1 (ours) / each run (peer)")

@@ -45,7 +45,7 @@ import numpy as np
 import optax
 
 from nas.atomic_write import write_text_atomically
-from nas.differentiable.latency_penalty import probability_matrix
+from nas.differentiable.latency_penalty import LatencyPenalty
 from nas.differentiable.superposition import choice_values, superposed_apply
 from nas.errors import ConfigError
 from nas.space import Arch, Space
@@ -251,22 +251,12 @@ def derived_arch(space: Space, rms: dict, thresholds: dict) -> Arch:
 
 # ---- latency ---------------------------------------------------------------------------------------------------
 
-class LogLatencyPenalty:
+class LogLatencyPenalty(LatencyPenalty):
     """`penalty(probs) -> (lambda * log E[latency ms], E[latency ms])` under the cascade's probabilities.
 
     With a budget, lambda * max(log(E / budget), 0): free at or below the budget, the log above it.
     `predictor` is any weft latency predictor with a relaxed form (`expected(probs [D, C])`).
     """
-
-    def __init__(self, predictor, space: Space, weight: float = 1.0, budget_ms: float | None = None):
-        if not weight > 0:
-            raise ConfigError(f"latency weight must be > 0, got {weight}")
-        if budget_ms is not None and not budget_ms > 0:
-            raise ConfigError(f"latency budget must be > 0 ms, got {budget_ms}")
-        self.predictor, self.space, self.weight, self.budget_ms = predictor, space, float(weight), budget_ms
-
-    def expected_ms(self, probs: dict) -> jax.Array:
-        return jnp.asarray(self.predictor.expected(probability_matrix(self.space, probs)), jnp.float32)
 
     def __call__(self, probs: dict) -> tuple[jax.Array, jax.Array]:
         expected = self.expected_ms(probs)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.errors import ConfigError, RunDirError
+from nas.hardware.timing import Compiled
 
 BACKENDS = ("xla", "onnxruntime")
 LAYER_BACKENDS = ("xla",)  # backends that time each layer config alone (the lookup table)
@@ -118,23 +119,14 @@ class OnnxProgram:
         return OnnxCompiled(session, feed, time.perf_counter() - start)
 
 
-@dataclass
-class OnnxCompiled:
-    session: object
-    feed: dict
-    compile_s: float
-    calls: int = 1  # back-to-back calls per timed sample
+class OnnxCompiled(Compiled):
+    """An onnxruntime session timed as `timing.Compiled` times an XLA executable (a call returns when done)."""
 
-    def warm_up(self, warmup: int, min_sample_s: float) -> None:
-        for _ in range(warmup):
-            self.session.run(None, self.feed)
-        start = time.perf_counter()
-        self.session.run(None, self.feed)
-        once = max(time.perf_counter() - start, 1e-6)
-        self.calls = max(1, int(np.ceil(min_sample_s / once)))
+    def __init__(self, session, feed: dict, compile_s: float):
+        super().__init__(session, (feed,), compile_s)
 
-    def sample_ms(self) -> float:
-        start = time.perf_counter()
-        for _ in range(self.calls):
-            self.session.run(None, self.feed)
-        return (time.perf_counter() - start) / self.calls * 1e3
+    def start(self):
+        return self.executable.run(None, self.args[0])
+
+    def finish(self, out) -> None:
+        pass

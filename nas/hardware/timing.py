@@ -43,20 +43,28 @@ class Compiled:
     compile_s: float
     calls: int = 1  # back-to-back calls per timed sample
 
+    def start(self):
+        """Launch one call (it may still be running when this returns)."""
+        return self.executable(*self.args)
+
+    def finish(self, out) -> None:
+        """Wait for a call `start` launched."""
+        jax.block_until_ready(out)
+
     def warm_up(self, warmup: int, min_sample_s: float) -> None:
         for _ in range(warmup):
-            jax.block_until_ready(self.executable(*self.args))
-        start = time.perf_counter()
-        jax.block_until_ready(self.executable(*self.args))
-        once = max(time.perf_counter() - start, 1e-6)
+            self.finish(self.start())
+        began = time.perf_counter()
+        self.finish(self.start())
+        once = max(time.perf_counter() - began, 1e-6)
         self.calls = max(1, int(np.ceil(min_sample_s / once)))
 
     def sample_ms(self) -> float:
-        start = time.perf_counter()
+        began = time.perf_counter()
         for _ in range(self.calls):
-            out = self.executable(*self.args)
-        jax.block_until_ready(out)
-        return (time.perf_counter() - start) / self.calls * 1e3
+            out = self.start()
+        self.finish(out)
+        return (time.perf_counter() - began) / self.calls * 1e3
 
 
 def measure_group(programs: Sequence[Program], *, repeats: int = 41, warmup: int = 3,

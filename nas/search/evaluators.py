@@ -57,6 +57,16 @@ class BlackBoxEvaluator:
         return results
 
 
+def scoring_execution(execution: str, definition) -> str:
+    """`auto` resolved for a space: `switch` (each block at its chosen width) where it has switched
+    execution, else `masked`; `switch` on a space without it is refused."""
+    if execution == "auto":
+        return "switch" if definition.switch_execution else "masked"
+    if execution == "switch" and not definition.switch_execution:
+        raise ConfigError(f"space {definition.name!r} has no switch execution; allowed: --execution auto or masked")
+    return execution
+
+
 def sliced_params(graphdef, params, stats) -> MetricFunction:
     """Parameter count of an arch's sliced standalone subnet (cached per arch)."""
     from flax import nnx
@@ -112,12 +122,7 @@ class SupernetEvaluator:
         self.network = scoring_network(self.session, self.state, supernet)
         # A study scored by another network than the run's own records which (nas.search.study).
         self.scoring_record = None if self.network.family == family(self.trained_supernet) else self.network.family
-        switchable = get_definition(self.session.config.space).switch_execution
-        if execution == "auto":
-            execution = "switch" if switchable else "masked"
-        if execution == "switch" and not switchable:
-            raise ConfigError(f"space {self.space.name!r} has no switch execution; allowed: --execution auto "
-                              "or masked")
+        execution = scoring_execution(execution, get_definition(self.session.config.space))
         self.execution, self.chunk, self.split = execution, chunk, split
         data = getattr(self.session.dataset, split)
         images, labels = data.images[:limit], data.labels[:limit]

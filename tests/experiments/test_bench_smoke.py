@@ -1,6 +1,8 @@
 """Smoke runs of the benchmarks at tiny sizes: a broken bench fails `make test`, not the next `make bench`."""
 import json
 
+import pytest
+
 import experiments.bench.differentiable as differentiable
 import experiments.bench.predictor as predictor
 
@@ -101,3 +103,14 @@ def test_the_peers_subnets_map_onto_our_mobilenetv3():
             assert arch[f"s{stage + 1}.b{block}.expand"] == first["e"][4 * stage + block]
     largest = {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5}
     assert space.from_vector(space.to_vector(to_weft(largest))) == space.largest()
+
+
+@pytest.mark.parametrize("what", ["train", "evaluate"])
+def test_profile_bench_prints_where_the_time_goes(capsys, tmp_path, what):
+    import experiments.bench.profile_ops as profile_ops
+
+    profile_ops.main(["--smoke", "--what", what, "--trace-dir", str(tmp_path)])
+    result = json_line(capsys)
+    assert result["bench"] == "profile_ops" and result["what"] == what
+    assert result["wall_ms_per_step"] > 0 and result["xla_flops_per_step_g"] > 0
+    assert result["slowest_ops"] and all(op["ms_per_step"] >= 0 and op["hlo"] for op in result["slowest_ops"])
