@@ -32,7 +32,8 @@ from nas.differentiable.superposition import mixed_op_apply, superposed_apply
 from nas.errors import ConfigError
 from nas.space import Space
 from nas.train.losses import accuracy, cross_entropy
-from nas.train.step import TrainState, all_finite
+from nas.train.step import TrainState
+from nas.train.tree_reductions import all_finite
 
 # Which relaxed forward each method runs.
 RELAXED_FORWARD = {"tangle": superposed_apply, "darts": mixed_op_apply, "gdas": superposed_apply}

@@ -50,7 +50,8 @@ from nas.differentiable.superposition import choice_values, superposed_apply
 from nas.errors import ConfigError
 from nas.space import Arch, Space
 from nas.train.losses import accuracy, cross_entropy
-from nas.train.step import TrainState, all_finite
+from nas.train.step import TrainState
+from nas.train.tree_reductions import all_finite
 from searchers.differentiable import SearchState
 
 METHOD = "single-path"

@@ -38,6 +38,7 @@ from nas.data import check_batch
 from nas.space import Arch, Space, SpaceError
 from nas.train.losses import accuracy, adaptive_alpha_divergence, cross_entropy, kl_distillation
 from nas.traced_cache import DiskCachedJit
+from nas.train.tree_reductions import all_finite, norm
 
 
 METRICS = ("loss", "losses", "accuracies", "grad_norm", "finite", "update_finite")
@@ -83,16 +84,13 @@ class StepOptions:
 EXECUTIONS = {"masked": masked_apply, "switch": switched_apply}
 
 
-def all_finite(tree) -> jax.Array:
-    """One bool: every entry of every (floating) leaf of `tree` is finite."""
-    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
-             if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
-    return jnp.all(jnp.stack(flags)) if flags else jnp.bool_(True)
-
-
 def keep_if(ok: jax.Array, new, old):
-    """`new` where `ok`, else `old`, leaf by leaf: a diverged step leaves the state as it was."""
-    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+    """`new` if `ok`, else `old`: a diverged step leaves the state as it was.
+
+    One conditional for the whole state rather than a select per leaf: XLA:CPU compiles each select
+    into its own kernel, while the conditional's branches only forward their operands.
+    """
+    return lax.cond(ok, lambda new, old: new, lambda new, old: old, new, old)
 
 
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
@@ -172,7 +170,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
         update_finite = all_finite((params, stats, opt_state))
         ok = jnp.all(finite) & update_finite
         new = keep_if(ok, TrainState(params, stats, opt_state, state.step), state)
-        metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, optax.tree.norm(grads), finite, update_finite)))
+        metrics = dict(zip(METRICS, (jnp.mean(losses), losses, accs, norm(grads), finite, update_finite)))
         return new._replace(step=state.step + 1), metrics
 
     donate_argnums = (0,) if donate else ()
