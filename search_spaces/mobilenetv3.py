@@ -86,7 +86,7 @@ class MobileNetV3(nnx.Module):
         """Logits of the supernet (`arch` None), of a subnet (`arch` values: traced or Python ints).
 
         With traced values and `switch`, each block runs only its chosen expand width
-        (`supernets.dispatch`), instead of the masked largest width.
+        (`supernets.dispatch`) and kernel size, instead of the masked largest ones.
         """
         h = ops.h_swish(self.stem_bn(self.stem(x), train=train))
         h = self.first_block(h, train=train)
@@ -120,7 +120,7 @@ class MobileNetV3(nnx.Module):
             kernel, expand = block.kernel_choice.of(arch), block.mid_size.source.of(arch)
 
             def branch(mid, se, kernel=kernel):
-                return lambda block, h: block(h, train=train, kernel_size=kernel, mid=mid, se=se)
+                return lambda block, h: block(h, train=train, kernel_size=kernel, mid=mid, se=se, switch=True)
             branches = [branch(mids[e], ses[e]) for e in expands]
             index = sum(jnp.where(expand == e, i, 0) for i, e in enumerate(expands))
             if slot >= stage.min_depth:  # the blocks every depth runs have no identity branch

@@ -10,12 +10,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
 
 from nas.hardware import layer_counts
 from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
 from supernets.decisions import Declared, Mapped, evaluate, largest, possible_values, read
 from supernets.elastic_conv import centre_crop
+from supernets.masks import is_traced
 from supernets.relaxed import Relaxed
 
 
@@ -74,15 +76,27 @@ class ElasticDepthwiseConv(nnx.Module):
         pad = (self.max_kernel - kernel.shape[0]) // 2
         return jnp.pad(kernel, ((pad, pad), (pad, pad), (0, 0)))
 
-    def __call__(self, x, kernel_size=None, *, arch=None):
+    def __call__(self, x, kernel_size=None, *, arch=None, switch: bool = False):
+        """`kernel_size`: None (the largest), an int (that kernel's exact taps), a `Relaxed` choice, or a
+        traced size: with `switch` a `lax.switch` runs only the chosen size's taps, else the chosen kernel
+        zero-padded to the largest (masked: every size costs the largest's taps, but vmaps)."""
         shape_trace.note(self, x)
         if arch is not None and self.kernel_choice is not None:
             kernel_size = read(self.kernel_choice, arch)
+        channels = x.shape[-1]
+        if switch and is_traced(kernel_size) and not isinstance(kernel_size, Relaxed) and len(self.kernel_sizes) > 1:
+            index = sum(jnp.where(kernel_size == size, i, 0) for i, size in enumerate(self.kernel_sizes))
+            kernels = tuple(self.kernel_of_size(size)[:, :, :channels] for size in self.kernel_sizes)
+            return lax.switch(index, [lambda x, kernels, i=i: self._conv(x, kernels[i])
+                                      for i in range(len(kernels))], x, kernels)
         # Inactive input channels are zero and the conv has no bias: outputs stay zero there.
         # A static kernel size runs the exact k x k kernel (fewer taps, same centre and result).
         kernel = self.kernel_of_size(kernel_size) if isinstance(kernel_size, int) else \
             self.effective_kernel(kernel_size)
-        return ops.depthwise_conv(x, kernel[:, :, :x.shape[-1]], self.stride, self.implementation)
+        return self._conv(x, kernel[:, :, :channels])
+
+    def _conv(self, x, kernel):
+        return ops.depthwise_conv(x, kernel, self.stride, self.implementation)
 
     def sliced(self, channels: int, kernel_size: int | None = None) -> "ElasticDepthwiseConv":
         kernel_size = self.max_kernel if kernel_size is None else kernel_size

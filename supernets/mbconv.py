@@ -45,7 +45,9 @@ class MBConv(nnx.Module):
         self.project_conv = ElasticConv2d(mid, out_channels, 1, rngs=rngs)
         self.project_bn = ElasticBatchNorm(out_channels)
 
-    def __call__(self, x, *, train: bool, mid=None, kernel_size=None, se=None, arch=None):
+    def __call__(self, x, *, train: bool, mid=None, kernel_size=None, se=None, arch=None, switch: bool = False):
+        """`switch`: a traced `kernel_size` runs only its own taps (`ElasticDepthwiseConv`); for callers that
+        already run this block inside a `lax.switch` branch, never under `vmap`."""
         if arch is not None:
             mid, se = read(self.mid_size, arch), read(self.se_size, arch)
             kernel_size = None if self.kernel_choice is None else read(self.kernel_choice, arch)
@@ -53,7 +55,7 @@ class MBConv(nnx.Module):
         h = x
         if self.expand_conv is not None:
             h = act(self.expand_bn(self.expand_conv(h, mid), train=train, width=mid))
-        h = act(self.depthwise_bn(self.depthwise(h, kernel_size), train=train, width=mid))
+        h = act(self.depthwise_bn(self.depthwise(h, kernel_size, switch=switch), train=train, width=mid))
         if self.se is not None:
             h = self.se(h, se)
         h = self.project_bn(self.project_conv(h), train=train)

@@ -14,10 +14,16 @@ bytes of `--context` tokens with a next-byte label at every position.
 
 Figures (milliseconds, medians of interleaved repeats, same process):
   masked_{largest,smallest}_ms   one-arch step, arch as a traced vector (one compile for all archs)
-  sliced_{largest,smallest}_ms   one-arch step of the standalone (sliced) model
-  static_sandwich_ms / masked_sandwich_ms   largest+random+smallest step, endpoints static vs all masked
-  switch_sandwich_ms             the static sandwich with its random subnet switched (`--execution switch`:
-                                 each block or edge runs only its chosen op); spaces with switched execution
+  sliced_{largest,smallest,middleI}_ms   one-arch step of the standalone (sliced) model
+  masked_sandwich_ms             largest + a random + smallest, all masked (a fresh random arch each call)
+  static_sandwich_ms             largest and smallest static, the middle arch masked; mean over the
+                                 `--middle-archs` fixed middle archs (each timed on its own)
+  switch_sandwich_ms             the same with the middle arch switched (`--execution switch`: each block or
+                                 edge runs only its chosen op, width and kernel); spaces with switched execution
+  sliced_sandwich_ms             the same three subnets each run sliced: the sandwich's cost floor
+  {static,switch}_sandwich_over_sliced   traced sandwich / sliced sum, per middle arch, mean (target <= 1.3)
+  sandwich_first_call_s          first call of each traced sandwich step: trace + cold compile + one step
+  peak_rss_mb                    this process's peak resident memory (every program above compiled)
   compile_count                  backend compiles of the masked step over warm-up + timed steps (target 1)
   cold_compile_s / warm_compile_s   XLA compile of the masked step in a fresh process, with empty
                                  and then warm caches (warm: a load from the persistent cache)
@@ -31,8 +37,10 @@ SGD Nesterov momentum 0.9, lr 0.01, weight decay 3e-5.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +58,10 @@ from nas.key_values import parse_key_values
 from nas.lowering import slice_subnet, split, standalone_apply
 from nas.train.losses import cross_entropy
 from nas.train.step import StepOptions, init_train_state, make_train_step
+
+
+SMOKE = ["--space", "mlp", "--batch", "4", "--resolution", "8", "--channels", "1", "--repeats", "2",
+         "--middle-archs", "1"]
 
 
 def input_shape(args) -> tuple:
@@ -121,7 +133,8 @@ def run_each_space(args, spaces: list[str]) -> None:
     for name in spaces:
         command = [sys.executable, "-m", "experiments.bench.step", "--space", name, "--width-mult", str(args.width_mult),
                    "--batch", str(args.batch), "--resolution", str(args.resolution), "--channels",
-                   str(args.channels), "--context", str(args.context), "--repeats", str(args.repeats)]
+                   str(args.channels), "--context", str(args.context), "--repeats", str(args.repeats),
+                   "--middle-archs", str(args.middle_archs)]
         command += [item for pair in args.option if pair.startswith(f"{name}.") for item in ("--option", pair)]
         if args.skip_compile_probe:
             command.append("--skip-compile-probe")
@@ -199,12 +212,19 @@ def main(argv=None) -> None:
     add_workload_arguments(parser)
     parser.add_argument("--context", type=int, default=64, help="tokens per example (token spaces)")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--middle-archs", type=int, default=2,
+                        help="fixed random middle subnets of the sandwich, each also compiled sliced (>= 1)")
     parser.add_argument("--option", action="append", default=[], metavar="SPACE.KEY=JSON",
                         help="a space option for one space, e.g. nb201.cells_per_stage=1 (repeatable)")
     parser.add_argument("--skip-compile-probe", action="store_true")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): checks the bench runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args = parser.parse_args([*SMOKE, *(argv if argv is not None else sys.argv[1:])])
+    if args.middle_archs < 1:
+        raise SystemExit(f"error: --middle-archs must be >= 1, got {args.middle_archs}")
     parse_space_options(args.option)  # a malformed option stops here, before any space is measured
     if args.compile_probe:
         return compile_probe(args)
@@ -217,31 +237,40 @@ def main(argv=None) -> None:
     images, labels = batch(args)
     largest, smallest = space.largest(), space.smallest()
     rng = np.random.default_rng(0)
+    # Fixed middle archs, so the traced sandwich and the sum of its subnets sliced run the same subnets.
+    middles = [space.sample(rng) for _ in range(args.middle_archs)]
 
     masked = make_train_step(graphdef, space, opt, donate=False)
     static = make_train_step(graphdef, space, opt, static_first=largest, static_last=smallest, donate=False)
     state = init_train_state(params, stats, opt)
     one = {name: np.stack([arch.to_vector()]) for name, arch in (("largest", largest), ("smallest", smallest))}
     sandwich_masked = lambda: np.stack([largest.to_vector(), space.sample(rng).to_vector(), smallest.to_vector()])
-    sandwich_middle = lambda: np.stack([space.sample(rng).to_vector()])
     switched = make_train_step(graphdef, space, opt, static_first=largest, static_last=smallest, donate=False,
                                options=StepOptions(execution="switch")) if get_definition(
         args.space).switch_execution else None
     sliced = {name: sliced_step(slice_subnet(supernet, arch), opt) for name, arch in
-              (("largest", largest), ("smallest", smallest))}
+              (("largest", largest), ("smallest", smallest), *((f"middle{i}", a) for i, a in enumerate(middles)))}
+
+    def run_sliced(name):
+        return lambda: jax.block_until_ready(sliced[name][0](sliced[name][1], images, labels))
 
     runners = {
         "masked_largest_ms": lambda: jax.block_until_ready(masked(state, images, labels, one["largest"])),
         "masked_smallest_ms": lambda: jax.block_until_ready(masked(state, images, labels, one["smallest"])),
-        "sliced_largest_ms": lambda: jax.block_until_ready(sliced["largest"][0](sliced["largest"][1], images, labels)),
-        "sliced_smallest_ms": lambda: jax.block_until_ready(
-            sliced["smallest"][0](sliced["smallest"][1], images, labels)),
         "masked_sandwich_ms": lambda: jax.block_until_ready(masked(state, images, labels, sandwich_masked())),
-        "static_sandwich_ms": lambda: jax.block_until_ready(static(state, images, labels, sandwich_middle())),
+        **{f"sliced_{name}_ms": run_sliced(name) for name in sliced},
     }
-    if switched is not None:
-        runners["switch_sandwich_ms"] = lambda: jax.block_until_ready(
-            switched(state, images, labels, sandwich_middle()))
+    traced = {"static": static, **({"switch": switched} if switched is not None else {})}
+    for kind, step in traced.items():
+        for i, arch in enumerate(middles):
+            runners[f"{kind}_sandwich{i}_ms"] = functools.partial(
+                lambda step, vector: jax.block_until_ready(step(state, images, labels, vector)),
+                step, np.stack([arch.to_vector()]))
+    first_call_s = {}
+    for kind, step in traced.items():  # each traced sandwich step's first call: trace + cold compile + one step
+        start = time.perf_counter()
+        runners[f"{kind}_sandwich0_ms"]()
+        first_call_s[kind] = round(time.perf_counter() - start, 1)
     with count_compiles() as masked_compiles:
         for name in ("masked_largest_ms", "masked_smallest_ms"):
             runners[name]()
@@ -253,9 +282,17 @@ def main(argv=None) -> None:
               "input": list(input_shape(args)), "backend": jax.default_backend(),
               "repeats": args.repeats, **{k: round(v, 1) for k, v in figures.items()},
               "compile_count": masked_compiles.count + later.count,
-              "static_vs_masked_sandwich_speedup": round(figures["masked_sandwich_ms"] / figures["static_sandwich_ms"], 2)}
-    if switched is not None:
-        result["switch_vs_masked_sandwich_speedup"] = round(figures["masked_sandwich_ms"] / figures["switch_sandwich_ms"], 2)
+              "middle_archs": [arch.to_string() for arch in middles], "sandwich_first_call_s": first_call_s,
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    # The same subnets sliced (each its own exact-shape program): the cost floor of the sandwich.
+    sliced_sum = [figures["sliced_largest_ms"] + figures[f"sliced_middle{i}_ms"] + figures["sliced_smallest_ms"]
+                  for i in range(len(middles))]
+    result["sliced_sandwich_ms"] = round(float(np.mean(sliced_sum)), 1)
+    for kind in traced:
+        sandwich = [figures[f"{kind}_sandwich{i}_ms"] for i in range(len(middles))]
+        result[f"{kind}_sandwich_ms"] = round(float(np.mean(sandwich)), 1)
+        result[f"{kind}_sandwich_over_sliced"] = round(float(np.mean(np.divide(sandwich, sliced_sum))), 2)
+        result[f"{kind}_vs_masked_sandwich_speedup"] = round(figures["masked_sandwich_ms"] / float(np.mean(sandwich)), 2)
     if not args.skip_compile_probe:
         cold, warm = probe_compile_times(args)
         overhead = lambda t: t.get("trace_s", 0) + t.get("load_s", 0) + t["lower_s"] + t["compile_s"]

@@ -114,3 +114,16 @@ def test_profile_bench_prints_where_the_time_goes(capsys, tmp_path, what):
     assert result["bench"] == "profile_ops" and result["what"] == what
     assert result["wall_ms_per_step"] > 0 and result["xla_flops_per_step_g"] > 0
     assert result["slowest_ops"] and all(op["ms_per_step"] >= 0 and op["hlo"] for op in result["slowest_ops"])
+
+
+def test_step_bench_prints_the_sandwich_against_its_subnets_sliced(capsys):
+    import experiments.bench.step as step_bench
+
+    step_bench.main(["--smoke"])
+    result = json_line(capsys)
+    assert result["bench"] == "step" and result["space"] == "mlp" and len(result["middle_archs"]) == 1
+    assert result["compile_count"] == 1  # one masked program for every arch, warm-up and timed calls included
+    # The static sandwich runs the same three subnets the sliced sum adds up.
+    assert result["sliced_sandwich_ms"] > 0 and result["static_sandwich_over_sliced"] > 0
+    assert result["peak_rss_mb"] > 0 and result["sandwich_first_call_s"]["static"] > 0
+    assert result["cold_compile_s"] > 0 and result["warm_first_step_overhead_s"] >= 0

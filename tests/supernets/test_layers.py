@@ -60,6 +60,31 @@ def test_depthwise_kernel_choices_masked_equal_sliced(transform, kernel_size):
     np.testing.assert_array_equal(masked[..., 4:], 0.0)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_switched_kernel_equals_masked_in_values_and_gradients(stride):
+    layer = ElasticDepthwiseConv(6, (3, 5, 7), stride=stride, kernel_transform=True, rngs=nnx.Rngs(3))
+    for matrix in layer.transforms.values():
+        matrix[...] = matrix[...] + 0.1 * jnp.asarray(RNG.normal(size=matrix[...].shape), jnp.float32)
+    graphdef, params = nnx.split(layer)
+    x = masked_input((2, 7, 7, 6), 4)[..., :4]  # a switched block hands the layer its static width
+
+    def loss(params, x, size, switch):
+        y = nnx.merge(graphdef, params)(x, size, switch=switch)
+        return jnp.sum(jnp.square(y)), y
+
+    run = jax.jit(jax.grad(loss, argnums=(0, 1), has_aux=True), static_argnums=3)
+    for size in (3, 5, 7):
+        (p_masked, x_masked), y_masked = run(params, x, jnp.int32(size), False)
+        (p_switch, x_switch), y_switch = run(params, x, jnp.int32(size), True)
+        np.testing.assert_allclose(y_switch, y_masked, atol=1e-5)
+        np.testing.assert_allclose(x_switch, x_masked, atol=1e-4)
+        for got, want in zip(jax.tree.leaves(p_switch), jax.tree.leaves(p_masked)):
+            np.testing.assert_allclose(got, want, atol=1e-4)
+    # Only the chosen kernel's taps run: the switched program holds one branch per kernel size.
+    text = jax.jit(lambda x, k: layer(x, k, switch=True)).lower(x, jnp.int32(3)).as_text()
+    assert text.count("stablehlo.case") == 1
+
+
 def test_kernel_transform_changes_small_kernels_only():
     layer = ElasticDepthwiseConv(3, (3, 5, 7), kernel_transform=True, rngs=nnx.Rngs(0))
     raw_centre = layer.kernel[...][2:5, 2:5]
