@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from nas import data as data_lib
 from nas.atomic_write import write_json_atomically
-from nas.config import check_finite, to_dict
+from nas.config import check_settings, setting, to_dict
 from nas.differentiable import arch_params, single_path
 from nas.errors import ConfigError, RunDirError
 from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
@@ -59,58 +59,60 @@ def check_method(method: str) -> str:
 
 @dataclass(frozen=True)
 class DifferentiableConfig:
-    space: str = "nb201"
-    space_options: dict = field(default_factory=dict)
-    method: str = "tangle"               # tangle (superposition) | darts (mixed ops) | gdas (Gumbel, hard) | single-path
-    steps: int = 1000
-    batch_size: int = 64
-    learning_rate: float = 0.025         # weights: SGD momentum, cosine decay (DARTS's settings)
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float | None = 5.0
-    alpha_learning_rate: float = 3e-4    # alpha: Adam (0.5, 0.999), weight decay 1e-3 (DARTS)
-    alpha_weight_decay: float = 1e-3
-    alpha_init_scale: float = 1e-3
-    temperature_start: float = 10.0      # GDAS: linear from start to end over the steps
-    temperature_end: float = 0.1
-    latency_predictor: str | None = None  # a `nas latency fit` file: adds the latency penalty
-    latency_weight: float = 1.0          # penalty per ms of expected latency (above the budget, with one)
-    latency_budget: float | None = None  # ms: a hinge, free below the budget
+    """Every knob of `nas search-differentiable`: its options, defaults, help and checks (nas.config.setting)."""
+
+    space: str = setting("nb201", "a shipped space or package.module:attr")
+    space_options: dict = setting({}, "the space's options (--option key=value)", hidden=True)
+    method: str = setting("tangle", "tangle (superposed entangled weights), darts (one op per choice), gdas (Gumbel, "
+                          "hard samples), single-path (a trainable threshold per nested choice decides; needs nested "
+                          "decisions)", choices=METHODS)
+    steps: int = setting(1000, "search steps (a weight and an alpha step each)", above=0)
+    batch_size: int = setting(64, "examples per step", above=0)
+    # The weights: SGD with momentum and cosine decay (DARTS's settings).
+    learning_rate: float = setting(0.025, "weights: SGD with momentum, cosine decay", above=0, cli=("--lr",))
+    momentum: float = setting(0.9, "weights: SGD momentum", minimum=0)
+    weight_decay: float = setting(3e-4, "weights: weight decay", minimum=0)
+    grad_clip: float | None = setting(5.0, "weights: clip the global gradient norm (0: no clipping)", minimum=0,
+                                      from_cli=lambda value: value or None)
+    # The architecture: Adam (0.5, 0.999) with weight decay (DARTS).
+    alpha_learning_rate: float = setting(3e-4, "architecture: Adam (0.5, 0.999)", above=0, cli=("--alpha-lr",))
+    alpha_weight_decay: float = setting(1e-3, "architecture: weight decay", minimum=0)
+    alpha_init_scale: float = setting(1e-3, "architecture: std of alpha's random initialisation", minimum=0)
+    temperature_start: float = setting(10.0, "gdas: Gumbel-softmax temperature, linear from start to end", above=0)
+    temperature_end: float = setting(0.1, "gdas: the temperature at the last step", above=0)
+    latency_predictor: str | None = setting(None, "predictor file from `nas latency fit`: penalise expected latency")
+    latency_weight: float = setting(1.0, "penalty per ms of expected latency (per ms above the budget, with "
+                                    "--latency-budget); single-path: lambda in lambda * log(expected ms)", above=0)
+    latency_budget: float | None = setting(None, "ms: a hinge penalty above this expected latency (single-path: "
+                                           "lambda * max(log(E / budget), 0))")
     # Single-Path NAS: Adam on the thresholds (rings' RMS is about 0.05-0.2 at initialisation); steps without
     # the latency term, the thresholds held (None: half the steps); the warm-up's indicator dropout.
-    threshold_learning_rate: float = 0.01
-    warmup_steps: int | None = None
-    indicator_dropout: float = 0.4
-    seed: int = 0
-    data: str = "fashion-mnist"          # fashion-mnist | synthetic
-    validation_size: int = 5000          # fashion-mnist: the held-out images alpha learns on
-    limit_train: int | None = None
-    checkpoint_every: int = 100
-    log_every: int = 10
+    threshold_learning_rate: float = setting(0.01, "single-path: Adam on the thresholds", above=0,
+                                             cli=("--threshold-lr",))
+    warmup_steps: int | None = setting(None, "single-path: steps without the latency term, thresholds held",
+                                       default_help="half of --steps")
+    indicator_dropout: float = setting(0.4, "single-path: during the warm-up, the weight step drops each indicator "
+                                       "with this probability")
+    seed: int = setting(0, "initialisation, batch order, alpha's initialisation and GDAS's noise", minimum=0)
+    data: str = setting("fashion-mnist", "fashion-mnist or synthetic", choices=("fashion-mnist", "synthetic"))
+    validation_size: int = setting(5000, "fashion-mnist: training images held out for the architecture steps",
+                                   above=0)
+    limit_train: int | None = setting(None, "use only the first N training images")
+    checkpoint_every: int = setting(100, "steps between checkpoints", above=0)
+    log_every: int = setting(10, "steps between metrics lines", above=0)
 
     def check(self) -> None:
-        check_finite(to_dict(self), "differentiable search config")
         check_method(self.method)
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "alpha_learning_rate",
-                     "temperature_start", "temperature_end", "latency_weight"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"differentiable search: {name} must be > 0, got {getattr(self, name)}")
-        if self.alpha_weight_decay < 0 or self.alpha_init_scale < 0:
-            raise ConfigError("differentiable search: alpha_weight_decay and alpha_init_scale must be >= 0")
+        check_settings(self, "differentiable search")
         if self.latency_budget is not None and not self.latency_budget > 0:
             raise ConfigError(f"differentiable search: latency budget must be > 0 ms, got {self.latency_budget}")
         if self.latency_budget is not None and self.latency_predictor is None:
             raise ConfigError("differentiable search: a latency budget needs a latency predictor (--latency-predictor)")
         if self.method == single_path.METHOD:
             self._check_single_path()
-        if self.data not in ("fashion-mnist", "synthetic"):
-            raise ConfigError(f"differentiable search: data must be fashion-mnist or synthetic, got {self.data!r}")
         self.train_config().check()
 
     def _check_single_path(self) -> None:
-        if not self.threshold_learning_rate > 0:
-            raise ConfigError("differentiable search: threshold_learning_rate must be > 0, got "
-                              f"{self.threshold_learning_rate}")
         if not 0.0 <= self.indicator_dropout < 1.0:
             raise ConfigError(f"differentiable search: indicator_dropout must be in [0, 1), got {self.indicator_dropout}")
         if self.warmup_steps is not None and (type(self.warmup_steps) is not int or self.warmup_steps < 0):
