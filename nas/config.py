@@ -67,17 +67,19 @@ def to_dict(config) -> dict:
 
 def setting(default: Any = None, help: str = "", *, choices: tuple | None = None, minimum: float | None = None,
             above: float | None = None, cli: tuple[str, ...] | None = None, separator: str | None = None,
-            from_cli: Any = None, default_help: str | None = None, hidden: bool = False):
+            from_cli: Any = None, default_help: str | None = None, hidden: bool = False, multiple: bool = False):
     """A config field that also declares its command-line option and its checks.
 
     The dataclass is then the single source: `nas.config_cli.click_options` writes the options (name, type,
     default, help and the allowed values) and `check_settings` the range and choice checks, so the CLI, Python
     and saved configs are checked alike. `cli` overrides the option's names ("--lr", "--x/--no-x");
     `separator` reads a tuple field from one string; `from_cli` converts the option's value (e.g. 0 -> None);
-    `default_help` describes a default the field resolves later; `hidden` keeps a field off the CLI.
+    `default_help` describes a default the field resolves later; `hidden` keeps a field off the CLI;
+    `multiple` makes a tuple field a repeatable option (one entry per use).
     """
     metadata = {"help": help, "choices": choices, "minimum": minimum, "above": above, "cli": cli,
-                "separator": separator, "from_cli": from_cli, "default_help": default_help, "hidden": hidden}
+                "separator": separator, "from_cli": from_cli, "default_help": default_help, "hidden": hidden,
+                "multiple": multiple}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -33,6 +33,8 @@ def _help(field: dataclasses.Field) -> str:
 
 def _default(field: dataclasses.Field):
     value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if field.metadata.get("multiple"):
+        return value
     if isinstance(value, tuple):
         return field.metadata["separator"].join(value) if field.metadata["separator"] else ""
     return value
@@ -51,7 +53,9 @@ def click_options(cls):
         for field in reversed(cli_fields(cls)):
             value_type, default = _value_type(hints[field.name]), _default(field)
             names = field.metadata["cli"] or ("--" + field.name.replace("_", "-"),)
-            if value_type is bool:
+            if field.metadata.get("multiple"):
+                option = click.option(*names, field.name, multiple=True, default=default, help=_help(field))
+            elif value_type is bool:
                 if not field.metadata["cli"]:
                     names = (f"--{field.name.replace('_', '-')}/--no-{field.name.replace('_', '-')}",)
                 option = click.option(*names, field.name, default=default, show_default=True, help=_help(field))
@@ -65,7 +69,7 @@ def click_options(cls):
     return decorate
 
 
-def config_from_options(cls, options: dict, what: str, **extra):
+def config_from_options(cls, options: dict, what: str, /, **extra):
     """`cls` built from the keyword arguments of `click_options(cls)` (plus `extra` fields), checked."""
     from nas.config import from_dict
 
@@ -74,7 +78,9 @@ def config_from_options(cls, options: dict, what: str, **extra):
         if field.name not in options:
             continue
         value, meta = options[field.name], field.metadata
-        if meta["separator"] is not None:
+        if meta.get("multiple"):
+            value = tuple(value)
+        elif meta["separator"] is not None and value is not None:
             value = tuple(part.strip() for part in value.split(meta["separator"]) if part.strip())
         if meta["from_cli"] is not None:
             value = meta["from_cli"](value)

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from nas.cli import _one_line_errors
+from nas.config_cli import click_options, config_from_options
 from nas.errors import ConfigError
 from nas.key_values import parse_key_values
+from nas.search.loop import SearchConfig
 from nas.search.scoring_network import CHOICES as SUPERNET_CHOICES
 from nas.user_code import import_attribute
-from searchers.registry import SEARCHERS
 
 
 def resolve_space(spec: str):
@@ -53,22 +54,7 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--objective", "objective_spec", default=None,
               help="black-box mode: module:function of an Arch returning a number or a dict of metrics")
 @click.option("--outputs", default="accuracy", show_default=True, help="black-box: metrics the objective returns")
-@click.option("--searcher", default="evolution", show_default=True,
-              type=click.Choice(list(SEARCHERS)))
-@click.option("--trials", type=int, default=100, show_default=True, help="finished trials the study should hold")
-@click.option("--batch", type=int, default=8, show_default=True, help="archs evaluated together")
-@click.option("--objectives", "objective_list", default=None,
-              help="METRIC:max|min, comma-separated [default: accuracy:max,params:min on a trained run; with "
-                   "--objective, its --outputs (accuracy maximised, others minimised)]")
-@click.option("--constraint", "constraints", multiple=True, help="budget METRIC<=VALUE (params<=50000, latency<=5ms)")
-@click.option("--storage", default=None, help="SQLAlchemy URL or journal file [default: RUN/search.journal]")
-@click.option("--study", default="search", show_default=True)
-@click.option("--worker", default="main", show_default=True, help="name keying this process's searcher state")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--initial-archs", default="endpoints", show_default=True,
-              type=click.Choice(["endpoints", "smallest", "largest", "middle", "none"]),
-              help="archs every searcher evaluates first: the smallest and largest, one of them, every "
-                   "decision at its middle value (Shears' heuristic), or none")
+@click_options(SearchConfig)
 @click.option("--option", "options", multiple=True, help="searcher option key=value (JSON value), repeatable")
 @click.option("--reference", "references", multiple=True, help="hypervolume reference METRIC=VALUE, repeatable")
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
@@ -91,10 +77,9 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               help="a new group's weights: the run's trained supernet, or the supernet as initialised")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
-def search(run_path, space, objective_spec, outputs, searcher, trials, batch, objective_list, constraints, storage,
-           study, worker, seed, initial_archs, options, references, split, execution, limit, latency_predictor, supernet,
-           cost_repeats, sharing, sharing_steps, sharing_start, quiet):
-    from nas.search import BlackBoxEvaluator, SearchConfig, SupernetEvaluator, run_search
+def search(run_path, space, objective_spec, outputs, options, references, split, execution, limit, latency_predictor,
+           supernet, cost_repeats, sharing, sharing_steps, sharing_start, quiet, **settings):
+    from nas.search import BlackBoxEvaluator, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
     from nas.errors import RunDirError
 
@@ -112,11 +97,12 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
     else:
         from nas.search.shared_weights import Sharing
 
-        rule = Sharing(sharing, steps=sharing_steps, start=sharing_start, seed=seed)
+        rule = Sharing(sharing, steps=sharing_steps, start=sharing_start, seed=settings["seed"])
         rule.check()
         evaluator = SupernetEvaluator(run_path, split=split, execution=execution, limit=limit,
                                       latency_predictor=latency_predictor, supernet=supernet, sharing=rule,
-                                      sharing_dir=Path(run_path) / f"sharing-{study}.{worker}" if rule.active else None)
+                                      sharing_dir=Path(run_path) / f"sharing-{settings['study']}.{settings['worker']}"
+                                      if rule.active else None)
         if space is not None and resolve_space(space).fingerprint() != evaluator.space.fingerprint():
             raise RunDirError(f"run directory {run_path} holds space {evaluator.space.name!r}, not {space!r}")
     reference = {}
@@ -125,11 +111,8 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
         if not sep:
             raise ConfigError(f"--reference must look like METRIC=VALUE, got {pair!r}")
         reference[key] = parse_number(value, f"--reference {key}", key)
-    config = SearchConfig(searcher=searcher, trials=trials, batch=batch,
-                          objectives=_split_list((objective_list,)) if objective_list else None,
-                          constraints=tuple(constraints), seed=seed, study=study, storage=storage,
-                          options=parse_key_values(options), reference=reference, worker=worker,
-                          initial_archs=initial_archs)
+    config = config_from_options(SearchConfig, settings, "nas search", options=parse_key_values(options),
+                                 reference=reference)
     result = run_search(evaluator, run_path, config, progress=not quiet)
     best = result.best()
     if result.constraints and not result.feasible:
@@ -140,7 +123,7 @@ def search(run_path, space, objective_spec, outputs, searcher, trials, batch, ob
                "duplicates": result.duplicates,
                "best": None if best is None else {"arch": best.arch, **best.metrics}}
     if isinstance(evaluator, SupernetEvaluator) and is_mixture_run(evaluator) and cost_repeats:
-        summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, study, cost_repeats)
+        summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, config.study, cost_repeats)
     click.echo(json.dumps(summary))
 
 

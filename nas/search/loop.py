@@ -26,7 +26,7 @@ import sys
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState, create_trial
 from tqdm import tqdm
 
+from nas.config import check_settings, setting
 from nas.errors import ConfigError, RunDirError
 from nas.optuna_private import storage_of, study_id, trial_id
 from nas.pareto import hypervolume, pareto_front
@@ -42,6 +43,8 @@ from nas.search.objectives import (Constraint, Objective, canonical_metrics, che
 from nas.search.storage import JOURNAL_FILE, open_storage
 from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_record, trial_records
 from nas.search.worker import claim_name, is_dead, this_worker
+from searchers.initial_archs import CHOICES as INITIAL_ARCHS
+from searchers.registry import SEARCHERS as SEARCHER_NAMES
 
 SEARCH_FILE = "search.json"
 # What a search optimises when not told: an evaluator may say otherwise (`default_objectives`).
@@ -53,18 +56,29 @@ STATE_DIR = "search-state"
 
 @dataclass(frozen=True)
 class SearchConfig:
-    searcher: str = "evolution"
-    trials: int = 100
-    batch: int = 8
-    objectives: tuple | None = None  # default: the evaluator's own (`default_objectives`)
-    constraints: tuple = ()
-    seed: int = 0
-    study: str = "search"
-    storage: str | None = None  # default: DIRECTORY/search.journal
-    options: Mapping = field(default_factory=dict)  # searcher options
-    reference: Mapping = field(default_factory=dict)  # hypervolume reference point per metric
-    worker: str = "main"
-    initial_archs: str = "endpoints"  # asked first: endpoints | smallest | largest | middle | none (searchers.initial_archs)
+    """What a search does, apart from how archs are scored: `nas search`'s options are these settings."""
+
+    searcher: str = setting("evolution", "the searcher proposing archs", choices=tuple(SEARCHER_NAMES))
+    trials: int = setting(100, "finished trials the study should hold", minimum=1)
+    batch: int = setting(8, "archs evaluated together", minimum=1)
+    objectives: tuple | None = setting(
+        None, "METRIC:max|min, comma-separated", separator=",", from_cli=lambda value: value or None,
+        default_help="accuracy:max,params:min on a trained run; with --objective, its --outputs (accuracy "
+                     "maximised, others minimised)")
+    constraints: tuple = setting((), "budget METRIC<=VALUE (params<=50000, latency<=5ms), repeatable",
+                                 multiple=True, cli=("--constraint",))
+    seed: int = setting(0, "the searcher's seed (each worker's searcher is seeded from it and its name)", minimum=0)
+    study: str = setting("search", "the study's name in the storage")
+    storage: str | None = setting(None, "SQLAlchemy URL or journal file", default_help="RUN/search.journal")
+    options: Mapping = setting({}, "searcher options (--option key=value)", hidden=True)
+    reference: Mapping = setting({}, "hypervolume reference point per metric (--reference METRIC=VALUE)", hidden=True)
+    worker: str = setting("main", "name keying this process's searcher state")
+    initial_archs: str = setting(
+        "endpoints", "archs every searcher evaluates first: the smallest and largest, one of them, every decision "
+        "at its middle value (Shears' heuristic), or none", choices=INITIAL_ARCHS)
+
+    def check(self) -> None:
+        check_settings(self, "search")
 
 
 @dataclass
@@ -227,8 +241,7 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     constraints = [parse_constraint(c) for c in config.constraints]
     if not objectives:
         raise ConfigError("a search needs at least one objective, e.g. accuracy:max")
-    if config.trials < 1 or config.batch < 1:
-        raise ConfigError(f"trials and batch must be >= 1, got trials={config.trials}, batch={config.batch}")
+    config.check()
     check_metrics(objectives, constraints, evaluator.metric_names)
     _check_directory(directory, space)
     _check_budgets(evaluator, constraints)

@@ -83,3 +83,35 @@ def test_a_hidden_setting_is_no_option_and_a_choice_is_shown_as_its_values():
 
     help_text = CliRunner().invoke(command, ["--help"]).output
     assert "--kind [a|b]" in help_text and "--internal" not in help_text
+
+
+@dataclass(frozen=True)
+class Budgets:
+    name: str = setting("run", "a name")
+    constraints: tuple = setting((), "budget, repeatable", multiple=True, cli=("--constraint",))
+    options: dict = setting({}, "hidden, given by the command", hidden=True)
+
+
+def test_a_multiple_setting_is_a_repeatable_option_and_extra_fields_may_share_a_parameter_name():
+    @click.command()
+    @click_options(Budgets)
+    def command(**values):
+        click.echo(repr(config_from_options(Budgets, values, "test", options={"a": 1})))
+
+    result = CliRunner().invoke(command, ["--constraint", "params<=5", "--constraint", "latency<=2ms"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == repr(Budgets("run", ("params<=5", "latency<=2ms"), {"a": 1}))
+    assert CliRunner().invoke(command, []).output.strip() == repr(Budgets("run", (), {"a": 1}))
+
+
+def test_every_search_config_setting_is_a_search_option():
+    from nas.search.cli import search
+    from nas.search.loop import SearchConfig
+
+    options = {parameter.name: parameter for parameter in search.params}
+    for field in cli_fields(SearchConfig):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        assert options[field.name].default == default, field.name
+    # Searcher options and the hypervolume reference come as KEY=VALUE pairs, parsed by the command.
+    assert {f.name for f in dataclasses.fields(SearchConfig)} - {f.name for f in cli_fields(SearchConfig)} == \
+        {"options", "reference"}

@@ -48,5 +48,5 @@ def test_initial_archs(tmp_path, initial, first):
     assert [r.arch for r in result.records[:len(first)]] == [named[f] for f in first]
     if not first:
         assert not set(named.values()) & {r.arch for r in result.records[:2]}
-    with pytest.raises(ConfigError, match="unknown initial archs 'centre'; allowed: endpoints"):
+    with pytest.raises(ConfigError, match="initial_archs must be one of endpoints, smallest, largest, middle, none, got 'centre'"):
         run_search(evaluator, tmp_path / "t", SearchConfig(initial_archs="centre"), progress=False)
