@@ -173,8 +173,8 @@ class Adapted:
             jax.device_get(self.state.params))
         scorer = make_batched_next_token_scorer(self.session.graphdef, self.space)
         data, config = self.session.dataset, self.session.config
-        batches = fixed_batches(data.test.images, data.test.labels, config.eval_batch_size)
-        scores = scorer(params, self.state.stats, data.train.images[:config.calibration_images], batches,
+        batches = fixed_batches(data.test.inputs, data.test.labels, config.eval_batch_size)
+        scores = scorer(params, self.state.stats, data.train.inputs[:config.calibration_images], batches,
                         self.space.largest().to_vector()[None])
         return float(np.asarray(scores["bits_per_char"])[0])
 

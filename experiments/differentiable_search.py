@@ -347,7 +347,7 @@ def latency_setup(config: Config) -> dict | None:
             "budget_ms": budget, "smallest_predicted_ms": float(extremes[0]),
             "largest_predicted_ms": float(extremes[1]), "smallest": space.smallest().to_string(),
             "largest": space.largest().to_string(), "batch": int(document.get("batch", 1)),
-            "input_shape": list(document["space"]["image_shape"]), "stored_options": document["space"].get("options"),
+            "input_shape": list(document["space"]["input_shape"]), "stored_options": document["space"].get("options"),
             "threads": threads, "xla_flags": device.get("xla_flags", ""),
             "device_fingerprint": document.get("device_fingerprint")}
 

@@ -141,9 +141,9 @@ class StandAlone:
         self.step = make_train_step(self.session.graphdef, self.session.space, self.optimizer, donate=False)
         self.scorer = make_batched_scorer(self.session.graphdef, self.session.space)
         test = self.session.dataset.test
-        images, labels = test.images[:self.config.limit_test], test.labels[:self.config.limit_test]
-        self.batches = fixed_batches(images, labels, min(500, len(images)))
-        self.calibration = self.session.dataset.train.images[:64]
+        inputs, labels = test.inputs[:self.config.limit_test], test.labels[:self.config.limit_test]
+        self.batches = fixed_batches(inputs, labels, min(500, len(inputs)))
+        self.calibration = self.session.dataset.train.inputs[:64]
         self._ready = True
 
     @staticmethod
@@ -188,7 +188,7 @@ def ranked_archs(config: Config, session):
     from nas.hardware.counters import load_counter
     from nas.stratified import stratified_archs
 
-    counter = load_counter(config.space, config.space_options, image_shape=session.dataset.image_shape)
+    counter = load_counter(config.space, config.space_options, input_shape=session.dataset.input_shape)
     return stratified_archs(counter.space, lambda v: np.asarray(counter.macs(v), float), config.archs,
                             strata=config.strata, seed=config.arch_seed)
 

@@ -142,7 +142,7 @@ def _collect(config: Config, setting: Setting, shape: tuple, run: Path, n: int, 
     if not config.processes:
         from nas.hardware.collect import CollectConfig, collect
 
-        collect(CollectConfig(space=config.space, n=n, batch=setting.batch, image_shape=shape,
+        collect(CollectConfig(space=config.space, n=n, batch=setting.batch, input_shape=shape,
                               options=config.space_options, seed=config.seed, group=config.group,
                               repeats=_repeats(config, setting), layers=layers, backend=setting.backend,
                               threads=setting.threads), run, progress=False)

@@ -102,7 +102,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         collection = run_dir / "fit" / device
         if not collection.exists():
             sample = _subset(csvs[device], config.fit_archs, config.seed, run_dir / "csv" / f"{device}-{config.fit_archs}.csv")
-            import_csv(sample, collection, space="nb201", image_shape=shape, device=device)
+            import_csv(sample, collection, space="nb201", input_shape=shape, device=device)
         report = fit(collection, seed=config.seed, mlp_steps=config.mlp_steps)
         results["fit"][device] = {"best": report["best"], "test": report["results"]["median"],
                                   "fit_part": report["selection"]["fit_part"]}
@@ -113,7 +113,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     for device in config.targets:  # 2. a new device from a few of its archs
         collection = run_dir / "all" / device
         if not collection.exists():
-            import_csv(csvs[device], collection, space="nb201", image_shape=shape, device=device)
+            import_csv(csvs[device], collection, space="nb201", input_shape=shape, device=device)
         results["adapt"][device] = adapt(sources, collection, run_dir / "adapt" / device, samples=20,
                                          curve=config.curve, repeats=config.repeats, seed=config.seed)
         if progress:

@@ -34,6 +34,7 @@ import numpy as np
 
 from experiments.common import Budget, fixed_archs, train_once, write_results
 from nas.config import from_dict
+from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.inherited_scores import score_archs
 from nas.rank_metrics import kendall_tau, ranking_report, spearman
@@ -180,7 +181,7 @@ def arch_sizes(config: Config, space, archs, record: dict) -> dict:
     from nas.hardware.counters import CostCounter
 
     definition = get_definition(config.space)
-    counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], record["image_shape"]))
+    counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], stored_input_shape(record)))
     counts = [counter.count(a) for a in archs]
     return {"params": [c["params"] for c in counts], "macs": [c["macs"] for c in counts]}
 
@@ -191,7 +192,7 @@ def arch_costs(config: Config, space, archs, record: dict) -> tuple[str, np.ndar
     from nas.hardware.counters import CostCounter
 
     definition = get_definition(config.space)
-    counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], record["image_shape"]))
+    counter = CostCounter(space, resolve_cost_model(definition, record["space_options"], stored_input_shape(record)))
     if config.latency_predictor is None:
         return "macs", np.array([counter.count(a)["macs"] for a in archs], float)
     from nas.hardware.predictor_io import load_predictor

@@ -26,6 +26,7 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically
 from nas.config import from_dict
+from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.rank_metrics import cost_bands, ranking_report
@@ -74,7 +75,7 @@ def standalone_config(trained: TrainConfig, arch: str, seed: int, steps: int) ->
         checkpoint_every=max(steps // 4, 1))
 
 
-def arch_costs(definition, options: dict, image_shape: tuple, space):
+def arch_costs(definition, options: dict, input_shape: tuple, space):
     """(cost name, cost of int32 arch vectors, {"macs", "params"} of one arch) for the run's space.
 
     Multiply-adds through the space's cost model; a space without one (a user's own, for instance) is
@@ -84,7 +85,7 @@ def arch_costs(definition, options: dict, image_shape: tuple, space):
     from nas.hardware.counters import CostCounter
 
     try:
-        counter = CostCounter(space, resolve_cost_model(definition, options, image_shape))
+        counter = CostCounter(space, resolve_cost_model(definition, options, input_shape))
         return "macs", (lambda v: np.asarray(counter.macs(v), float)), counter.count
     except CostModelError:
         pass
@@ -112,9 +113,9 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
         raise ConfigError(f"nas audit: {run.path} has not finished training (no summary.json); finish it with the "
                           "same `nas train` command first")
     definition = get_definition(trained.space)
-    options, image_shape = record["space_options"], tuple(record["image_shape"])
+    options, input_shape = record["space_options"], stored_input_shape(record)
     space = definition.make_space(**options)
-    cost_name, cost_of, count = arch_costs(definition, options, image_shape, space)
+    cost_name, cost_of, count = arch_costs(definition, options, input_shape, space)
     archs = stratified_archs(space, cost_of, config.archs, strata=config.strata, seed=config.arch_seed,
                              pool=4096 if cost_name == "macs" else 512)
     costs = [count(a) for a in archs]

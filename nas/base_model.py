@@ -58,6 +58,6 @@ def _load(run_path: str, arch_spec: str, calibration_windows: int, step: int) ->
         arch = parse_arch(session.space, arch_spec)
         supernet = nnx.merge(session.graphdef, jax.device_get(state.params), jax.device_get(state.stats))
         graphdef, subnet_state = nnx.split(slice_subnet(supernet, arch))
-    calibration = np.asarray(session.dataset.train.images[:calibration_windows], np.int32)
+    calibration = np.asarray(session.dataset.train.inputs[:calibration_windows], np.int32)
     return Base(session.space.name, dict(session.options), arch.to_dict(), graphdef,
                 jax.device_get(subnet_state), calibration)

@@ -204,7 +204,7 @@ def eval_export(export_dirs, stablehlo):
         # token windows are cut to the length the model was trained on.
         train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
                                  f"{export_dir}/arch.json")
-        context = exported.info["image_shape"][0] if exported.inputs == "tokens" else None
+        context = exported.input_shape[0] if exported.inputs == "tokens" else None
         scores = score_split(forward, load_dataset(train_config, context).test)
         click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
                                "arch": exported.info["arch_string"],

@@ -118,13 +118,13 @@ INPUT_KINDS = ("images", "tokens")
 
 @dataclass(frozen=True, eq=False)  # eq=False: `==` on arrays has no single truth value
 class Split:
-    """One part of a dataset: the inputs (named `images` after the first datasets) and int32 labels.
+    """One part of a dataset: the examples' inputs and int32 labels.
 
-    kind "images": float32 NHWC images, labels [N] (one class each).
-    kind "tokens": int32 [N, T] token windows, labels int32 [N, T] (the next token at each position).
+    kind "images": inputs float32 NHWC images, labels [N] (one class each).
+    kind "tokens": inputs int32 [N, T] token windows, labels int32 [N, T] (the next token at each position).
     """
 
-    images: np.ndarray
+    inputs: np.ndarray
     labels: np.ndarray
     kind: str = "images"
 
@@ -132,20 +132,25 @@ class Split:
         if self.kind not in INPUT_KINDS:
             raise DataError(f"split kind must be one of {', '.join(INPUT_KINDS)}; got {self.kind!r}")
         if self.kind == "tokens":
-            _check_tokens_and_labels(self.images, self.labels, length=None)
+            _check_tokens_and_labels(self.inputs, self.labels, length=None)
         else:
-            _check_images_and_labels(self.images, self.labels, image_shape=None)
-            _check_finite(self.images)
+            _check_images_and_labels(self.inputs, self.labels, image_shape=None)
+            _check_finite(self.inputs)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def images(self) -> np.ndarray:
+        """`inputs`, by its former name (from before token datasets), kept for user scripts."""
+        return self.inputs
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Train/validation/test splits plus what a model needs to know about them.
 
-    `image_shape` is the shape of one example's input: (H, W, C) for images,
+    `input_shape` is the shape of one example's input: (H, W, C) for images,
     (T,) for token windows. `mean` and `std` are the statistics the images were
     normalised with, on the scale of the raw pixels times `pixel_scale` (for
     Fashion-MNIST, uint8 pixels times 1/255); token datasets are not normalised
@@ -160,7 +165,7 @@ class Dataset:
     validation: Split
     test: Split
     num_classes: int
-    image_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
     mean: float
     std: float
     unigram_bits_per_char: Mapping[str, float] = field(default_factory=dict)
@@ -170,6 +175,43 @@ class Dataset:
     def inputs(self) -> str:
         """What the examples are: "images" or "tokens" (as a space's definition declares what it reads)."""
         return self.train.kind
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """`input_shape`, by its former name (from before token datasets), kept for user scripts."""
+        return self.input_shape
+
+
+# Files written before the rename of `image_shape` to `input_shape` (run summaries, export info,
+# latency collections, predictor files) record one example's input shape under "image_shape".
+INPUT_SHAPE_KEYS = ("input_shape", "image_shape")
+
+
+def stored_input_shape(document: Mapping[str, Any]) -> tuple[int, ...]:
+    """One example's input shape as a saved document records it: "input_shape", or "image_shape" in files
+    written before that key was renamed. KeyError('input_shape') when it has neither."""
+    for key in INPUT_SHAPE_KEYS:
+        if key in document:
+            return tuple(document[key])
+    raise KeyError("input_shape")
+
+
+def with_input_shape(document: Mapping[str, Any]) -> dict:
+    """A copy of `document` that has "input_shape" whenever it records a shape under either key, for readers that
+    pass the document on or compare it key by key."""
+    document = dict(document)
+    if any(key in document for key in INPUT_SHAPE_KEYS):
+        document["input_shape"] = list(stored_input_shape(document))
+    return document
+
+
+def renamed_input_shape(input_shape: Any, image_shape: Any, where: str) -> Any:
+    """The `input_shape` argument of `where`, also accepted by its former keyword `image_shape`."""
+    if image_shape is None:
+        return input_shape
+    if input_shape is not None:
+        raise TypeError(f"{where}: give input_shape or its former name image_shape, not both")
+    return image_shape
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +261,7 @@ def load_fashion_mnist(
         validation=make_split(train_images, train_labels, validation_index),
         test=make_split(test_images, test_labels, test_index),
         num_classes=FASHION_MNIST_CLASSES,
-        image_shape=(height, width, 1),
+        input_shape=(height, width, 1),
         mean=mean,
         std=std,
         pixel_scale=1.0 / 255.0,
@@ -360,7 +402,7 @@ def synthetic_dataset(
         validation=make_split(*validation),
         test=make_split(*test),
         num_classes=num_classes,
-        image_shape=image_shape,
+        input_shape=image_shape,
         mean=mean,
         std=std,
     )
@@ -418,7 +460,7 @@ class BatchStream:
         if self._index == self.steps_per_epoch:
             self._epoch += 1
             self._index = 0
-        return self._split.images[chosen], self._split.labels[chosen]
+        return self._split.inputs[chosen], self._split.labels[chosen]
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return self
@@ -471,26 +513,26 @@ def iterate_batches(split: Split, batch_size: int) -> Iterator[tuple[np.ndarray,
     """Yield the split in order, for evaluation; the last batch may be smaller."""
     _check_int(batch_size, "batch_size", low=1)
     for start in range(0, len(split), batch_size):
-        yield split.images[start : start + batch_size], split.labels[start : start + batch_size]
+        yield split.inputs[start : start + batch_size], split.labels[start : start + batch_size]
 
 
 # ---------------------------------------------------------------------------
 # Validation
 
 
-def check_batch(images: Any, labels: Any, image_shape: tuple[int, ...]) -> None:
-    """Raise DataError unless the batch fits a dataset whose examples have shape `image_shape`.
+def check_batch(inputs: Any, labels: Any, input_shape: tuple[int, ...]) -> None:
+    """Raise DataError unless the batch fits a dataset whose examples have shape `input_shape`.
 
-    Images, `image_shape` (H, W, C): float32 (N, H, W, C) images, int32 (N,) labels.
-    Token windows, `image_shape` (T,): int32 (N, T) tokens, int32 (N, T) next-token labels.
+    Images, `input_shape` (H, W, C): float32 (N, H, W, C) images, int32 (N,) labels.
+    Token windows, `input_shape` (T,): int32 (N, T) tokens, int32 (N, T) next-token labels.
     Trainers call this before jitted code, so a wrong batch is reported in
     terms of the data rather than as a JAX shape error deep in a trace.
     """
-    image_shape = tuple(image_shape)
-    if len(image_shape) == 1:
-        _check_tokens_and_labels(images, labels, length=image_shape[0])
+    input_shape = tuple(input_shape)
+    if len(input_shape) == 1:
+        _check_tokens_and_labels(inputs, labels, length=input_shape[0])
     else:
-        _check_images_and_labels(images, labels, image_shape)
+        _check_images_and_labels(inputs, labels, input_shape)
 
 
 def _check_images_and_labels(images: Any, labels: Any, image_shape: tuple[int, ...] | None) -> None:

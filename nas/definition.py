@@ -13,7 +13,7 @@ from typing import Any
 
 from flax import nnx
 
-from nas.data import INPUT_KINDS
+from nas.data import INPUT_KINDS, renamed_input_shape
 from nas.errors import ConfigError
 from nas.space import Space
 
@@ -34,7 +34,7 @@ class SearchSpaceDefinition:
     # The supernet's __call__ takes `switch=True`: traced archs run each block at its chosen
     # width only (supernets.dispatch), the fast execution for training and batched evaluation.
     switch_execution: bool = False
-    # Hardware cost hook (nas.hardware.cost_model): (options, image_shape) -> CostModel, the layers
+    # Hardware cost hook (nas.hardware.cost_model): (options, input_shape) -> CostModel, the layers
     # FLOPs, params and lookup-table latency are counted over. `nas.declared_space` sets it to the
     # cost derived from the network's layers. None: `cost_model` in the sibling module
     # `<module of build_supernet>_cost`, if there is one (a space written by hand).
@@ -54,16 +54,19 @@ class SearchSpaceDefinition:
                               "(the window length its data is cut to)")
 
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
+                        input_shape: tuple[int, ...] | None = None, *,
                         image_shape: tuple[int, ...] | None = None) -> dict:
-        """Defaults, then what the data implies, then the user's overrides (checked by name)."""
+        """Defaults, then what the data implies (one example's `input_shape`: (H, W, C) or (T,); `image_shape`
+        is its former name, still accepted), then the user's overrides (checked by name)."""
+        input_shape = renamed_input_shape(input_shape, image_shape, "resolve_options")
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.default_options))
         if unknown:
             raise ConfigError(f"space {self.name!r}: unknown option(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(self.default_options))}")
         options = dict(self.default_options)
-        if image_shape is not None:
-            options.update(self.options_for_images(tuple(image_shape)))
+        if input_shape is not None:
+            options.update(self.options_for_images(tuple(input_shape)))
         for key, value in overrides.items():
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):

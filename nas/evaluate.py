@@ -159,7 +159,7 @@ def evaluate_endpoints(session, params, stats, *, progress: bool = True) -> dict
     recalibrate = make_recalibrate(session.graphdef, session.space)
     logits = make_masked_logits(session.graphdef, session.space)
     totals = make_masked_next_token_totals(session.graphdef, session.space) if text else None
-    calibration = dataset.train.images[:config.calibration_images]
+    calibration = dataset.train.inputs[:config.calibration_images]
     has_batch_stats = bool(jax.tree.leaves(stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
     summary = {}
     archs = (("arch", session.space.from_string(config.arch)),) if config.arch else (
@@ -174,13 +174,13 @@ def evaluate_endpoints(session, params, stats, *, progress: bool = True) -> dict
                 scores = next_token_scores(
                     lambda x, y, valid, arch_stats=arch_stats, vector=vector: totals(params, arch_stats, x, y,
                                                                                      valid, vector),
-                    split.images, split.labels, config.eval_batch_size)
+                    split.inputs, split.labels, config.eval_batch_size)
                 summary[name][f"{split_name}_accuracy"] = scores["accuracy"]
                 summary[name][f"{split_name}_bits_per_char"] = scores["bits_per_char"]
             else:
                 summary[name][f"{split_name}_accuracy"] = accuracy(
                     lambda x, arch_stats=arch_stats, vector=vector: logits(params, arch_stats, x, vector),
-                    split.images, split.labels, config.eval_batch_size)
+                    split.inputs, split.labels, config.eval_batch_size)
         if progress:
             scores = summary[name]
             line = (f"{name:>8}: test bits/char {scores['test_bits_per_char']:.4f} "

@@ -30,6 +30,7 @@ from flax import nnx
 from nas.atomic_write import staged_directory
 from nas.checkpoint import load_tree, save_tree
 from nas.config import to_dict
+from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas import preprocessing
 from nas.errors import CheckpointError, ConfigError, ExportError, WeftError
@@ -132,6 +133,11 @@ class Exported:
         """What the model reads: "images" or "tokens" (exports older than this field all read images)."""
         return self.info.get("inputs", "images")
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's input: (H, W, C) images or (T,) tokens (older exports record it as "image_shape")."""
+        return stored_input_shape(self.info)
+
     def logits(self, inputs):
         """Logits of inputs as the training data holds them (images already normalised)."""
         return self._logits(self._params, self._stats, inputs)
@@ -145,8 +151,8 @@ def score_split(logits_fn, split, batch_size: int = 500) -> dict:
     """Scores of `logits_fn` over a data split: {"accuracy"} for images; for token windows
     {"bits_per_char", "accuracy"}, the accuracy of the next byte at every position."""
     if split.kind == "tokens":
-        return logits_next_token_scores(logits_fn, split.images, split.labels, batch_size)
-    return {"accuracy": accuracy(logits_fn, split.images, split.labels, batch_size)}
+        return logits_next_token_scores(logits_fn, split.inputs, split.labels, batch_size)
+    return {"accuracy": accuracy(logits_fn, split.inputs, split.labels, batch_size)}
 
 
 def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | Path | None = None,
@@ -191,7 +197,7 @@ def _export_name(spec: str, arch: Arch) -> str:
 def _export_one(run, session, state, functions, arch_spec, arch, out, progress, formats=("stablehlo",)) -> Path:
     recalibrate, masked_logits = functions
     vector = arch.to_vector()
-    calibration = session.dataset.train.images[:session.config.calibration_images]
+    calibration = session.dataset.train.inputs[:session.config.calibration_images]
     has_batch_stats = bool(jax.tree.leaves(state.stats))  # nothing to recalibrate otherwise (LayerNorm spaces)
     stats = recalibrate(state.params, state.stats, calibration, vector) if has_batch_stats else state.stats
     supernet = nnx.merge(session.graphdef, state.params, stats)
@@ -199,7 +205,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
     sub_graphdef, sub_params, sub_stats = split(subnet)
 
     # Equivalence check: the exported model must compute what the supernet computes.
-    check = session.dataset.test.images[:64]
+    check = session.dataset.test.inputs[:64]
     masked = masked_logits(state.params, stats, check, vector)
     standalone_logits = make_standalone_logits(sub_graphdef)
     sliced = standalone_logits(sub_params, sub_stats, check)
@@ -219,7 +225,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
             "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "arch": arch.to_dict(),
             "arch_string": arch.to_string(), "preprocessing": preprocessing.describe(dataset),
-            "inputs": dataset.inputs, "image_shape": list(dataset.image_shape),
+            "inputs": dataset.inputs, "input_shape": list(dataset.input_shape),
             "train_config": to_dict(session.config),
             "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
@@ -228,12 +234,12 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
     with staged_directory(out) as staging:  # a failed export leaves nothing behind
         save_tree(staging / PARAMS_DIR, {"params": sub_params, "stats": sub_stats})
         _write_stablehlo(staging / STABLEHLO_FILE, sub_graphdef, sub_params, sub_stats,
-                         dataset.image_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
+                         dataset.input_shape, jnp.int32 if text else jnp.float32, info["preprocessing"])
         if "onnx" in formats:
             model_parts = (sub_graphdef, sub_params, sub_stats, info["preprocessing"])
             report["onnx"] = write_onnx(staging / ONNX_FILE, raw_forward(*model_parts),
-                                        dataset.image_shape, jnp.int32 if text else jnp.float32,
-                                        preprocessing.invert(info["preprocessing"], dataset.test.images),
+                                        dataset.input_shape, jnp.int32 if text else jnp.float32,
+                                        preprocessing.invert(info["preprocessing"], dataset.test.inputs),
                                         f"not writing {out}", exact=float64_forward(*model_parts))
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
@@ -310,13 +316,13 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     info = exported.info
     train_config = from_dict(TrainConfig, saved_settings(info.get("train_config", {})), f"{directory}/{ARCH_FILE}")
     text = exported.inputs == "tokens"
-    test = load_dataset(train_config, info["image_shape"][0] if text else None).test
+    test = load_dataset(train_config, exported.input_shape[0] if text else None).test
     graphdef, params, stats = split(exported.model)
     staged = directory / f".{ONNX_FILE}.staged"
     try:
         model_parts = (graphdef, params, stats, info["preprocessing"])
-        record = write_onnx(staged, raw_forward(*model_parts), tuple(info["image_shape"]),
-                            jnp.int32 if text else jnp.float32, preprocessing.invert(info["preprocessing"], test.images),
+        record = write_onnx(staged, raw_forward(*model_parts), exported.input_shape,
+                            jnp.int32 if text else jnp.float32, preprocessing.invert(info["preprocessing"], test.inputs),
                             f"{directory} is unchanged", exact=float64_forward(*model_parts))
         report_path = directory / REPORT_FILE
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
@@ -369,7 +375,7 @@ def _subnet_structure(info: dict, space_ref: str, arch_values, arch_file: Path) 
         stored = info.get("space_options")
         if stored is None:  # exports made before the options were recorded: what the run resolved them to
             stored = definition.resolve_options(info["train_config"].get("space_options"),
-                                                tuple(info["image_shape"]))
+                                                stored_input_shape(info))
         options = definition.resolve_options(stored)
         space = definition.make_space(**options)
         if space.fingerprint() != info.get("space_fingerprint", space.fingerprint()):

@@ -146,4 +146,4 @@ def load_fashion_mnist_knn(split_seed: int = 0, limit_train: int | None = None,
         return Split(node_inputs(nodes), graph.labels[nodes])
 
     return Dataset(name=NAME, train=split(train), validation=split(validation), test=split(test),
-                   num_classes=graph.num_classes, image_shape=NODE_INPUT_SHAPE, mean=0.0, std=1.0, pixel_scale=1.0)
+                   num_classes=graph.num_classes, input_shape=NODE_INPUT_SHAPE, mean=0.0, std=1.0, pixel_scale=1.0)

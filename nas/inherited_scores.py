@@ -39,8 +39,8 @@ def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", executi
             scorer = lambda *args: text_scorer(*args)[metric]  # noqa: E731
         else:
             scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
-        calibration = session.dataset.train.images[:session.config.calibration_images]
-        batches = fixed_batches(data.images, data.labels, session.config.eval_batch_size)
+        calibration = session.dataset.train.inputs[:session.config.calibration_images]
+        batches = fixed_batches(data.inputs, data.labels, session.config.eval_batch_size)
         todo = np.asarray(vectors)[missing]
         pad = (-len(todo)) % chunk  # fixed-size chunks: one compile for all of them
         padded = np.concatenate([todo, np.repeat(todo[:1], pad, axis=0)])

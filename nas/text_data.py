@@ -172,7 +172,7 @@ def load_fortunes(root: str | os.PathLike | None = None, context: int = 64, vali
         validation=Split(*splits["validation"], kind="tokens"),
         test=Split(*splits["test"], kind="tokens"),
         num_classes=VOCAB_SIZE,
-        image_shape=(context,),
+        input_shape=(context,),
         mean=0.0,  # bytes are not normalised
         std=1.0,
         unigram_bits_per_char={name: unigram_bits_per_char(train_bytes, splits[name][1])

@@ -76,7 +76,7 @@ def predictor(name: str, change: Callable[[dict], None] = lambda document: None)
 
         options = {"max_width": 32, "width_steps": 4}
         path = save_predictor(workspace / name, FlopsProxy(load_counter("mlp", options, (28, 28, 1))),
-                              space_spec="mlp", options=options, image_shape=(28, 28, 1), batch=1,
+                              space_spec="mlp", options=options, input_shape=(28, 28, 1), batch=1,
                               device={"backend": "cpu"}, device_fingerprint="test")
         document = json.loads(path.read_text())
         change(document)
@@ -114,7 +114,7 @@ def wrong_batch_to_the_step(workspace: Path):
     space, supernet = definition.build(definition.resolve_options({"max_width": 32, "width_steps": 4}, (28, 28, 1)))
     graphdef, params, stats = split(supernet)
     optimizer = optax.sgd(0.1)
-    step = make_train_step(graphdef, space, optimizer, image_shape=(28, 28, 1))
+    step = make_train_step(graphdef, space, optimizer, input_shape=(28, 28, 1))
     archs = np.stack([space.largest().to_vector()])
     step(init_train_state(params, stats, optimizer), np.zeros((4, 28, 28), np.float32), np.zeros(4, np.int32), archs)
 

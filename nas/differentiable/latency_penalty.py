@@ -51,6 +51,6 @@ def load_latency_penalty(session, path, weight: float = 1.0, budget_ms: float | 
 
     definition = get_definition(session.config.space)
     counter = CostCounter(session.space, resolve_cost_model(definition, session.options,
-                                                            tuple(session.dataset.image_shape)))
+                                                            tuple(session.dataset.input_shape)))
     predictor, _ = load_predictor(path, counter)
     return LatencyPenalty(predictor, session.space, weight, budget_ms)

@@ -214,7 +214,7 @@ def adapt(source_paths: Sequence, run_path, out_dir=None, *, samples: int | None
                **({"held_out": summary(np.asarray(predictor(vectors[rest]), float), y[rest])} if len(rest) else {})}
     out.mkdir(parents=True, exist_ok=True)
     save_predictor(out / "adapted.json", predictor, space_spec=meta["space_spec"], options=meta["options"],
-                   image_shape=meta["image_shape"], batch=meta["batch"], device=meta["device"],
+                   input_shape=meta["input_shape"], batch=meta["batch"], device=meta["device"],
                    device_fingerprint=meta["device_fingerprint"], metrics=metrics)
     result = {"predictor": str(out / "adapted.json"), "device": device_label(meta.get("device")),
               "sources": [device_label(d.get("device")) for d in documents],

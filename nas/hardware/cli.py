@@ -66,7 +66,7 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
     check_backend(backend)
     options = parse_key_values(options) or None
     shape = _input_shape(space, input_shape, options)
-    config = CollectConfig(space=space, n=n, batch=batch, image_shape=shape, options=options, seed=seed, group=group,
+    config = CollectConfig(space=space, n=n, batch=batch, input_shape=shape, options=options, seed=seed, group=group,
                            repeats=repeats, layers=not no_layers, backend=backend, threads=threads)
     run = run_collect(config, run_path, progress=not quiet)
     layers = (True if backend in LAYER_BACKENDS and not no_layers else
@@ -95,7 +95,7 @@ def import_(space, csv_path, run_path, device, batch, input_shape, options):
         raise ConfigError(f"--batch must be >= 1, got {batch}")
     options = parse_key_values(options) or None
     summary = import_csv(csv_path, run_path, space=space, options=options,
-                         image_shape=_input_shape(space, input_shape, options), batch=batch, device=device)
+                         input_shape=_input_shape(space, input_shape, options), batch=batch, device=device)
     click.echo(json.dumps(summary))
 
 
@@ -224,7 +224,7 @@ def cost(space, arch_spec, input_shape, options, predictor_paths, show_layers):
     from nas.hardware.predictor_io import load_predictor, read_document
 
     options = parse_key_values(options) or None
-    stored = [tuple(read_document(p)["space"]["image_shape"]) for p in predictor_paths]
+    stored = [tuple(read_document(p)["space"]["input_shape"]) for p in predictor_paths]
     shape = _input_shape(space, input_shape, options, stored[0] if stored else None)
     counter = load_counter(space, options, shape)
     arch = parse_arch(counter.space, arch_spec)

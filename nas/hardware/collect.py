@@ -30,6 +30,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from nas.data import with_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError
 from nas.hardware.backends import (LAYER_BACKENDS, LoweringError, OnnxProgram, check_backend,
@@ -37,7 +38,8 @@ from nas.hardware.backends import (LAYER_BACKENDS, LoweringError, OnnxProgram, c
 from nas.hardware.cost_model import resolve_cost_model
 from nas.hardware.counters import CostCounter
 from nas.hardware.device import device_info, fingerprint
-from nas.hardware.inputs import check_input_kind, deployment_shape, example_input, input_kind, input_shape
+from nas.hardware.inputs import (check_input_kind, deployment_shape, example_input, input_kind,
+                                 input_shape as resolve_input_shape)
 from nas.hardware.tables import config_key
 from nas.hardware.timing import Program, measure_group
 from nas.lowering import slice_subnet, split, standalone_apply
@@ -45,7 +47,7 @@ from nas.space import Arch
 
 META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
 # Fields of collection.json that a resumed collection must share with the first run.
-_MUST_MATCH = ("space", "version", "space_fingerprint", "options", "image_shape", "batch", "threads",
+_MUST_MATCH = ("space", "version", "space_fingerprint", "options", "input_shape", "batch", "threads",
                "device_fingerprint")
 _REFERENCE_SEED_OFFSET = 1_000_003
 
@@ -55,7 +57,7 @@ class CollectConfig:
     space: str = "mobilenetv3"
     n: int = 200
     batch: int = 1
-    image_shape: tuple | None = None  # (H, W, C) or (T,); None: the space's deployment input (`inputs.input_shape`)
+    input_shape: tuple | None = None  # (H, W, C) or (T,); None: the space's deployment input (`inputs.input_shape`)
     options: Mapping | None = None
     seed: int = 0
     group: int = 4
@@ -103,7 +105,7 @@ def _metadata(config: CollectConfig, space, resolved: dict) -> dict:
     info = {**device_info(), **runtime_info(config.backend, config.threads)}
     return {"space": space.name, "version": space.version, "space_fingerprint": space.fingerprint(),
             "space_spec": config.space, "options": json.loads(json.dumps(resolved, default=list)),
-            "image_shape": list(config.image_shape), "inputs": input_kind(config.image_shape),
+            "input_shape": list(config.input_shape), "inputs": input_kind(config.input_shape),
             "batch": config.batch, "seed": config.seed, "backend": config.backend, "threads": config.threads,
             "layers": config.layers, "repeats": config.repeats, "warmup": config.warmup, "device": info,
             "device_fingerprint": fingerprint(info), "load_average": load_average()}
@@ -114,7 +116,7 @@ def _check_run(run: Path, meta: dict) -> bool:
     path = run / META_FILE
     if not path.exists():
         return False
-    old = json.loads(path.read_text())
+    old = with_input_shape(json.loads(path.read_text()))  # collections from before "input_shape" have "image_shape"
     check_same_backend(run, old, meta["backend"])
     for key in _MUST_MATCH:
         if key == "threads" and key not in old:  # collected before threads were recorded: the device says them
@@ -133,17 +135,17 @@ def _open_run(run: Path, meta: dict) -> None:
     partial.replace(path)
 
 
-def _subnet_program(supernet, arch: Arch, batch: int, image_shape, backend: str = "xla", threads: int = 0):
+def _subnet_program(supernet, arch: Arch, batch: int, input_shape, backend: str = "xla", threads: int = 0):
     graphdef, params, stats = split(slice_subnet(supernet, arch))
     if backend == "onnxruntime":  # the params are constants of the graph, as in nas export --format onnx
         def standalone(x):
             return standalone_apply(graphdef, params, stats, x, train=False)[0]
-        return OnnxProgram(standalone, np.asarray(example_input(image_shape, batch)), threads,
+        return OnnxProgram(standalone, np.asarray(example_input(input_shape, batch)), threads,
                            label=f"arch {arch.to_string()}")
 
     def forward(params, stats, x):
         return standalone_apply(graphdef, params, stats, x, train=False)[0]
-    return Program(forward, (params, stats, example_input(image_shape, batch)))
+    return Program(forward, (params, stats, example_input(input_shape, batch)))
 
 
 def _layer_program(cost_model, layer_config: Mapping, batch: int) -> Program:
@@ -166,18 +168,18 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
     check_backend(config.backend)
     if config.threads < 0:
         raise ConfigError(f"threads must be >= 0 (0: the cores this process may use), got {config.threads}")
-    shape = (input_shape(definition, None, config.options, deployment_shape(definition))
-             if config.image_shape is None else config.image_shape)
-    config = dataclasses.replace(config, image_shape=check_input_kind(definition, shape, config.options),
+    shape = (resolve_input_shape(definition, None, config.options, deployment_shape(definition))
+             if config.input_shape is None else config.input_shape)
+    config = dataclasses.replace(config, input_shape=check_input_kind(definition, shape, config.options),
                                  layers=config.layers and config.backend in LAYER_BACKENDS)
-    resolved = definition.resolve_options(config.options, image_shape=tuple(config.image_shape))
+    resolved = definition.resolve_options(config.options, tuple(config.input_shape))
     space = definition.make_space(**resolved)
     meta = _metadata(config, space, resolved)
     resuming = _check_run(run, meta)
     if config.n > space.size():
         raise ConfigError(f"--n {config.n} is more than the {space.size()} archs of space {space.name!r}; "
                           f"allowed: 1..{space.size()}")
-    cost_model = resolve_cost_model(definition, resolved, tuple(config.image_shape))
+    cost_model = resolve_cost_model(definition, resolved, tuple(config.input_shape))
     counter = CostCounter(space, cost_model)
     rows = read_jsonl(run / ARCHS_FILE)
     measured = {(r["role"], r["arch"]) for r in rows}
@@ -199,7 +201,7 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
     supernet = definition.build(resolved)[1]
 
     def program(arch):
-        return _subnet_program(supernet, arch, config.batch, config.image_shape, config.backend, config.threads)
+        return _subnet_program(supernet, arch, config.batch, config.input_shape, config.backend, config.threads)
     # The reference arch, compiled once per process, is the anchor every sample is timed against. It is
     # compiled (on onnxruntime: lowered) before a new collection writes anything.
     anchor = program(reference).compile() if groups else None

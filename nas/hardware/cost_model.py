@@ -58,8 +58,8 @@ class CostModel:
     input_shape: tuple[int, ...] = ()
 
 
-def resolve_cost_model(definition: Any, options: Mapping, image_shape: tuple[int, ...]) -> CostModel:
-    """The space's cost model for these options and per-image input shape."""
+def resolve_cost_model(definition: Any, options: Mapping, input_shape: tuple[int, ...]) -> CostModel:
+    """The space's cost model for these options and one example's input shape ((H, W, C) or (T,))."""
     hook = getattr(definition, "cost_model", None)
     if hook is None:
         module_name = f"{definition.build_supernet.__module__}_cost"
@@ -69,7 +69,7 @@ def resolve_cost_model(definition: Any, options: Mapping, image_shape: tuple[int
             raise CostModelError(
                 f"space {definition.name!r} has no cost model; allowed: set SearchSpaceDefinition.cost_model "
                 f"or define cost_model in module {module_name}") from None
-    model = hook(dict(options), tuple(image_shape))
+    model = hook(dict(options), tuple(input_shape))
     if not isinstance(model, CostModel):
         raise CostModelError(f"space {definition.name!r}: cost_model returned {type(model).__name__}, not a CostModel")
-    return dataclasses.replace(model, input_shape=tuple(image_shape))
+    return dataclasses.replace(model, input_shape=tuple(input_shape))

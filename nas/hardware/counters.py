@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas.hardware.cost_model import CostModel, resolve_cost_model
-from nas.hardware.inputs import input_shape
+from nas.data import renamed_input_shape
+from nas.hardware.inputs import input_shape as resolve_input_shape
 from nas.hardware.tables import LayerTable, config_key
 from nas.space import Space
 
@@ -63,14 +64,17 @@ def _narrow(table: np.ndarray) -> np.ndarray:
 
 
 def load_counter(space_spec: str, options: Mapping | None = None,
+                 input_shape: tuple[int, ...] | None = None, *,
                  image_shape: tuple[int, ...] | None = None) -> CostCounter:
-    """The counter of a shipped (or `package.module:attr`) space, for inputs of `image_shape`:
-    (H, W, C) images (default 28x28x1) or (T,) tokens (default: the space's context)."""
+    """The counter of a shipped (or `package.module:attr`) space, for inputs of `input_shape`:
+    (H, W, C) images (default 28x28x1) or (T,) tokens (default: the space's context).
+    `image_shape` is the former name of `input_shape`, still accepted."""
     from nas.definition import get_definition
 
+    input_shape = renamed_input_shape(input_shape, image_shape, "load_counter")
     definition = get_definition(space_spec)
-    if image_shape is None:
-        image_shape = input_shape(definition, None, options)
-    resolved = definition.resolve_options(options, image_shape=image_shape)
+    if input_shape is None:
+        input_shape = resolve_input_shape(definition, None, options)
+    resolved = definition.resolve_options(options, input_shape)
     space = definition.make_space(**resolved)
-    return CostCounter(space, resolve_cost_model(definition, resolved, image_shape))
+    return CostCounter(space, resolve_cost_model(definition, resolved, input_shape))

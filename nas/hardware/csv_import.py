@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import staged_directory
+from nas.data import renamed_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError, WeftError
 from nas.hardware.collect import ARCHS_FILE, META_FILE
 from nas.hardware.device import fingerprint
-from nas.hardware.inputs import check_input_kind, input_kind, input_shape
+from nas.hardware.inputs import check_input_kind, input_kind, input_shape as resolve_input_shape
 from nas.space import Space
 
 ARCH_COLUMN, LATENCY_COLUMN = "arch", "latency_ms"
@@ -93,16 +94,20 @@ def read_csv(path: Path, space: Space) -> tuple[dict, int]:
 
 
 def import_csv(csv_path: str | Path, run_path: str | Path, *, space: str, options: dict | None = None,
-               image_shape: tuple | None = None, batch: int = 1, device: str | None = None) -> dict:
-    """Writes the collection RUN from the CSV; returns a summary. Refuses an existing RUN."""
+               input_shape: tuple | None = None, batch: int = 1, device: str | None = None,
+               image_shape: tuple | None = None) -> dict:
+    """Writes the collection RUN from the CSV; returns a summary. Refuses an existing RUN.
+
+    `input_shape`: one example's, (H, W, C) or (T,) (`image_shape` is its former name, still accepted)."""
+    input_shape = renamed_input_shape(input_shape, image_shape, "import_csv")
     csv_path, run = Path(csv_path), Path(run_path)
     if run.exists():
         raise RunDirError(f"{run} already exists; allowed: a new --run directory (an import is written whole, "
                           "never merged into another collection)")
     definition = get_definition(space)
-    shape = input_shape(definition, None, options) if image_shape is None else tuple(image_shape)
+    shape = resolve_input_shape(definition, None, options) if input_shape is None else tuple(input_shape)
     shape = check_input_kind(definition, shape, options)
-    resolved = definition.resolve_options(options, image_shape=tuple(shape))
+    resolved = definition.resolve_options(options, tuple(shape))
     the_space = definition.make_space(**resolved)
     measured, rows = read_csv(csv_path, the_space)
 
@@ -110,7 +115,7 @@ def import_csv(csv_path: str | Path, run_path: str | Path, *, space: str, option
     digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
     meta = {"space": the_space.name, "version": the_space.version, "space_fingerprint": the_space.fingerprint(),
             "space_spec": space, "options": json.loads(json.dumps(resolved, default=list)),
-            "image_shape": list(shape), "inputs": input_kind(shape), "batch": batch,
+            "input_shape": list(shape), "inputs": input_kind(shape), "batch": batch,
             "device": device_record, "device_fingerprint": fingerprint(device_record),
             "imported": {"csv": str(csv_path), "sha256": digest, "rows": rows, "archs": len(measured)}}
     lines = []

@@ -2,7 +2,7 @@
 
 Image spaces read float32 (H, W, C) images; token spaces (`SearchSpaceDefinition.inputs ==
 "tokens"`) read int32 windows of T byte tokens, T being the space's `context` option. The
-shape travels as one tuple, (H, W, C) or (T,), like `Dataset.image_shape`; its length tells
+shape travels as one tuple, (H, W, C) or (T,), like `Dataset.input_shape`; its length tells
 the kind, so collections and predictor files written before token spaces still read.
 """
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Saving and loading latency predictors as JSON (no pickle).
 
 A file records the predictor's kind and parameters, the space it was fitted on (name,
-version, fingerprint, spec, options, input: `image_shape` (H, W, C) or (T,) and `inputs`,
-images or tokens), the batch size, the backend the latencies were measured on (xla, onnxruntime;
-None for imported measurements) and the device fingerprint. Loading against another space,
+version, fingerprint, spec, options, input: `input_shape` (H, W, C) or (T,) and `inputs`,
+images or tokens; files written before that key was renamed have `image_shape` instead),
+the batch size, the backend the latencies were measured on (xla, onnxruntime; None for
+imported measurements) and the device fingerprint. Loading against another space,
 space version or input is refused with one line.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 
 from nas.atomic_write import write_json_atomically
+from nas.data import renamed_input_shape, with_input_shape
 from nas.errors import WeftError
 from nas.hardware.counters import CostCounter, load_counter
 from nas.hardware.flops_proxy import FlopsProxy
@@ -27,14 +29,18 @@ class PredictorError(WeftError):
     """A predictor file is missing, corrupt, or was fitted on another space (version)."""
 
 
-def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dict, image_shape, batch: int,
+def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dict, input_shape=None, batch: int,
                    device: dict, device_fingerprint: str, metrics: dict | None = None,
-                   backend: str | None = None) -> Path:
+                   backend: str | None = None, image_shape=None) -> Path:
+    """`input_shape`: one example's, (H, W, C) or (T,) (`image_shape` is its former name, still accepted)."""
+    input_shape = renamed_input_shape(input_shape, image_shape, "save_predictor")
+    if input_shape is None:
+        raise TypeError("save_predictor needs input_shape")
     space = predictor.counter.space if hasattr(predictor, "counter") else predictor.space
     document = {"format": FORMAT, "format_version": 1, "kind": predictor.kind,
                 "space": {"name": space.name, "version": space.version, "fingerprint": space.fingerprint(),
-                          "spec": space_spec, "options": options, "image_shape": list(image_shape),
-                          "inputs": input_kind(image_shape)},
+                          "spec": space_spec, "options": options, "input_shape": list(input_shape),
+                          "inputs": input_kind(input_shape)},
                 "batch": batch, "backend": backend, "device": device, "device_fingerprint": device_fingerprint,
                 "metrics": metrics or {}, "payload": predictor.payload()}
     path = Path(path)
@@ -53,8 +59,10 @@ def read_document(path: str | Path) -> dict:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise PredictorError(f"{path} is not a weft latency predictor (format {FORMAT!r})")
     space = document.get("space")
+    if isinstance(space, dict):  # files written before "input_shape" have "image_shape"
+        space = document["space"] = with_input_shape(space)
     missing = [key for key in ("kind", "payload", "space") if key not in document] + (
-        [f"space.{key}" for key in ("name", "version", "fingerprint", "spec", "options", "image_shape")
+        [f"space.{key}" for key in ("name", "version", "fingerprint", "spec", "options", "input_shape")
          if key not in space] if isinstance(space, dict) else [])
     if missing or not isinstance(space, dict):
         raise PredictorError(f"predictor file {path} is damaged: missing {', '.join(missing) or 'space'}; "
@@ -66,7 +74,7 @@ def _check_same_network(path, stored: dict, counter: CostCounter) -> None:
     """Options such as a width multiplier change the network but not the decisions (nor the space's
     fingerprint): compare the largest arch's multiply-adds and params at the stored options."""
     try:
-        fitted = load_counter(stored["spec"], stored["options"], tuple(stored["image_shape"]))
+        fitted = load_counter(stored["spec"], stored["options"], tuple(stored["input_shape"]))
     except WeftError:
         return  # a spec that no longer resolves: the checks below name what is wrong
     largest = counter.space.largest().to_vector()[None]
@@ -85,14 +93,14 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
     stored = document["space"]
     supplied = counter is not None
     if counter is None:
-        counter = load_counter(stored["spec"], stored["options"], tuple(stored["image_shape"]))
+        counter = load_counter(stored["spec"], stored["options"], tuple(stored["input_shape"]))
     space = counter.space
     if (stored["name"], stored["version"], stored["fingerprint"]) != (space.name, space.version, space.fingerprint()):
         raise PredictorError(
             f"predictor {path} was fitted for space {stored['name']!r} v{stored['version']} (fingerprint "
             f"{stored['fingerprint']}), not space {space.name!r} v{space.version} (fingerprint {space.fingerprint()}); "
             "allowed: a predictor fitted on this space version (re-run nas latency fit)")
-    fitted, counted = tuple(stored["image_shape"]), tuple(counter.cost_model.input_shape)
+    fitted, counted = tuple(stored["input_shape"]), tuple(counter.cost_model.input_shape)
     if counted and fitted != counted:  # the same space on other inputs runs at another latency
         raise PredictorError(f"predictor {path} was fitted for {describe(fitted)}, not {describe(counted)}; "
                              "allowed: the same --input-shape, or a predictor collected and fitted for these inputs")

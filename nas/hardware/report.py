@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
+from nas.data import with_input_shape
 from nas.errors import ConfigError, RunDirError
 from nas.hardware.backends import backend_of, no_layers_reason
 from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, META_FILE, read_jsonl
@@ -42,7 +43,7 @@ def load_collection(run: Path) -> dict:
     if not (run / META_FILE).exists():
         raise RunDirError(f"{run} is not a latency collection (no {META_FILE}); allowed: a --run of nas latency "
                           "collect or nas latency import")
-    meta = json.loads((run / META_FILE).read_text())
+    meta = with_input_shape(json.loads((run / META_FILE).read_text()))  # older collections: "image_shape"
     rows = read_jsonl(run / ARCHS_FILE)
     samples = [r for r in rows if r["role"] == "sample"]
     if len(samples) < MIN_SAMPLES:
@@ -81,7 +82,7 @@ def _noise(starts, ends) -> dict:
 
 
 def collection_counter(run: Path, meta: dict):
-    counter = load_counter(meta["space_spec"], meta["options"], tuple(meta["image_shape"]))
+    counter = load_counter(meta["space_spec"], meta["options"], tuple(meta["input_shape"]))
     if counter.space.fingerprint() != meta["space_fingerprint"]:
         raise RunDirError(f"{run} was collected on space {meta['space']!r} v{meta['version']} "
                           f"(fingerprint {meta['space_fingerprint']}), the code now defines fingerprint "
@@ -169,12 +170,12 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
     out.mkdir(parents=True, exist_ok=True)
     for kind, predictor in final.items():
         save_predictor(out / f"{kind}.json", predictor, space_spec=meta["space_spec"], options=meta["options"],
-                       image_shape=meta["image_shape"], batch=meta["batch"], device=meta["device"],
+                       input_shape=meta["input_shape"], batch=meta["batch"], device=meta["device"],
                        device_fingerprint=meta["device_fingerprint"], metrics=results[target][kind],
                        backend=backend_of(meta))
     report = {"run": str(run), "space": meta["space"], "version": meta["version"], "backend": backend_of(meta),
               "threads": meta.get("threads"), "batch": meta["batch"],
-              "image_shape": meta["image_shape"], "device": meta["device"], "imported": meta.get("imported"),
+              "input_shape": meta["input_shape"], "device": meta["device"], "imported": meta.get("imported"),
               "n_train": int(len(train)), "n_validation": int(len(validation)), "n_test": int(len(test)),
               "target": target, "best": best,
               "selection": {"rule": "most validation archs within 10%, then Kendall tau; the chosen kind is refitted "
@@ -221,7 +222,7 @@ def _scatter(path: Path, predicted: dict, measured: np.ndarray, metrics: dict, m
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
     fig.suptitle(f"{meta['space']} v{meta['version']}, {backend_of(meta) or 'imported'}, "
-                 f"{'x'.join(map(str, meta['image_shape']))}, batch {meta['batch']}, {device_label(meta.get('device'))}; "
+                 f"{'x'.join(map(str, meta['input_shape']))}, batch {meta['batch']}, {device_label(meta.get('device'))}; "
                  f"held-out archs, target: {target} latency", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

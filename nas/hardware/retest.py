@@ -19,7 +19,7 @@ from nas.hardware.backends import backend_of
 from nas.hardware.metrics import summary
 from nas.hardware.report import load_collection
 
-MUST_MATCH = ("space_fingerprint", "image_shape", "batch")
+MUST_MATCH = ("space_fingerprint", "input_shape", "batch")
 
 
 def retest(first: Path, second: Path) -> dict:

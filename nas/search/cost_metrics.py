@@ -22,7 +22,7 @@ def hardware_metrics(session, state, latency_predictor: str | Path | None = None
     definition = get_definition(session.config.space)
     try:
         counter = CostCounter(session.space, resolve_cost_model(definition, session.options,
-                                                                tuple(session.dataset.image_shape)))
+                                                                tuple(session.dataset.input_shape)))
     except CostModelError:
         counter = None
     if counter is None:

@@ -125,8 +125,8 @@ class SupernetEvaluator:
         execution = scoring_execution(execution, get_definition(self.session.config.space))
         self.execution, self.chunk, self.split = execution, chunk, split
         data = getattr(self.session.dataset, split)
-        images, labels = data.images[:limit], data.labels[:limit]
-        if len(images) == 0:
+        inputs, labels = data.inputs[:limit], data.labels[:limit]
+        if len(inputs) == 0:
             raise ConfigError(f"the {split} split of {self.run.path} is empty; choose another split (train, validation, test)")
         text = self.session.dataset.inputs == "tokens"
         make_scorer = make_batched_next_token_scorer if text else make_batched_scorer
@@ -136,8 +136,8 @@ class SupernetEvaluator:
         # Hypervolume reference of bits per character: the uniform model over the vocabulary (8 bits for
         # bytes); subnets no better than guessing add nothing to the front's volume.
         self.reference = {"bits_per_char": math.log2(self.session.dataset.num_classes)} if text else {}
-        self._batches = fixed_batches(images, labels, min(self.session.config.eval_batch_size, len(images)))
-        self._calibration = self.session.dataset.train.images[:self.session.config.calibration_images]
+        self._batches = fixed_batches(inputs, labels, min(self.session.config.eval_batch_size, len(inputs)))
+        self._calibration = self.session.dataset.train.inputs[:self.session.config.calibration_images]
         if metrics is None:
             from nas.search.cost_metrics import hardware_metrics
             metrics = hardware_metrics(self.session, self.state, latency_predictor)

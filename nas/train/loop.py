@@ -111,7 +111,7 @@ def arch_cost(session: "Session"):
 
     try:
         counter = CostCounter(session.space, resolve_cost_model(get_definition(session.config.space),
-                                                                session.options, session.dataset.image_shape))
+                                                                session.options, session.dataset.input_shape))
     except CostModelError:
         return None
     return lambda vectors: np.asarray(counter.macs(vectors), float)
@@ -137,7 +137,7 @@ def build_session(config: TrainConfig) -> Session:
     # A tokens space's `context` option is the length its data is cut to (nas.definition).
     context = definition.resolve_options(config.space_options)["context"] if definition.inputs == "tokens" else None
     dataset = load_dataset(config, context)
-    options = definition.resolve_options(config.space_options, dataset.image_shape)
+    options = definition.resolve_options(config.space_options, dataset.input_shape)
     space, supernet = definition.build(options, seed=config.seed)
     supernet = wrap_supernet(config.supernet, space, supernet, experts=config.experts,
                              split_decision=config.split_decision, router_hidden=config.router_hidden,
@@ -149,7 +149,7 @@ def build_session(config: TrainConfig) -> Session:
 def run_record(session: Session) -> dict:
     return {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "space_options": _jsonable(session.options),
-            "config": json.loads(json.dumps(to_dict(session.config))), "image_shape": list(session.dataset.image_shape),
+            "config": json.loads(json.dumps(to_dict(session.config))), "input_shape": list(session.dataset.input_shape),
             "num_classes": session.dataset.num_classes}
 
 
@@ -249,7 +249,7 @@ class TrainJob:
                 config.freeze_unused and static) else None
             self.step_functions[phase] = make_train_step(
                 session.graphdef, session.space, self.optimizer, static_first=static_first, static_last=static_last,
-                options=self.options, image_shape=session.dataset.image_shape, static_usage=usage,
+                options=self.options, input_shape=session.dataset.input_shape, static_usage=usage,
                 disk_cache_key={"config": to_dict(config), "space": session.space.fingerprint(), "phase": phase})
         return self.step_functions[phase]
 

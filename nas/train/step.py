@@ -34,7 +34,7 @@ import optax
 from jax import lax
 
 from nas.lowering import auxiliary_loss, masked_apply, static_apply, switched_apply
-from nas.data import check_batch
+from nas.data import check_batch, renamed_input_shape
 from nas.space import Arch, Space, SpaceError
 from nas.train.losses import accuracy, adaptive_alpha_divergence, cross_entropy, kl_distillation
 from nas.traced_cache import DiskCachedJit
@@ -96,9 +96,10 @@ def keep_if(ok: jax.Array, new, old):
 def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformation, *,
                     static_first: Arch | None = None, static_last: Arch | None = None,
                     options: StepOptions = StepOptions(), donate: bool = True,
-                    image_shape: tuple[int, int, int] | None = None, disk_cache_key: Any = None,
-                    static_usage: Any = None):
-    """The jitted step; with `image_shape`, each batch is checked first (a clear error, not a JAX one).
+                    input_shape: tuple[int, ...] | None = None, disk_cache_key: Any = None,
+                    static_usage: Any = None, image_shape: tuple[int, ...] | None = None):
+    """The jitted step; with `input_shape` (one example's: (H, W, C) images or (T,) tokens), each batch is
+    checked first (a clear error, not a JAX one). `image_shape` is its former name, still accepted.
 
     `static_usage` (bool, params-shaped: the entries the static archs read, see
     `static_arch_usage`) goes to a `freeze_unused` optimizer as `always_used`, so
@@ -107,6 +108,7 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     With `disk_cache_key` (everything the step's closure bakes in, e.g. the run's
     config), the traced program is kept on disk so a restart skips tracing.
     """
+    input_shape = renamed_input_shape(input_shape, image_shape, "make_train_step")
     if options.distillation is not None and static_first is None:
         raise ValueError("in-place distillation needs the largest subnet as the step's first static arch")
     apply_arch = EXECUTIONS[options.execution]
@@ -179,22 +181,22 @@ def make_train_step(graphdef, space: Space, optimizer: optax.GradientTransformat
     else:
         jitted = DiskCachedJit(step, name="train_step", key=disk_cache_key, donate_argnums=donate_argnums,
                                out_structure=lambda state, *_: jax.tree.structure((state, dict.fromkeys(METRICS, 0))))
-    return TrainStep(jitted, space, image_shape, static_usage)
+    return TrainStep(jitted, space, input_shape, static_usage)
 
 
 class TrainStep:
     """`step(state, images, labels, archs, student_weight=1.0) -> (state, metrics)`.
 
-    With an `image_shape`, every batch and arch array is checked first, so a wrong
+    With an `input_shape`, every batch and arch array is checked first, so a wrong
     one gets a clear error rather than a JAX one.
     """
 
-    def __init__(self, jitted, space: Space, image_shape: tuple[int, int, int] | None, static_usage=None):
-        self.jitted, self.space, self.image_shape, self.static_usage = jitted, space, image_shape, static_usage
+    def __init__(self, jitted, space: Space, input_shape: tuple[int, ...] | None, static_usage=None):
+        self.jitted, self.space, self.input_shape, self.static_usage = jitted, space, input_shape, static_usage
 
     def _arguments(self, state, images, labels, archs, student_weight):
-        if self.image_shape is not None:
-            check_batch(images, labels, self.image_shape)
+        if self.input_shape is not None:
+            check_batch(images, labels, self.input_shape)
             check_archs(self.space, archs)
         return state, images, labels, archs, np.float32(student_weight), self.static_usage
 

@@ -22,7 +22,7 @@ def nb201_predictor(path, options=TINY):
     """A FLOPs-proxy latency predictor of the tiny NB201 cell (any device: threads 0, no XLA flags)."""
     counter = load_counter("nb201", options, (28, 28, 1))
     return save_predictor(path, FlopsProxy(counter, ms_per_mmac=0.5, offset_ms=0.05), space_spec="nb201",
-                          options=options, image_shape=(28, 28, 1), batch=1, device={"threads": 0, "xla_flags": ""},
+                          options=options, input_shape=(28, 28, 1), batch=1, device={"threads": 0, "xla_flags": ""},
                           device_fingerprint="test")
 
 
@@ -153,7 +153,7 @@ MLP = {"max_layers": 2, "max_width": 16, "width_steps": 2}
 def test_single_path_searches_under_the_budget_on_a_nested_space_end_to_end(tmp_path):
     counter = load_counter("mlp", MLP, (28, 28, 1))
     predictor = save_predictor(tmp_path / "predictor.json", FlopsProxy(counter, ms_per_mmac=0.5, offset_ms=0.05),
-                               space_spec="mlp", options=MLP, image_shape=(28, 28, 1), batch=1,
+                               space_spec="mlp", options=MLP, input_shape=(28, 28, 1), batch=1,
                                device={"threads": 0, "xla_flags": ""}, device_fingerprint="test")
     config = Config(spaces=("mlp",), methods=("single-path",), seeds=(0,), space_options={"mlp": MLP},
                     search_steps={"mlp": 6}, standalone_steps={"mlp": 4}, search_batch_size=16, batch_size=16,

@@ -22,17 +22,17 @@ def test_batched_scores_equal_one_by_one_scores(space_name, options, execution):
     keys = iter(jax.random.split(jax.random.key(0), 1024))
     params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(next(keys), p.shape), params)
     data = synthetic_dataset(num_train=64, num_test=70, seed=3)
-    calibration = data.train.images[:64]
+    calibration = data.train.inputs[:64]
     rng = np.random.default_rng(0)
     archs = np.stack([space.smallest().to_vector(), space.largest().to_vector()]
                      + [space.sample(rng).to_vector() for _ in range(2)])
 
     scorer = make_batched_scorer(graphdef, space, execution=execution)
-    batched = np.asarray(scorer(params, stats, calibration, fixed_batches(data.test.images, data.test.labels, 32),
+    batched = np.asarray(scorer(params, stats, calibration, fixed_batches(data.test.inputs, data.test.labels, 32),
                                 archs))
     recalibrate, logits = make_recalibrate(graphdef, space), make_masked_logits(graphdef, space)
     for vector, score in zip(archs, batched):
         arch_stats = recalibrate(params, stats, calibration, vector)
-        expected = accuracy(lambda x: logits(params, arch_stats, x, vector), data.test.images, data.test.labels, 32)
+        expected = accuracy(lambda x: logits(params, arch_stats, x, vector), data.test.inputs, data.test.labels, 32)
         assert score == pytest.approx(expected, abs=1e-6), space.from_vector(vector)
     assert len(set(batched.tolist())) > 1  # the archs really differ

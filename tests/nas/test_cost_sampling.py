@@ -45,14 +45,14 @@ def test_the_step_compiles_once_for_its_archs():
     policy = CostStratifiedSampling(2, lambda v: np.asarray(counter.macs(v), float))
     largest, smallest = policy.static_archs(space)
     step = make_train_step(graphdef, space, optimizer, static_first=largest, static_last=smallest,
-                           image_shape=(28, 28, 1))
+                           input_shape=(28, 28, 1))
     state = init_train_state(params, stats, optimizer)
     data = synthetic_dataset(num_train=64, num_test=16)
     archs = [policy.archs(space, 0, index) for index in range(20)]  # the cost counter compiles apart
     assert len({a.tobytes() for a in archs}) > 10
     with count_compiles() as compiles:
         for batch_archs in archs:
-            state, metrics = step(state, data.train.images[:16], data.train.labels[:16], batch_archs)
+            state, metrics = step(state, data.train.inputs[:16], data.train.labels[:16], batch_archs)
         jax.block_until_ready(metrics)
     assert compiles.count == 1
 

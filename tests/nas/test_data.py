@@ -21,7 +21,10 @@ from nas.data import (
     iterate_batches,
     load_fashion_mnist,
     read_idx,
+    renamed_input_shape,
+    stored_input_shape,
     synthetic_dataset,
+    with_input_shape,
 )
 
 # Independent of nas.data's table on purpose: the test states the IDX format.
@@ -62,7 +65,7 @@ def fashion_dir(tmp_path: Path) -> Path:
 
 def example_ids(split: Split, mean: float, std: float) -> np.ndarray:
     """Undo normalisation on pixel [0, 0] to recover each example's file index."""
-    return np.rint((split.images[:, 0, 0, 0] * std + mean) * 255).astype(int)
+    return np.rint((split.inputs[:, 0, 0, 0] * std + mean) * 255).astype(int)
 
 
 def indexed_split(size: int) -> Split:
@@ -169,10 +172,10 @@ def test_unpacked_files_are_accepted(fashion_dir):
 def test_split_sizes_shapes_and_types(fashion_dir):
     data = load_fashion_mnist(fashion_dir, validation_size=15)
     assert (len(data.train), len(data.validation), len(data.test)) == (45, 15, NUM_TEST_FILE)
-    assert data.image_shape == (28, 28, 1) and data.num_classes == 10
+    assert data.input_shape == (28, 28, 1) and data.num_classes == 10
     for split in (data.train, data.validation, data.test):
-        assert split.images.shape[1:] == (28, 28, 1)
-        assert split.images.dtype == np.float32 and split.labels.dtype == np.int32
+        assert split.inputs.shape[1:] == (28, 28, 1)
+        assert split.inputs.dtype == np.float32 and split.labels.dtype == np.int32
 
 
 def test_validation_and_train_are_disjoint_and_cover_the_file(fashion_dir):
@@ -197,19 +200,19 @@ def test_split_depends_on_seed(fashion_dir):
 
 def test_normalisation_uses_train_statistics_only(fashion_dir):
     data = load_fashion_mnist(fashion_dir, validation_size=15)
-    assert abs(float(data.train.images.mean())) < 1e-5
-    assert abs(float(data.train.images.std()) - 1.0) < 1e-4
+    assert abs(float(data.train.inputs.mean())) < 1e-5
+    assert abs(float(data.train.inputs.std()) - 1.0) < 1e-4
     raw = fake_train_images(NUM_TRAIN_FILE)[example_ids(data.train, data.mean, data.std)] / 255.0
     assert data.mean == pytest.approx(raw.mean()) and data.std == pytest.approx(raw.std())
     # Held-out parts are normalised with the train numbers, so they are not exactly standardised.
-    assert abs(float(data.validation.images.mean())) > 1e-5
+    assert abs(float(data.validation.inputs.mean())) > 1e-5
 
 
 def test_limits_take_prefixes_without_changing_values(fashion_dir):
     full = load_fashion_mnist(fashion_dir, validation_size=15)
     small = load_fashion_mnist(fashion_dir, validation_size=15, limit_train=7, limit_test=4)
     assert (len(small.train), len(small.validation), len(small.test)) == (7, 15, 4)
-    np.testing.assert_array_equal(small.train.images, full.train.images[:7])
+    np.testing.assert_array_equal(small.train.inputs, full.train.inputs[:7])
     np.testing.assert_array_equal(small.test.labels, full.test.labels[:4])
     assert (small.mean, small.std) == (full.mean, full.std)
 
@@ -377,19 +380,50 @@ def test_split_rejects_mismatched_arrays():
 def test_synthetic_dataset_is_deterministic_and_shaped():
     first = synthetic_dataset(40, 10, image_shape=(6, 5, 2), num_classes=4, seed=3)
     second = synthetic_dataset(40, 10, image_shape=(6, 5, 2), num_classes=4, seed=3)
-    assert first.image_shape == (6, 5, 2) and first.num_classes == 4
+    assert first.input_shape == (6, 5, 2) and first.num_classes == 4
     assert (len(first.train), len(first.validation), len(first.test)) == (40, 10, 10)
-    np.testing.assert_array_equal(first.train.images, second.train.images)
+    np.testing.assert_array_equal(first.train.inputs, second.train.inputs)
     np.testing.assert_array_equal(first.test.labels, second.test.labels)
     assert set(first.train.labels) == {0, 1, 2, 3}
-    assert abs(float(first.train.images.mean())) < 1e-5
+    assert abs(float(first.train.inputs.mean())) < 1e-5
+
+
+def test_former_names_images_and_image_shape_still_read():
+    data = synthetic_dataset(8, 4, image_shape=(3, 3, 1), seed=0)
+    assert data.image_shape == data.input_shape == (3, 3, 1)
+    assert data.train.images is data.train.inputs
+    with pytest.raises(AttributeError):
+        data.train.images = data.train.inputs  # read-only aliases: the data lives under its new name
+    with pytest.raises(AttributeError):
+        data.image_shape = (1, 1, 1)
+
+
+def test_stored_input_shape_reads_old_and_new_documents():
+    assert stored_input_shape({"input_shape": [16]}) == (16,)
+    assert stored_input_shape({"image_shape": [28, 28, 1]}) == (28, 28, 1)  # written before the rename
+    assert stored_input_shape({"input_shape": [2, 2, 3], "image_shape": [9, 9, 9]}) == (2, 2, 3)
+    with pytest.raises(KeyError, match="input_shape"):
+        stored_input_shape({"inputs": "images"})
+    old = {"space": "mlp", "image_shape": [28, 28, 1]}
+    assert with_input_shape(old) == {**old, "input_shape": [28, 28, 1]} and "input_shape" not in old
+    assert with_input_shape({"space": "mlp"}) == {"space": "mlp"}
+
+
+def test_the_former_keyword_image_shape_is_accepted_once():
+    from nas.definition import get_definition
+
+    definition = get_definition("mlp")
+    assert definition.resolve_options({}, image_shape=(2, 2, 3)) == definition.resolve_options({}, (2, 2, 3))
+    assert renamed_input_shape(None, (4,), "f") == (4,) and renamed_input_shape((4,), None, "f") == (4,)
+    with pytest.raises(TypeError, match="not both"):
+        definition.resolve_options({}, (2, 2, 3), image_shape=(2, 2, 3))
 
 
 def test_synthetic_dataset_is_learnable():
     data = synthetic_dataset(500, 200, seed=0)
-    flat = data.train.images.reshape(len(data.train), -1)
+    flat = data.train.inputs.reshape(len(data.train), -1)
     centroids = np.stack([flat[data.train.labels == c].mean(axis=0) for c in range(data.num_classes)])
-    test_flat = data.test.images.reshape(len(data.test), -1)
+    test_flat = data.test.inputs.reshape(len(data.test), -1)
     predicted = np.argmin(((test_flat[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (predicted == data.test.labels).mean() > 0.9
 
@@ -403,10 +437,10 @@ def test_real_fashion_mnist_files():
     if missing:
         pytest.skip(f"Fashion-MNIST not installed in {DEFAULT_ROOT} (apt-get install dataset-fashion-mnist)")
     data = load_fashion_mnist(DEFAULT_ROOT)
-    assert data.train.images.shape == (55000, 28, 28, 1)
-    assert data.validation.images.shape == (5000, 28, 28, 1)
-    assert data.test.images.shape == (10000, 28, 28, 1)
+    assert data.train.inputs.shape == (55000, 28, 28, 1)
+    assert data.validation.inputs.shape == (5000, 28, 28, 1)
+    assert data.test.inputs.shape == (10000, 28, 28, 1)
     for split in (data.train, data.validation, data.test):
         assert split.labels.min() == 0 and split.labels.max() == 9
-    assert abs(float(data.train.images.mean(dtype=np.float64))) < 1e-4
+    assert abs(float(data.train.inputs.mean(dtype=np.float64))) < 1e-4
     assert 0.2 < data.mean < 0.4 and 0.3 < data.std < 0.4

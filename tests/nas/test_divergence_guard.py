@@ -31,7 +31,7 @@ def strict_json_lines(path):
 def test_step_that_diverges_keeps_its_input_state_and_flags_the_subnet():
     space, state, sampling, step = sandwich_step(num_random=1, donate=False)
     data = synthetic_dataset(num_train=64, num_test=16)
-    images, labels = data.train.images[:32].copy(), data.train.labels[:32]
+    images, labels = data.train.inputs[:32].copy(), data.train.labels[:32]
     archs = sampling.archs(space, seed=0, step=0)
     good, metrics = step(state, images, labels, archs)
     assert np.asarray(metrics["finite"]).tolist() == [True, True, True] and bool(metrics["update_finite"])
@@ -99,7 +99,7 @@ def nan_in_training_data(monkeypatch):
     """Some training examples turn NaN after loading (past the checks a Split makes when built)."""
     def load_with_nan(config, context=None):
         dataset = load_dataset(config, context)
-        dataset.train.images[list(NAN_EXAMPLES)] = np.nan
+        dataset.train.inputs[list(NAN_EXAMPLES)] = np.nan
         return dataset
     load_dataset = loop.load_dataset
     monkeypatch.setattr(loop, "load_dataset", load_with_nan)

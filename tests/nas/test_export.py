@@ -36,7 +36,7 @@ def test_export_reloads_without_supernet_and_matches(trained_run, tmp_path):
 
     session, state = restore_trained(RunDir.open(trained_run))
     arch = session.space.validate(exported.info["arch"])
-    images = session.dataset.test.images[:32]
+    images = session.dataset.test.inputs[:32]
     # The exported model carries BN-recalibrated statistics; the MLP has none, so the supernet's equal.
     supernet_logits = make_masked_logits(session.graphdef, session.space)(state.params, state.stats, images,
                                                                         arch.to_vector())
@@ -65,7 +65,7 @@ def test_stablehlo_runs_on_raw_fashion_mnist_pixels_in_plain_jax(tmp_path):
     logits = model.call(raw_pixels[..., None].astype(np.float32))
 
     exported = load_export(out)
-    normalised = restore_trained(RunDir.open(tmp_path / "run"))[0].dataset.test.images[:50]
+    normalised = restore_trained(RunDir.open(tmp_path / "run"))[0].dataset.test.inputs[:50]
     np.testing.assert_allclose(logits, exported.logits(normalised), atol=1e-5)
     assert exported.info["preprocessing"]["pixel_scale"] == 1 / 255
     # The normalisation is inside: normalised images fed to it as if raw give other logits.
@@ -104,6 +104,30 @@ def test_corrupt_or_mismatched_export_is_refused(trained_run, tmp_path):
         load_export(broken)
     with pytest.raises(CheckpointError, match="not a complete export"):
         load_export(tmp_path / "nowhere")
+
+
+def test_a_run_and_an_export_from_before_input_shape_still_read(trained_run, tmp_path):
+    """Run records and export info written before "image_shape" was renamed "input_shape" keep loading."""
+    from nas.data import stored_input_shape
+
+    run = tmp_path / "old-run"
+    shutil.copytree(trained_run, run)
+    record = json.loads((run / "config.json").read_text())
+    assert record["input_shape"] == [28, 28, 1] and "image_shape" not in record
+    record["image_shape"] = record.pop("input_shape")
+    (run / "config.json").write_text(json.dumps(record))
+    assert stored_input_shape(RunDir.open(run).read_config()) == (28, 28, 1)
+    out = export_subnet(run, "smallest", tmp_path / "export", progress=False)
+
+    info = json.loads((out / "arch.json").read_text())
+    assert info["input_shape"] == [28, 28, 1] and "image_shape" not in info
+    info["image_shape"] = info.pop("input_shape")
+    del info["space_options"]  # older still: the options are resolved again from the input shape
+    (out / "arch.json").write_text(json.dumps(info))
+    exported = load_export(out)
+    assert exported.input_shape == (28, 28, 1)
+    raw = np.zeros((2, 28, 28, 1), np.float32)
+    np.testing.assert_allclose(exported.predict(raw), load_stablehlo(out)(raw), atol=1e-5)
 
 
 CUSTOM_SPACE = '''

@@ -49,12 +49,12 @@ def test_exported_lm_reloads_and_computes_the_supernets_logits(lm_run, monkeypat
     assert "test bits/char" in output and "Traceback" not in output
     monkeypatch.setenv("WEFT_FORTUNES", env["WEFT_FORTUNES"])
     session, state = restore_trained(RunDir.open(run))
-    tokens = session.dataset.test.images[:24]  # all 14 windows of the tiny test split
+    tokens = session.dataset.test.inputs[:24]  # all 14 windows of the tiny test split
     masked_logits = make_masked_logits(session.graphdef, session.space)
     for name in ("largest", "smallest"):
         out = run / "exports" / name
         exported = load_export(out)
-        assert exported.inputs == "tokens" and exported.info["image_shape"] == [16]
+        assert exported.inputs == "tokens" and exported.info["input_shape"] == [16]
         arch = session.space.validate(exported.info["arch"])
         supernet = np.asarray(masked_logits(state.params, state.stats, tokens, arch.to_vector()))
         assert supernet.shape == (len(tokens), 16, 256)
@@ -151,10 +151,10 @@ def test_a_latency_predictor_of_the_lm_scores_its_search_only_for_the_runs_windo
     run, env = lm_run
     options = {"embed_dims": [16, 24], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [32, 64], "head_dim": 8}
     for context in (16, 32):  # the run's windows are 16 tokens long
-        resolved = get_definition("transformer_lm").resolve_options(options, image_shape=(context,))
+        resolved = get_definition("transformer_lm").resolve_options(options, input_shape=(context,))
         save_predictor(tmp_path / f"lm-{context}.json", FlopsProxy(load_counter("transformer_lm", options, (context,)),
                                                                     ms_per_mmac=2.0, offset_ms=0.1),
-                       space_spec="transformer_lm", options=resolved, image_shape=(context,), batch=1, device={},
+                       space_spec="transformer_lm", options=resolved, input_shape=(context,), batch=1, device={},
                        device_fingerprint="test")
     code, output = run_cli("search", "--run", run, "--study", "latency-lm", "--searcher", "random", "--trials", "3",
                            "--batch", "3", "--objectives", "bits_per_char:min,latency:min",

@@ -33,7 +33,7 @@ def test_training_only_the_smallest_subnet_leaves_unused_slices_bit_identical(op
         step = make_train_step(graphdef, space, opt, donate=False)
         state = init_train_state(params, stats, opt)
         for _ in range(5):
-            state, _ = step(state, data.train.images[:32], data.train.labels[:32], archs)
+            state, _ = step(state, data.train.inputs[:32], data.train.labels[:32], archs)
         return state.params
 
     for name, frozen, before, mask in zip(
@@ -73,7 +73,7 @@ def test_what_the_static_archs_read_is_never_frozen_even_where_its_gradient_is_e
                                static_usage=static_usage)
         state = init_train_state(params, stats, opt)
         for _ in range(2):
-            state, _ = step(state, data.train.images[:8], data.train.labels[:8], no_random_archs)
+            state, _ = step(state, data.train.inputs[:8], data.train.labels[:8], no_random_archs)
         return jax.tree.leaves(state.params)
 
     unfrozen = train(False, None)

@@ -16,17 +16,17 @@ def test_two_training_seeds_share_the_test_split_and_another_split_seed_changes_
     seed0 = load_dataset(TrainConfig(data="synthetic", limit_train=256, seed=0))
     seed1 = load_dataset(TrainConfig(data="synthetic", limit_train=256, seed=1))
     other_split = load_dataset(TrainConfig(data="synthetic", limit_train=256, seed=0, split_seed=1))
-    np.testing.assert_array_equal(seed0.test.images, seed1.test.images)
+    np.testing.assert_array_equal(seed0.test.inputs, seed1.test.inputs)
     np.testing.assert_array_equal(seed0.train.labels, seed1.train.labels)
-    assert not np.array_equal(seed0.test.images, other_split.test.images)
+    assert not np.array_equal(seed0.test.inputs, other_split.test.inputs)
 
 
 def test_fortunes_are_dealt_by_the_split_seed_only(tmp_path, monkeypatch):
     write_corpus(tmp_path / "fortunes", count=200)
     monkeypatch.setenv("WEFT_FORTUNES", str(tmp_path / "fortunes"))
     tokens = lambda **kw: load_dataset(TrainConfig(space="transformer_lm", data="fortunes", **kw), context=16)  # noqa: E731
-    np.testing.assert_array_equal(tokens(seed=0).test.images, tokens(seed=3).test.images)
-    assert not np.array_equal(tokens(seed=0).test.images, tokens(seed=0, split_seed=3).test.images)
+    np.testing.assert_array_equal(tokens(seed=0).test.inputs, tokens(seed=3).test.inputs)
+    assert not np.array_equal(tokens(seed=0).test.inputs, tokens(seed=0, split_seed=3).test.inputs)
 
 
 def test_a_run_saved_before_split_seed_reads_its_seed_as_the_split():

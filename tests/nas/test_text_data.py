@@ -60,7 +60,7 @@ def test_each_split_holds_whole_fortunes_of_its_own_only(fortune_dir):
     dealt = deal_by_fortune(fortunes, 0.1, 0.1, seed=0)
     seen = []
     for split, part in zip((dataset.train, dataset.validation, dataset.test), dealt):
-        covered = np.concatenate([split.images.ravel(), split.labels[-1, -1:]]).astype(np.uint8)
+        covered = np.concatenate([split.inputs.ravel(), split.labels[-1, -1:]]).astype(np.uint8)
         joined = join_fortunes(part)
         assert np.array_equal(covered, joined[:len(covered)])  # the split's text, in order, tail cut only
         assert len(joined) - len(covered) < CONTEXT
@@ -72,11 +72,11 @@ def test_each_split_holds_whole_fortunes_of_its_own_only(fortune_dir):
 def test_labels_are_the_inputs_shifted_by_one_byte(fortune_dir):
     dataset = load_fortunes(fortune_dir[0], context=CONTEXT)
     split = dataset.train
-    assert split.images.dtype == split.labels.dtype == np.int32
-    assert split.images.shape == split.labels.shape == (len(split), CONTEXT)
-    assert np.array_equal(split.labels[:, :-1], split.images[:, 1:])
-    assert np.array_equal(split.labels[:-1, -1], split.images[1:, 0])  # windows overlap by one byte
-    assert dataset.inputs == "tokens" and dataset.image_shape == (CONTEXT,) and dataset.num_classes == 256
+    assert split.inputs.dtype == split.labels.dtype == np.int32
+    assert split.inputs.shape == split.labels.shape == (len(split), CONTEXT)
+    assert np.array_equal(split.labels[:, :-1], split.inputs[:, 1:])
+    assert np.array_equal(split.labels[:-1, -1], split.inputs[1:, 0])  # windows overlap by one byte
+    assert dataset.inputs == "tokens" and dataset.input_shape == (CONTEXT,) and dataset.num_classes == 256
 
 
 def test_windows_of_a_short_sequence():
@@ -88,7 +88,7 @@ def test_windows_of_a_short_sequence():
 def test_limit_train_keeps_the_first_windows_and_the_same_baseline(fortune_dir):
     full = load_fortunes(fortune_dir[0], context=CONTEXT)
     limited = load_fortunes(fortune_dir[0], context=CONTEXT, limit_train=5)
-    assert np.array_equal(limited.train.images, full.train.images[:5])
+    assert np.array_equal(limited.train.inputs, full.train.inputs[:5])
     assert limited.unigram_bits_per_char == full.unigram_bits_per_char
 
 

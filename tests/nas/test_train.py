@@ -30,14 +30,14 @@ def sandwich_step(num_random: int, **step_options):
     sampling = SandwichSampling(num_random=num_random)
     largest, smallest = sampling.static_archs(space)
     step = make_train_step(graphdef, space, optimizer, static_first=largest, static_last=smallest,
-                           image_shape=(28, 28, 1), **step_options)
+                           input_shape=(28, 28, 1), **step_options)
     return space, init_train_state(params, stats, optimizer), sampling, step
 
 
 def test_training_step_compiles_once_over_200_steps_of_random_archs():
     space, state, sampling, step = sandwich_step(num_random=2)
     data = synthetic_dataset(num_train=256, num_test=16)
-    images, labels = data.train.images[:32], data.train.labels[:32]
+    images, labels = data.train.inputs[:32], data.train.labels[:32]
     seen = set()
     with count_compiles() as compiles:
         for index in range(200):
@@ -55,7 +55,7 @@ def test_step_rejects_wrong_batch_and_archs_with_clear_errors():
     graphdef, params, stats = split(supernet)
     optimizer = optax.sgd(0.1)
     state = init_train_state(params, stats, optimizer)
-    step = make_train_step(graphdef, space, optimizer, image_shape=(28, 28, 1))
+    step = make_train_step(graphdef, space, optimizer, input_shape=(28, 28, 1))
     archs = UniformSampling(2).archs(space, 0, 0)
     with pytest.raises(DataError, match=r"\(N, 28, 28, 1\)"):
         step(state, np.zeros((4, 32, 32, 3), np.float32), np.zeros(4, np.int32), archs)
@@ -120,7 +120,7 @@ def test_distillation_target_is_stop_gradient_so_students_never_move_teacher_onl
     graphdef, params, stats = split(supernet)
     optimizer = optax.sgd(1.0)
     data = synthetic_dataset(num_train=64, num_test=8)
-    images, labels = data.train.images[:32], data.train.labels[:32]
+    images, labels = data.train.inputs[:32], data.train.labels[:32]
     none = np.zeros((0, space.num_decisions), np.int32)
 
     def new_params(static_last):

@@ -149,12 +149,12 @@ def test_one_compile_for_every_arch_of_a_mixture(kind):
     space, (graphdef, params, stats) = session.space, split(session.supernet)
     sampling, optimizer = SandwichSampling(num_random=2), optax.sgd(0.05, momentum=0.9)
     step = make_train_step(graphdef, space, optimizer, static_first=space.largest(), static_last=space.smallest(),
-                           image_shape=(28, 28, 1))
+                           input_shape=(28, 28, 1))
     state = init_train_state(params, stats, optimizer)
     data = synthetic_dataset(num_train=32, num_test=8)
     with count_compiles() as compiles:
         for index in range(12):
-            state, metrics = step(state, data.train.images[:16], data.train.labels[:16],
+            state, metrics = step(state, data.train.inputs[:16], data.train.labels[:16],
                                   sampling.archs(space, seed=0, step=index))
         jax.block_until_ready(metrics)
     assert compiles.count == 1 and np.isfinite(float(metrics["loss"]))

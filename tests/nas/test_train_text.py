@@ -47,7 +47,7 @@ def test_a_tiny_lm_trains_from_the_cli_and_reports_bits_per_char(tiny_lm_run):
     printed = json.loads(output.strip().splitlines()[-1])
     assert printed["largest"]["test_bits_per_char"] == summary["largest"]["test_bits_per_char"]
     record = json.loads((run / "config.json").read_text())
-    assert record["image_shape"] == [16] and record["config"]["distillation"] == "alpha"
+    assert record["input_shape"] == [16] and record["config"]["distillation"] == "alpha"
     losses = [json.loads(line)["losses"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(losses[-1]) == 3 and all(math.isfinite(v) for v in losses[-1])
 

@@ -25,11 +25,11 @@ from tests.search_spaces import test_lowering as _lowering  # its helpers, share
 IMAGE_SHAPE = _lowering.IMAGE_SHAPE
 
 
-def perturbed_supernet(space_name, options, seed=0, image_shape=IMAGE_SHAPE):
+def perturbed_supernet(space_name, options, seed=0, input_shape=IMAGE_SHAPE):
     """test_lowering's perturbed supernet (weights and BN statistics off their init), drawn with numpy:
     eager `jax.random` compiles one program per leaf shape, tens of seconds for a cell space."""
     definition = get_definition(space_name)
-    space, supernet = definition.build(definition.resolve_options(options, image_shape), seed=seed)
+    space, supernet = definition.build(definition.resolve_options(options, input_shape), seed=seed)
     graphdef, params, stats = split(supernet)
     rng = np.random.default_rng(seed)
     params = jax.tree.map(lambda p: jnp.asarray(p + 0.05 * rng.normal(size=p.shape), jnp.float32), params)
@@ -120,7 +120,7 @@ def train_export_reload(space: str, options: dict, arch: dict, tmp_path: Path) -
     exported = load_export(out)
     assert exported.info["arch"] == arch
     session, state = restore_trained(RunDir.open(run))
-    images = session.dataset.test.images[:32]
+    images = session.dataset.test.inputs[:32]
     vector = session.space.validate(arch).to_vector()
     # The export carries BN statistics recalibrated for the subnet; compare against the supernet with those.
     stats = _recalibrated_stats(session, state, vector)
@@ -134,5 +134,5 @@ def train_export_reload(space: str, options: dict, arch: dict, tmp_path: Path) -
 def _recalibrated_stats(session, state, vector):
     from nas.evaluate import make_recalibrate
 
-    calibration = session.dataset.train.images[:session.config.calibration_images]
+    calibration = session.dataset.train.inputs[:session.config.calibration_images]
     return make_recalibrate(session.graphdef, session.space)(state.params, state.stats, calibration, vector)

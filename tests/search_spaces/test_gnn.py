@@ -41,14 +41,14 @@ def test_graph_is_symmetric_with_self_loops_and_the_splits_are_disjoint_and_seed
     assert all((d, s) in edges for s, d in edges) and all((i, i) in edges for i in range(structure.num_nodes))
     assert structure.in_degree.min() >= graph_data.NEIGHBOURS + 1  # its own k neighbours and itself
     data = graph_data.load_fashion_mnist_knn(split_seed=0)
-    ids = {name: np.asarray(getattr(data, name).images).ravel().astype(int) for name in ("train", "validation", "test")}
+    ids = {name: np.asarray(getattr(data, name).inputs).ravel().astype(int) for name in ("train", "validation", "test")}
     assert [len(v) for v in ids.values()] == [200, graph_data.VALIDATION, graph_data.TEST]
     assert not set(ids["train"]) & set(ids["validation"]) and not set(ids["test"]) & (set(ids["train"]) | set(ids["validation"]))
     np.testing.assert_array_equal(np.bincount(data.train.labels), [graph_data.LABELS_PER_CLASS] * 10)
     np.testing.assert_array_equal(data.test.labels, GRAPH.labels[ids["test"]])
     again, other = graph_data.load_fashion_mnist_knn(split_seed=0), graph_data.load_fashion_mnist_knn(split_seed=1)
-    np.testing.assert_array_equal(again.train.images, data.train.images)
-    assert not np.array_equal(other.train.images, data.train.images)
+    np.testing.assert_array_equal(again.train.inputs, data.train.inputs)
+    assert not np.array_equal(other.train.inputs, data.train.inputs)
     assert len(graph_data.load_fashion_mnist_knn(limit_train=30).train) == 30
 
 
@@ -75,14 +75,14 @@ def test_images_and_bad_options_are_refused_with_what_to_use():
 
 
 def test_lowerings_agree_on_smallest_largest_and_a_random_arch():
-    space, graphdef, params, stats = checks.perturbed_supernet("gnn", SMALL, image_shape=NODE_SHAPE)
+    space, graphdef, params, stats = checks.perturbed_supernet("gnn", SMALL, input_shape=NODE_SHAPE)
     batch = nodes(0, 7, 311, 1024, 1999, 5)
     worst = checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 1), batch)
     assert worst <= checks.TOLERANCE
 
 
 def test_analytic_cost_counts_the_sliced_subnets_params_and_the_graphs_multiply_adds():
-    counter = load_counter("gnn", SMALL, image_shape=NODE_SHAPE)
+    counter = load_counter("gnn", SMALL, input_shape=NODE_SHAPE)
     space, supernet = build(SMALL)
     rng = np.random.default_rng(0)
     for arch in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(4)]:
@@ -120,7 +120,7 @@ def test_cli_trains_searches_and_the_export_reloads_and_matches(tmp_path):
     from nas.train.loop import restore_trained
 
     session, state = restore_trained(RunDir.open(run))
-    inputs = session.dataset.test.images
+    inputs = session.dataset.test.inputs
     vector = session.space.validate(arch).to_vector()
     supernet = make_masked_logits(session.graphdef, session.space)(state.params, state.stats, inputs, vector)
     assert float(jnp.max(jnp.abs(exported.logits(inputs) - supernet))) <= 1e-4

@@ -39,13 +39,13 @@ def test_space_size_and_tied_parameter_count():
 
 
 def test_lowerings_agree_on_smallest_largest_and_one_random_arch():
-    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, image_shape=None)
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, input_shape=None)
     checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 1), tokens())
 
 
 @pytest.mark.slow
 def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
-    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, image_shape=None)
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, input_shape=None)
     worst = checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 50, seed=5),
                                    tokens())
     print(f"transformer_lm: worst |masked or static - sliced| / max(1, |logits|) over 52 archs: {worst:.3g}")
@@ -71,4 +71,4 @@ def test_a_subnet_is_causal():
 def test_the_space_reads_tokens_and_takes_its_context_from_the_data():
     definition = get_definition("transformer_lm")
     assert definition.inputs == "tokens"
-    assert definition.resolve_options({}, image_shape=(16,))["context"] == 16
+    assert definition.resolve_options({}, input_shape=(16,))["context"] == 16

@@ -27,7 +27,7 @@ _BUILT, _STEPS = {}, {}
 
 def build():
     if "mlp" not in _BUILT:
-        _BUILT["mlp"] = checks.perturbed_supernet("mlp", MLP, image_shape=IMAGE_SHAPE)
+        _BUILT["mlp"] = checks.perturbed_supernet("mlp", MLP, input_shape=IMAGE_SHAPE)
     return _BUILT["mlp"]
 
 

@@ -43,7 +43,7 @@ def nan_split(request, monkeypatch):
         dataset = load_dataset(config, context)
         split = getattr(dataset, split_name)
         seed = config.seed + (1 if split_name == "validation" else 0)  # the search's streams (search_run.py)
-        split.images[first_seen_at(len(split), config.batch_size, seed, BAD_STEP)] = np.nan
+        split.inputs[first_seen_at(len(split), config.batch_size, seed, BAD_STEP)] = np.nan
         return dataset
     load_dataset = loop.load_dataset
     monkeypatch.setattr(loop, "load_dataset", load_with_nan)
@@ -80,7 +80,7 @@ def test_the_step_flags_each_half_and_the_update():
     built = setup(DifferentiableConfig(space="mlp", space_options=MLP, steps=2, batch_size=8, data="synthetic",
                                        limit_train=64))
     data = built.session.dataset
-    images, labels = data.train.images[:8].copy(), data.train.labels[:8]
+    images, labels = data.train.inputs[:8].copy(), data.train.labels[:8]
     key, temperature = jax.random.key(0), np.float32(1.0)
     _, metrics = built.step(built.state, images, labels, images, labels, key, temperature)
     assert np.asarray(metrics["finite"]).tolist() == [True, True] and bool(metrics["update_finite"])

@@ -95,7 +95,7 @@ def test_sigkill_then_the_same_command_resumes_to_identical_alpha_and_the_derive
 def other_space_predictor(path):
     counter = load_counter("nb201", {"channels": 4, "cells_per_stage": 1}, (28, 28, 1))
     return save_predictor(path, FlopsProxy(counter), space_spec="nb201", options={"channels": 4, "cells_per_stage": 1},
-                          image_shape=(28, 28, 1), batch=1, device={}, device_fingerprint="test")
+                          input_shape=(28, 28, 1), batch=1, device={}, device_fingerprint="test")
 
 
 @pytest.mark.parametrize("arguments, names", [

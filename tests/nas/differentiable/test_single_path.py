@@ -32,7 +32,7 @@ MLP_RUN = {"max_layers": 2, "max_width": 16, "width_steps": 2}
 
 
 def build(space_name):
-    space, graphdef, params, stats = checks.perturbed_supernet(space_name, SPACES[space_name], image_shape=IMAGE_SHAPE)
+    space, graphdef, params, stats = checks.perturbed_supernet(space_name, SPACES[space_name], input_shape=IMAGE_SHAPE)
     return space, graphdef, params, stats, sp.nested_rings(graphdef, params, stats, space)
 
 
@@ -89,7 +89,7 @@ def test_rings_are_the_weights_each_larger_choice_adds():
 
 def mlp_predictor(path, options):
     counter = load_counter("mlp", options, IMAGE_SHAPE)
-    return save_predictor(path, FlopsProxy(counter), space_spec="mlp", options=options, image_shape=IMAGE_SHAPE,
+    return save_predictor(path, FlopsProxy(counter), space_spec="mlp", options=options, input_shape=IMAGE_SHAPE,
                           batch=1, device={}, device_fingerprint="test")
 
 
@@ -127,7 +127,7 @@ def test_gradients_reach_every_threshold_and_the_weights_through_their_rings(tmp
 
 def test_a_space_with_op_types_is_refused_naming_the_decision():
     space, graphdef, params, stats = checks.perturbed_supernet("nb201", {"channels": 4, "cells_per_stage": 1},
-                                                               image_shape=IMAGE_SHAPE)
+                                                               input_shape=IMAGE_SHAPE)
     with pytest.raises(ConfigError, match=r"decision 'node1\.from0' is not nested .*single-path needs nested "
                                           r"decisions"):
         sp.nested_rings(graphdef, params, stats, space)

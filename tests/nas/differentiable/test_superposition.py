@@ -24,7 +24,7 @@ LOWERINGS = {"superposition": superposed_apply, "mixed op": mixed_op_apply}
 
 
 def build(space_name):
-    return checks.perturbed_supernet(space_name, SPACES[space_name], image_shape=IMAGE_SHAPE)
+    return checks.perturbed_supernet(space_name, SPACES[space_name], input_shape=IMAGE_SHAPE)
 
 
 def images(count, seed=2):

@@ -26,7 +26,7 @@ def devices(tmp_path_factory):
     root = tmp_path_factory.mktemp("adapt")
     source = save_predictor(root / "source.json", LinearPredictor(space, weights, 0.5), space_spec="mlp",
                             options=OPTIONS,
-                            image_shape=(28, 28, 1), batch=1, device={"name": "synthetic-source"},
+                            input_shape=(28, 28, 1), batch=1, device={"name": "synthetic-source"},
                             device_fingerprint="synthetic")
     archs = list({a.to_string(): a for a in (space.sample(rng) for _ in range(400))}.values())[:200]
     features = np.asarray(space.features_jax(np.stack([a.to_vector() for a in archs])))

@@ -17,7 +17,7 @@ TINY = {"max_layers": 2, "width_steps": 2, "max_width": 64}  # 6 archs
 
 
 def _config(n, backend="onnxruntime", **overrides):
-    fields = dict(space="mlp", n=n, image_shape=(2, 2, 3), options=TINY, repeats=3, warmup=1, group=2,
+    fields = dict(space="mlp", n=n, input_shape=(2, 2, 3), options=TINY, repeats=3, warmup=1, group=2,
                   backend=backend, threads=1)
     fields.update(overrides)
     return CollectConfig(**fields)
@@ -144,8 +144,8 @@ def test_collect_without_an_input_shape_uses_the_deployment_shape(tmp_path, monk
 
     mlp = dataclasses.replace(get_definition("mlp"), deployment_input_shape=(2, 2, 3))
     monkeypatch.setattr(collect_module, "get_definition", lambda name: mlp)
-    run = collect(_config(2, image_shape=None), tmp_path / "run", progress=False)
-    assert json.loads((run / META_FILE).read_text())["image_shape"] == [2, 2, 3]
+    run = collect(_config(2, input_shape=None), tmp_path / "run", progress=False)
+    assert json.loads((run / META_FILE).read_text())["input_shape"] == [2, 2, 3]
 
 
 def test_mobilenetv3_runs_at_its_deployment_input():
@@ -156,7 +156,7 @@ def test_mobilenetv3_runs_at_its_deployment_input():
     from nas.hardware.collect import _subnet_program
 
     definition = get_definition("mobilenetv3")
-    options = definition.resolve_options(None, image_shape=(224, 224, 3))
+    options = definition.resolve_options(None, input_shape=(224, 224, 3))
     space, supernet = definition.build(options)
     program = _subnet_program(supernet, space.smallest(), 2, (224, 224, 3))
     shape = jax.eval_shape(program.function, *program.args)

@@ -13,7 +13,7 @@ TINY = {"max_layers": 2, "width_steps": 2, "max_width": 64}  # 6 archs, 8 layer 
 
 
 def _config(n, **overrides):
-    fields = dict(space="mlp", n=n, image_shape=(2, 2, 3), options=TINY, repeats=3, warmup=1, group=3,
+    fields = dict(space="mlp", n=n, input_shape=(2, 2, 3), options=TINY, repeats=3, warmup=1, group=3,
                   min_sample_s=0.0005)
     fields.update(overrides)
     return CollectConfig(**fields)
@@ -121,3 +121,41 @@ def test_retest_pairs_the_shared_archs_of_two_collections(collected, tmp_path):
     collect(_config(5, batch=2), other, progress=False)
     result = CliRunner().invoke(main, ["latency", "retest", "--run", str(collected), "--against", str(other)])
     assert result.exit_code == 2 and "batch=2" in result.output and result.output.count("\n") == 1
+
+
+def _as_written_before_input_shape(document: dict) -> dict:
+    """A document as weft wrote it before "image_shape" was renamed "input_shape"."""
+    document = dict(document)
+    document["image_shape"] = document.pop("input_shape")
+    return document
+
+
+def test_a_collection_and_a_predictor_from_before_input_shape_still_read(collected, tmp_path):
+    import shutil
+
+    from nas.hardware.predictor_io import load_predictor
+    from nas.hardware.report import fit
+    from nas.hardware.retest import retest
+
+    old = tmp_path / "old"
+    shutil.copytree(collected, old)
+    meta_path = old / "collection.json"
+    meta_path.write_text(json.dumps(_as_written_before_input_shape(json.loads(meta_path.read_text()))))
+    collect(_config(5), old, progress=False)  # resuming it: the same input, nothing left to measure
+    assert "input_shape" not in json.loads(meta_path.read_text())
+    assert retest(collected, old)["shared_archs"] == 5  # an old and a new collection of one input compare
+    report = fit(old, tmp_path / "fit", mlp_steps=20, targets=("anchored",), train_fraction=0.6)
+    assert report["input_shape"] == [2, 2, 3]
+
+    predictor_path = tmp_path / "fit" / "flops.json"
+    document = json.loads(predictor_path.read_text())
+    assert document["space"]["input_shape"] == [2, 2, 3] and "image_shape" not in document["space"]
+    document["space"] = _as_written_before_input_shape(document["space"])
+    predictor_path.write_text(json.dumps(document))
+    predictor, loaded = load_predictor(predictor_path)  # the counter at the stored input
+    assert predictor.counter.cost_model.input_shape == (2, 2, 3) and loaded["space"]["input_shape"] == [2, 2, 3]
+    result = CliRunner().invoke(main, ["cost", "--space", "mlp", "--arch", "largest",
+                                       *sum((["--option", f"{k}={v}"] for k, v in TINY.items()), []),
+                                       "--predictor", str(predictor_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["input_shape"] == [2, 2, 3]  # the predictor's stored input, not 28x28x1

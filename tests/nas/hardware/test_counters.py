@@ -13,16 +13,16 @@ from nas.lowering import count_params, slice_subnet, split
 SMALL_MLP = {"max_layers": 3, "width_steps": 4, "max_width": 64, "in_features": 12}  # as conftest's
 
 
-def _supernet(name, options, image_shape):
+def _supernet(name, options, input_shape):
     definition = get_definition(name)
-    return definition.build(definition.resolve_options(options, image_shape=image_shape))[1]
+    return definition.build(definition.resolve_options(options, input_shape=input_shape))[1]
 
 
-@pytest.mark.parametrize("name,options,image_shape,n", [("mlp", SMALL_MLP, (2, 2, 3), 8),
+@pytest.mark.parametrize("name,options,input_shape,n", [("mlp", SMALL_MLP, (2, 2, 3), 8),
                                                         ("mobilenetv3", None, (28, 28, 1), 3)])
-def test_params_match_sliced_models(name, options, image_shape, n, request, vectors_of):
+def test_params_match_sliced_models(name, options, input_shape, n, request, vectors_of):
     counter = request.getfixturevalue("mlp_counter" if name == "mlp" else "mbv3_counter")
-    supernet = _supernet(name, options, image_shape)
+    supernet = _supernet(name, options, input_shape)
     vectors = vectors_of(counter.space, n)
     counted = np.asarray(jax.jit(counter.params)(vectors))
     for vector, params in zip(vectors, counted):
@@ -113,8 +113,8 @@ def test_cost_hook_on_the_definition_is_used(mlp_counter):
 
     calls = []
 
-    def hook(options, image_shape):
-        calls.append(image_shape)
+    def hook(options, input_shape):
+        calls.append(input_shape)
         return CostModel(mlp_counter.cost_model.layers, mlp_counter.cost_model.count, mlp_counter.cost_model.build)
 
     definition = replace(get_definition("mlp"), cost_model=hook)

@@ -72,8 +72,8 @@ def test_metrics_on_known_values():
     assert json.loads(json.dumps(summary([1.0], [1.1]), allow_nan=False))["kendall_tau"] is None
 
 
-def _save(path, predictor, space_spec, options, image_shape=(28, 28, 1)):
-    return save_predictor(path, predictor, space_spec=space_spec, options=options, image_shape=image_shape,
+def _save(path, predictor, space_spec, options, input_shape=(28, 28, 1)):
+    return save_predictor(path, predictor, space_spec=space_spec, options=options, input_shape=input_shape,
                           batch=1, device={"backend": "cpu"}, device_fingerprint="test")
 
 
@@ -81,7 +81,7 @@ def _save(path, predictor, space_spec, options, image_shape=(28, 28, 1)):
 def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
     from nas.definition import get_definition
 
-    options = get_definition("mobilenetv3").resolve_options(image_shape=(28, 28, 1))
+    options = get_definition("mobilenetv3").resolve_options(input_shape=(28, 28, 1))
     space = mbv3_counter.space
     predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2, -0.01),
                  "mlp": lambda: MlpPredictor.create(space, seed=2),
@@ -110,7 +110,7 @@ def test_predictor_of_another_width_fails_clearly(tmp_path, mbv3_counter):
     """A width multiplier keeps the decisions (and the space fingerprint) but changes every layer."""
     from nas.definition import get_definition
 
-    half = get_definition("mobilenetv3").resolve_options({"width_mult": 0.5}, image_shape=(28, 28, 1))
+    half = get_definition("mobilenetv3").resolve_options({"width_mult": 0.5}, input_shape=(28, 28, 1))
     path = _save(tmp_path / "mlp.json", MlpPredictor.create(mbv3_counter.space), "mobilenetv3", half)
     load_predictor(path)  # its own network loads
     with pytest.raises(PredictorError, match=r"options .*'width_mult': 0.5.*not this network"):
@@ -130,9 +130,9 @@ def test_damaged_predictor_fails_clearly(tmp_path, mlp_counter, small_mlp):
 
     path = _save(tmp_path / "mlp.json", MlpPredictor.create(mlp_counter.space), "mlp", small_mlp, (2, 2, 3))
     document = json.loads(path.read_text())
-    del document["space"]["image_shape"]
+    del document["space"]["input_shape"]
     (tmp_path / "no_shape.json").write_text(json.dumps(document))
-    with pytest.raises(PredictorError, match=r"damaged: missing space.image_shape"):
+    with pytest.raises(PredictorError, match=r"damaged: missing space.input_shape"):
         load_predictor(tmp_path / "no_shape.json")
     document = json.loads(path.read_text())
     document["payload"] = {"nonsense": 1}

@@ -40,7 +40,7 @@ def test_cost_of_an_lm_arch_counts_the_sliced_models_params(arch_spec):
     assert code == 0, output
     line = json.loads(output)
     definition = get_definition("transformer_lm")
-    space, supernet = definition.build(definition.resolve_options(TINY_LM, image_shape=(16,)))
+    space, supernet = definition.build(definition.resolve_options(TINY_LM, input_shape=(16,)))
     arch = space.from_string(line["arch"])
     assert line["params"] == count_params(split(slice_subnet(supernet, arch))[1])
     assert line["inputs"] == "tokens" and line["input_shape"] == [16] and "image_shape" not in line
@@ -69,7 +69,7 @@ def test_an_input_of_the_wrong_kind_is_one_line(args, message):
 
 
 def test_collect_refuses_image_shapes_for_a_token_space(tmp_path):
-    config = CollectConfig(space="transformer_lm", n=1, image_shape=(28, 28, 1), options=TINY_LM)
+    config = CollectConfig(space="transformer_lm", n=1, input_shape=(28, 28, 1), options=TINY_LM)
     with pytest.raises(ConfigError, match="reads tokens, not input shape"):
         collect(config, tmp_path / "run", progress=False)
 
@@ -81,7 +81,7 @@ def test_lm_collection_times_token_windows_resumes_and_fit_needs_enough_archs(tm
     code, output = _cli(*args)
     assert code == 0, output
     meta = json.loads((run / META_FILE).read_text())
-    assert meta["inputs"] == "tokens" and meta["image_shape"] == [16]
+    assert meta["inputs"] == "tokens" and meta["input_shape"] == [16]
     rows = read_jsonl(run / ARCHS_FILE)
     assert [r["role"] for r in rows].count("sample") == 3 and all(r["median_ms"] > 0 for r in rows)
     counter = load_counter("transformer_lm", TINY_LM)
@@ -97,7 +97,7 @@ def test_lm_collection_times_token_windows_resumes_and_fit_needs_enough_archs(tm
     from nas.hardware.report import fit
 
     report = fit(run, tmp_path / "fit", mlp_steps=50, targets=("anchored",), train_fraction=0.6)
-    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "flops"} and report["image_shape"] == [16]
+    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "flops"} and report["input_shape"] == [16]
     code, output = _cli("cost", "--space", "transformer_lm", "--arch", "largest", *SHAPE_FREE_OPTIONS,
                         "--predictor", tmp_path / "fit" / "lut.json")
     assert code == 0, output  # the window length comes from the predictor
@@ -106,15 +106,15 @@ def test_lm_collection_times_token_windows_resumes_and_fit_needs_enough_archs(tm
 
 def _saved_lm_predictor(path):
     counter = load_counter("transformer_lm", TINY_LM)
-    options = get_definition("transformer_lm").resolve_options(TINY_LM, image_shape=(16,))
+    options = get_definition("transformer_lm").resolve_options(TINY_LM, input_shape=(16,))
     return save_predictor(path, FlopsProxy(counter, 2.0, 0.1), space_spec="transformer_lm", options=options,
-                          image_shape=(16,), batch=1, device={}, device_fingerprint="test")
+                          input_shape=(16,), batch=1, device={}, device_fingerprint="test")
 
 
 def test_a_predictor_records_its_inputs_and_is_refused_for_other_ones(tmp_path):
     path = _saved_lm_predictor(tmp_path / "lm.json")
     document = json.loads(path.read_text())
-    assert document["space"]["image_shape"] == [16] and document["space"]["inputs"] == "tokens"
+    assert document["space"]["input_shape"] == [16] and document["space"]["inputs"] == "tokens"
     load_predictor(path, load_counter("transformer_lm", TINY_LM))  # the same inputs load
     longer = load_counter("transformer_lm", {**TINY_LM, "context": 32}, (32,))
     with pytest.raises(PredictorError, match="fitted for windows of 16 tokens, not windows of 32 tokens"):

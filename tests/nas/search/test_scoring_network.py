@@ -41,7 +41,7 @@ def direct_accuracies(evaluator, network, archs) -> np.ndarray:
     graphdef, params, stats = split(network)
     logits = make_masked_logits(graphdef, evaluator.space)
     validation = evaluator.session.dataset.validation
-    return np.array([accuracy(lambda x, a=arch: logits(params, stats, x, a.to_vector()), validation.images[:LIMIT],
+    return np.array([accuracy(lambda x, a=arch: logits(params, stats, x, a.to_vector()), validation.inputs[:LIMIT],
                               validation.labels[:LIMIT], 64) for arch in archs])
 
 

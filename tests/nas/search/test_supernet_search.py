@@ -36,7 +36,7 @@ def test_search_scores_with_inherited_weights(trained_run):
     validation = session.dataset.validation
     for record in result.records[:3]:
         arch = session.space.from_string(record.arch)
-        direct = accuracy(lambda x: logits(state.params, state.stats, x, arch.to_vector()), validation.images,
+        direct = accuracy(lambda x: logits(state.params, state.stats, x, arch.to_vector()), validation.inputs,
                           validation.labels, 256)
         assert record.metrics["accuracy"] == pytest.approx(direct, abs=1e-6)
         assert record.metrics["params"] == count_params(split(slice_subnet(supernet, arch))[1])
@@ -83,7 +83,7 @@ def test_latency_budget_from_a_predictor_file(trained_run, tmp_path):
     options = dict(evaluator.session.config.space_options)
     counter = load_counter("mlp", options)
     path = save_predictor(tmp_path / "latency.json", FlopsProxy(counter, ms_per_mmac=200.0, offset_ms=0.5),
-                          space_spec="mlp", options=options, image_shape=(28, 28, 1), batch=1, device={},
+                          space_spec="mlp", options=options, input_shape=(28, 28, 1), batch=1, device={},
                           device_fingerprint="test")
     runner = CliRunner()
     out = runner.invoke(main, ["search", "--run", str(trained_run), "--study", "latency", "--searcher", "rl",
