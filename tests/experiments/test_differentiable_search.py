@@ -40,7 +40,7 @@ def test_parameter_free_edges_of_an_nb201_cell_and_null_without_op_types():
     (["latency_budget_fraction=1.5"], "latency_budget_fraction must be in (0, 1)"),
     (["search_steps={\"vit\": 10}"], "search_steps names space(s) vit that the experiment does not search"),
     (["space_options={\"nb201\": {\"cells\": 2}}"], "space 'nb201': unknown option(s) cells"),
-    (["data=\"mnist\""], "data must be fashion-mnist or synthetic"),
+    (["data=\"mnist\""], "data must be one of fashion-mnist, synthetic"),
     (["budget_only=true"], "budget_only needs a latency_predictor and latency_space ('mobilenetv3') among spaces"),
     (["latency_predictor=\"P\"", "latency_space=\"nb201\"", "spaces=[\"nb201\"]",
       "space_options={\"nb201\": {\"channels\": 8, \"cells_per_stage\": 1}}"],
