@@ -166,3 +166,40 @@ def test_axis_labels_name_units_and_only_put_a_split_on_scores():
     assert axis_label("bits_per_char", "test") == "test bits per character"
     assert axis_label("accuracy") == "accuracy"  # a black-box objective: no split
     assert axis_label("f1", "validation") == "f1"
+
+
+def test_a_predictor_fitted_at_the_deployment_resolution_gives_latency_there(trained_run, tmp_path):
+    """Once-for-All's practice: accuracy at the training inputs (28x28x1 here), latency at the predictor's."""
+    from nas.definition import get_definition
+    from nas.hardware.counters import load_counter
+    from nas.hardware.flops_proxy import FlopsProxy
+    from nas.hardware.predictor_io import save_predictor
+
+    evaluator = SupernetEvaluator(trained_run)
+    trained_options = dict(evaluator.session.config.space_options)
+    deployed = get_definition("mlp").resolve_options(trained_options, (56, 56, 1))
+    counter = load_counter("mlp", deployed, (56, 56, 1))
+    path = save_predictor(tmp_path / "deployed.json", FlopsProxy(counter, ms_per_mmac=200.0, offset_ms=0.5),
+                          space_spec="mlp", options=deployed, input_shape=(56, 56, 1), batch=1, device={},
+                          device_fingerprint="test")
+    out = CliRunner().invoke(main, ["search", "--run", str(trained_run), "--study", "deployed", "--trials", "8",
+                                    "--objectives", "accuracy:max,latency:min", "--latency-predictor", str(path),
+                                    "--quiet"])
+    assert out.exit_code == 0, out.output
+    from nas.search.study import load_front_inputs
+
+    records, _, _ = load_front_inputs(trained_run, None, "deployed")
+    at_training = load_counter("mlp", trained_options, (28, 28, 1))
+    for record in records:
+        arch = evaluator.space.from_string(record.arch)
+        assert record.metrics["latency"] == pytest.approx(200.0 * counter.count(arch)["macs"] / 1e6 + 0.5, rel=1e-5)
+        assert record.metrics["macs"] == at_training.count(arch)["macs"]  # the run's own inputs
+    # Another space (a wider MLP has other decisions) at the deployment inputs is still refused in one line.
+    wider = {**deployed, "max_width": 64}
+    other = save_predictor(tmp_path / "wider.json", FlopsProxy(load_counter("mlp", wider, (56, 56, 1))),
+                           space_spec="mlp", options=wider, input_shape=(56, 56, 1), batch=1, device={},
+                           device_fingerprint="test")
+    out = CliRunner().invoke(main, ["search", "--run", str(trained_run), "--study", "wider", "--trials", "8",
+                                    "--latency-predictor", str(other), "--quiet"])
+    assert out.exit_code == 2 and out.output.startswith("error: ") and len(out.output.strip().splitlines()) == 1
+    assert "was fitted for space 'mlp'" in out.output, out.output
