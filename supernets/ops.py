@@ -103,10 +103,12 @@ def _window(xpad, i, j, out_h: int, out_w: int, stride: int):
     return window[:, ::stride, ::stride, :] if stride > 1 else window
 
 
-# The taps run in a `fori_loop`, not unrolled: the loop operand is materialised
-# once, whereas unrolled taps let XLA:CPU fuse the input's producer (masks, BN)
-# into each of the T consumers and recompute it T times (measured 3-4x slower
-# per MBConv block, and 4x the compile time).
+# The forward sums its taps unrolled, as one fused loop over the output that reads each input pixel
+# k*k times from cache: 1.4-3.3x faster than accumulating tap by tap in a `fori_loop` (which writes
+# and re-reads the whole output once per tap). The padded input is materialised first (an
+# optimization barrier): without it XLA:CPU fuses the input's producer (masks, BN) into every tap
+# and recomputes it k*k times (measured 3-4x slower per MBConv block, and 4x the compile time).
+# The backward keeps the `fori_loop`: its k*k kernel-gradient reductions would be k*k kernels.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def depthwise_taps(x, kernel, stride: int):
     """Depthwise conv NHWC with kernel [k, k, C] as a sum of shifted taps."""
@@ -117,14 +119,13 @@ def _depthwise_taps_fwd(x, kernel, stride):
     n, h, w, c = x.shape
     k = kernel.shape[0]
     out_h, out_w = _out_size(h, k, stride), _out_size(w, k, stride)
-    taps = jnp.asarray(_live_taps(h, w, k, stride))
-    xpad = _pad_hw(x, k // 2)
-
-    def add_tap(t, y):
-        i, j = taps[t, 0], taps[t, 1]
-        return y + _window(xpad, i, j, out_h, out_w, stride) * kernel[i, j]
-
-    y = lax.fori_loop(0, taps.shape[0], add_tap, jnp.zeros((n, out_h, out_w, c), x.dtype))
+    xpad = lax.optimization_barrier(_pad_hw(x, k // 2))
+    y = None
+    for i, j in _live_taps(h, w, k, stride).tolist():
+        window = lax.slice(xpad, (0, i, j, 0), (n, i + stride * (out_h - 1) + 1, j + stride * (out_w - 1) + 1, c),
+                           (1, stride, stride, 1))
+        term = window * kernel[i, j]
+        y = term if y is None else y + term
     return y, (x, kernel)
 
 
