@@ -19,6 +19,7 @@ import random
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +94,27 @@ def load_average() -> list[float]:
 def machine() -> dict:
     """What a reader needs to judge the timings: cores, our niceness, load average now."""
     return {"cpus": os.cpu_count(), "nice": os.nice(0), "loadavg": load_average()}
+
+
+def add_peer_arguments(parser) -> None:
+    """The options every bench against the peer has: its threads, the CPU's peak, skipping it, a smoke run."""
+    parser.add_argument("--threads", type=int, default=2, help="the peer's torch threads")
+    parser.add_argument("--peak-gflops", type=float, default=131.0, help="sgemm peak of this CPU, GFLOP/s")
+    parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny mlp sizes, seconds; the peer skipped (it has only MobileNetV3)")
+
+
+def parse_bench_arguments(parser, argv, smoke: list[str]):
+    """The parsed options (`smoke` prepended under --smoke, the peer then skipped); compiles made cold."""
+    import jax
+
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args = parser.parse_args([*smoke, *(sys.argv[1:] if argv is None else argv)])
+        args.skip_peer = True
+    jax.config.update("jax_enable_compilation_cache", False)  # cold compiles: nothing read from disk
+    return args
 
 
 def alternate(ours: Callable[[], dict[str, float]], peer: Callable[[], dict], rounds: int) -> dict:

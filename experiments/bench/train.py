@@ -103,17 +103,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds of ours and the peer (>= 3 for a report)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round, each side")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before round 1 (ours) / each run (peer)")
-    parser.add_argument("--threads", type=int, default=2, help="the peer's torch threads")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--peak-gflops", type=float, default=131.0, help="sgemm peak of this CPU, GFLOP/s")
-    parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny mlp sizes, seconds; the peer skipped (it has only MobileNetV3)")
-    args = parser.parse_args(argv)
-    if args.smoke:
-        args = parser.parse_args([*SMOKE, *(sys.argv[1:] if argv is None else argv)])
-        args.skip_peer = True
-    jax.config.update("jax_enable_compilation_cache", False)  # cold compiles: nothing read from disk
+    peer_side.add_peer_arguments(parser)
+    args = peer_side.parse_bench_arguments(parser, argv, SMOKE)
     start_machine = peer_side.machine()
 
     space, supernet = build(args)
