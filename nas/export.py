@@ -294,7 +294,7 @@ def write_onnx(path: Path, forward, input_shape, dtype, raw_check_inputs, failin
     from supernets.ops import portable_depthwise
 
     try:
-        with portable_depthwise():  # the CPU's depthwise taps are a loop; the grouped conv is one ONNX Conv
+        with portable_depthwise():  # the grouped conv is one ONNX Conv, the CPU's taps k*k slices
             model = nas.onnx.to_onnx(forward, input_shape, dtype)
         record = nas.onnx.check(model, jax.jit(forward), raw_check_inputs, exact=exact)
     except ExportError as error:

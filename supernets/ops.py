@@ -169,8 +169,8 @@ def depthwise_grouped(x, kernel, stride: int):
         feature_group_count=c)
 
 
-# An export traces the forward once for every backend: ONNX has no loop-free form of the taps'
-# `fori_loop`, and the grouped convolution is what GPUs run best. Both compute the same function.
+# An export traces the forward once for every backend: the grouped convolution is one ONNX Conv (the
+# taps are k*k slices behind an optimization barrier) and what GPUs run best. Both compute the same function.
 _PORTABLE_DEPTHWISE = False
 
 

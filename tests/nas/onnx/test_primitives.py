@@ -118,10 +118,12 @@ def test_embedding_lookup_of_tokens():
 def test_unsupported_primitive_is_one_error_naming_it_and_where_it_comes_from():
     with pytest.raises(ExportError, match=r"primitive 'sort' has no ONNX lowering.*test_primitives.py:\d+"):
         to_onnx(lambda x: jnp.sort(x, axis=-1), (3, 4), np.float32)
-    # The depthwise taps XLA:CPU runs are a loop: exports trace them under ops.portable_depthwise().
+    # A loop has no ONNX lowering either; the error names the line that wrote it.
+    looped = lambda x: lax.fori_loop(0, 3, lambda i, y: y * 2.0, x)  # noqa: E731
+    with pytest.raises(ExportError, match=r"primitive '(scan|while)'.*test_primitives.py:\d+"):
+        to_onnx(looped, (3, 4), np.float32)
+    # Exports trace the depthwise taps XLA:CPU runs as the grouped convolution: one ONNX Conv, not k*k slices.
     depthwise = lambda x: ops.depthwise_conv(x, jnp.ones((3, 3, 4)), 1, "taps")  # noqa: E731
-    with pytest.raises(ExportError, match=r"primitive '(scan|while)'.*supernets/ops.py"):
-        to_onnx(depthwise, (5, 5, 4), np.float32)
     with ops.portable_depthwise():
         model = to_onnx(depthwise, (5, 5, 4), np.float32)
     assert "Conv" in {node.op_type for node in model.graph.node}
