@@ -40,3 +40,12 @@ EOF
 # The table from what finished (no sub-run started), every derived arch measured beside the smallest and
 # largest as the predictor's collection measured.
 PYTHONPATH=. python "$HERE/assemble.py" "$RUN" "$P" "$HERE"
+
+# The resumed run that finished it (2026-12-05 afternoon, after 013c5a7): one method at a time, one core.
+for method in tangle single-path gdas darts; do
+    taskset -c 0 nice -n 10 nas experiment differentiable_search --run "$RUN" --option 'spaces=["mobilenetv3"]' \
+        --option latency_predictor="$P" --option budget_only=true --quiet --option "methods=[\"$method\"]"
+done
+# The table re-measured whole (the cached measurements mixed two code versions).
+mv "$RUN/latency/measured.json" "$RUN/latency/measured-mixed-code.json"
+PYTHONPATH=. taskset -c 0 python "$HERE/assemble.py" "$RUN" "$P" "$HERE"
