@@ -22,7 +22,7 @@ from nas.declared_space import declared_space
 from supernets import ops
 from supernets.choice import run_per_choice
 from supernets.decisions import OneOf
-from supernets.dispatch import identity, switch_block
+from supernets.dispatch import choice_index, identity, switch_block
 from supernets.elastic_conv import ElasticConv2d
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_stack import ElasticStack
@@ -122,7 +122,7 @@ class MobileNetV3(nnx.Module):
             def branch(mid, se, kernel=kernel):
                 return lambda block, h: block(h, train=train, kernel_size=kernel, mid=mid, se=se, switch=True)
             branches = [branch(mids[e], ses[e]) for e in expands]
-            index = sum(jnp.where(expand == e, i, 0) for i, e in enumerate(expands))
+            index = choice_index(expand, expands)
             if slot >= stage.min_depth:  # the blocks every depth runs have no identity branch
                 branches.insert(0, identity)
                 index = jnp.where(slot < depth, index + 1, 0)

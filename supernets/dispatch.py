@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
@@ -36,6 +37,11 @@ def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable]):
     y, new_stats = lax.switch(index, [lift(branch) for branch in branches], params, stats, x)
     nnx.update(block, new_stats)
     return y
+
+
+def choice_index(value, values: Sequence):
+    """The position of a traced `value` among static `values` (0 where it is none of them), for `lax.switch`."""
+    return sum(jnp.where(value == v, i, 0) for i, v in enumerate(values))
 
 
 def identity(block: nnx.Module, x):

@@ -16,6 +16,7 @@ from nas.hardware import layer_counts
 from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
 from supernets.decisions import Declared, Mapped, evaluate, largest, possible_values, read
+from supernets.dispatch import choice_index
 from supernets.elastic_conv import centre_crop
 from supernets.masks import is_traced
 from supernets.relaxed import Relaxed
@@ -85,7 +86,7 @@ class ElasticDepthwiseConv(nnx.Module):
             kernel_size = read(self.kernel_choice, arch)
         channels = x.shape[-1]
         if switch and is_traced(kernel_size) and not isinstance(kernel_size, Relaxed) and len(self.kernel_sizes) > 1:
-            index = sum(jnp.where(kernel_size == size, i, 0) for i, size in enumerate(self.kernel_sizes))
+            index = choice_index(kernel_size, self.kernel_sizes)
             kernels = tuple(self.kernel_of_size(size)[:, :, :channels] for size in self.kernel_sizes)
             return lax.switch(index, [lambda x, kernels, i=i: self._conv(x, kernels[i])
                                       for i in range(len(kernels))], x, kernels)

@@ -43,14 +43,11 @@ class LatencyPenalty:
 
 
 def load_latency_penalty(session, path, weight: float = 1.0, budget_ms: float | None = None) -> LatencyPenalty:
-    """The penalty from a predictor file fitted on the session's space and inputs (else one PredictorError line)."""
+    """The penalty from a predictor file fitted on the session's space (else one PredictorError line); one
+    fitted at the space's deployment resolution penalises the latency there."""
     from nas.definition import get_definition
-    from nas.hardware.cost_model import resolve_cost_model
-    from nas.hardware.counters import CostCounter
-    from nas.hardware.predictor_io import load_predictor
+    from nas.hardware.predictor_io import load_predictor_for_network
 
-    definition = get_definition(session.config.space)
-    counter = CostCounter(session.space, resolve_cost_model(definition, session.options,
-                                                            tuple(session.dataset.input_shape)))
-    predictor, _ = load_predictor(path, counter)
+    predictor, _ = load_predictor_for_network(path, session.space, get_definition(session.config.space),
+                                              session.config.space_options, session.dataset.input_shape)
     return LatencyPenalty(predictor, session.space, weight, budget_ms)

@@ -10,6 +10,7 @@ space version or input is refused with one line.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from nas.atomic_write import write_json_atomically
@@ -89,7 +90,36 @@ def _check_same_network(path, stored: dict, counter: CostCounter) -> None:
 
 def load_predictor(path: str | Path, counter: CostCounter | None = None):
     """(predictor, document); `counter` defaults to the stored space's, at the stored options."""
+    return _checked_predictor(read_document(path), path, counter)
+
+
+def load_predictor_for_network(path: str | Path, space, definition, space_options: dict | None, input_shape):
+    """(predictor, the inputs it predicts for; a line on stderr when not the trained ones) for a network of `space` built from `space_options` (as the
+    user gave them) and trained on `input_shape`.
+
+    A predictor fitted for images of another size (the space at its deployment resolution, e.g. MobileNetV3 at
+    224x224x3 for a supernet trained on 28x28x1) is used at its own inputs, as Once-for-All searches: accuracy
+    at the training resolution, latency where the model will run. The network must otherwise be the same
+    (space version and options). A space without an analytic cost model loads it on the stored counter.
+    """
+    from nas.hardware.cost_model import CostModelError, resolve_cost_model
+
     document = read_document(path)
+    trained, fitted = tuple(input_shape), tuple(document["space"]["input_shape"])
+    inputs = fitted if len(fitted) == len(trained) == 3 else trained  # images at other sizes only
+    try:
+        counter = CostCounter(space, resolve_cost_model(definition, definition.resolve_options(space_options, inputs),
+                                                        inputs))
+    except CostModelError:
+        counter = None
+    predictor = _checked_predictor(document, path, counter)[0]
+    if inputs != trained:
+        print(f"latency: predicted for {describe(inputs)} (the predictor's inputs); accuracy scored on the "
+              f"{describe(trained)} the network trained on", file=sys.stderr, flush=True)
+    return predictor, inputs
+
+
+def _checked_predictor(document: dict, path, counter: CostCounter | None):
     stored = document["space"]
     supplied = counter is not None
     if counter is None:

@@ -115,3 +115,29 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, arguments, 
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: "), result.output
     assert names in result.output
     assert not run.exists()
+
+
+def test_a_latency_penalty_from_a_predictor_fitted_at_the_deployment_resolution_penalises_latency_there(tmp_path):
+    """As `nas search` does: the supernet trains on 28x28x1, the predictor was fitted at 56x56x1."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+
+    from nas.definition import get_definition
+    from nas.differentiable.latency_penalty import load_latency_penalty
+
+    definition = get_definition("mlp")
+    deployed = definition.resolve_options(MLP, (56, 56, 1))
+    counter = load_counter("mlp", deployed, (56, 56, 1))
+    path = save_predictor(tmp_path / "deployed.json", FlopsProxy(counter, ms_per_mmac=200.0, offset_ms=0.5),
+                          space_spec="mlp", options=deployed, input_shape=(56, 56, 1), batch=1, device={},
+                          device_fingerprint="test")
+    space = arch_params_space(tmp_path)
+    session = SimpleNamespace(space=space, config=SimpleNamespace(space="mlp", space_options=MLP),
+                              dataset=SimpleNamespace(input_shape=(28, 28, 1)))
+    penalty = load_latency_penalty(session, path)
+    largest = {d.name: jnp.asarray(np.eye(len(d))[len(d) - 1], jnp.float32) for d in space.free}
+    expected = 200.0 * counter.count(space.largest())["macs"] / 1e6 + 0.5
+    assert float(penalty.expected_ms(largest)) == pytest.approx(expected, rel=1e-5)
+    at_training = load_counter("mlp", definition.resolve_options(MLP, (28, 28, 1)), (28, 28, 1))
+    assert counter.count(space.largest())["macs"] > at_training.count(space.largest())["macs"]
