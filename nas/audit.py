@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
+from nas.audit_config import AuditConfig
 from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
@@ -37,32 +37,6 @@ from nas.train.config import TrainConfig, saved_settings
 
 TRUSTED_RELIABILITY = 0.7   # below it, the stand-alone reference cannot judge a ranker
 TRUSTED_BAND_TAU = 0.5      # a cost band where the supernet ranks at least this well is usable
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    archs: int = 16
-    steps: int | None = None    # stand-alone steps per arch; None: the run's own steps
-    seeds: int = 2
-    workers: int = 1
-    bands: int = 3
-    strata: int = 4
-    arch_seed: int = 0
-
-    def check(self) -> None:
-        if self.archs < 4:
-            raise ConfigError(f"nas audit: --archs must be >= 4 (a ranking of fewer says nothing), got {self.archs}")
-        if self.seeds < 2:
-            raise ConfigError(f"nas audit: --seeds must be >= 2 (the ground truth's reliability compares seeds), "
-                              f"got {self.seeds}")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"nas audit: --steps must be >= 1, got {self.steps}")
-        if self.workers < 1 or self.bands < 1 or self.strata < 1:
-            raise ConfigError(f"nas audit: --workers, --bands and strata must be >= 1, got {self.workers}, "
-                              f"{self.bands}, {self.strata}")
-        if self.bands > self.archs // 2:
-            raise ConfigError(f"nas audit: --bands {self.bands} leaves fewer than 2 archs per band; use at most "
-                              f"{self.archs // 2} with --archs {self.archs}")
 
 
 def standalone_config(trained: TrainConfig, arch: str, seed: int, steps: int) -> TrainConfig:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from nas.audit_config import AuditConfig
 from nas.config_cli import click_options, config_from_options
 from nas.errors import WeftError
 from nas.key_values import parse_key_values
@@ -216,19 +217,13 @@ def eval_export(export_dirs, stablehlo):
                    "reports Kendall tau with its interval, the ground truth's reliability, top-5 recall, budget "
                    "regret, a scatter PNG and one verdict line (RUN/audit/).")
 @click.option("--run", "run_path", required=True, help="a finished `nas train` run")
-@click.option("--archs", type=int, default=16, show_default=True, help="archs, stratified over cost")
-@click.option("--steps", type=int, default=None, help="stand-alone training steps per arch [default: the run's]")
-@click.option("--seeds", type=int, default=2, show_default=True, help="stand-alone trainings per arch")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="trainings at a time (each a child process); other machines may run the same command too")
-@click.option("--bands", type=int, default=3, show_default=True, help="cost bands for the within-band tau")
+@click_options(AuditConfig)
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
-def audit(run_path, archs, steps, seeds, workers, bands, quiet):
-    from nas.audit import AuditConfig, audit as run_audit, summary_line
+def audit(run_path, quiet, **options):
+    from nas.audit import audit as run_audit, summary_line
 
-    result = run_audit(run_path, AuditConfig(archs=archs, steps=steps, seeds=seeds, workers=workers, bands=bands),
-                       progress=not quiet)
+    result = run_audit(run_path, config_from_options(AuditConfig, options, "nas audit"), progress=not quiet)
     click.echo(f"verdict: {result['verdict']}", err=True)
     click.echo(summary_line(result))
 

@@ -126,3 +126,16 @@ def test_stand_alone_configs_drop_every_supernet_only_setting():
     alone.check()
     assert (alone.sampling, alone.supernet, alone.arch, alone.seed, alone.steps) == (
         "standalone", "single", "depth=1;width_0=64", 1, 10)
+
+
+@pytest.mark.parametrize("arguments, message", [(["--archs", "3"], "--archs must be >= 4"),
+                                                (["--strata", "0"], "--strata must be >= 1"),
+                                                (["--seeds", "two"], "'two' is not a valid integer")])
+def test_the_command_line_options_are_the_config_and_bad_ones_get_one_line(tmp_path, arguments, message):
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    out = CliRunner().invoke(main, ["audit", "--run", str(tmp_path / "run"), *arguments])
+    assert out.exit_code == 2 and message in out.output, out.output
+    assert not (tmp_path / "run").exists()
