@@ -62,6 +62,7 @@ class Config:
     budget: float | None = None  # trainable params <= budget x the full rank's; None: the heuristic pick's
     hill_climbing_trials: int = 40
     nsga2_trials: int = 60
+    isolate: bool = True  # each training in a child process (memory stays bounded); False: in this one (tests)
     nsga2_population: int = 16
     search_batch: int = 8
     batch_size: int = 32
@@ -109,7 +110,7 @@ def pretrained_base(config: Config, run_dir: Path, progress: bool) -> Path:
     path = (run_dir / "base").absolute()
     train_once(TrainConfig(space="transformer_lm", space_options=dict(config.base_options), sampling="uniform",
                            steps=config.base_steps, collections=tuple(config.pretrain_collections),
-                           **_settings(config)), path, progress)
+                           **_settings(config)), path, progress, config.isolate)
     return path
 
 
@@ -219,7 +220,7 @@ def run_sparsity(config: Config, run_dir: Path, base: Path, sparsity: float, pro
     common = dict(space="lora", space_options=options, steps=config.steps,
                   collections=tuple(config.adapt_collections), **_settings(config))
     super_dir = directory / "super-adapter"
-    train_once(TrainConfig(sampling="sandwich", num_random=1, **common), super_dir, progress)
+    train_once(TrainConfig(sampling="sandwich", num_random=1, **common), super_dir, progress, config.isolate)
     adapted = Adapted(super_dir)
     space = adapted.space
     largest, middle = space.largest(), middle_arch(space)
@@ -236,7 +237,8 @@ def run_sparsity(config: Config, run_dir: Path, base: Path, sparsity: float, pro
     rows = []
     for (name, arch), score in zip(archs.items(), inherited):
         alone_dir = directory / arch_name(arch)
-        train_once(TrainConfig(sampling="standalone", arch=arch.to_string(), **common), alone_dir, progress)
+        train_once(TrainConfig(sampling="standalone", arch=arch.to_string(), **common), alone_dir, progress,
+                   config.isolate)
         summary = json.loads((alone_dir / "summary.json").read_text())
         rows.append({"pick": name, "arch": arch.to_string(), "ranks": list(dict(arch).values()),
                      "trainable": adapted.trainable(arch), "nonzero": adapted.nonzero(arch),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
 
@@ -20,6 +21,7 @@ from nas.train.loop import train
 class Budget:
     """Data and optimisation settings every experiment's trainings share."""
     data: str = "fashion-mnist"  # synthetic: for tests
+    isolate: bool = True  # each training in a child process (memory stays bounded); False: in this one (tests)
     limit_train: int | None = None
     batch_size: int = 128
     learning_rate: float = 0.1
@@ -30,10 +32,14 @@ class Budget:
                 ("data", "limit_train", "batch_size", "learning_rate", "warmup_steps")}
 
 
-def train_once(config: TrainConfig, path: Path, progress: bool) -> None:
-    """Train (or finish, or skip) the sub-run at `path`."""
-    summary = path / "summary.json"
-    if not summary.exists():
+def train_once(config: TrainConfig, path: Path, progress: bool, isolate: bool = True) -> None:
+    """Train (or finish, or skip) the sub-run at `path`. `isolate`: in a child process, so an experiment
+    that trains many keeps its memory bounded (each run's compiled programs go with its process)."""
+    if (path / "summary.json").exists():
+        return
+    if isolate:
+        train_in_child(config, path, progress=progress)
+    else:
         train(config, path, progress=progress)
 
 

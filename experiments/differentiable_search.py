@@ -247,7 +247,8 @@ def search_and_train(config: Config, search_config: DifferentiableConfig, path: 
         row.update(predicted_ms=result["predicted_latency_ms"], expected_ms=result["expected_latency_ms"])
     if train_standalone:
         standalone = standalone_root / f"{hashlib.sha1(arch.encode()).hexdigest()[:12]}-seed{search_config.seed}"
-        train_once(config.standalone_config(search_config.space, arch, search_config.seed), standalone, progress)
+        train_once(config.standalone_config(search_config.space, arch, search_config.seed), standalone, progress,
+                   config.isolate)
         scores = json.loads((standalone / "summary.json").read_text())["arch"]
         row.update(test_accuracy=scores["test_accuracy"], validation_accuracy=scores["validation_accuracy"],
                    standalone_run=str(standalone))

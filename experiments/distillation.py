@@ -48,7 +48,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     for seed in config.seeds:
         for loss in config.losses:
             path = run_dir / f"{loss}-seed{seed}"
-            train_once(train_config(config, loss, seed), path, progress)
+            train_once(train_config(config, loss, seed), path, progress, config.isolate)
             accuracy[(loss, seed)] = score_archs(path, vectors)
     table = {loss: np.stack([accuracy[(loss, s)] for s in config.seeds]) for loss in config.losses}
     results = {"config": dataclasses.asdict(config), "archs": dict(zip(names, (a.to_string() for a in archs))),

@@ -58,6 +58,7 @@ class Config:
     # would exceed a small trial budget and leave it a random search: by default it holds a third of the trials.
     searcher_options: dict = field(default_factory=dict)
     sharing_steps: int = 5
+    isolate: bool = True  # the supernet's training in a child process (bounded memory); False: in this one (tests)
     sharing_start: str = "trained"
     supernet_steps: int = 150
     standalone_steps: int = 60
@@ -233,14 +234,15 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
     run_dir = Path(run_dir)
     # Which searchers, rules and seeds run may change between runs of one directory (each is its own row);
     # everything else decides what a row means.
-    check_plan(run_dir / "plan.json", {"config": {k: v for k, v in dataclasses.asdict(config).items()
-                                                  if k not in ("searchers", "sharings", "seeds", "first_seed")}},
+    free = ("searchers", "sharings", "seeds", "first_seed", "isolate")
+    check_plan(run_dir / "plan.json",
+               {"config": {k: v for k, v in dataclasses.asdict(config).items() if k not in free}},
                "gnn_controllers")
     say = print if progress else (lambda *a, **k: None)
     supernet = run_dir / "supernet"
     # A step whose loss or gradients are not finite (any subnet of the sandwich) is skipped, not fatal.
     train_once(config.training(steps=config.supernet_steps, checkpoint_every=max(config.supernet_steps // 2, 1),
-                               on_nonfinite="skip"), supernet, progress)
+                               on_nonfinite="skip"), supernet, progress, config.isolate)
     standalone = StandAlone(config, run_dir / "standalone.json")
     standalone.prepare()
     ranked = ranked_archs(config, standalone.session)

@@ -140,7 +140,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         train = TrainConfig(steps=config.standalone_steps, sampling="standalone", arch=arch.to_string(),
                             distillation="none", **common)
         path = reusable(train, run_dir / f"standalone-{index:02d}", config.reuse)
-        train_once(train, path, progress)
+        train_once(train, path, progress, config.isolate)
         standalone.append(json.loads((path / "summary.json").read_text())["arch"][key])
     standalone = np.array(standalone)
     record = json.loads((path / "config.json").read_text())
@@ -160,7 +160,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
                             split_decision=split_decision if kind == "few-shot" else None, **common)
         path = reusable(train, run_dir / ("supernet" if kind == "single" else f"supernet-{kind}-{experts}"),
                         config.reuse)
-        train_once(train, path, progress)
+        train_once(train, path, progress, config.isolate)
         inherited = score_archs(path, vectors, **score)
         results["variants"].append({
             "variant": name, "run": str(path), "inherited": inherited.tolist(),

@@ -44,13 +44,13 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     common = dict(space="mobilenetv3", space_options=options, seed=config.seed, **config.train_settings())
     supernet = run_dir / "supernet"
     train_once(TrainConfig(steps=config.supernet_steps, sampling="sandwich", num_random=1, distillation="alpha",
-                           **common), supernet, progress)
+                           **common), supernet, progress, config.isolate)
     inherited = score_archs(supernet, np.stack([a.to_vector() for a in archs]))
     standalone = []
     for index, arch in enumerate(archs):
         path = run_dir / f"standalone-{index:02d}"
         train_once(TrainConfig(steps=config.standalone_steps, sampling="standalone", arch=arch.to_string(),
-                               distillation="none", **common), path, progress)
+                               distillation="none", **common), path, progress, config.isolate)
         standalone.append(json.loads((path / "summary.json").read_text())["arch"]["test_accuracy"])
     standalone = np.array(standalone)
     counter = load_counter("mobilenetv3", options)

@@ -50,7 +50,7 @@ def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:
     supernet = run_dir / "supernet"
     train_once(TrainConfig(space=config.space, space_options=dict(config.space_options), steps=config.supernet_steps,
                            sampling="sandwich", num_random=config.num_random, distillation="none", seed=config.seed,
-                           **config.train_settings()), supernet, progress)
+                           **config.train_settings()), supernet, progress, config.isolate)
     evaluator = SupernetEvaluator(supernet, limit=config.search_images, latency_predictor=config.latency_predictor)
     cost = evaluator.cheap_metrics[config.metric]
     space = evaluator.space

@@ -58,7 +58,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     path = run_dir / "train"
     train_once(TrainConfig(space=config.space, space_options=options, steps=config.steps, sampling="sorted",
                            num_archs=config.num_models, sorted_axes=axes, distillation="none" if text else "alpha",
-                           seed=config.seed, **settings), path, progress)
+                           seed=config.seed, **settings), path, progress, config.isolate)
     cells, models = policy.cells(space), policy.models(space)
     results = {"config": dataclasses.asdict(config), "space_options": options, "axes": list(axes),
                "grid_shape": list(policy.grid_shape(space))}

@@ -9,7 +9,8 @@ from experiments import adapters
 from nas.errors import ConfigError
 from tests.nas import fortune_corpus as corpus
 
-TINY = dict(base_options={"embed_dims": [16], "depths": [1], "heads": [2], "ffn_widths": [32], "head_dim": 8,
+TINY = dict(isolate=False,
+            base_options={"embed_dims": [16], "depths": [1], "heads": [2], "ffn_widths": [32], "head_dim": 8,
                           "context": 16},
             base_steps=3, pretrain_collections=("set0",), adapt_collections=("set1",), steps=3, ranks=(2, 4, 6),
             hill_climbing_trials=4, nsga2_trials=4, nsga2_population=2, search_batch=4, batch_size=8,

@@ -71,6 +71,7 @@ def finite(value) -> bool:
 def test_the_experiment_end_to_end_on_a_tiny_cell_then_resumes_without_redoing_anything(tmp_path, monkeypatch):
     predictor = nb201_predictor(tmp_path / "predictor.json")
     config = Config(spaces=("nb201",), seeds=(0, 1), space_options={"nb201": TINY}, search_steps={"nb201": 4},
+                    isolate=False,
                     standalone_steps={"nb201": 4}, search_batch_size=16, batch_size=16, warmup_steps=1,
                     data="synthetic", limit_train=256, validation_size=64, latency_predictor=str(predictor),
                     latency_space="nb201", latency_repeats=3)
@@ -136,6 +137,7 @@ def test_the_experiment_end_to_end_on_a_tiny_cell_then_resumes_without_redoing_a
 
 def test_single_path_on_op_types_is_reported_not_applicable_with_its_reason_and_searches_nothing(tmp_path):
     config = Config(spaces=("nb201",), methods=("single-path",), seeds=(0, 1), space_options={"nb201": TINY},
+                    isolate=False,
                     search_steps={"nb201": 4}, standalone_steps={"nb201": 4}, search_batch_size=16, batch_size=16,
                     data="synthetic", limit_train=256, validation_size=64)
     results = run(config, tmp_path / "run", progress=False)
@@ -155,7 +157,7 @@ def test_single_path_searches_under_the_budget_on_a_nested_space_end_to_end(tmp_
     predictor = save_predictor(tmp_path / "predictor.json", FlopsProxy(counter, ms_per_mmac=0.5, offset_ms=0.05),
                                space_spec="mlp", options=MLP, input_shape=(28, 28, 1), batch=1,
                                device={"threads": 0, "xla_flags": ""}, device_fingerprint="test")
-    config = Config(spaces=("mlp",), methods=("single-path",), seeds=(0,), space_options={"mlp": MLP},
+    config = Config(spaces=("mlp",), methods=("single-path",), seeds=(0,), space_options={"mlp": MLP}, isolate=False,
                     search_steps={"mlp": 6}, standalone_steps={"mlp": 4}, search_batch_size=16, batch_size=16,
                     warmup_steps=1, data="synthetic", limit_train=256, validation_size=64,
                     latency_predictor=str(predictor), latency_space="mlp", latency_repeats=3, budget_only=True)

@@ -21,12 +21,12 @@ def test_sortednet_on_mlp_scores_every_sorted_sub_model(tmp_path):
 @pytest.mark.slow
 def test_distillation_and_ranking_experiments_run_on_a_tiny_budget(tmp_path):
     results = distillation.run(distillation.Config(seeds=(0,), steps=6, width_mult=0.25, batch_size=16,
-                                                   data="synthetic", limit_train=256, mid_archs=2),
+                                                   data="synthetic", limit_train=256, mid_archs=2, isolate=False),
                                tmp_path / "distillation", progress=False)
     assert set(results["accuracy"]) == {"alpha", "kl", "none"}
     assert (tmp_path / "distillation" / "accuracy.png").exists()
     results = ranking.run(ranking.Config(archs=3, supernet_steps=6, standalone_steps=4, width_mult=0.25,
-                                         batch_size=16, data="synthetic", limit_train=256),
+                                         batch_size=16, data="synthetic", limit_train=256, isolate=False),
                           tmp_path / "ranking", progress=False)
     assert len(results["archs"]) == 3 and set(results["agreement"]) == {"ranker", "params", "macs"}
     assert results["agreement"]["params"]["n"] == 3 and len(results["agreement"]["ranker"]["regret"]) == 3
@@ -41,7 +41,7 @@ def test_sortednet_on_the_lm_scores_a_depth_by_width_grid(tmp_path, monkeypatch)
     tiny = (("embed_dims", (8, 16)), ("depths", (1, 2, 3)), ("heads", (1, 2)), ("ffn_widths", (8, 16, 24)),
             ("head_dim", 4), ("context", 16))
     config = sortednet.Config(space="transformer_lm", space_options=tiny, steps=4, batch_size=8, warmup_steps=1,
-                              num_models=3)
+                              num_models=3, isolate=False)
     results = sortednet.run(config, tmp_path / "run", progress=False)
     assert results["grid_shape"] == [3, 3]  # depth 1..3 x width levels (3 FFN widths; the 2 embeds shared)
     cells = results["sub_models"]

@@ -6,7 +6,8 @@ import pytest
 from experiments.gnn_controllers import Config, run
 from nas.errors import ConfigError
 
-TINY = dict(space="mlp", space_options={"max_layers": 2, "max_width": 16, "width_steps": 2}, data="synthetic",
+TINY = dict(isolate=False,
+            space="mlp", space_options={"max_layers": 2, "max_width": 16, "width_steps": 2}, data="synthetic",
             searchers=("conservative-rl", "random"), seeds=2, trials=5, batch=2, archs=4, strata=2,
             supernet_steps=4, standalone_steps=3, sharing_steps=2, batch_size=32, limit=64, limit_test=64)
 

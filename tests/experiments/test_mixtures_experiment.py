@@ -8,7 +8,7 @@ import pytest
 from experiments import mixtures
 from nas.errors import ConfigError
 
-TINY = dict(space="mlp", space_options=(("max_width", 64), ("width_steps", 2), ("max_layers", 2)),
+TINY = dict(isolate=False, space="mlp", space_options=(("max_width", 64), ("width_steps", 2), ("max_layers", 2)),
             split_decision="depth", archs=4, supernet_steps=4, standalone_steps=3, batch_size=16,
             data="synthetic", limit_train=256)
 

@@ -9,6 +9,7 @@ from experiments.search_budgets import Config, run
 @pytest.mark.slow
 def test_search_budgets_small(tmp_path):
     config = Config(space="mlp", space_options=(("max_width", 32), ("width_steps", 4), ("max_layers", 3)),
+                    isolate=False,
                     data="synthetic", limit_train=1024, supernet_steps=40, warmup_steps=2, trials=8, batch=4,
                     search_images=256, random_archs=4)
     results = run(config, tmp_path, progress=False)
