@@ -205,13 +205,18 @@ def with_input_shape(document: Mapping[str, Any]) -> dict:
     return document
 
 
+def renamed_argument(value: Any, former_value: Any, where: str, name: str, former_name: str) -> Any:
+    """The argument `name` of `where`, also accepted by its former keyword `former_name` (user scripts)."""
+    if former_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{where}: give {name} or its former name {former_name}, not both")
+    return former_value
+
+
 def renamed_input_shape(input_shape: Any, image_shape: Any, where: str) -> Any:
     """The `input_shape` argument of `where`, also accepted by its former keyword `image_shape`."""
-    if image_shape is None:
-        return input_shape
-    if input_shape is not None:
-        raise TypeError(f"{where}: give input_shape or its former name image_shape, not both")
-    return image_shape
+    return renamed_argument(input_shape, image_shape, where, "input_shape", "image_shape")
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
+from nas.data import renamed_argument
 from nas.definition import SearchSpaceDefinition
 from nas.errors import ConfigError
 from nas.space import Space, SpaceError
@@ -76,9 +77,12 @@ _FROM_DATA = {"in_channels": lambda shape: shape[-1], "in_features": lambda shap
 
 def declared_space(name: str, network: Callable[..., nnx.Module], *, version: int = 1, inputs: str = "images",
                    default_options: Mapping[str, Any] | None = None,
-                   options_for_images: Callable[[tuple], dict] | None = None,
-                   switch_execution: bool = False) -> SearchSpaceDefinition:
-    """The engine's view of `network` (a class or function called as `network(**options, rngs=rngs)`)."""
+                   options_for_inputs: Callable[[tuple], dict] | None = None,
+                   switch_execution: bool = False, options_for_images=None) -> SearchSpaceDefinition:
+    """The engine's view of `network` (a class or function called as `network(**options, rngs=rngs)`).
+    `options_for_images` is the former name of `options_for_inputs`."""
+    options_for_inputs = renamed_argument(options_for_inputs, options_for_images, "declared_space",
+                                          "options_for_inputs", "options_for_images")
     # A class's own __init__ (an nnx.Module's metaclass hides the constructor's signature).
     parameters = dict(inspect.signature(network.__init__ if inspect.isclass(network) else network).parameters)
     parameters.pop("self", None)
@@ -87,13 +91,13 @@ def declared_space(name: str, network: Callable[..., nnx.Module], *, version: in
     if default_options is None:
         default_options = {k: p.default for k, p in parameters.items()
                            if k != "rngs" and p.default is not inspect.Parameter.empty}
-    if options_for_images is None:
+    if options_for_inputs is None:
         implied = {k: f for k, f in _FROM_DATA.items() if k in default_options and (k != "context" or inputs == "tokens")}
         if inputs == "tokens":
             implied.pop("context", None)  # the context sets the data's window, not the reverse
-        options_for_images = lambda shape: {k: f(tuple(shape)) for k, f in implied.items()}  # noqa: E731
+        options_for_inputs = lambda shape: {k: f(tuple(shape)) for k, f in implied.items()}  # noqa: E731
     declared = _DeclaredNetwork(name, network, version, inputs)
     return SearchSpaceDefinition(
         name=name, make_space=declared.make_space, build_supernet=declared.build_supernet,
-        default_options=dict(default_options), options_for_images=options_for_images, inputs=inputs,
+        default_options=dict(default_options), options_for_inputs=options_for_inputs, inputs=inputs,
         switch_execution=switch_execution, cost_model=declared.cost_model)

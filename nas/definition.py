@@ -26,7 +26,7 @@ class SearchSpaceDefinition:
     default_options: Mapping[str, Any] = field(default_factory=dict)
     # Network options implied by one example's input shape, e.g. input channels: (H, W, C) for
     # images, (T,) for token windows.
-    options_for_images: Callable[[tuple[int, ...]], dict] = lambda shape: {}
+    options_for_inputs: Callable[[tuple[int, ...]], dict] = lambda shape: {}
     # What the supernet reads: "images" (float32 NHWC) or "tokens" (int32 [B, T] byte windows, the
     # next byte as label at every position). A tokens space has a `context` option: the window
     # length T its training data is cut to. `nas train` refuses data of the other kind.
@@ -53,6 +53,11 @@ class SearchSpaceDefinition:
             raise ConfigError(f"space {self.name!r} reads tokens, so its default_options need 'context' "
                               "(the window length its data is cut to)")
 
+    @property
+    def options_for_images(self) -> Callable[[tuple[int, ...]], dict]:
+        """Former name of `options_for_inputs` (it serves token windows too)."""
+        return self.options_for_inputs
+
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
                         input_shape: tuple[int, ...] | None = None, *,
                         image_shape: tuple[int, ...] | None = None) -> dict:
@@ -66,7 +71,7 @@ class SearchSpaceDefinition:
                               f"allowed: {', '.join(sorted(self.default_options))}")
         options = dict(self.default_options)
         if input_shape is not None:
-            options.update(self.options_for_images(tuple(input_shape)))
+            options.update(self.options_for_inputs(tuple(input_shape)))
         for key, value in overrides.items():
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):

@@ -25,6 +25,8 @@ the standalone export are derived from the network.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from flax import nnx
 
 from nas.declared_space import declared_space
@@ -116,4 +118,6 @@ def _options_for_inputs(shape) -> dict:
     return {}
 
 
-DEFINITION = declared_space(NAME, GNN, options_for_images=_options_for_inputs)
+# Deployed as trained: on node indices of its graph (the default input of `nas cost` and `nas latency`).
+DEFINITION = dataclasses.replace(declared_space(NAME, GNN, options_for_inputs=_options_for_inputs),
+                                 deployment_input_shape=NODE_INPUT_SHAPE)

@@ -137,6 +137,6 @@ class MobileNetV3(nnx.Module):
 
 
 DEFINITION = dataclasses.replace(
-    declared_space(NAME, MobileNetV3, options_for_images=lambda shape: {"in_channels": shape[-1]},
+    declared_space(NAME, MobileNetV3, options_for_inputs=lambda shape: {"in_channels": shape[-1]},
                    switch_execution=True),
     deployment_input_shape=(224, 224, 3))  # OFA's ImageNet input: /32 by strides, then global pooling

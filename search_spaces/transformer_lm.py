@@ -56,4 +56,4 @@ def _options_for_inputs(shape) -> dict:
     return {"context": int(shape[0])}
 
 
-DEFINITION = declared_space(NAME, TransformerLM, inputs="tokens", options_for_images=_options_for_inputs)
+DEFINITION = declared_space(NAME, TransformerLM, inputs="tokens", options_for_inputs=_options_for_inputs)

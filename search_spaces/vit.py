@@ -60,10 +60,10 @@ class VisionTransformer(nnx.Module):
         return self.head(self.norm(h, arch=arch)[:, 0], arch=arch)
 
 
-def _options_for_images(shape) -> dict:
+def _options_for_inputs(shape) -> dict:
     if shape[0] != shape[1]:
         raise ConfigError(f"space 'vit': images must be square, got {shape[0]}x{shape[1]}")
     return {"image_size": shape[0], "in_channels": shape[-1]}
 
 
-DEFINITION = declared_space(NAME, VisionTransformer, options_for_images=_options_for_images)
+DEFINITION = declared_space(NAME, VisionTransformer, options_for_inputs=_options_for_inputs)

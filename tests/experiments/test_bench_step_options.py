@@ -31,3 +31,15 @@ def test_benches_without_an_option_flag_build_their_space():
     # bench/train.py and bench/evaluate.py share build() but define no --option (make bench stopped on it).
     args = argparse.Namespace(space="mobilenetv3", width_mult=0.5, resolution=32, channels=3)
     assert space_options(args) == {"width_mult": 0.5}
+
+
+def test_every_shipped_space_gets_an_input_or_a_reason_it_is_skipped(capsys):
+    """`--space all` stopped twice on a space added later (a graph space, an adapter space)."""
+    from experiments.bench import step
+
+    args = argparse.Namespace(space="gnn", width_mult=1.0, option=[], resolution=32, channels=3, context=64)
+    assert step.input_shape(args) == (1, 1, 1)  # node indices: the input the graph space declares
+    args.space = "mobilenetv3"
+    assert step.input_shape(args) == (32, 32, 3)
+    step.main(["--space", "lora", "--skip-compile-probe"])
+    assert '"skipped": "the adapter space needs a trained base' in capsys.readouterr().out
