@@ -1,4 +1,4 @@
-"""Shared by the space tests: the lowering-agreement helpers of test_lowering.py, and a CLI round trip.
+"""Shared by the space tests: the lowering-agreement helpers, and a CLI round trip.
 
 Test modules import shared helpers as `tests.<folder>.<module>` (the repository root is on the path).
 """
@@ -20,14 +20,16 @@ from nas.lowering import (masked_apply, param_usage, slice_subnet, split, standa
                           switched_apply)
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
-from tests.search_spaces import test_lowering as _lowering  # its helpers, shared
 
-IMAGE_SHAPE = _lowering.IMAGE_SHAPE
+# float32: 1e-5 absolute for logits of magnitude <= 1, relative beyond (train-mode BN on perturbed
+# weights gives logits of magnitude ~10, where reduction-order rounding alone reaches ~1e-5).
+TOLERANCE = 1e-5
+IMAGE_SHAPE = (28, 28, 1)
 
 
 def perturbed_supernet(space_name, options, seed=0, input_shape=IMAGE_SHAPE):
-    """test_lowering's perturbed supernet (weights and BN statistics off their init), drawn with numpy:
-    eager `jax.random` compiles one program per leaf shape, tens of seconds for a cell space."""
+    """A supernet whose weights and BN statistics are off their init, so agreement means something; drawn
+    with numpy: eager `jax.random` compiles one program per leaf shape, tens of seconds for a cell space."""
     definition = get_definition(space_name)
     space, supernet = definition.build(definition.resolve_options(options, input_shape), seed=seed)
     graphdef, params, stats = split(supernet)
@@ -35,15 +37,21 @@ def perturbed_supernet(space_name, options, seed=0, input_shape=IMAGE_SHAPE):
     params = jax.tree.map(lambda p: jnp.asarray(p + 0.05 * rng.normal(size=p.shape), jnp.float32), params)
     stats = jax.tree.map(lambda s: jnp.asarray(s + 0.2 * np.abs(rng.normal(size=s.shape)), jnp.float32), stats)
     return space, graphdef, params, stats
-archs_to_check = _lowering.archs_to_check
-batch_of = _lowering.batch_of
-TOLERANCE = _lowering.TOLERANCE
+
+
+def archs_to_check(space, count, seed=1):
+    rng = np.random.default_rng(seed)
+    return [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(count)]
+
+
+def batch_of(count, seed=2):
+    return jnp.asarray(np.random.default_rng(seed).normal(size=(count, *IMAGE_SHAPE)), jnp.float32)
 
 
 def check_agreement(space, graphdef, params, stats, archs, batch):
-    """test_lowering's check (masked, static and sliced logits in eval and train mode, and BN statistics),
-    with weights and batch passed to jit as arguments: closed over, XLA constant-folds whole convolutions
-    and pooling windows, which made a compile take minutes."""
+    """Masked, static and sliced logits agree in eval and train mode, and so do the BN statistics; the
+    largest difference relative to max(1, |logits|). Weights and batch go to jit as arguments: closed over,
+    XLA constant-folds whole convolutions and pooling windows, which made a compile take minutes."""
     masked = jax.jit(lambda p, s, x, v: tuple(masked_apply(graphdef, p, s, space, x, v, train=t)
                                               for t in (False, True)))
     worst = 0.0

@@ -8,62 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
-from nas.definition import get_definition
-from nas.lowering import (masked_apply, param_usage, slice_subnet, split, standalone_apply, static_apply,
-                          switched_apply)
-
-# float32: 1e-5 absolute for logits of magnitude <= 1, relative beyond (train-mode BN on perturbed
-# weights gives logits of magnitude ~10, where reduction-order rounding alone reaches ~1e-5).
-TOLERANCE = 1e-5
-IMAGE_SHAPE = (28, 28, 1)
-
-
-def perturbed_supernet(space_name, options, seed=0):
-    """A supernet whose weights and BN statistics are off their init, so agreement means something."""
-    definition = get_definition(space_name)
-    space, supernet = definition.build(definition.resolve_options(options, IMAGE_SHAPE), seed=seed)
-    graphdef, params, stats = split(supernet)
-    keys = iter(jax.random.split(jax.random.key(seed), 4096))
-    params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(next(keys), p.shape), params)
-    stats = jax.tree.map(lambda s: s + 0.2 * jnp.abs(jax.random.normal(next(keys), s.shape)), stats)
-    return space, graphdef, params, stats
-
-
-def archs_to_check(space, count, seed=1):
-    rng = np.random.default_rng(seed)
-    return [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(count)]
-
-
-def check_agreement(space, graphdef, params, stats, archs, batch):
-    masked = jax.jit(lambda v: tuple(masked_apply(graphdef, params, stats, space, batch, v, train=t)
-                                     for t in (False, True)))
-    worst = 0.0
-    for arch in archs:
-        (masked_eval, _), (masked_train, masked_stats) = masked(arch.to_vector())
-        static = jax.jit(lambda: tuple(static_apply(graphdef, params, stats, batch, arch, train=t)[0]
-                                       for t in (False, True)))()
-        subnet = slice_subnet(nnx.merge(graphdef, params, stats), arch)
-        sub_graphdef, sub_params, sub_stats = split(subnet)
-        (sliced_eval, _), (sliced_train, sliced_stats) = jax.jit(
-            lambda: tuple(standalone_apply(sub_graphdef, sub_params, sub_stats, batch, train=t) for t in (False, True)))()
-        # The masked lowering's updated statistics, sliced, must equal the standalone model's.
-        stats_from_masked = split(slice_subnet(nnx.merge(graphdef, params, masked_stats), arch))[2]
-        for got, want, what in ((masked_eval, sliced_eval, "eval logits"), (masked_train, sliced_train, "train logits"),
-                                (static[0], sliced_eval, "static eval logits"),
-                                (static[1], sliced_train, "static train logits")):
-            difference = float(jnp.max(jnp.abs(got - want)))
-            scale = max(1.0, float(jnp.max(jnp.abs(want))))
-            assert difference <= TOLERANCE * scale, f"{arch}: {what} differ by {difference:.3g} (scale {scale:.3g})"
-            worst = max(worst, difference / scale)
-        for got, want in zip(jax.tree.leaves(stats_from_masked), jax.tree.leaves(sliced_stats)):
-            assert float(jnp.max(jnp.abs(got - want))) <= TOLERANCE, f"{arch}: BN statistics differ"
-    return worst
-
-
-def batch_of(count, seed=2):
-    return jnp.asarray(np.random.default_rng(seed).normal(size=(count, *IMAGE_SHAPE)), jnp.float32)
+from nas.lowering import masked_apply, param_usage, switched_apply
+from tests.search_spaces.checks import TOLERANCE, archs_to_check, batch_of, check_agreement, perturbed_supernet
 
 
 def test_mlp_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
