@@ -11,3 +11,12 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 # Further variants (uniform, cost-stratified-no-smallest) in a second run directory, one core each:
 #   nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-b --option ground_truth=/root/weft-runs/gt-nb201 \
 #       --option 'variants=["uniform","cost-stratified-no-smallest"]'
+# results.json / table.md / scatter.png: sandwich and sandwich-no-smallest scored on all 32 archs:
+#   ln -s /root/weft-runs/sr-nb201/supernet-sandwich-no-smallest RUN_FINAL/
+#   nas experiment supernet_ranking --run RUN_FINAL --option ground_truth=/root/weft-runs/gt-nb201 \
+#       --option 'variants=["sandwich","sandwich-no-smallest"]'
+# Stop 24 started (one core each, nice 19, resumable; not finished at its end):
+#   nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-x4 --option ground_truth=/root/weft-runs/gt-nb201 \
+#       --option 'variants=[{"name":"sandwich-no-smallest-x4","sandwich_smallest":false,"steps_factor":4}]'
+#   nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-c --option ground_truth=/root/weft-runs/gt-nb201 \
+#       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"few-shot-5-own-largest","supernet":"few-shot","split_decision":"node1.from0","experts":5,"own_endpoints":true,"sandwich_smallest":false}]'
