@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax.numpy as jnp
 from flax import nnx
 
 from nas.declared_space import declared_space
@@ -34,9 +35,11 @@ from nas.errors import ConfigError
 from nas.graph_data import NAME as GRAPH_NAME
 from nas.graph_data import NODE_INPUT_SHAPE, fashion_mnist_knn_graph, node_indices
 from supernets.decisions import Integer, NestedWidth, OneOf
+from supernets.dispatch import identity, switch_block
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_stack import ElasticStack
 from supernets.graph_layer import ACTIVATIONS, AGGREGATIONS, ATTENTIONS, ElasticGraphLayer, constant
+from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
 
 NAME = "gnn"
@@ -63,8 +66,8 @@ class GraphBlock(nnx.Module):
         self.conv = conv
         self.norm = ElasticLayerNorm(conv.width) if norm else None
 
-    def __call__(self, h, *, arch):
-        h = self.conv(h, arch=arch)
+    def __call__(self, h, *, arch, switch: bool = False):
+        h = self.conv(h, arch=arch, switch=switch)
         return h if self.norm is None else self.norm(h, arch=arch)
 
 
@@ -98,15 +101,29 @@ class GNN(nnx.Module):
         self.layers = ElasticStack(layers, depth=Integer(min_layers, max_layers, name="depth"))
         self.head = ElasticDense(self.layers.out_size(lambda block: block.conv.width), num_classes, rngs=rngs)
 
-    def __call__(self, x, *, train: bool = False, arch=None):
-        """x: node indices [B, 1, 1, 1] (float32) -> logits [B, num_classes]."""
+    def __call__(self, x, *, train: bool = False, arch=None, switch: bool = False):
+        """x: node indices [B, 1, 1, 1] (float32) -> logits [B, num_classes]. `switch`: a traced arch runs
+        each layer at its chosen sizes and ops only, and skips the layers past its depth (`lax.switch`)."""
         del train  # no batch statistics, no dropout
         if tuple(x.shape[1:]) != NODE_INPUT_SHAPE:
             raise ConfigError(f"space {NAME!r} reads node indices of graph {GRAPH_NAME!r}, shape [batch, 1, 1, 1]; "
                               f"got inputs of shape {tuple(x.shape)}; use --data {GRAPH_NAME}")
         features = constant(self.graph.features)[None]  # [1, N, F]: the one graph, as a batch of one
-        hidden = self.layers(features, arch)[0]  # [N, width]
+        if switch and arch is not None and is_traced(self.layers.depth.of(arch)):
+            hidden = self._switched_layers(features, arch)[0]
+        else:
+            hidden = self.layers(features, arch, lambda block, h: block(h, arch=arch, switch=switch))[0]  # [N, width]
         return self.head(hidden[node_indices(x, self.graph.num_nodes)])
+
+
+    def _switched_layers(self, h, arch):
+        """The stack with each layer switched; a layer the depth may skip is a switch with identity."""
+        depth, stack = self.layers.depth.of(arch), self.layers
+        for slot, block in enumerate(stack.blocks):
+            run = lambda block, h: block(h, arch=arch, switch=True)  # noqa: E731
+            h = run(block, h) if slot < stack.min_depth else switch_block(
+                jnp.where(slot < depth, 1, 0), block, h, [identity, run])
+        return h
 
 
 def _options_for_inputs(shape) -> dict:
@@ -119,5 +136,6 @@ def _options_for_inputs(shape) -> dict:
 
 
 # Deployed as trained: on node indices of its graph (the default input of `nas cost` and `nas latency`).
-DEFINITION = dataclasses.replace(declared_space(NAME, GNN, options_for_inputs=_options_for_inputs),
+DEFINITION = dataclasses.replace(declared_space(NAME, GNN, options_for_inputs=_options_for_inputs,
+                                                switch_execution=True),
                                  deployment_input_shape=NODE_INPUT_SHAPE)

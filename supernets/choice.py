@@ -23,17 +23,23 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 from flax import nnx
 
+from supernets.dispatch import switch_block
 from supernets.masks import copy_state, select
 from supernets.relaxed import Relaxed, soft_select
 
 
-def run_choice(index, module: nnx.Module, x, branches: Sequence[Callable]):
-    """`branches[index](module, x)`; with a traced `index`, all run and the chosen one is kept."""
+def run_choice(index, module: nnx.Module, x, branches: Sequence[Callable], *, switch: bool = False,
+               remat: bool = False):
+    """`branches[index](module, x)`; with a traced `index`, all run and the chosen one is kept, or with
+    `switch` only the chosen one runs (`lax.switch`; the branches must return one shape; `remat` as
+    `supernets.dispatch.switch_block`)."""
     if isinstance(index, int):
         return branches[index](module, x)
     if isinstance(index, Relaxed):
         weights = [index.probability(lambda value, b=b: value == b) for b in range(len(branches))]
         return mix_branches(weights, module, x, branches)
+    if switch:
+        return switch_block(index, module, x, branches, remat=remat)
     before = copy_state(nnx.state(module, nnx.BatchStat))
     y, stats = None, None
     for position, branch in enumerate(branches):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import lax
@@ -23,8 +24,14 @@ from jax import lax
 from supernets.relaxed import Relaxed
 
 
-def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable]):
-    """`branches[index](block, x)` with one compile for all branches; `block`'s stats are updated."""
+def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable], *, remat: bool = False):
+    """`branches[index](block, x)` with one compile for all branches; `block`'s stats are updated.
+
+    `remat`: each branch recomputes its forward in the backward pass (`jax.checkpoint`). Under `grad`, a
+    switch carries the residuals of every branch (zeros for those not taken) out of the forward; where
+    branches hold large intermediates (a graph layer's per-edge messages) writing those zeros costs more
+    than the branch itself, while its inputs are all a rematerialised branch needs.
+    """
     graphdef, stats, params = nnx.split(block, nnx.BatchStat, ...)
 
     def lift(branch):
@@ -32,7 +39,7 @@ def switch_block(index, block: nnx.Module, x, branches: Sequence[Callable]):
             module = nnx.merge(graphdef, stats, params, copy=True)
             y = branch(module, x)
             return y, nnx.state(module, nnx.BatchStat)
-        return run
+        return jax.checkpoint(run) if remat else run
 
     y, new_stats = lax.switch(index, [lift(branch) for branch in branches], params, stats, x)
     nnx.update(block, new_stats)

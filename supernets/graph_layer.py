@@ -38,7 +38,8 @@ from flax import nnx
 from supernets import init, shape_trace
 from supernets.build import abstract, with_values
 from supernets.choice import run_choice
-from supernets.decisions import Declared, OneOf, evaluate, largest, read
+from supernets.decisions import Declared, OneOf, evaluate, largest, possible_values, read
+from supernets.dispatch import choice_index, switch_block
 from supernets.masks import is_traced, mask_last_axis, prefix_mask, static_width
 from supernets.relaxed import Relaxed
 
@@ -189,6 +190,10 @@ def _mask_heads(z, heads):
     return jnp.where(prefix_mask(heads, z.shape[-2])[:, None], z, jnp.zeros((), z.dtype))
 
 
+def _traced_int(value) -> bool:
+    return is_traced(value) and not isinstance(value, Relaxed)
+
+
 def _choice_index(value, candidates: tuple):
     """A choice read from an arch (a name: fixed; an int or Relaxed index: traced or relaxed) as what
     `run_choice` takes; None (no arch: a standalone layer, or the supernet at full size): the last candidate,
@@ -243,9 +248,12 @@ class ElasticGraphLayer(nnx.Module):
     def _vectors(self, kind: str, heads: int, width: int):
         return getattr(self, f"attention_{kind}")[...][:, :heads, :width] if kind in ATTENTION_VECTORS else None
 
-    def __call__(self, x, width=None, heads=None, *, attention=None, aggregation=None, activation=None, arch=None):
+    def __call__(self, x, width=None, heads=None, *, attention=None, aggregation=None, activation=None, arch=None,
+                 switch: bool = False):
         """x [B, N, in] -> [B, N, width]. Sizes and choices: read from `arch` where declared, else as given
-        (None: the full width and heads, the last candidate op)."""
+        (None: the full width and heads, the last candidate op). With `switch`, traced choices run switched:
+        one `lax.switch` branch per (width, heads) pair, each at its static shapes (output zero-padded to the
+        largest width, as masking leaves it), and only the chosen attention, aggregation and activation."""
         shape_trace.note(self, x)
         if x.ndim != 3 or x.shape[1] != self.graph.num_nodes:
             raise ValueError(f"graph layer input must be [batch, {self.graph.num_nodes} nodes, features]; "
@@ -254,6 +262,8 @@ class ElasticGraphLayer(nnx.Module):
             width, heads = read(self.width, arch), read(self.heads, arch)
             attention, aggregation, activation = (read(c, arch) if isinstance(c, Declared) else None
                                                   for c in (self.attention, self.aggregation, self.activation))
+        if switch and (_traced_int(width) or _traced_int(heads)):
+            return self._switched_sizes(x, width, heads, attention, aggregation, activation)
         graph = self.graph
         w, h = static_width(width, self.max_width), static_width(heads, self.max_heads)
         z = jnp.einsum("bnf,fhw->bnhw", x, self.kernel[...][:x.shape[-1], :h, :w])
@@ -262,14 +272,27 @@ class ElasticGraphLayer(nnx.Module):
         def attend(kind):
             return lambda layer, z: attention_scores(kind, z, layer._vectors(kind, h, w), graph)
         scores = run_choice(_choice_index(attention, self.attentions), self, z,
-                            [attend(kind) for kind in self.attentions])
+                            [attend(kind) for kind in self.attentions], switch=switch, remat=True)
         messages = scores[..., None] * z[:, constant(graph.src)]  # [B, E, H, W]
         gathered = run_choice(_choice_index(aggregation, self.aggregations), self, messages,
-                              [lambda layer, m, kind=kind: aggregate(kind, m, graph) for kind in self.aggregations])
+                              [lambda layer, m, kind=kind: aggregate(kind, m, graph) for kind in self.aggregations],
+                              switch=switch, remat=True)
         y = jnp.einsum("bnhw,h->bnw", gathered, head_weights(heads, h)) + self.bias[...][:w]
         y = run_choice(_choice_index(activation, self.activations), self, y,
-                       [lambda layer, v, kind=kind: _ACTIVATION_FNS[kind](v) for kind in self.activations])
+                       [lambda layer, v, kind=kind: _ACTIVATION_FNS[kind](v) for kind in self.activations],
+                       switch=switch)
         return mask_last_axis(y, width)
+
+    def _switched_sizes(self, x, width, heads, attention, aggregation, activation):
+        widths, head_counts = possible_values(self.width), possible_values(self.heads)
+        index = choice_index(width, widths) * len(head_counts) + choice_index(heads, head_counts)
+
+        def branch(w, h):
+            def run(layer, x):
+                y = layer(x, w, h, attention=attention, aggregation=aggregation, activation=activation, switch=True)
+                return jnp.pad(y, ((0, 0), (0, 0), (0, layer.max_width - w)))
+            return run
+        return switch_block(index, self, x, [branch(w, h) for w in widths for h in head_counts], remat=True)
 
     # -- sliced lowering, derived cost and export (supernets.decisions) ---------------
 

@@ -125,3 +125,22 @@ def test_cli_trains_searches_and_the_export_reloads_and_matches(tmp_path):
     supernet = make_masked_logits(session.graphdef, session.space)(state.params, state.stats, inputs, vector)
     assert float(jnp.max(jnp.abs(exported.logits(inputs) - supernet))) <= 1e-4
     np.testing.assert_allclose(load_stablehlo(out)(np.asarray(inputs)), exported.logits(inputs), atol=1e-5)
+
+
+def test_switched_execution_runs_the_static_subnet_in_logits_and_gradients():
+    # `nas train --execution switch`: each layer runs at its chosen width and heads with its chosen ops only.
+    import jax
+
+    from nas.lowering import switched_apply
+
+    space, graphdef, params, stats = checks.perturbed_supernet("gnn", SMALL, input_shape=NODE_SHAPE)
+    batch = nodes(0, 7, 311, 1024)
+    rng = np.random.default_rng(4)
+    archs = [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(3)]
+    shallow = next(a for a in (space.sample(rng) for _ in range(100)) if a["depth"] == 1)
+    checks.check_switched_matches_static(space, graphdef, params, stats, archs + [shallow], batch)
+    # ... and it does switch: per layer one conditional for its sizes, one per op choice inside each of the
+    # (width, heads) branches, and one for the layer that depth may skip.
+    program = str(jax.make_jaxpr(lambda v: switched_apply(graphdef, params, stats, space, batch, v, train=True))(
+        archs[2].to_vector()))
+    assert program.count("cond[") >= 2 * (1 + 4 * 3) + 1, program.count("cond[")
