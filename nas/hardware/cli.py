@@ -43,8 +43,10 @@ def latency():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--group", type=int, default=4, show_default=True, help="archs compiled, then timed interleaved")
 @click.option("--repeats", type=int, default=41, show_default=True, help="timed samples (single calls) per arch")
-@click.option("--threads", type=int, default=0, show_default=True,
-              help="pin to this many cores (1: also single-threaded XLA, steadier on a shared machine); 0: all")
+@click.option("--threads", type=int, default=None,
+              help="pin to this many cores (1: also single-threaded XLA); 0: all. [default: 1, the setting "
+                   "measured to retest at tau >= 0.9 (experiments/results/latency-retest-quiet); 0 where JAX "
+                   "already runs in this process, as when called from Python]")
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
 @click.option("--backend", type=click.Choice(BACKENDS), default="xla", show_default=True,
               help="where the model runs: xla (the sliced subnet compiled by XLA) or onnxruntime (its ONNX export "
@@ -54,6 +56,10 @@ def latency():
 @_one_line_errors
 def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, backend,
             quiet):
+    if threads is None:  # pinning must precede JAX's start: a fresh command pins, a running process stays
+        from jax._src import xla_bridge
+
+        threads = 0 if xla_bridge.backends_are_initialized() else 1
     if threads:
         from nas.hardware.device import pin_threads
 

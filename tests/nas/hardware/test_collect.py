@@ -159,3 +159,17 @@ def test_a_collection_and_a_predictor_from_before_input_shape_still_read(collect
                                        "--predictor", str(predictor_path)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["input_shape"] == [2, 2, 3]  # the predictor's stored input, not 28x28x1
+
+
+def test_a_fresh_collect_command_pins_one_thread_by_default(tmp_path):
+    """The measured setting (retest tau >= 0.9 on one thread) is the default where it can be honoured: a
+    fresh process, before JAX starts; the JSON line reports it, the collection records it."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "nas.cli", "latency", "collect", "--space", "mlp",
+                          *[a for k, v in TINY.items() for a in ("--option", f"{k}={v}")], "--n", "1", "--repeats",
+                          "3", "--group", "1", "--no-layers", "--run", str(tmp_path / "c"), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["threads"] == 1
