@@ -126,7 +126,7 @@ class MobileNetV3(nnx.Module):
             if slot >= stage.min_depth:  # the blocks every depth runs have no identity branch
                 branches.insert(0, identity)
                 index = jnp.where(slot < depth, index + 1, 0)
-            h = switch_block(index, block, h, branches)
+            h = switch_block(index, block, h, branches, remat=True)
         return h
 
     def sort_channels(self) -> None:
