@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.numpy as jnp
 from flax import nnx
 
 from nas.declared_space import declared_space
@@ -35,11 +34,9 @@ from nas.errors import ConfigError
 from nas.graph_data import NAME as GRAPH_NAME
 from nas.graph_data import NODE_INPUT_SHAPE, fashion_mnist_knn_graph, node_indices
 from supernets.decisions import Integer, NestedWidth, OneOf
-from supernets.dispatch import identity, switch_block
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_stack import ElasticStack
 from supernets.graph_layer import ACTIVATIONS, AGGREGATIONS, ATTENTIONS, ElasticGraphLayer, constant
-from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
 
 NAME = "gnn"
@@ -109,21 +106,9 @@ class GNN(nnx.Module):
             raise ConfigError(f"space {NAME!r} reads node indices of graph {GRAPH_NAME!r}, shape [batch, 1, 1, 1]; "
                               f"got inputs of shape {tuple(x.shape)}; use --data {GRAPH_NAME}")
         features = constant(self.graph.features)[None]  # [1, N, F]: the one graph, as a batch of one
-        if switch and arch is not None and is_traced(self.layers.depth.of(arch)):
-            hidden = self._switched_layers(features, arch)[0]
-        else:
-            hidden = self.layers(features, arch, lambda block, h: block(h, arch=arch, switch=switch))[0]  # [N, width]
+        hidden = self.layers(features, arch, lambda block, h: block(h, arch=arch, switch=switch),
+                             switch=switch)[0]  # [N, width]
         return self.head(hidden[node_indices(x, self.graph.num_nodes)])
-
-
-    def _switched_layers(self, h, arch):
-        """The stack with each layer switched; a layer the depth may skip is a switch with identity."""
-        depth, stack = self.layers.depth.of(arch), self.layers
-        for slot, block in enumerate(stack.blocks):
-            run = lambda block, h: block(h, arch=arch, switch=True)  # noqa: E731
-            h = run(block, h) if slot < stack.min_depth else switch_block(
-                jnp.where(slot < depth, 1, 0), block, h, [identity, run])
-        return h
 
 
 def _options_for_inputs(shape) -> dict:

@@ -6,17 +6,21 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 from flax import nnx
 
+from supernets.dispatch import identity, switch_block
 from supernets.masks import copy_state, select
 from supernets.relaxed import Relaxed, soft_select
 
 
-def run_elastic_depth(blocks: Sequence[nnx.Module], x, depth, call: Callable, min_depth: int = 0):
+def run_elastic_depth(blocks: Sequence[nnx.Module], x, depth, call: Callable, min_depth: int = 0, *,
+                      switch: bool = False):
     """Apply `call(index, block, x)` for each block; blocks at index >= `depth` pass `x` through.
 
     `depth` None or a Python int: blocks are run or skipped statically. A traced
     depth (masked lowering) runs every block and selects with `jnp.where`; a
     skipped block's running statistics (BatchStat) are restored, so it neither
-    moves its weights (zero gradient through `where`) nor its statistics.
+    moves its weights (zero gradient through `where`) nor its statistics. With
+    `switch`, a traced depth runs each block that depth may skip as a `lax.switch`
+    with identity (`supernets.dispatch`): a skipped block costs nothing.
     A relaxed depth (`Relaxed` over depths) returns the probability-weighted sum
     of the outputs after each candidate depth (TangleNAS, as DARTS mixes ops).
     """
@@ -28,6 +32,9 @@ def run_elastic_depth(blocks: Sequence[nnx.Module], x, depth, call: Callable, mi
         elif isinstance(depth, int):
             if index < depth:
                 x = call(index, block, x)
+        elif switch:
+            x = switch_block(jnp.where(index < depth, 1, 0), block, x,
+                             [identity, lambda block, h, index=index: call(index, block, h)])
         else:
             active = index < depth
             before = copy_state(nnx.state(block, nnx.BatchStat))

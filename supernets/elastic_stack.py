@@ -42,12 +42,13 @@ class ElasticStack(nnx.Module):
             condition = (AtLeast(self.depth, index + 1),) if index >= self.min_depth else ()
             yield f"blocks.{index}", block, condition
 
-    def __call__(self, x, arch, call: Callable | None = None):
-        """`call(block, x)` runs one block (default `block(x, arch=arch)`)."""
+    def __call__(self, x, arch, call: Callable | None = None, *, switch: bool = False):
+        """`call(block, x)` runs one block (default `block(x, arch=arch)`); `switch`: a traced depth skips
+        blocks with `lax.switch` instead of computing and discarding them."""
         call = call or (lambda block, h: block(h, arch=arch))
         depth = None if self.depth is None else self.depth.of(arch)
         return run_elastic_depth(list(self.blocks), x, depth, lambda _, block, h: call(block, h),
-                                 min_depth=self.min_depth)
+                                 min_depth=self.min_depth, switch=switch)
 
     def out_size(self, size_of: Callable[[nnx.Module], object], before=None):
         """The size after the stack, as an expression of the depth: `size_of(block)` of the last block

@@ -119,6 +119,16 @@ def build(args):
     return space, supernet
 
 
+def build_or_skip(args):
+    """`build(args)`, or None after printing why this space is skipped: one it cannot build from options
+    alone (adapters need a trained base run) is a line of the table, not the end of it."""
+    try:
+        return build(args)
+    except ConfigError as error:
+        print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
+        return None
+
+
 def optimizer():
     return optax.chain(optax.add_decayed_weights(3e-5), optax.sgd(0.01, momentum=0.9, nesterov=True))
 
@@ -189,11 +199,10 @@ def compile_probe(args) -> None:
     from nas.train.loop import enable_compilation_cache
 
     enable_compilation_cache(args.cache_dir)
-    try:
-        space, supernet = build(args)
-    except ConfigError as error:  # a space this workload cannot build (e.g. adapters need a trained base)
-        print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
+    built = build_or_skip(args)
+    if built is None:
         return
+    space, supernet = built
     graphdef, params, stats = split(supernet)
     opt = optimizer()
     step = make_train_step(graphdef, space, opt, donate=False, disk_cache_key={"bench": "step"})
@@ -246,11 +255,10 @@ def main(argv=None) -> None:
     if args.space == "all" or "," in args.space:
         return run_each_space(args, shipped_spaces() if args.space == "all" else args.space.split(","))
 
-    try:
-        space, supernet = build(args)
-    except ConfigError as error:  # a space this workload cannot build (e.g. adapters need a trained base)
-        print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
+    built = build_or_skip(args)
+    if built is None:
         return
+    space, supernet = built
     graphdef, params, stats = split(supernet)
     opt = optimizer()
     images, labels = batch(args)

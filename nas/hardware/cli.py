@@ -56,13 +56,10 @@ def latency():
 @_one_line_errors
 def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, backend,
             quiet):
-    if threads is None:  # pinning must precede JAX's start: a fresh command pins, a running process stays
-        from jax._src import xla_bridge
+    from nas.hardware.device import default_threads, pin_threads
 
-        threads = 0 if xla_bridge.backends_are_initialized() else 1
+    threads = default_threads() if threads is None else threads
     if threads:
-        from nas.hardware.device import pin_threads
-
         pin_threads(threads)
     from nas.hardware.backends import LAYER_BACKENDS, check_backend
     from nas.hardware.collect import CollectConfig, collect as run_collect

@@ -94,8 +94,8 @@ def load_predictor(path: str | Path, counter: CostCounter | None = None):
 
 
 def load_predictor_for_network(path: str | Path, space, definition, space_options: dict | None, input_shape):
-    """(predictor, the inputs it predicts for; a line on stderr when not the trained ones) for a network of `space` built from `space_options` (as the
-    user gave them) and trained on `input_shape`.
+    """(predictor, the inputs it predicts for) for a network of `space` built from `space_options` (as the
+    user gave them) and trained on `input_shape`; a line on stderr says when those inputs are not the trained ones.
 
     A predictor fitted for images of another size (the space at its deployment resolution, e.g. MobileNetV3 at
     224x224x3 for a supernet trained on 28x28x1) is used at its own inputs, as Once-for-All searches: accuracy

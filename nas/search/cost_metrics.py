@@ -32,13 +32,10 @@ def hardware_metrics(session, state, latency_predictor: str | Path | None = None
         metrics = {"macs": lambda arch: float(counter.count(arch)["macs"]),
                    "params": lambda arch: float(counter.count(arch)["params"])}
     if latency_predictor is not None:
-        predictor = _latency_predictor(latency_predictor, session, definition)
+        from nas.hardware.predictor_io import load_predictor_for_network
+
+        predictor = load_predictor_for_network(latency_predictor, session.space, definition,
+                                               session.config.space_options, session.dataset.input_shape)[0]
         metrics["latency"] = lambda arch: float(np.asarray(predictor(arch.to_vector()[None]))[0])
     return metrics
 
-
-def _latency_predictor(path, session, definition):
-    from nas.hardware.predictor_io import load_predictor_for_network
-
-    return load_predictor_for_network(path, session.space, definition, session.config.space_options,
-                                      session.dataset.input_shape)[0]
