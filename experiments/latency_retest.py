@@ -43,7 +43,7 @@ from nas.errors import ConfigError, WeftError
 BACKENDS = ("xla", "onnxruntime")
 RESOLUTIONS = ("training", "deployment")
 TARGETS = ("anchored", "median", "min")
-KINDS = ("lut", "mlp", "linear", "flops")
+KINDS = ("lut", "mlp", "linear", "layer-cost", "flops")
 # Trimmed from the full grid to fit ~70 minutes of one shared core (compiling one MobileNetV3 arch with XLA
 # takes ~12 s there, an onnxruntime session ~1.5 s): XLA at batch 8, XLA at the training resolution on 2
 # threads, and onnxruntime at 224x224 batch 8 on 2 threads are left out.

@@ -145,7 +145,7 @@ def _alpha(text: str) -> float | None:
 @click.option("--weight-decay", type=float, default=MlpSettings.weight_decay, show_default=True,
               help="L2 penalty on the MLP's weights, added to its loss")
 @click.option("--ridge-alpha", default="auto", show_default=True,
-              help="the linear model's ridge strength; auto: chosen by leave-one-out on the training archs")
+              help="the linear models' ridge strength; auto: chosen by leave-one-out on the training archs")
 @_one_line_errors
 def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, mlp_hidden, mlp_steps,
         mlp_learning_rate, weight_decay, ridge_alpha):

@@ -19,6 +19,7 @@ from nas.errors import WeftError
 from nas.hardware.counters import CostCounter, load_counter
 from nas.hardware.flops_proxy import FlopsProxy
 from nas.hardware.inputs import describe, input_kind
+from nas.hardware.layer_cost_predictor import LayerCostPredictor
 from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.mlp_predictor import MlpPredictor
@@ -156,6 +157,7 @@ def build_predictor(document: dict, counter: CostCounter, path="predictor"):
     readers = {"lut": lambda: LutPredictor.from_payload(counter, payload),
                "mlp": lambda: MlpPredictor.from_payload(space, payload),
                "linear": lambda: LinearPredictor.from_payload(space, payload),
+               "layer-cost": lambda: LayerCostPredictor.from_payload(counter, payload),
                "flops": lambda: FlopsProxy.from_payload(counter, payload),
                "adapted": adapted}
     if kind not in readers:

@@ -1,7 +1,8 @@
 """`nas latency fit`: train the predictors on part of a collection, report on held-out archs.
 
 Predictors: the per-layer lookup table (only where the collection timed layers), the MLP and the
-linear (ridge) model on the arch's features, and FLOPs as a proxy with a fitted linear scale. The
+linear (ridge) model on the arch's one-hot features, the linear model on its per-layer-kind costs
+(`layer_cost_predictor`), and FLOPs as a proxy with a fitted linear scale. The
 archs are split three ways: a test part held out from everything, and a training part from which a
 validation part is cut; each predictor is fitted on the rest of the training part and scored on the
 validation archs, the best of them (most within +/-10%, then Kendall tau) is named `best`, and then
@@ -28,6 +29,7 @@ from nas.hardware.backends import backend_of, no_layers_reason
 from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, META_FILE, read_jsonl
 from nas.hardware.counters import load_counter
 from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.layer_cost_predictor import LayerCostPredictor
 from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.metrics import summary
@@ -35,7 +37,7 @@ from nas.hardware.mlp_predictor import MlpPredictor, MlpSettings
 from nas.hardware.predictor_io import save_predictor
 
 TARGETS = ("anchored", "median", "min", "anchored_min")
-KINDS = ("lut", "mlp", "linear", "flops")
+KINDS = ("lut", "mlp", "linear", "layer-cost", "flops")
 MIN_SAMPLES = 5
 
 
@@ -137,6 +139,8 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
             return MlpPredictor.create(counter.space, hidden=mlp.hidden, seed=seed)
         if kind == "linear":
             return LinearPredictor(counter.space)
+        if kind == "layer-cost":
+            return LayerCostPredictor(counter)
         return FlopsProxy(counter)
 
     def fitted(kind, target_name, index):
@@ -144,7 +148,7 @@ def fit(run_path: str | Path, out_dir: str | Path | None = None, *, train_fracti
         if kind == "mlp":
             return predictor.fit(vectors[index], y, steps=mlp.steps, learning_rate=mlp.learning_rate,
                                  weight_decay=mlp.weight_decay, seed=seed)
-        if kind == "linear":
+        if kind in ("linear", "layer-cost"):
             return predictor.fit(vectors[index], y, alpha=ridge_alpha)
         return predictor.fit(vectors[index], y)
 

@@ -30,7 +30,7 @@ def test_latency_retest_smoke(tmp_path):
     assert chosen in results["settings"]
     (backend,) = results["fit"]
     fit = results["fit"][backend]
-    assert fit["n_train"] + fit["n_test"] == 8 and {"mlp", "linear", "flops"} <= set(fit["results"])
+    assert fit["n_train"] + fit["n_test"] == 8 and {"mlp", "linear", "layer-cost", "flops"} <= set(fit["results"])
     assert ("lut" in fit["results"]) == (backend == "xla")
     assert {p.name for p in tmp_path.iterdir()} >= {"results.json", "table.md", "retest.png", "collections"}
     assert "Chosen setting" in (tmp_path / "table.md").read_text()

@@ -79,8 +79,8 @@ def test_fit_writes_report_predictors_and_plot(collected, tmp_path):
     from nas.hardware.report import fit
 
     report = fit(collected, tmp_path / "fit", mlp_steps=200, targets=("anchored",), train_fraction=0.6)
-    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "flops"}
-    for kind in ("lut", "mlp", "linear", "flops"):
+    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "layer-cost", "flops"}
+    for kind in ("lut", "mlp", "linear", "layer-cost", "flops"):
         assert (tmp_path / "fit" / f"{kind}.json").exists()
     assert report["best"] in report["selection"]["validation"] and report["n_validation"] == 1
     assert (tmp_path / "fit" / "scatter.png").read_bytes()[:4] == b"\x89PNG"

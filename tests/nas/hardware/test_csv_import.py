@@ -68,12 +68,12 @@ def test_import_fit_and_cost(measured_csv, tmp_path):
     assert code == 0, output
     line = json.loads(output)
     assert line["target"] == "median" and set(line["results"]) == {"median"}
-    assert set(line["results"]["median"]) == {"mlp", "linear", "flops"}
+    assert set(line["results"]["median"]) == {"mlp", "linear", "layer-cost", "flops"}
     assert "imported" in line["skipped"]["lut"]  # the lookup table needs per-layer timings, and says so
     assert line["results"]["median"]["linear"]["kendall_tau"] > 0.8  # the made-up device is additive
     report = json.loads((tmp_path / "board" / "fit" / "report.json").read_text())
     assert report["best"] in report["selection"]["validation"] and report["settings"]["mlp"]["hidden"] == [16]
-    for kind in ("mlp", "linear", "flops"):
+    for kind in ("mlp", "linear", "layer-cost", "flops"):
         code, output = _cli("cost", "--space", "mlp", *OPTION_ARGS, "--arch", "largest",
                             "--predictor", tmp_path / "board" / "fit" / f"{kind}.json")
         assert code == 0, output

@@ -7,6 +7,7 @@ import pytest
 
 from nas.hardware.counters import CostCounter
 from nas.hardware.flops_proxy import FlopsProxy
+from nas.hardware.layer_cost_predictor import LayerCostPredictor
 from nas.hardware.linear_predictor import LinearPredictor
 from nas.hardware.lut_predictor import LutPredictor
 from nas.hardware.metrics import kendall_tau, summary, within
@@ -29,13 +30,14 @@ def test_lut_fit_recovers_scale_and_overheads(mbv3_counter, vectors_of):
     assert predictor.per_layer_ms == pytest.approx(-0.02, rel=1e-2)
 
 
-@pytest.mark.parametrize("kind", ["lut", "mlp", "linear", "flops"])
+@pytest.mark.parametrize("kind", ["lut", "mlp", "linear", "layer-cost", "flops"])
 def test_relaxed_predictor_equals_hard_at_one_hot(kind, mbv3_counter, vectors_of):
     space = mbv3_counter.space
     weights = np.random.default_rng(4).uniform(0.0, 0.2, space.num_features)
     predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.2, 0.3, -0.01),
                  "mlp": lambda: MlpPredictor.create(space, seed=1),
                  "linear": lambda: LinearPredictor(space, weights, 0.4),
+                 "layer-cost": lambda: _layer_cost(mbv3_counter),
                  "flops": lambda: FlopsProxy(mbv3_counter, 0.2, 0.1)}[kind]()
     vectors = vectors_of(space, 12, seed=5)
     hard = jax.jit(predictor)(vectors)
@@ -77,7 +79,13 @@ def _save(path, predictor, space_spec, options, input_shape=(28, 28, 1)):
                           batch=1, device={"backend": "cpu"}, device_fingerprint="test")
 
 
-@pytest.mark.parametrize("kind", ["lut", "mlp", "linear"])
+def _layer_cost(counter):
+    predictor = LayerCostPredictor(counter)
+    weights = np.random.default_rng(6).uniform(0.0, 0.2, len(predictor.feature_names))
+    return LayerCostPredictor(counter, weights, 0.4)
+
+
+@pytest.mark.parametrize("kind", ["lut", "mlp", "linear", "layer-cost"])
 def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
     from nas.definition import get_definition
 
@@ -86,6 +94,7 @@ def test_round_trip_predicts_the_same(kind, tmp_path, mbv3_counter, vectors_of):
     predictor = {"lut": lambda: LutPredictor(mbv3_counter, _synthetic_lut(mbv3_counter), 1.1, 0.2, -0.01),
                  "mlp": lambda: MlpPredictor.create(space, seed=2),
                  "linear": lambda: LinearPredictor(space, np.linspace(0.0, 0.3, space.num_features), 0.2, 1.0),
+                 "layer-cost": lambda: _layer_cost(mbv3_counter),
                  }[kind]()
     path = _save(tmp_path / f"{kind}.json", predictor, "mobilenetv3", options)
     loaded, document = load_predictor(path)

@@ -97,7 +97,7 @@ def test_lm_collection_times_token_windows_resumes_and_fit_needs_enough_archs(tm
     from nas.hardware.report import fit
 
     report = fit(run, tmp_path / "fit", mlp_steps=50, targets=("anchored",), train_fraction=0.6)
-    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "flops"} and report["input_shape"] == [16]
+    assert set(report["results"]["anchored"]) == {"lut", "mlp", "linear", "layer-cost", "flops"} and report["input_shape"] == [16]
     code, output = _cli("cost", "--space", "transformer_lm", "--arch", "largest", *SHAPE_FREE_OPTIONS,
                         "--predictor", tmp_path / "fit" / "lut.json")
     assert code == 0, output  # the window length comes from the predictor
