@@ -20,3 +20,5 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       --option 'variants=[{"name":"sandwich-no-smallest-x4","sandwich_smallest":false,"steps_factor":4}]'
 #   nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-c --option ground_truth=/root/weft-runs/gt-nb201 \
 #       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"few-shot-5-own-largest","supernet":"few-shot","split_decision":"node1.from0","experts":5,"own_endpoints":true,"sandwich_smallest":false}]'
+# r3-results.json / r3-table.md: the second run above after its first variant (sandwich-no-smallest-r3: largest + 3
+# random archs per step, 4000 subnet passes in 1000 steps) finished; the other two were still training.
