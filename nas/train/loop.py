@@ -16,6 +16,7 @@ from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError, RunDirError
 from nas.data import load_dataset
 from nas.evaluate import evaluate_endpoints
+from nas.compile_memory import release_memory_after_compiles
 from nas.lowering import sort_channels, split
 from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
@@ -175,6 +176,7 @@ def train(config: TrainConfig, run_path: str | Path, *, progress: bool = True,
 
 def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at: int | None) -> dict | None:
     enable_compilation_cache()
+    release_memory_after_compiles()
     session = build_session(config)
     # Every check that can refuse the config runs before the run directory is written.
     sampling = make_sampling(config, session.space, arch_cost(session) if config.sampling in COST_SAMPLINGS
@@ -314,6 +316,7 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
     """Rebuild a run's session and load its latest checkpoint (for export and evaluation)."""
     from nas.config import from_dict
 
+    release_memory_after_compiles()
     record = run.read_config()
     config = from_dict(TrainConfig, saved_settings(record["config"]), f"{run.config_file}")
     session = build_session(config)
