@@ -22,3 +22,4 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"few-shot-5-own-largest","supernet":"few-shot","split_decision":"node1.from0","experts":5,"own_endpoints":true,"sandwich_smallest":false}]'
 # r3-results.json / r3-table.md: the second run above after its first variant (sandwich-no-smallest-r3: largest + 3
 # random archs per step, 4000 subnet passes in 1000 steps) finished; the other two were still training.
+# x4-results.json / x4-table.md / x4-scatter.png: the first run above (sandwich-no-smallest-x4, 4000 steps).
