@@ -20,6 +20,7 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       --option 'variants=[{"name":"sandwich-no-smallest-x4","sandwich_smallest":false,"steps_factor":4}]'
 #   nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-c --option ground_truth=/root/weft-runs/gt-nb201 \
 #       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"few-shot-5-own-largest","supernet":"few-shot","split_decision":"node1.from0","experts":5,"own_endpoints":true,"sandwich_smallest":false}]'
-# r3-results.json / r3-table.md: the second run above after its first variant (sandwich-no-smallest-r3: largest + 3
-# random archs per step, 4000 subnet passes in 1000 steps) finished; the other two were still training.
+# c-results.json / c-table.md / c-scatter.png: the second run above after its first two variants finished
+# (sandwich-no-smallest-r3: largest + 3 random archs per step, 4000 subnet passes in 1000 steps;
+# cost-stratified-no-smallest); few-shot-5-own-largest was still training.
 # x4-results.json / x4-table.md / x4-scatter.png: the first run above (sandwich-no-smallest-x4, 4000 steps).
