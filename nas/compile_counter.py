@@ -11,7 +11,7 @@ import threading
 
 import jax
 
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 _CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 _lock = threading.Lock()
 _counters: list["CompileCounter"] = []
@@ -31,7 +31,7 @@ class CompileCounter:
 
 
 def _duration_listener(event: str, duration: float, **_kwargs) -> None:
-    if event != _COMPILE_EVENT:
+    if event != COMPILE_EVENT:
         return
     with _lock:
         for counter in _counters:

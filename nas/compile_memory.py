@@ -15,7 +15,8 @@ import threading
 
 import jax
 
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+from nas.compile_counter import COMPILE_EVENT
+
 _lock = threading.Lock()
 _installed = False
 
@@ -30,7 +31,7 @@ def _malloc_trim():
 
 def _listener(trim):
     def after_compile(event: str, duration: float, **_kwargs) -> None:
-        if event == _COMPILE_EVENT:
+        if event == COMPILE_EVENT:
             trim(0)
     return after_compile
 
