@@ -514,13 +514,6 @@ class BatchStream:
         return self._order
 
 
-def iterate_batches(split: Split, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield the split in order, for evaluation; the last batch may be smaller."""
-    _check_int(batch_size, "batch_size", low=1)
-    for start in range(0, len(split), batch_size):
-        yield split.inputs[start : start + batch_size], split.labels[start : start + batch_size]
-
-
 # ---------------------------------------------------------------------------
 # Validation
 

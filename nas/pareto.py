@@ -105,21 +105,3 @@ def hypervolume_history(points, reference) -> np.ndarray:
         history[i] = value
     return history
 
-
-def knee_points(points, count: int = 1) -> np.ndarray:
-    """Indices of the `count` front members farthest below the hyperplane through the front's extremes.
-
-    Objectives are normalised to [0, 1] over the front first (Das's normal-boundary
-    knee; Branke et al.). With fewer than k+1 front points, the most central ones.
-    """
-    points = _points(points)
-    front = pareto_front(points)
-    if len(front) <= count:
-        return front
-    values = points[front]
-    low, high = values.min(axis=0), values.max(axis=0)
-    scaled = (values - low) / np.where(high > low, high - low, 1.0)
-    # The hyperplane through the per-objective extremes of the normalised front is sum(x) = 1
-    # when each extreme sits on an axis; the distance below it is (1 - sum) / sqrt(k).
-    distance = (1.0 - scaled.sum(axis=1)) / np.sqrt(points.shape[1])
-    return front[np.argsort(-distance, kind="stable")[:count]]

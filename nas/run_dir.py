@@ -56,20 +56,9 @@ class RunDir:
         return run
 
     @classmethod
-    def create_or_resume(cls, path: str | Path, record: dict, invariant: tuple[str, ...]) -> tuple["RunDir", bool]:
-        """Create the run directory, or check that `record` matches the one it holds.
-
-        `record` has `space`, `space_fingerprint` and the config; keys in
-        `invariant` must match exactly. Returns (run, resumed).
-        """
-        run, resumed = cls.check_resumable(path, record, invariant)
-        run.write_record(record, resumed)
-        return run, resumed
-
-    @classmethod
     def check_resumable(cls, path: str | Path, record: dict, invariant: tuple[str, ...],
                         defaults: dict | None = None, legacy=None) -> tuple["RunDir", bool]:
-        """`create_or_resume`'s checks alone, writing nothing (a caller may check more before it writes).
+        """Check that `record` matches the run directory's, writing nothing (a caller may check more before it writes).
 
         A setting missing from a saved config (a run older than the setting) reads its value from
         `legacy(saved config)` when that fills it in, else from `defaults`.

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nas.atomic_write import write_atomically, write_text_atomically
+from nas.atomic_write import write_text_atomically
 from nas.space import Arch, Space, SpaceError
 
 ArchParams = dict  # {decision name: float32 [n_choices]}
@@ -124,19 +124,3 @@ def save(path, space: Space, alpha: ArchParams) -> None:
 def load(path, space: Space) -> ArchParams:
     return from_json(space, Path(path).read_text())
 
-
-def save_optimizer_state(path, state) -> None:
-    """The optimiser state's leaves as an .npz (no pickle), written atomically; `load_optimizer_state` reads it."""
-    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(state))]
-    write_atomically(path, lambda out: np.savez(out, **{f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}))
-
-
-def load_optimizer_state(path, like):
-    """The state `save_optimizer_state` wrote, in the structure of `like` (e.g. `optimizer.init(alpha)`)."""
-    leaves, treedef = jax.tree.flatten(like)
-    with np.load(Path(path), allow_pickle=False) as stored:
-        arrays = [stored[f"leaf_{i:05d}"] for i in range(len(stored.files))]
-    if len(arrays) != len(leaves) or any(a.shape != np.shape(l) for a, l in zip(arrays, leaves)):
-        raise ValueError(f"{path}: optimiser state of {len(arrays)} leaves does not fit this optimiser's "
-                         f"{len(leaves)} leaves (shapes differ)")
-    return jax.tree.unflatten(treedef, [jnp.asarray(a, np.asarray(l).dtype) for a, l in zip(arrays, leaves)])

@@ -37,28 +37,19 @@ def _ints(values) -> np.ndarray:
 
 _UNARY = {"neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "tanh": "Tanh", "logistic": "Sigmoid",
           "abs": "Abs", "sign": "Sign", "floor": "Floor", "ceil": "Ceil", "erf": "Erf", "sin": "Sin",
-          "cos": "Cos", "is_finite": None}
+          "cos": "Cos"}
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "max": "Max", "min": "Min", "pow": "Pow",
            "lt": "Less", "gt": "Greater", "le": "LessOrEqual", "ge": "GreaterOrEqual", "eq": "Equal"}
 
 
-def _unary(op):
-    def handler(ctx: Lowering, eqn, x):
-        return ctx.emit(op, [x], *_out(eqn))
+def _elementwise(op):
+    def handler(ctx: Lowering, eqn, *xs):
+        return ctx.emit(op, list(xs), *_out(eqn))
     return handler
 
 
-def _binary(op):
-    def handler(ctx: Lowering, eqn, x, y):
-        return ctx.emit(op, [x, y], *_out(eqn))
-    return handler
-
-
-for _name, _op in _UNARY.items():
-    if _op is not None:
-        HANDLERS[_name] = _unary(_op)
-for _name, _op in _BINARY.items():
-    HANDLERS[_name] = _binary(_op)
+for _name, _op in {**_UNARY, **_BINARY}.items():
+    HANDLERS[_name] = _elementwise(_op)
 
 
 @handles("rem")

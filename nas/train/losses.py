@@ -65,5 +65,3 @@ def adaptive_alpha_divergence(student_logits, teacher_logits, alpha_min: float =
     surrogate = jnp.where(pick_low, low_surrogate, high_surrogate)
     return jnp.mean(surrogate + jax.lax.stop_gradient(value - surrogate))
 
-
-DISTILLATION = {"kl": kl_distillation, "alpha": adaptive_alpha_divergence}

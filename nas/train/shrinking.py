@@ -82,9 +82,6 @@ class PhasedShrinking:
     def phase(self, step: int) -> str:
         return self.phases[self._index(step)].name
 
-    def _phase_named(self, name: str) -> Phase:
-        return next(p for p in self.phases if p.name == name)
-
     def static_archs(self, space: Space, phase: str = None):
         return space.largest(), None
 

@@ -18,7 +18,6 @@ from nas.data import (
     DataError,
     Split,
     check_batch,
-    iterate_batches,
     load_fashion_mnist,
     read_idx,
     renamed_input_shape,
@@ -324,18 +323,6 @@ def test_restore_rejects_incomplete_or_out_of_range_positions():
 def test_stream_rejects_bad_batch_size(batch_size):
     with pytest.raises(DataError, match="batch_size"):
         BatchStream(indexed_split(23), batch_size)
-
-
-# ---------------------------------------------------------------------------
-# iterate_batches
-
-
-def test_iterate_batches_is_sequential_with_a_short_last_batch():
-    split = indexed_split(13)
-    batches = list(iterate_batches(split, 5))
-    assert [len(labels) for _, labels in batches] == [5, 5, 3]
-    np.testing.assert_array_equal(np.concatenate([labels for _, labels in batches]), np.arange(13))
-    assert all(len(images) == len(labels) for images, labels in batches)
 
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nas.errors import ConfigError
-from nas.pareto import dominates, hypervolume, hypervolume_history, knee_points, non_dominated_sort, pareto_front
+from nas.pareto import dominates, hypervolume, hypervolume_history, non_dominated_sort, pareto_front
 
 
 def brute_force_ranks(points):
@@ -68,8 +68,3 @@ def test_hypervolume_history_is_monotone_and_ends_at_total():
     assert np.all(np.diff(history) >= -1e-12)
     assert history[-1] == pytest.approx(hypervolume(points, [1, 1]))
 
-
-def test_knee_point_is_the_bulge():
-    front = np.array([[0.0, 1.0], [0.1, 0.3], [0.5, 0.2], [1.0, 0.0], [0.9, 0.9]])
-    assert knee_points(front, 1).tolist() == [1]
-    assert set(knee_points(front, 10).tolist()) == {0, 1, 2, 3}

@@ -143,25 +143,3 @@ def test_load_refuses_another_space_and_damaged_files(tmp_path):
     with pytest.raises(SpaceError, match="width_2"):
         arch_params.from_json(space, damaged)
 
-
-def test_optimizer_state_round_trips_through_npz_and_resumes_identically(tmp_path):
-    space = conditional_space()
-    optimizer = arch_params.make_optimizer(learning_rate=0.1)
-    alpha = arch_params.init(space, jax.random.key(0))
-    state = optimizer.init(alpha)
-    gradients = {n: jnp.linspace(-1, 1, len(v)) for n, v in alpha.items()}
-
-    def step(alpha, state):
-        updates, state = optimizer.update(gradients, state, alpha)
-        return optax.apply_updates(alpha, updates), state
-
-    alpha, state = step(alpha, state)
-    arch_params.save(tmp_path / "alpha.json", space, alpha)
-    arch_params.save_optimizer_state(tmp_path / "alpha_optimizer.npz", state)
-    resumed = (arch_params.load(tmp_path / "alpha.json", space),
-               arch_params.load_optimizer_state(tmp_path / "alpha_optimizer.npz", optimizer.init(alpha)))
-    straight, again = step(alpha, state), step(*resumed)
-    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(again)):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="does not fit"):
-        arch_params.load_optimizer_state(tmp_path / "alpha_optimizer.npz", optax.sgd(0.1).init(alpha))

@@ -7,10 +7,36 @@ import pytest
 from nas.definition import get_definition
 from nas.hardware.counters import CostCounter
 from nas.hardware.tables import one_hot_probs, softmax_probs
-from nas.hardware.xla_check import cross_check
-from nas.lowering import count_params, slice_subnet, split
+from nas.lowering import count_params, slice_subnet, split, standalone_apply
 
 SMALL_MLP = {"max_layers": 3, "width_steps": 4, "max_width": 64, "in_features": 12}  # as conftest's
+
+
+# Cross-check of the analytic counts against XLA's `cost_analysis()` of sliced compiled subnets. XLA
+# counts a multiply-add as 2 flops and adds element-wise work (norms, activations, bias and residual
+# adds, pooling), so its flops / (2 x analytic MACs) is a little above 1; it must be (nearly) the same
+# for every arch.
+def xla_flops(supernet, arch, image_shape: tuple[int, ...], batch: int = 1) -> float:
+    """XLA's flops of the eval forward of the sliced subnet of `arch` (compiled ahead of time)."""
+    graphdef, params, stats = split(slice_subnet(supernet, arch))
+    forward = jax.jit(lambda p, s, x: standalone_apply(graphdef, p, s, x, train=False)[0])
+    x = jax.ShapeDtypeStruct((batch, *image_shape), jnp.float32)
+    analysis = forward.lower(params, stats, x).compile().cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+    return float(analysis["flops"])
+
+
+def cross_check(counter: CostCounter, supernet, archs, image_shape: tuple[int, ...],
+                batch: int = 1) -> dict:
+    """Per arch: analytic MACs, XLA flops and their ratio; with the ratios' spread."""
+    rows = []
+    for arch in archs:
+        macs = counter.count(arch)["macs"] * batch
+        flops = xla_flops(supernet, arch, image_shape, batch)
+        rows.append({"arch": arch.to_string(), "macs": macs, "xla_flops": flops, "ratio": flops / (2 * macs)})
+    ratios = np.array([r["ratio"] for r in rows])
+    return {"rows": rows, "ratio_mean": float(ratios.mean()),
+            "ratio_relative_spread": float((ratios.max() - ratios.min()) / ratios.mean())}
 
 
 def _supernet(name, options, input_shape):

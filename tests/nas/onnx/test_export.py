@@ -59,7 +59,7 @@ def test_unsupported_primitive_or_failed_check_is_one_line_and_writes_nothing(tr
     assert "supernets/ops.py" in result.output and "not writing" in result.output  # where it came from
 
     handlers["dot_general"] = primitives._dot_general
-    handlers["add"] = primitives._binary("Sub")  # a wrong lowering: the check must catch it
+    handlers["add"] = primitives._elementwise("Sub")  # a wrong lowering: the check must catch it
     result = nas("export", "--run", trained_run, "--arch", "smallest", "--format", "onnx", "--out", tmp_path / "b")
     assert result.exit_code == 2 and "ONNX check failed: max |onnxruntime - jax|" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no export, no staging directory
@@ -71,7 +71,7 @@ def test_export_onnx_adds_the_model_to_an_existing_export(trained_run, tmp_path,
     report = json.loads((out / "report.json").read_text())
     assert "onnx" not in report and not (out / "model.onnx").exists()
 
-    monkeypatch.setitem(primitives.HANDLERS, "add", primitives._binary("Sub"))
+    monkeypatch.setitem(primitives.HANDLERS, "add", primitives._elementwise("Sub"))
     result = nas("export-onnx", out)
     assert result.exit_code == 2 and "is unchanged" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["arch.json", "model.stablehlo", "params", "report.json"]
