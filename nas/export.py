@@ -116,8 +116,11 @@ def select_from_search(run_path: str | Path, *, front: bool = False, top: int | 
 def not_yet_exported(run_path: str | Path, arch_strings: list[str]) -> list[str]:
     """The canonical arch strings that have no complete export under RUN/exports yet."""
     exports = RunDir(Path(run_path)).exports
-    return [text for text in arch_strings
-            if not (exports / ("arch-" + hashlib.sha256(text.encode()).hexdigest()[:10]) / ARCH_FILE).exists()]
+    return [text for text in arch_strings if not (exports / _hashed_name(text) / ARCH_FILE).exists()]
+
+
+def _hashed_name(arch_string: str) -> str:
+    return "arch-" + hashlib.sha256(arch_string.encode()).hexdigest()[:10]
 
 
 class Exported:
@@ -191,7 +194,7 @@ def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | No
 def _export_name(spec: str, arch: Arch) -> str:
     if spec in ("largest", "smallest"):
         return spec
-    return "arch-" + hashlib.sha256(arch.to_string().encode()).hexdigest()[:10]
+    return _hashed_name(arch.to_string())
 
 
 def _export_one(run, session, state, functions, arch_spec, arch, out, progress, formats=("stablehlo",)) -> Path:

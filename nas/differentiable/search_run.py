@@ -85,7 +85,7 @@ class DifferentiableConfig:
                                     "--latency-budget); single-path: lambda in lambda * log(expected ms)", above=0)
     latency_budget: float | None = setting(None, "ms: a hinge penalty above this expected latency (single-path: "
                                            "lambda * max(log(E / budget), 0))")
-    # Single-Path NAS: Adam on the thresholds (rings' RMS is about 0.05-0.2 at initialisation); steps without
+    # Single-Path NAS: Adam on the thresholds (small steps: they compare with rings' RMS); steps without
     # the latency term, the thresholds held (None: half the steps); the warm-up's indicator dropout.
     threshold_learning_rate: float = setting(0.01, "single-path: Adam on the thresholds", above=0,
                                              cli=("--threshold-lr",))

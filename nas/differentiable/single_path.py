@@ -122,7 +122,7 @@ class Rings:
 
 
 # Rings depend on the network's structure and the leaves' shapes only (not on the weights' values); finding
-# them slices the supernet once per choice (about 90 slices on MobileNetV3), so a process keeps them.
+# them slices the supernet once per choice, so a process keeps them.
 _FOUND: dict = {}
 
 

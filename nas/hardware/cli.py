@@ -102,14 +102,19 @@ def import_(space, csv_path, run_path, device, batch, input_shape, options):
     click.echo(json.dumps(summary))
 
 
-def _hidden(text: str) -> tuple[int, ...]:
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    """Comma-separated ints >= 1, or one line naming the option (`what`: its name, meaning and an example)."""
     try:
-        hidden = tuple(int(part) for part in text.split(",") if part.strip())
+        values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        hidden = ()
-    if not hidden or min(hidden) < 1:
-        raise ConfigError(f"--mlp-hidden must be comma-separated layer widths >= 1, e.g. 64,64; got {text!r}")
-    return hidden
+        values = ()
+    if not values or min(values) < 1:
+        raise ConfigError(f"{what}; got {text!r}")
+    return values
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    return _int_list(text, "--mlp-hidden must be comma-separated layer widths >= 1, e.g. 64,64")
 
 
 def _alpha(text: str) -> float | None:
@@ -167,13 +172,7 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
-    except ValueError:
-        sizes = ()
-    if not sizes:
-        raise ConfigError(f"--curve must be comma-separated numbers of archs, e.g. 5,10,20,50; got {text!r}")
-    return sizes
+    return tuple(sorted(set(_int_list(text, "--curve must be comma-separated numbers of archs >= 1, e.g. 5,10,20,50"))))
 
 
 @latency.command(help="Adapt predictors of other devices to a new one from a few of its measured archs "

@@ -131,16 +131,13 @@ class SharedWeights:
         return hashlib.sha1(key.encode()).hexdigest()[:20] + ".npz"
 
     def save(self, directory: Path) -> None:
-        from nas.atomic_write import write_json_atomically
+        from nas.atomic_write import write_atomically, write_json_atomically
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for key in sorted(self._dirty):
             leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(self._stores[key])]
-            path = directory / self._file(key)
-            temporary = path.with_name(path.stem + ".tmp.npz")
-            np.savez(temporary, *leaves)
-            temporary.replace(path)
+            write_atomically(directory / self._file(key), lambda out, leaves=leaves: np.savez(out, *leaves))
         self._dirty.clear()
         write_json_atomically(directory / INDEX, {
             "sharing": self._record(), "stream": self._stream.position(),
