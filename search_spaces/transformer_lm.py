@@ -6,7 +6,9 @@ vocabulary at every position. The network declares its decisions (`supernets.dec
 `embed_dim` (nested: each width a prefix of the larger ones, shared by every layer, the
 embedding table and the tied output), `depth`, and per layer `l{i}.heads` (the first h heads)
 and `l{i}.ffn_width` (nested FFN width); the stack makes the layers past the smallest depth
-conditional on it. Space, cost and export are derived from the network.
+conditional on it. Space, cost and export are derived from the network. Switched execution
+(`--execution switch`) runs each layer at its chosen heads and FFN width only and skips the layers
+past the depth.
 
 `__call__(tokens [B, T] int)` returns logits [B, T, 256]; position t sees tokens <= t only.
 `nas train --space transformer_lm --data fortunes` trains it on byte windows of the fortune
@@ -21,6 +23,7 @@ from nas.errors import ConfigError
 from supernets.decisions import NestedWidth, OneOf
 from supernets.elastic_embedding import ElasticEmbedding, ElasticPositions
 from supernets.elastic_stack import ElasticStack
+from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
 from supernets.transformer_block import ElasticTransformerBlock
 
@@ -41,10 +44,11 @@ class TransformerLM(nnx.Module):
         self.blocks = ElasticStack(blocks, depth=OneOf(tuple(depths), name="depth"))
         self.norm = ElasticLayerNorm(embed)
 
-    def __call__(self, tokens, *, train: bool = False, arch=None):
+    def __call__(self, tokens, *, train: bool = False, arch=None, switch: bool = False):
         del train  # no batch statistics, no dropout
         h = self.embedding.embed(tokens, arch=arch) + self.positions(tokens.shape[1], arch=arch)
-        h = self.blocks(h, arch)
+        h = self.blocks(h, arch, lambda block, h: block(h, arch=arch, switch=switch),
+                        switch=switch and arch is not None and is_traced(self.blocks.depth.of(arch)))
         return self.embedding.logits(self.norm(h, arch=arch))
 
 
@@ -56,4 +60,5 @@ def _options_for_inputs(shape) -> dict:
     return {"context": int(shape[0])}
 
 
-DEFINITION = declared_space(NAME, TransformerLM, inputs="tokens", options_for_inputs=_options_for_inputs)
+DEFINITION = declared_space(NAME, TransformerLM, inputs="tokens", options_for_inputs=_options_for_inputs,
+                            switch_execution=True)

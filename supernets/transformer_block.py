@@ -6,7 +6,9 @@ Every part works on the active embedding prefix: LayerNorm takes its statistics
 over the active width only, attention uses the first h heads, the FFN the first
 `hidden` units. In the masked lowering the inputs beyond the active width are
 zero and stay zero (GELU(0) = 0, residual sums of zeros), so the block keeps the
-invariant every elastic layer relies on.
+invariant every elastic layer relies on. Switched (`switch` with traced sizes), only the chosen
+heads and FFN width run, one `lax.switch` branch per pair; the embedding width stays masked (one
+width shared by every layer and the embedding, so per-layer branches cannot slice it).
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from flax import nnx
 
 from supernets.build import abstract
 from supernets.decisions import largest, read
+from supernets.dispatch import choice_index, switch_block
 from supernets.elastic_attention import ElasticAttention
 from supernets.elastic_dense import ElasticDense
+from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
 
 
@@ -38,16 +42,31 @@ class ElasticTransformerBlock(nnx.Module):
         self.ffn_in = ElasticDense(embed_dim, hidden, rngs=rngs)
         self.ffn_out = ElasticDense(hidden, embed_dim, rngs=rngs)
 
-    def __call__(self, x, *, width=None, heads=None, hidden=None, arch=None):
+    def __call__(self, x, *, width=None, heads=None, hidden=None, arch=None, switch: bool = False):
         """x [B, T, e]; each size None (all), a Python int (sliced) or traced (masked); or, where the
         sizes are declared, read from `arch`."""
         if arch is not None:
             width, hidden = read(self.ffn_out.out_size, arch), read(self.ffn_in.out_size, arch)
+            heads = read(self.attention.heads, arch)
+            if switch and (is_traced(heads) or is_traced(hidden)):
+                return self._switched(x, width, heads, hidden)
             x = x + self.attention(self.attention_norm(x, width), arch=arch)
             return x + self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width)
         x = x + self.attention(self.attention_norm(x, width), heads, width)
         h = gelu(self.ffn_in(self.ffn_norm(x, width), hidden))
         return x + self.ffn_out(h, width)
+
+    def _switched(self, x, width, heads, hidden):
+        """One branch per (heads, FFN width) the arch may pick, each at those static sizes; recomputed
+        in the backward pass (`remat`), so the switch carries no attention weights of untaken branches."""
+        head_counts = self.attention.heads.values if is_traced(heads) else (heads,)
+        hiddens = self.ffn_in.out_size.values if is_traced(hidden) else (hidden,)
+
+        def branch(h, f):
+            return lambda block, x: block(x, width=width, heads=h, hidden=f)
+        index = (choice_index(heads, head_counts) * len(hiddens) if is_traced(heads) else 0) + (
+            choice_index(hidden, hiddens) if is_traced(hidden) else 0)
+        return switch_block(index, self, x, [branch(h, f) for h in head_counts for f in hiddens], remat=True)
 
     def sliced(self, width: int, heads: int, hidden: int) -> "ElasticTransformerBlock":
         block = abstract(ElasticTransformerBlock, width, heads, self.head_dim, hidden, causal=self.causal)

@@ -109,19 +109,22 @@ def test_search_on_an_lm_run_and_export_of_its_winner(lm_run):
     assert report["validation_accuracy"] == pytest.approx(best["accuracy"], abs=1e-5)
 
 
-def test_accuracy_max_keeps_working_on_an_lm_run_and_what_does_not_fit_is_one_line(lm_run):
+def test_accuracy_max_keeps_working_on_an_lm_run_switched_or_masked_and_what_does_not_fit_is_one_line(lm_run):
     run, env = lm_run
     code, output = run_cli("search", "--run", run, "--study", "acc", "--searcher", "random", "--trials", "3",
                            "--batch", "3", "--quiet", env=env)  # default objectives: accuracy:max,params:min
     assert code == 0, output
+    # The default scorer runs the LM switched; the masked one scores the same archs the same.
+    code, masked = run_cli("search", "--run", run, "--study", "masked", "--searcher", "random", "--trials", "3",
+                           "--batch", "3", "--execution", "masked", "--quiet", env=env)
+    assert code == 0, masked
+    switched, masked = json.loads(output)["best"], json.loads(masked)["best"]
+    assert switched["arch"] == masked["arch"]
+    assert switched["bits_per_char"] == pytest.approx(masked["bits_per_char"], rel=1e-5)
     code, output = run_cli("search", "--run", run, "--study", "bad", "--searcher", "random", "--trials", "3",
                            "--objectives", "perplexity:min", "--quiet", env=env)
     assert code == 2 and "Traceback" not in output, output
     assert "unknown metric 'perplexity'" in output and "bits_per_char" in output
-    code, output = run_cli("search", "--run", run, "--study", "switch", "--searcher", "random", "--trials", "3",
-                           "--execution", "switch", "--quiet", env=env)
-    assert code == 2 and "Traceback" not in output, output
-    assert "has no switch execution; allowed: --execution auto or masked" in output
 
 
 def test_a_latency_predictor_fitted_on_an_image_space_is_refused_in_one_line(lm_run, tmp_path):

@@ -43,6 +43,23 @@ def test_lowerings_agree_on_smallest_largest_and_one_random_arch():
     checks.check_agreement(space, graphdef, params, stats, checks.archs_to_check(space, 1), tokens())
 
 
+def test_switched_execution_runs_each_layer_at_its_heads_and_ffn_width_only():
+    import jax
+
+    from nas.lowering import switched_apply
+
+    options = {**SMALL, "depths": [1, 2, 3], "heads": [1, 2, 3]}
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", options, input_shape=None)
+    archs = checks.archs_to_check(space, 4, seed=2)
+    assert {a["depth"] for a in archs} == {1, 2, 3}
+    checks.check_switched_matches_static(space, graphdef, params, stats, archs, tokens())
+    # Per layer one switch over its 3 x 2 (heads, FFN width) pairs, and one for each layer depth may skip.
+    program = str(jax.make_jaxpr(lambda v: switched_apply(graphdef, params, stats, space, tokens(), v,
+                                                          train=True))(archs[2].to_vector()))
+    assert program.count("cond[") == 3 + 2, program.count("cond[")
+    assert program.count("branches=(") == 5 and program.count("dot_general[") >= 3 * 6 * 6
+
+
 @pytest.mark.slow
 def test_lowerings_agree_on_50_random_archs_plus_smallest_and_largest():
     space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SMALL, input_shape=None)

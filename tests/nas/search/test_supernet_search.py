@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from nas.cli import main
+from nas.errors import ConfigError
 from nas.evaluate import accuracy, make_masked_logits
 from nas.lowering import count_params, slice_subnet, split
 from nas.search import SearchConfig, SupernetEvaluator, run_search
@@ -25,7 +26,9 @@ def trained_run(tmp_path_factory):
 
 def test_search_scores_with_inherited_weights(trained_run):
     evaluator = SupernetEvaluator(trained_run)
-    assert evaluator.execution == "masked"  # the MLP space has no switch execution
+    assert evaluator.execution == "masked"  # the MLP space has no switch execution ...
+    with pytest.raises(ConfigError, match="space 'mlp' has no switch execution; allowed: --execution auto or masked"):
+        SupernetEvaluator(trained_run, execution="switch")  # ... and asking for it is refused
     assert set(evaluator.metric_names) >= {"accuracy", "params"}
     result = run_search(evaluator, trained_run, SearchConfig(searcher="evolution", trials=16, batch=8),
                         progress=False)
