@@ -1,0 +1,8 @@
+#!/bin/bash
+# Issue 20: the LM supernet variants against the 32-arch, 2-seed LM ground truth (results.json, table.md,
+# scatter.png here). Resumable: variants already trained are reused from the run directory. Each variant
+# trains in a child process; ~12-60 CPU-minutes per variant on one core (the x4 variant 4000 steps).
+cd "$(dirname "$0")/../../.."
+GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds its per-arch results
+.venv/bin/nas experiment supernet_ranking --run ${RUN:-/root/weft-runs/sr-lm-full} --option ground_truth=$GT \
+    --option 'variants=["sandwich","sandwich-no-smallest","few-shot-4-own-ends","cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4}]'
