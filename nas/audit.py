@@ -63,16 +63,13 @@ def arch_costs(definition, options: dict, input_shape: tuple, space):
         return "macs", (lambda v: np.asarray(counter.macs(v), float)), counter.count
     except CostModelError:
         pass
-    from nas.lowering import count_params, slice_subnet, split
+    from nas.lowering import split
+    from nas.search.evaluators import sliced_params
 
-    _, supernet = definition.build(options, seed=0)
-    cache = {}
+    count = sliced_params(*split(definition.build(options, seed=0)[1]))
 
     def params(arch) -> int:
-        key = arch.to_string()
-        if key not in cache:
-            cache[key] = count_params(split(slice_subnet(supernet, arch))[1])
-        return cache[key]
+        return int(count(arch))
 
     return ("params", lambda vectors: np.array([params(space.from_vector(v)) for v in np.asarray(vectors)], float),
             lambda arch: {"macs": None, "params": params(arch)})

@@ -357,30 +357,32 @@ def _state_from_trees(trees: dict) -> SearchState:
     return SearchState(trees["state"], trees["alpha"], trees["alpha_optimizer"])
 
 
-def _metrics_line(step: int, metrics: dict, alpha: dict, config: DifferentiableConfig, temperature: float,
-                  has_penalty: bool) -> dict:
+def _rounded(arrays: dict) -> dict:
+    return {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in arrays.items()}
+
+
+def _common_line(step: int, metrics: dict, has_penalty: bool) -> dict:
     line = {"step": step, **{k: metric_number(metrics[k]) for k in (
         "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "weight_grad_norm")}}
-    if config.method == "gdas":
-        line["temperature"] = temperature
     if has_penalty:
         line["expected_latency_ms"] = metric_number(metrics["expected_cost"])
         line["latency_penalty"] = metric_number(metrics["penalty"])
-    line["alpha"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in alpha.items()}
     return line
+
+
+def _metrics_line(step: int, metrics: dict, alpha: dict, config: DifferentiableConfig, temperature: float,
+                  has_penalty: bool) -> dict:
+    line = _common_line(step, metrics, has_penalty)
+    if config.method == "gdas":
+        line["temperature"] = temperature
+    return {**line, "alpha": _rounded(alpha)}
 
 
 def _single_path_line(step: int, metrics: dict, space, thresholds: dict, has_penalty: bool) -> dict:
-    line = {"step": step, **{k: metric_number(metrics[k]) for k in (
-        "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "weight_grad_norm")}}
-    if has_penalty:
-        line["expected_latency_ms"] = metric_number(metrics["expected_cost"])
-        line["latency_penalty"] = metric_number(metrics["penalty"])
     rms = jax.device_get(metrics["ring_rms"])
-    line["arch"] = single_path.derived_arch(space, rms, thresholds).to_string()
-    line["thresholds"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in thresholds.items()}
-    line["ring_rms"] = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in rms.items()}
-    return line
+    return {**_common_line(step, metrics, has_penalty),
+            "arch": single_path.derived_arch(space, rms, thresholds).to_string(),
+            "thresholds": _rounded(thresholds), "ring_rms": _rounded(rms)}
 
 
 def single_path_result(config: DifferentiableConfig, space, rings, state: SearchState, penalty,
@@ -390,10 +392,8 @@ def single_path_result(config: DifferentiableConfig, space, rings, state: Search
     thresholds = jax.device_get(state.alpha)
     vector = single_path.derived_vector(space, rms, thresholds)
     arch = space.from_vector(vector)
-    rounded = {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in thresholds.items()}
     result = {"space": space.name, "method": config.method, "steps": config.steps, "arch": arch.to_dict(),
-              "arch_string": arch.to_string(), "thresholds": rounded,
-              "ring_rms": {name: [round(float(v), 6) for v in np.asarray(values)] for name, values in rms.items()},
+              "arch_string": arch.to_string(), "thresholds": _rounded(thresholds), "ring_rms": _rounded(rms),
               "warmup_steps": config.warmup(), "search_seconds": round(seconds, 2)}
     if penalty is not None:
         probs = single_path.choice_probabilities(space, single_path.indicators(rms, thresholds))
@@ -406,8 +406,7 @@ def single_path_result(config: DifferentiableConfig, space, rings, state: Search
 def derived_result(config: DifferentiableConfig, space, alpha: dict, penalty, seconds: float) -> dict:
     """The discrete arch (argmax per decision) and what the search knew about it."""
     arch = arch_params.argmax_arch(space, alpha)
-    probabilities = {name: [round(float(v), 6) for v in np.asarray(p)]
-                     for name, p in arch_params.probabilities(alpha).items()}
+    probabilities = _rounded(arch_params.probabilities(alpha))
     result = {"space": space.name, "method": config.method, "steps": config.steps, "arch": arch.to_dict(),
               "arch_string": arch.to_string(), "probabilities": probabilities, "search_seconds": round(seconds, 2)}
     if penalty is not None:
