@@ -24,3 +24,12 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 # (sandwich-no-smallest-r3: largest + 3 random archs per step, 4000 subnet passes in 1000 steps;
 # cost-stratified-no-smallest); few-shot-5-own-largest was still training.
 # x4-results.json / x4-table.md / x4-scatter.png: the first run above (sandwich-no-smallest-x4, 4000 steps).
+# Stop 26: cost-stratified-no-smallest at 4x steps added to the second run's chain (before few-shot-5-own-largest):
+#   ... --run /root/weft-runs/sr-nb201-c ... 'variants=[..., "cost-stratified-no-smallest",
+#       {"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4},
+#       {"name":"few-shot-5-own-largest", ...}]'
+# cx4-results.json / cx4-table.md / cx4-scatter.png: its three finished variants scored together (links to them):
+#   mkdir RUN_CX4; for v in sandwich-no-smallest-r3 cost-stratified-no-smallest cost-stratified-no-smallest-x4; do
+#       ln -s /root/weft-runs/sr-nb201-c/supernet-$v RUN_CX4/; done
+#   nas experiment supernet_ranking --run RUN_CX4 --option ground_truth=/root/weft-runs/gt-nb201 \
+#       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4}]'
