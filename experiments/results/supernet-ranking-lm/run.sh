@@ -6,3 +6,8 @@ cd "$(dirname "$0")/../../.."
 GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds its per-arch results
 .venv/bin/nas experiment supernet_ranking --run ${RUN:-/root/weft-runs/sr-lm-full} --option ground_truth=$GT \
     --option 'variants=["sandwich","sandwich-no-smallest","few-shot-4-own-ends","cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4}]'
+
+# att-results.json / att-table.md / att-scatter.png: AttentiveNAS WorstUp sampling without the static smallest
+# (1000 steps), in its own run directory:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att --option ground_truth=$GT \
+#       --option 'variants=[{"name":"attentive-worst-no-smallest","sampling":"attentive-worst","sandwich_smallest":false}]'
