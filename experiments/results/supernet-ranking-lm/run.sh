@@ -5,7 +5,7 @@
 cd "$(dirname "$0")/../../.."
 GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds its per-arch results
 .venv/bin/nas experiment supernet_ranking --run ${RUN:-/root/weft-runs/sr-lm-full} --option ground_truth=$GT \
-    --option 'variants=["sandwich","sandwich-no-smallest","few-shot-4-own-ends","cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4}]'
+    --option 'variants=["sandwich","sandwich-no-smallest","few-shot-4-own-ends","cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4},{"name":"cost-stratified-no-smallest-x8","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":8}]'
 
 # att-results.json / att-table.md / att-scatter.png: AttentiveNAS WorstUp sampling without the static smallest
 # (1000 steps), in its own run directory:

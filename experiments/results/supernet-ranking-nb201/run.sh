@@ -33,3 +33,6 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       ln -s /root/weft-runs/sr-nb201-c/supernet-$v RUN_CX4/; done
 #   nas experiment supernet_ranking --run RUN_CX4 --option ground_truth=/root/weft-runs/gt-nb201 \
 #       --option 'variants=[{"name":"sandwich-no-smallest-r3","sandwich_smallest":false,"num_random":3},"cost-stratified-no-smallest",{"name":"cost-stratified-no-smallest-x4","sampling":"cost-stratified","sandwich_smallest":false,"steps_factor":4}]'
+# c-results.json / c-table.md / c-scatter.png (stop 26): the whole chain of the second run finished (r3,
+# cost-stratified-no-smallest, its x4, few-shot-5-own-largest: each of 5 supernets owning one op of edge
+# node1.from0 trains its own largest arch).
