@@ -23,7 +23,6 @@ from nas.errors import ConfigError
 from supernets.decisions import NestedWidth, OneOf
 from supernets.elastic_embedding import ElasticEmbedding, ElasticPositions
 from supernets.elastic_stack import ElasticStack
-from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
 from supernets.transformer_block import ElasticTransformerBlock
 
@@ -47,8 +46,7 @@ class TransformerLM(nnx.Module):
     def __call__(self, tokens, *, train: bool = False, arch=None, switch: bool = False):
         del train  # no batch statistics, no dropout
         h = self.embedding.embed(tokens, arch=arch) + self.positions(tokens.shape[1], arch=arch)
-        h = self.blocks(h, arch, lambda block, h: block(h, arch=arch, switch=switch),
-                        switch=switch and arch is not None and is_traced(self.blocks.depth.of(arch)))
+        h = self.blocks(h, arch, lambda block, h: block(h, arch=arch, switch=switch), switch=switch)
         return self.embedding.logits(self.norm(h, arch=arch))
 
 

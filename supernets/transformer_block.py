@@ -16,7 +16,7 @@ import jax
 from flax import nnx
 
 from supernets.build import abstract
-from supernets.decisions import largest, read
+from supernets.decisions import largest, possible_values, read
 from supernets.dispatch import choice_index, switch_block
 from supernets.elastic_attention import ElasticAttention
 from supernets.elastic_dense import ElasticDense
@@ -59,13 +59,11 @@ class ElasticTransformerBlock(nnx.Module):
     def _switched(self, x, width, heads, hidden):
         """One branch per (heads, FFN width) the arch may pick, each at those static sizes; recomputed
         in the backward pass (`remat`), so the switch carries no attention weights of untaken branches."""
-        head_counts = self.attention.heads.values if is_traced(heads) else (heads,)
-        hiddens = self.ffn_in.out_size.values if is_traced(hidden) else (hidden,)
+        head_counts, hiddens = possible_values(self.attention.heads), possible_values(self.ffn_in.out_size)
 
         def branch(h, f):
             return lambda block, x: block(x, width=width, heads=h, hidden=f)
-        index = (choice_index(heads, head_counts) * len(hiddens) if is_traced(heads) else 0) + (
-            choice_index(hidden, hiddens) if is_traced(hidden) else 0)
+        index = choice_index(heads, head_counts) * len(hiddens) + choice_index(hidden, hiddens)
         return switch_block(index, self, x, [branch(h, f) for h in head_counts for f in hiddens], remat=True)
 
     def sliced(self, width: int, heads: int, hidden: int) -> "ElasticTransformerBlock":
