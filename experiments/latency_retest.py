@@ -62,6 +62,7 @@ class Config:
     skip: tuple = SKIP  # settings left out, as "backend/resolution/batch/threads"
     n: int = 24  # archs measured twice per setting
     repeats: int = 15  # timed calls per arch (each beside the anchor)
+    sessions: int | None = None  # compiles timed per arch (None: nas latency collect's default per backend)
     long_repeats: int = 5  # at the deployment resolution with a batch > 1, where one call takes ~0.5 s here
     group: int = 4
     seed: int = 0
@@ -145,13 +146,14 @@ def _collect(config: Config, setting: Setting, shape: tuple, run: Path, n: int, 
         collect(CollectConfig(space=config.space, n=n, batch=setting.batch, input_shape=shape,
                               options=config.space_options, seed=config.seed, group=config.group,
                               repeats=_repeats(config, setting), layers=layers, backend=setting.backend,
-                              threads=setting.threads), run, progress=False)
+                              threads=setting.threads, sessions=config.sessions), run, progress=False)
         return
     command = [sys.executable, "-m", "nas.cli", "latency", "collect", "--space", config.space, "--run", str(run),
                "--n", str(n), "--batch", str(setting.batch), "--input-shape", ",".join(map(str, shape)),
                "--seed", str(config.seed), "--group", str(config.group), "--repeats", str(_repeats(config, setting)),
                "--threads", str(setting.threads), "--backend", setting.backend, "--quiet"]
     command += [] if layers else ["--no-layers"]
+    command += [] if config.sessions is None else ["--sessions", str(config.sessions)]
     for key, value in (config.space_options or {}).items():
         command += ["--option", f"{key}={json.dumps(value)}"]
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",

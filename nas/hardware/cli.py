@@ -47,6 +47,10 @@ def latency():
               help="pin to this many cores (1: also single-threaded XLA); 0: all. [default: 1, the setting "
                    "measured to retest at tau >= 0.9 (experiments/results/latency-retest-quiet); 0 where JAX "
                    "already runs in this process, as when called from Python]")
+@click.option("--sessions", type=int, default=None,
+              help="independent compiles (onnxruntime: sessions) of each arch, each timed --repeats times; an "
+                   "arch's figure is their geometric mean, which averages out what differs from one compile to "
+                   "the next. [default: 3 on onnxruntime, 1 on xla (a compile there takes seconds)]")
 @click.option("--no-layers", is_flag=True, help="skip timing each layer config (the lookup table)")
 @click.option("--backend", type=click.Choice(BACKENDS), default="xla", show_default=True,
               help="where the model runs: xla (the sliced subnet compiled by XLA) or onnxruntime (its ONNX export "
@@ -54,29 +58,30 @@ def latency():
                    "table); a collection holds one backend")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
-def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, no_layers, backend,
-            quiet):
+def collect(space, n, run_path, batch, input_shape, options, seed, group, repeats, threads, sessions, no_layers,
+            backend, quiet):
     from nas.hardware.device import default_threads, pin_threads
 
     threads = default_threads() if threads is None else threads
     if threads:
         pin_threads(threads)
     from nas.hardware.backends import LAYER_BACKENDS, check_backend
-    from nas.hardware.collect import CollectConfig, collect as run_collect
+    from nas.hardware.collect import CollectConfig, collect as run_collect, default_sessions
 
-    if n < 1 or batch < 1 or group < 1 or repeats < 3:
-        raise ConfigError("--n, --batch and --group must be >= 1 and --repeats >= 3")
+    sessions = default_sessions(backend) if sessions is None else sessions
+    if n < 1 or batch < 1 or group < 1 or sessions < 1 or repeats < 3:
+        raise ConfigError("--n, --batch, --group and --sessions must be >= 1 and --repeats >= 3")
     check_backend(backend)
     options = parse_key_values(options) or None
     shape = _input_shape(space, input_shape, options)
     config = CollectConfig(space=space, n=n, batch=batch, input_shape=shape, options=options, seed=seed, group=group,
-                           repeats=repeats, layers=not no_layers, backend=backend, threads=threads)
+                           repeats=repeats, layers=not no_layers, backend=backend, threads=threads, sessions=sessions)
     run = run_collect(config, run_path, progress=not quiet)
     layers = (True if backend in LAYER_BACKENDS and not no_layers else
               f"not timed ({'--no-layers' if no_layers else f'backend {backend} times whole models only'}): "
               "nas latency fit offers no lookup table")
     click.echo(json.dumps({"run": str(run), "space": space, "n": n, "backend": backend, "input_shape": list(shape),
-                           "batch": batch, "threads": threads, "layers": layers}))
+                           "batch": batch, "threads": threads, "sessions": sessions, "layers": layers}))
 
 
 @latency.command("import", help="Build a collection from a CSV of latencies measured anywhere (columns arch: JSON "
@@ -139,7 +144,7 @@ def _alpha(text: str) -> float | None:
               help="share of the training archs held out to choose the best predictor")
 @click.option("--target", type=click.Choice(["anchored", "median", "min", "anchored_min"]), default=None,
               help="anchored (default; imported measurements: median): median ratio to the reference arch timed "
-              "beside each arch, times its latency; median: raw median; min: fastest call; anchored_min: min over "
+              "beside each arch, times the reference's median latency over the collection; median: raw median; min: fastest call; anchored_min: min over "
               "the anchor's min")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mlp-hidden", default=",".join(map(str, MlpSettings.hidden)), show_default=True,

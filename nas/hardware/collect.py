@@ -41,14 +41,15 @@ from nas.hardware.device import device_info, fingerprint
 from nas.hardware.inputs import (check_input_kind, deployment_shape, example_input, input_kind,
                                  input_shape as resolve_input_shape)
 from nas.hardware.tables import config_key
-from nas.hardware.timing import Program, measure_group
+from nas.hardware.timing import Program, combine_sessions, measure_group
 from nas.lowering import slice_subnet, split, standalone_apply
 from nas.space import Arch
 
 META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
 # Fields of collection.json that a resumed collection must share with the first run.
 _MUST_MATCH = ("space", "version", "space_fingerprint", "options", "input_shape", "batch", "threads",
-               "device_fingerprint")
+               "device_fingerprint", "sessions")
+_BEFORE = {"sessions": 1}  # what a collection from before a field was recorded had
 _REFERENCE_SEED_OFFSET = 1_000_003
 
 
@@ -67,6 +68,14 @@ class CollectConfig:
     layers: bool = True  # time each layer config (only where the backend can: XLA)
     backend: str = "xla"  # xla or onnxruntime (nas.hardware.backends)
     threads: int = 0  # onnxruntime's intra-op threads (0: the cores this process may use); recorded for both
+    sessions: int | None = None  # independent compiles of each arch, each timed `repeats` times
+    # (`timing.combine_sessions`); None: `default_sessions(backend)`
+
+
+def default_sessions(backend: str) -> int:
+    """Compiles per arch: several where a compile is cheap (an onnxruntime session, ~0.4 s for MobileNetV3 at
+    224x224), one on XLA (seconds per arch)."""
+    return 3 if backend == "onnxruntime" else 1
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -107,7 +116,8 @@ def _metadata(config: CollectConfig, space, resolved: dict) -> dict:
             "space_spec": config.space, "options": json.loads(json.dumps(resolved, default=list)),
             "input_shape": list(config.input_shape), "inputs": input_kind(config.input_shape),
             "batch": config.batch, "seed": config.seed, "backend": config.backend, "threads": config.threads,
-            "layers": config.layers, "repeats": config.repeats, "warmup": config.warmup, "device": info,
+            "layers": config.layers, "repeats": config.repeats, "sessions": config.sessions, "warmup": config.warmup,
+            "device": info,
             "device_fingerprint": fingerprint(info), "load_average": load_average()}
 
 
@@ -121,9 +131,10 @@ def _check_run(run: Path, meta: dict) -> bool:
     for key in _MUST_MATCH:
         if key == "threads" and key not in old:  # collected before threads were recorded: the device says them
             continue
-        if old.get(key) != meta[key]:
-            raise RunDirError(f"{run} was collected with {key}={old.get(key)!r}, not {meta[key]!r}; "
-                              f"allowed: the same space, options, input, batch, threads and device, or another --run")
+        if old.get(key, _BEFORE.get(key)) != meta[key]:
+            raise RunDirError(f"{run} was collected with {key}={old.get(key, _BEFORE.get(key))!r}, not {meta[key]!r}; "
+                              f"allowed: the same space, options, input, batch, threads, sessions and device, "
+                              f"or another --run")
     return True
 
 
@@ -168,6 +179,10 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
     check_backend(config.backend)
     if config.threads < 0:
         raise ConfigError(f"threads must be >= 0 (0: the cores this process may use), got {config.threads}")
+    if config.sessions is None:
+        config = dataclasses.replace(config, sessions=default_sessions(config.backend))
+    if config.sessions < 1:
+        raise ConfigError(f"sessions must be >= 1 (compiles timed per arch), got {config.sessions}")
     shape = (resolve_input_shape(definition, None, config.options, deployment_shape(definition))
              if config.input_shape is None else config.input_shape)
     config = dataclasses.replace(config, input_shape=check_input_kind(definition, shape, config.options),
@@ -225,7 +240,8 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
     bar = tqdm(total=sum(map(len, groups)), desc="archs", unit="arch", disable=not progress)
     for chunk in groups:
         try:  # a group is compiled whole before it is timed, and written whole after
-            results = measure_group([program(a) for _, a in chunk], anchor=anchor, **_timing_kwargs(config))
+            sessions = [measure_group([program(a) for _, a in chunk], anchor=anchor, **_timing_kwargs(config))
+                        for _ in range(config.sessions)]
         except LoweringError as error:
             kept = sum(1 for r in read_jsonl(run / ARCHS_FILE) if r["role"] == "sample")
             raise LoweringError(f"{error}; {run} keeps the {kept} archs measured before it, whole") from None
@@ -233,7 +249,7 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
         _append(run / ARCHS_FILE, [{"role": role, "arch": a.to_string(), "vector": a.to_vector().tolist(),
                                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                     "load_average": load, **r}
-                                   for (role, a), r in zip(chunk, results)])
+                                   for (role, a), r in zip(chunk, map(combine_sessions, zip(*sessions)))])
         bar.update(len(chunk))
     bar.close()
     return run

@@ -9,7 +9,8 @@ validation archs, the best of them (most within +/-10%, then Kendall tau) is nam
 every predictor is refitted on the whole training part and scored on the test archs (% within +/-10%
 of measured latency, RMSE, Kendall tau, Spearman). Targets of a collection: the raw median latency of
 each arch; the anchored latency (its median ratio to the reference arch timed beside it, times the
-reference's latency), which cancels a machine that drifts between groups; the fastest call (min),
+reference's typical latency over the collection, `anchor_scale`), which cancels a machine that drifts
+between groups; the fastest call (min),
 robust when other jobs preempt ours; and the min relative to the anchor's min. Imported measurements
 (`nas latency import`) have one latency per arch, the median. Writes report.json, scatter.png and one
 JSON file per predictor (fitted on the training part, on the chosen target).
@@ -58,7 +59,7 @@ def load_collection(run: Path) -> dict:
                 "layer_ms": {"median": {}, "min": {}}, "noise": {}, "compile_s": None}
     starts = [r for r in rows if r["role"] == "reference_start"]
     ends = [r for r in rows if r["role"] == "reference_end"]
-    anchor_ms = starts[0]["median_ms"] if starts else None
+    anchor_ms = anchor_scale(samples)
     anchor_min = starts[0]["min_ms"] if starts else None
     anchored = np.array([r["anchor_ratio"] * anchor_ms if "anchor_ratio" in r and anchor_ms else r["median_ms"]
                          for r in samples])
@@ -70,6 +71,15 @@ def load_collection(run: Path) -> dict:
             "layer_ms": {stat: {r["key"]: r[f"{stat}_ms"] for r in read_jsonl(run / LAYERS_FILE)}
                          for stat in ("median", "min")},
             "noise": _noise(starts, ends), "compile_s": float(np.median([r["compile_s"] for r in samples]))}
+
+
+def anchor_scale(samples) -> float | None:
+    """The anchor's typical latency over a collection: the median over its archs of median / anchor_ratio
+    (the anchor's latency beside each group). One timing of the reference arch alone would do, but its
+    median moved by up to 1.5x between two collections on a shared machine (min by 3%), and with it every
+    anchored latency; ranks do not depend on the scale, within +/-10% and RMSE do."""
+    beside = [r["median_ms"] / r["anchor_ratio"] for r in samples if r.get("anchor_ratio")]
+    return float(np.median(beside)) if beside else None
 
 
 def _noise(starts, ends) -> dict:

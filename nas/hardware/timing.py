@@ -11,6 +11,10 @@ With an `anchor` (one compiled program kept for a whole collection), each sample
 program is taken right after a sample of the anchor, and `anchor_ratio` (the median of
 program/anchor per round) is a latency relative to the anchor that cancels a machine
 that slows down or speeds up between groups.
+
+A compiled program's speed also depends on the compile itself (where its weights and buffers land in
+memory): `combine_sessions` pools an arch measured in several independent compiles (sessions), its
+`anchor_ratio` the geometric mean of theirs, so that this per-compile part averages out as well.
 """
 from __future__ import annotations
 
@@ -100,3 +104,24 @@ def measure_group(programs: Sequence[Program], *, repeats: int = 41, warmup: int
             row["anchor_min_ms"] = float(np.min(anchor_samples))
         results.append(row)
     return results
+
+
+def combine_sessions(rows: Sequence[dict]) -> dict:
+    """One arch's `measure_group` rows from independent compiles, as one row: the samples pooled,
+    `anchor_ratio` the geometric mean of the sessions' (each kept in `session_anchor_ratios`)."""
+    if len(rows) == 1:
+        return dict(rows[0])
+    sample = np.concatenate([row["samples_ms"] for row in rows])
+    median = float(np.median(sample))
+    q1, q3 = np.percentile(sample, [25, 75])
+    row = {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
+           "p10_ms": float(np.percentile(sample, 10)), "samples_ms": [float(s) for s in sample],
+           "calls_per_sample": rows[0]["calls_per_sample"],
+           "compile_s": float(np.median([r["compile_s"] for r in rows])),
+           "timing_s": float(sum(r["timing_s"] for r in rows)), "sessions": len(rows)}
+    if all("anchor_ratio" in r for r in rows):
+        ratios = [r["anchor_ratio"] for r in rows]
+        row["anchor_ratio"] = float(np.exp(np.mean(np.log(ratios))))
+        row["session_anchor_ratios"] = ratios
+        row["anchor_min_ms"] = float(min(r["anchor_min_ms"] for r in rows))
+    return row

@@ -106,7 +106,7 @@ def test_a_later_arch_that_cannot_be_lowered_keeps_whole_groups(tmp_path, monkey
         return real(*args, **kwargs)
     monkeypatch.setattr(nas.onnx, "to_onnx", flaky)
     with pytest.raises(LoweringError, match="keeps the 2 archs measured before it, whole"):
-        collect(_config(5, group=2), tmp_path / "run", progress=False)
+        collect(_config(5, group=2, sessions=1), tmp_path / "run", progress=False)
     rows = read_jsonl(tmp_path / "run" / ARCHS_FILE)
     assert [r["role"] for r in rows] == ["reference_start", "sample", "sample"]
 

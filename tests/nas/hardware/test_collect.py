@@ -173,3 +173,55 @@ def test_a_fresh_collect_command_pins_one_thread_by_default(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["threads"] == 1
+
+
+def test_each_arch_is_timed_in_every_session_and_their_ratios_pooled(collected, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    run = tmp_path / "sessions"
+    collect(_config(3, sessions=2), run, progress=False)
+    rows = read_jsonl(run / ARCHS_FILE)
+    assert len(rows) == 5 and json.loads((run / "collection.json").read_text())["sessions"] == 2
+    for row in rows:
+        ratios = row["session_anchor_ratios"]
+        assert row["sessions"] == 2 and len(ratios) == 2 and len(row["samples_ms"]) == 2 * 3
+        assert row["anchor_ratio"] == pytest.approx(np.sqrt(ratios[0] * ratios[1]), rel=1e-6)
+    with pytest.raises(RunDirError, match="sessions=2, not 3"):
+        collect(_config(3, sessions=3), run, progress=False)
+    # A collection from before sessions were recorded was timed in one: it resumes as such, and only as such.
+    old = tmp_path / "old"
+    shutil.copytree(collected, old)
+    meta = json.loads((old / "collection.json").read_text())
+    del meta["sessions"]
+    (old / "collection.json").write_text(json.dumps(meta))
+    collect(_config(5), old, progress=False)
+    with pytest.raises(RunDirError, match="sessions=1, not 2"):
+        collect(_config(5, sessions=2), old, progress=False)
+
+
+def test_sessions_below_one_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["latency", "collect", "--space", "mlp", "--run", str(tmp_path / "r"),
+                                       "--sessions", "0", "--threads", "0"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "--sessions" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_anchored_latency_takes_its_scale_from_every_group_not_one_timing_of_the_reference(collected, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from nas.hardware.report import load_collection
+
+    run = tmp_path / "run"
+    shutil.copytree(collected, run)
+    rows = read_jsonl(run / ARCHS_FILE)
+    before = load_collection(run)["targets"]["anchored"]
+    samples = [r for r in rows if r["role"] == "sample"]
+    scale = np.median([r["median_ms"] / r["anchor_ratio"] for r in samples])
+    np.testing.assert_allclose(before, [r["anchor_ratio"] * scale for r in samples], rtol=1e-6)
+    rows[0]["median_ms"] *= 1.5  # the reference timed alone at a slow moment
+    (run / ARCHS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    np.testing.assert_allclose(load_collection(run)["targets"]["anchored"], before, rtol=1e-6)
