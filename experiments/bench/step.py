@@ -53,7 +53,7 @@ import optax
 
 from nas.compile_counter import count_compiles
 from nas.definition import get_definition
-from nas.errors import ConfigError
+from nas.errors import ConfigError, WeftError
 from nas.hardware.inputs import deployment_shape
 from nas.key_values import parse_key_values
 from nas.lowering import slice_subnet, split, standalone_apply
@@ -112,6 +112,24 @@ def add_workload_arguments(parser, *, batch: int | None = 64) -> None:
     parser.add_argument("--channels", type=int, default=3)
 
 
+def pretrained_base(context: int) -> str:
+    """A transformer_lm run for the adapter space to wrap when `--option lora.base=RUN` names none: one
+    training step on the fortunes at the bench's context (a step's cost does not depend on trained weights),
+    in a temporary folder removed when this process exits."""
+    import atexit
+    import shutil
+
+    from nas.train.config import TrainConfig
+    from nas.train.loop import train
+
+    root = tempfile.mkdtemp(prefix="weft-bench-base-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    train(TrainConfig(space="transformer_lm", space_options={"context": context}, data="fortunes", steps=1,
+                      checkpoint_every=1, batch_size=8, limit_train=256, calibration_images=16, eval_batch_size=64,
+                      warmup_steps=1), os.path.join(root, "base"), progress=False)
+    return os.path.join(root, "base")
+
+
 def build(args):
     definition = get_definition(args.space)
     options = space_options(args)
@@ -120,11 +138,11 @@ def build(args):
 
 
 def build_or_skip(args):
-    """`build(args)`, or None after printing why this space is skipped: one it cannot build from options
-    alone (adapters need a trained base run) is a line of the table, not the end of it."""
+    """`build(args)`, or None after printing why this space is skipped: a space it cannot build is a line of
+    the table, not the end of it."""
     try:
         return build(args)
-    except ConfigError as error:
+    except WeftError as error:
         print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
         return None
 
@@ -199,6 +217,12 @@ def compile_probe(args) -> None:
     from nas.train.loop import enable_compilation_cache
 
     enable_compilation_cache(args.cache_dir)
+    if args.space == "lora" and "base" not in space_options(args):
+        try:  # one base for this process and its compile probe
+            args.option += [f"lora.base={json.dumps(pretrained_base(args.context))}", f"lora.context={args.context}"]
+        except WeftError as error:
+            print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
+            return
     built = build_or_skip(args)
     if built is None:
         return
@@ -255,6 +279,12 @@ def main(argv=None) -> None:
     if args.space == "all" or "," in args.space:
         return run_each_space(args, shipped_spaces() if args.space == "all" else args.space.split(","))
 
+    if args.space == "lora" and "base" not in space_options(args):
+        try:  # one base for this process and its compile probe
+            args.option += [f"lora.base={json.dumps(pretrained_base(args.context))}", f"lora.context={args.context}"]
+        except WeftError as error:
+            print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
+            return
     built = build_or_skip(args)
     if built is None:
         return
