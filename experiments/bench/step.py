@@ -141,6 +141,8 @@ def build_or_skip(args):
     """`build(args)`, or None after printing why this space is skipped: a space it cannot build is a line of
     the table, not the end of it."""
     try:
+        if args.space == "lora" and "base" not in space_options(args):  # one base, passed on to the compile probe
+            args.option += [f"lora.base={json.dumps(pretrained_base(args.context))}", f"lora.context={args.context}"]
         return build(args)
     except WeftError as error:
         print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
@@ -217,12 +219,6 @@ def compile_probe(args) -> None:
     from nas.train.loop import enable_compilation_cache
 
     enable_compilation_cache(args.cache_dir)
-    if args.space == "lora" and "base" not in space_options(args):
-        try:  # one base for this process and its compile probe
-            args.option += [f"lora.base={json.dumps(pretrained_base(args.context))}", f"lora.context={args.context}"]
-        except WeftError as error:
-            print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
-            return
     built = build_or_skip(args)
     if built is None:
         return
@@ -279,12 +275,6 @@ def main(argv=None) -> None:
     if args.space == "all" or "," in args.space:
         return run_each_space(args, shipped_spaces() if args.space == "all" else args.space.split(","))
 
-    if args.space == "lora" and "base" not in space_options(args):
-        try:  # one base for this process and its compile probe
-            args.option += [f"lora.base={json.dumps(pretrained_base(args.context))}", f"lora.context={args.context}"]
-        except WeftError as error:
-            print(json.dumps({"bench": "step", "space": args.space, "skipped": str(error)}))
-            return
     built = build_or_skip(args)
     if built is None:
         return
