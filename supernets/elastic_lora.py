@@ -34,6 +34,18 @@ from supernets.frozen import Frozen
 from supernets.masks import mask_last_axis, static_width
 
 
+def merge_is_cheaper(tokens: int, in_width: int, out_width: int, rank: int) -> bool:
+    """Whether x (W0 + s A B) costs fewer multiply-adds per training step than x W0 + s (x A) B.
+
+    Kept apart, the adapter adds 3 r (in + out) per token (x A and (x A) B forward; their input, A and B
+    gradients backward). Merged, it adds the kernel's gradient, in x out per token, and 3 in r out per
+    step (A B, then the A and B gradients from the kernel's). Apart wins for a wide base at a small rank
+    (LoRA's usual case); merged for a narrow one, where it also runs one large matmul instead of three
+    small ones.
+    """
+    return tokens * in_width * out_width + 3 * in_width * rank * out_width < 3 * tokens * rank * (in_width + out_width)
+
+
 class ElasticLoRADense(nnx.Module):
     cost_type = "lora_dense"
 
@@ -77,9 +89,12 @@ class ElasticLoRADense(nnx.Module):
             out_width, rank = read(self.out_size, arch), read(self.rank, arch)
         out, width = static_width(out_width, self.out_features), x.shape[-1]
         r = static_width(rank, self.max_rank)
-        base = ops.dense(x, self.kernel[...][:width, :out], None if self.bias is None else self.bias[...][:out])
-        low = mask_last_axis(x @ self.lora_a[...][:width, :r], rank)
-        return mask_last_axis(base + self.scale * (low @ self.lora_b[...][:r, :out]), out_width)
+        kernel, bias = self.kernel[...][:width, :out], None if self.bias is None else self.bias[...][:out]
+        a, b = self.lora_a[...][:width, :r], self.lora_b[...][:r, :out]
+        if merge_is_cheaper(x.size // width, width, out, r):  # x (W0 + s A B): the same function
+            return mask_last_axis(ops.dense(x, kernel + self.scale * (mask_last_axis(a, rank) @ b), bias), out_width)
+        low = mask_last_axis(x @ a, rank)
+        return mask_last_axis(ops.dense(x, kernel, bias) + self.scale * (low @ b), out_width)
 
     def factors(self, in_width: int, out_width: int, rank: int):
         """(W0, b0, A_r, B_r) at these sizes (host or device arrays as the layer holds them)."""
