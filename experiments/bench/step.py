@@ -214,20 +214,26 @@ def time_interleaved(runners: dict, repeats: int) -> dict:
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def bench_workload(args):
+    """(space, supernet, graphdef, params, stats, optimizer, images, labels), or None for a skipped space."""
+    built = build_or_skip(args)
+    if built is None:
+        return None
+    space, supernet = built
+    return (space, supernet, *split(supernet), optimizer(), *batch(args))
+
+
 def compile_probe(args) -> None:
     """In a fresh process: what the trainer waits before its first step (trace or load, lower, compile)."""
     from nas.train.loop import enable_compilation_cache
 
     enable_compilation_cache(args.cache_dir)
-    built = build_or_skip(args)
-    if built is None:
+    workload = bench_workload(args)
+    if workload is None:
         return
-    space, supernet = built
-    graphdef, params, stats = split(supernet)
-    opt = optimizer()
+    space, supernet, graphdef, params, stats, opt, images, labels = workload
     step = make_train_step(graphdef, space, opt, donate=False, disk_cache_key={"bench": "step"})
     state = init_train_state(params, stats, opt)
-    images, labels = batch(args)
     archs = np.stack([space.largest().to_vector()])
     timings = step.prepare(state, images, labels, archs)
     start = time.perf_counter()
@@ -275,13 +281,10 @@ def main(argv=None) -> None:
     if args.space == "all" or "," in args.space:
         return run_each_space(args, shipped_spaces() if args.space == "all" else args.space.split(","))
 
-    built = build_or_skip(args)
-    if built is None:
+    workload = bench_workload(args)
+    if workload is None:
         return
-    space, supernet = built
-    graphdef, params, stats = split(supernet)
-    opt = optimizer()
-    images, labels = batch(args)
+    space, supernet, graphdef, params, stats, opt, images, labels = workload
     largest, smallest = space.largest(), space.smallest()
     rng = np.random.default_rng(0)
     # Fixed middle archs, so the traced sandwich and the sum of its subnets sliced run the same subnets.
