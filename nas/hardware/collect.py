@@ -131,8 +131,9 @@ def _check_run(run: Path, meta: dict) -> bool:
     for key in _MUST_MATCH:
         if key == "threads" and key not in old:  # collected before threads were recorded: the device says them
             continue
-        if old.get(key, _BEFORE.get(key)) != meta[key]:
-            raise RunDirError(f"{run} was collected with {key}={old.get(key, _BEFORE.get(key))!r}, not {meta[key]!r}; "
+        recorded = old.get(key, _BEFORE.get(key))
+        if recorded != meta[key]:
+            raise RunDirError(f"{run} was collected with {key}={recorded!r}, not {meta[key]!r}; "
                               f"allowed: the same space, options, input, batch, threads, sessions and device, "
                               f"or another --run")
     return True

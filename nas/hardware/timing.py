@@ -71,6 +71,15 @@ class Compiled:
         return (time.perf_counter() - began) / self.calls * 1e3
 
 
+def sample_figures(sample) -> dict:
+    """Median, spread (IQR / median), min and 10th percentile of per-call latencies (ms), and the samples."""
+    sample = np.asarray(sample, float)
+    median = float(np.median(sample))
+    q1, q3 = np.percentile(sample, [25, 75])
+    return {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
+            "p10_ms": float(np.percentile(sample, 10)), "samples_ms": [round(float(s), 5) for s in sample]}
+
+
 def measure_group(programs: Sequence[Program], *, repeats: int = 41, warmup: int = 3,
                   min_sample_s: float = 0.0, anchor: Compiled | None = None) -> list[dict]:
     """Per program: median and spread (IQR/median) of the per-call latency in ms, compile seconds."""
@@ -92,13 +101,7 @@ def measure_group(programs: Sequence[Program], *, repeats: int = 41, warmup: int
     timing_s = (time.perf_counter() - timing_start) / max(1, len(compiled))
     results = []
     for c, sample, ratio in zip(compiled, samples, ratios):
-        sample = np.asarray(sample)
-        median = float(np.median(sample))
-        q1, q3 = np.percentile(sample, [25, 75])
-        row = {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
-               "p10_ms": float(np.percentile(sample, 10)),
-               "samples_ms": [round(float(s), 5) for s in sample], "calls_per_sample": c.calls,
-               "compile_s": c.compile_s, "timing_s": timing_s}
+        row = {**sample_figures(sample), "calls_per_sample": c.calls, "compile_s": c.compile_s, "timing_s": timing_s}
         if ratio:
             row["anchor_ratio"] = float(np.median(ratio))
             row["anchor_min_ms"] = float(np.min(anchor_samples))
@@ -111,11 +114,7 @@ def combine_sessions(rows: Sequence[dict]) -> dict:
     `anchor_ratio` the geometric mean of the sessions' (each kept in `session_anchor_ratios`)."""
     if len(rows) == 1:
         return dict(rows[0])
-    sample = np.concatenate([row["samples_ms"] for row in rows])
-    median = float(np.median(sample))
-    q1, q3 = np.percentile(sample, [25, 75])
-    row = {"median_ms": median, "spread": float((q3 - q1) / median), "min_ms": float(sample.min()),
-           "p10_ms": float(np.percentile(sample, 10)), "samples_ms": [float(s) for s in sample],
+    row = {**sample_figures(np.concatenate([row["samples_ms"] for row in rows])),
            "calls_per_sample": rows[0]["calls_per_sample"],
            "compile_s": float(np.median([r["compile_s"] for r in rows])),
            "timing_s": float(sum(r["timing_s"] for r in rows)), "sessions": len(rows)}
