@@ -197,6 +197,10 @@ def table(results: dict) -> str:
         lines += ["", f"Reliability of the mean of {rel['seeds']} seeds (Spearman-Brown): "
                       f"{_fmt(rel['seed_mean_reliability_spearman'])} from Spearman, "
                       f"{_fmt(rel['seed_mean_reliability_pearson'])} from Pearson.",
+                  f"A ranker knowing the noise-free scores would rank this seed mean at Kendall tau "
+                  f"{_fmt(rel.get('perfect_ranker_tau'))} (normal-noise model; the same model expects "
+                  f"{_fmt(rel.get('modelled_pair_kendall_tau'))} between two seeds, observed "
+                  f"{_fmt(rel['mean_pair_kendall_tau'])}).",
                   f"Seed noise (std of one seed around its arch's mean) {_fmt(rel['seed_noise_std'], 4)} against an "
                   f"arch spread (std of the seed means) of {_fmt(rel['arch_spread_std'], 4)}.",
                   f"Size alone ranks the seed means at Kendall tau {_fmt(sizes['params']['kendall_tau'])} "

@@ -31,7 +31,7 @@ from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import ranking_report
+from nas.rank_metrics import perfect_ranker_tau, ranking_report
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
@@ -68,6 +68,9 @@ class Config:
     bands: int = 3
     isolate: bool = True
     partial: bool = False           # rank on the archs the ground truth has finished so far (a preview)
+    # Earlier results.json files of this experiment whose variants are re-scored against this ground truth
+    # (e.g. one with more seeds) from their saved inherited scores, without training them again.
+    rescore_from: tuple = ()
 
     def check(self) -> None:
         if not self.ground_truth:
@@ -76,6 +79,9 @@ class Config:
             raise ConfigError(f"supernet_ranking: steps must be >= 1, got {self.steps}")
         for variant in self.variants:
             variant_overrides(variant)
+        if isinstance(self.rescore_from, str) or not all(isinstance(p, str) for p in self.rescore_from):
+            raise ConfigError(f"supernet_ranking: rescore_from is a list of results.json paths, got "
+                              f"{self.rescore_from!r}")
 
 
 def variant_overrides(variant) -> tuple[str, dict]:
@@ -127,6 +133,15 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
     return from_dict(TrainConfig, json.loads(json.dumps(fields)), "supernet_ranking variant")
 
 
+def ceiling(truth: dict) -> float | None:
+    """The tau a ranker knowing the noise-free scores would reach against this ground truth's seed mean."""
+    pearson = truth["reliability"].get("mean_pair_pearson")
+    if pearson is None:
+        return None
+    tau = perfect_ranker_tau(pearson, len(truth["config"]["seeds"]))
+    return None if tau != tau else tau
+
+
 def subnet_passes(config: TrainConfig) -> int:
     """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
     if config.sampling == "uniform":
@@ -150,11 +165,20 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
         "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
         "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
-        "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau")},
+        "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau"),
+        "perfect_ranker_tau": ceiling(truth), "arch_strings": [row["arch"] for row in truth["archs"]]},
         "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
                                                          params=params, macs=macs, bands=config.bands).items()
                          if k != "ranker"},
         "variants": []}
+    trained = {variant_overrides(variant)[0] for variant in config.variants}
+    for saved in rescore_variants(config.rescore_from, truth):
+        if saved["variant"] not in trained:
+            report = ranking_report(saved["inherited"], reference, higher_is_better=not text, params=params,
+                                    macs=macs, bands=config.bands)["ranker"]
+            results["variants"].append({**{k: saved[k] for k in ("variant", "overrides", "steps", "subnet_passes",
+                                                                  "wall_seconds", "inherited")},
+                                        "rescored_from": saved["rescored_from"], **report})
     for variant in config.variants:
         name, overrides = variant_overrides(variant)
         training = supernet_config(truth, overrides, steps, config.seed)
@@ -186,6 +210,32 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     return results
 
 
+def rescore_variants(paths, truth: dict) -> list[dict]:
+    """The trained variants of earlier results files, their inherited scores in `truth`'s arch order."""
+    archs = [row["arch"] for row in truth["archs"]]
+    found = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ConfigError(f"supernet_ranking: rescore_from {path} is not a file (a supernet_ranking results.json)")
+        saved = json.loads(path.read_text())
+        saved_truth = saved.get("ground_truth", {})
+        saved_archs = saved_truth.get("arch_strings")
+        if saved_archs is None:  # results written before the arch list was saved: read their ground truth's
+            source = Path(saved_truth.get("path", "")) / "results.json"
+            saved_archs = ([row["arch"] for row in json.loads(source.read_text())["archs"]]
+                           if source.is_file() else None)
+        if saved_truth.get("partial") or saved_archs is None or not set(archs) <= set(saved_archs):
+            raise ConfigError(f"supernet_ranking: {path} did not score this ground truth's archs (space "
+                              f"{saved_truth.get('space')}, {saved_truth.get('archs')} archs); re-score only "
+                              "results of the same plan, made on a finished ground truth")
+        position = {arch: i for i, arch in enumerate(saved_archs)}
+        for variant in saved.get("variants", []):
+            if "inherited" in variant:
+                found.append({**variant, "inherited": [variant["inherited"][position[a]] for a in archs],
+                              "rescored_from": str(path)})
+    return found
+
+
 def write_outputs(run_dir: Path, results: dict, reference: np.ndarray) -> None:
     write_json_atomically(run_dir / "results.json", results, indent=1)
     (run_dir / "table.md").write_text(table(results))
@@ -196,30 +246,35 @@ def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _row(name: str, report: dict, cost: str) -> str:
+def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     low, high = report["kendall_tau_interval"]
     regrets = " / ".join(_fmt(r["regret"], 4) for r in report["regret"])
-    return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {_fmt(report['spearman'])} | "
-            f"{_fmt(report['band_tau']['mean'])} | {report['top_5_recall']:.1f} | {regrets} | {cost} |")
+    share = _fmt(report["kendall_tau"] / perfect, 2) if perfect and report["kendall_tau"] is not None else "n/a"
+    return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
+            f"{_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | {report['top_5_recall']:.1f} | "
+            f"{regrets} | {cost} |")
 
 
 def table(results: dict) -> str:
     truth = results["ground_truth"]
     lines = [f"Ground truth: {truth['path']} ({truth['space']} {json.dumps(truth['space_options'])}), "
              f"{truth['archs']} archs{' (partial: those finished so far)' if truth.get('partial') else ''}, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
-             f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}.",
+             f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}; "
+             f"a ranker knowing the noise-free scores would reach tau {_fmt(truth.get('perfect_ranker_tau'))} "
+             "against the seed mean (the ceiling; `nas.rank_metrics.perfect_ranker_tau`).",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
              "0.25 / 0.5 / 0.75), in the score's unit.", "",
-             "| ranker | Kendall tau [95%] | Spearman | tau within 3 cost bands | top-5 recall | regret at 3 budgets "
-             "| training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|"]
+             "| ranker | Kendall tau [95%] | tau / ceiling | Spearman | tau within 3 cost bands | top-5 recall "
+             "| regret at 3 budgets | training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|---|"]
+    perfect = truth.get("perfect_ranker_tau")
     for name in ("params", "macs"):
-        lines.append(_row(f"size: {name}", results["size_rankers"][name], "-"))
+        lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))
     for v in results["variants"]:
         if "error" in v:
-            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | |")
+            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | |")
             continue
         cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
-        lines.append(_row(v["variant"], v, cost))
+        lines.append(_row(v["variant"], v, cost, perfect))
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,9 @@ latency). The statistics:
 - `budget_regret`: under a cost budget, the reference score of the arch the ranker picks against the best
   reference score within the same budget (what a user loses by trusting the ranker).
 - `spearman_brown`: the reliability of a mean of k repeated measurements from the correlation of two.
+- `perfect_ranker_tau`: the Kendall tau a ranker that knew every arch's noise-free score would reach
+  against the mean of k noisy measurements: the ceiling of any ranker's tau against that reference, in
+  tau's own unit (a reliability is a correlation of the squared kind, not comparable with a tau).
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
 
@@ -152,6 +155,25 @@ def spearman_brown(correlation: float, repeats: int) -> float:
     if not math.isfinite(correlation):
         return float("nan")
     return repeats * correlation / (1 + (repeats - 1) * correlation)
+
+
+def gaussian_tau(correlation: float) -> float:
+    """Kendall's tau of a bivariate normal pair with this Pearson correlation (Greiner: 2/pi arcsin r)."""
+    return 2.0 / math.pi * math.asin(max(-1.0, min(1.0, correlation)))
+
+
+def perfect_ranker_tau(pair_correlation: float, repeats: int) -> float:
+    """Kendall tau between the noise-free scores and the mean of `repeats` measurements.
+
+    `pair_correlation` is the Pearson correlation of two single measurements (two seeds) over the archs.
+    Under additive noise the mean of `repeats` correlates with the noise-free scores at the square root
+    of its Spearman-Brown reliability; for normal scores and noise that correlation maps to tau by
+    `gaussian_tau` (`gaussian_tau(pair_correlation)` is then the expected tau of two seeds, a check of
+    the model on the data). NaN when the seeds do not correlate positively.
+    """
+    if not math.isfinite(pair_correlation) or pair_correlation <= 0:
+        return float("nan")
+    return gaussian_tau(math.sqrt(spearman_brown(pair_correlation, repeats)))
 
 
 def _finite_or_none(value: float) -> float | None:

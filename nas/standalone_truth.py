@@ -19,7 +19,8 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
-from nas.rank_metrics import bootstrap_interval, kendall_tau, ranking_report, spearman, spearman_brown
+from nas.rank_metrics import (bootstrap_interval, gaussian_tau, kendall_tau, perfect_ranker_tau, ranking_report,
+                              spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 
@@ -149,6 +150,10 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
         "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
         "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
+        # The tau a ranker knowing the noise-free scores reaches against the seed mean (the ceiling of
+        # every ranker's tau here), and the same model's tau for two seeds beside the observed one.
+        "perfect_ranker_tau": perfect_ranker_tau(mean_pearson, len(seeds)),
+        "modelled_pair_kendall_tau": gaussian_tau(mean_pearson),
         # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.
         "seed_noise_std": float(np.sqrt(np.mean(table.var(axis=1, ddof=1)))),
         "arch_spread_std": float(seed_mean.std(ddof=1)),

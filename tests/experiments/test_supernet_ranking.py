@@ -39,6 +39,35 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
 
 
+def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_training(truth, tmp_path):
+    first = tmp_path / "first"
+    results = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=("sandwich",), steps=4,
+                                                           isolate=False), first, progress=False)
+    assert "a ranker knowing the noise-free scores would reach tau" in (first / "table.md").read_text()
+    # The same scores saved in another arch order (as by a plan listed differently) rank the same.
+    saved = json.loads((first / "results.json").read_text())
+    saved["ground_truth"]["arch_strings"].reverse()
+    saved["variants"][0]["inherited"].reverse()
+    (tmp_path / "reversed.json").write_text(json.dumps(saved))
+    again = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
+                                                         rescore_from=(str(tmp_path / "reversed.json"),)),
+                                 tmp_path / "second", progress=False)
+    (rescored,) = again["variants"]
+    assert rescored["inherited"] == results["variants"][0]["inherited"]
+    assert rescored["kendall_tau"] == pytest.approx(results["variants"][0]["kendall_tau"])
+    assert not (tmp_path / "second" / "supernet-sandwich").exists()
+    saved["ground_truth"]["arch_strings"][0] = "not-an-arch"
+    (tmp_path / "other.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="did not score this ground truth's archs"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
+                                                     rescore_from=(str(tmp_path / "other.json"),)),
+                             tmp_path / "third", progress=False)
+    with pytest.raises(ConfigError, match="rescore_from .* is not a file"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
+                                                     rescore_from=(str(tmp_path / "none.json"),)),
+                             tmp_path / "third", progress=False)
+
+
 def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown variant 'bogus'"):
         supernet_ranking.Config(ground_truth="x", variants=("bogus",)).check()

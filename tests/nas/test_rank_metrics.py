@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, budget_regret, cost_bands, kendall_tau,
-                              ranking_report, spearman, spearman_brown, top_k_recall)
+from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, budget_regret, cost_bands, gaussian_tau,
+                              kendall_tau, perfect_ranker_tau, ranking_report, spearman, spearman_brown,
+                              top_k_recall)
 
 
 def test_kendall_and_spearman_on_hand_counted_cases():
@@ -82,6 +83,33 @@ def test_spearman_brown():
     assert spearman_brown(0.5, 2) == pytest.approx(2 / 3)
     assert spearman_brown(0.74, 2) == pytest.approx(0.8506, abs=1e-4)
     assert spearman_brown(0.3, 1) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("noise, seeds", [(0.4, 2), (0.8, 2), (0.8, 4)])
+def test_perfect_ranker_tau_predicts_the_tau_of_the_true_scores_against_a_noisy_seed_mean(noise, seeds):
+    # 32 archs with known true scores, each measured `seeds` times with noise: the estimate, made from two
+    # seeds' correlation only, must match the tau the true scores actually reach against the seed mean.
+    rng = np.random.default_rng(7)
+    actual, estimated, pair_actual, pair_modelled, reliabilities = [], [], [], [], []
+    for _ in range(300):
+        truth = rng.normal(size=32)
+        runs = truth[:, None] + noise * rng.normal(size=(32, seeds))
+        actual.append(kendall_tau(truth, runs.mean(axis=1)))
+        pearson = float(np.corrcoef(runs[:, 0], runs[:, 1])[0, 1])
+        estimated.append(perfect_ranker_tau(pearson, seeds))
+        reliabilities.append(spearman_brown(pearson, seeds))
+        pair_actual.append(kendall_tau(runs[:, 0], runs[:, 1]))
+        pair_modelled.append(gaussian_tau(pearson))
+    assert np.mean(estimated) == pytest.approx(np.mean(actual), abs=0.02)
+    assert np.mean(pair_modelled) == pytest.approx(np.mean(pair_actual), abs=0.02)
+    # The ceiling is below 1 and not the reliability itself (a correlation of another kind).
+    assert np.mean(actual) < 0.95
+    assert np.mean(reliabilities) - np.mean(actual) > 0.05
+
+
+def test_perfect_ranker_tau_is_undefined_without_positive_agreement():
+    assert math.isnan(perfect_ranker_tau(-0.2, 2)) and math.isnan(perfect_ranker_tau(float("nan"), 2))
+    assert perfect_ranker_tau(1.0, 2) == pytest.approx(1.0)
 
 
 def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
