@@ -207,11 +207,13 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             if (path / "wall_seconds.json").exists() else None,
             "inherited": inherited.tolist(), **report})
         write_outputs(run_dir, results, reference)
+    write_outputs(run_dir, results, reference)
     return results
 
 
 def rescore_variants(paths, truth: dict) -> list[dict]:
-    """The trained variants of earlier results files, their inherited scores in `truth`'s arch order."""
+    """The trained variants of earlier results files, their inherited scores in `truth`'s arch order (a
+    variant in several files is taken from the first)."""
     archs = [row["arch"] for row in truth["archs"]]
     found = []
     for path in map(Path, paths):
@@ -230,7 +232,7 @@ def rescore_variants(paths, truth: dict) -> list[dict]:
                               "results of the same plan, made on a finished ground truth")
         position = {arch: i for i, arch in enumerate(saved_archs)}
         for variant in saved.get("variants", []):
-            if "inherited" in variant:
+            if "inherited" in variant and variant["variant"] not in {v["variant"] for v in found}:
                 found.append({**variant, "inherited": [variant["inherited"][position[a]] for a in archs],
                               "rescored_from": str(path)})
     return found

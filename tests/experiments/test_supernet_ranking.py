@@ -56,6 +56,7 @@ def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_tra
     assert rescored["inherited"] == results["variants"][0]["inherited"]
     assert rescored["kendall_tau"] == pytest.approx(results["variants"][0]["kendall_tau"])
     assert not (tmp_path / "second" / "supernet-sandwich").exists()
+    assert "| sandwich |" in (tmp_path / "second" / "table.md").read_text()
     saved["ground_truth"]["arch_strings"][0] = "not-an-arch"
     (tmp_path / "other.json").write_text(json.dumps(saved))
     with pytest.raises(ConfigError, match="did not score this ground truth's archs"):

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Issue 20: MLP supernet variants on Fashion-MNIST against the 32-arch, 2-seed MLP ground truth
+# (experiments/results/ground-truth-mlp). results.json / table.md / scatter.png here. Resumable: trained
+# variants are reused from the run directory; the first twelve were trained by an earlier stop and are
+# re-scored from their saved inherited scores (rescore_from), the others train (~1-4 CPU-minutes each).
+cd "$(dirname "$0")/../../.."
+GT=${GT:-/root/weft-runs/gt-mlp}
+RUN=${RUN:-/root/weft-runs/sr-mlp-all}
+# The ground truth's directory, rebuilt from its saved scores (trains nothing):
+.venv/bin/nas experiment ground_truth --run $GT --option space=mlp --option steps=2000 \
+    --option import_from=experiments/results/ground-truth-mlp/results.json
+KD='"sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0'
+.venv/bin/nas experiment supernet_ranking --run $RUN --option ground_truth=$GT \
+    --option 'rescore_from=["experiments/results/supernet-ranking-mlp/results.json"]' \
+    --option "variants=[{\"name\":\"sandwich-no-smallest-kd\",$KD},{\"name\":\"sandwich-no-smallest-kd-r3\",$KD,\"num_random\":3},
+{\"name\":\"sandwich-no-smallest-kd-x3\",$KD,\"steps_factor\":3},{\"name\":\"sandwich-no-smallest-kd-x3-seed1\",$KD,\"steps_factor\":3,\"seed\":1},
+{\"name\":\"sandwich-no-smallest-kd-x6\",$KD,\"steps_factor\":6},{\"name\":\"sandwich-no-smallest-kd-x6-seed1\",$KD,\"steps_factor\":6,\"seed\":1}]"
