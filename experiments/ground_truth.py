@@ -200,7 +200,9 @@ def table(results: dict) -> str:
                   f"A ranker knowing the noise-free scores would rank this seed mean at Kendall tau "
                   f"{_fmt(rel.get('perfect_ranker_tau'))} (normal-noise model; the same model expects "
                   f"{_fmt(rel.get('modelled_pair_kendall_tau'))} between two seeds, observed "
-                  f"{_fmt(rel['mean_pair_kendall_tau'])}).",
+                  f"{_fmt(rel['mean_pair_kendall_tau'])}); its budget regret against the seed mean (MACs "
+                  f"quantiles 0.25 / 0.5 / 0.75) would be "
+                  f"{' / '.join(_fmt(r, 4) for r in rel.get('perfect_ranker_regret') or []) or 'n/a'}.",
                   f"Seed noise (std of one seed around its arch's mean) {_fmt(rel['seed_noise_std'], 4)} against an "
                   f"arch spread (std of the seed means) of {_fmt(rel['arch_spread_std'], 4)}.",
                   f"Size alone ranks the seed means at Kendall tau {_fmt(sizes['params']['kendall_tau'])} "

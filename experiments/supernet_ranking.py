@@ -31,7 +31,7 @@ from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import perfect_ranker_tau, ranking_report
+from nas.rank_metrics import perfect_ranker_regret, perfect_ranker_tau, ranking_report
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
@@ -142,6 +142,13 @@ def ceiling(truth: dict) -> float | None:
     return None if tau != tau else tau
 
 
+def regret_floor(truth: dict, macs) -> list[float]:
+    """The regret a ranker knowing the noise-free scores would show at the three budgets (the floor)."""
+    seeds = [str(seed) for seed in truth["config"]["seeds"]]
+    table = [[row["test"][seed] for seed in seeds] for row in truth["archs"]]
+    return perfect_ranker_regret(table, macs, higher_is_better=truth["higher_is_better"])
+
+
 def subnet_passes(config: TrainConfig) -> int:
     """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
     if config.sampling == "uniform":
@@ -153,6 +160,7 @@ def subnet_passes(config: TrainConfig) -> int:
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     config.check()
     truth = load_ground_truth(Path(config.ground_truth), config.partial)
+    run_dir.mkdir(parents=True, exist_ok=True)
     text = not truth["higher_is_better"]
     space = get_definition(truth["config"]["space"]).make_space(
         **get_definition(truth["config"]["space"]).resolve_options(truth["space_options"]))
@@ -166,7 +174,8 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
         "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
         "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau"),
-        "perfect_ranker_tau": ceiling(truth), "arch_strings": [row["arch"] for row in truth["archs"]]},
+        "perfect_ranker_tau": ceiling(truth), "perfect_ranker_regret": regret_floor(truth, macs),
+        "arch_strings": [row["arch"] for row in truth["archs"]]},
         "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
                                                          params=params, macs=macs, bands=config.bands).items()
                          if k != "ranker"},
@@ -265,10 +274,15 @@ def table(results: dict) -> str:
              f"a ranker knowing the noise-free scores would reach tau {_fmt(truth.get('perfect_ranker_tau'))} "
              "against the seed mean (the ceiling; `nas.rank_metrics.perfect_ranker_tau`).",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
-             "0.25 / 0.5 / 0.75), in the score's unit.", "",
+             "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's regret is the floor the seed "
+             "mean's noise sets (`nas.rank_metrics.perfect_ranker_regret`).", "",
              "| ranker | Kendall tau [95%] | tau / ceiling | Spearman | tau within 3 cost bands | top-5 recall "
              "| regret at 3 budgets | training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|---|"]
     perfect = truth.get("perfect_ranker_tau")
+    floor = truth.get("perfect_ranker_regret")
+    if perfect is not None and floor is not None:
+        lines.append(f"| perfect ranker (noise-free scores, modelled) | {_fmt(perfect)} | 1.00 | | | | "
+                     + " / ".join(_fmt(r, 4) for r in floor) + " | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))
     for v in results["variants"]:

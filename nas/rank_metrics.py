@@ -16,6 +16,8 @@ latency). The statistics:
 - `perfect_ranker_tau`: the Kendall tau a ranker that knew every arch's noise-free score would reach
   against the mean of k noisy measurements: the ceiling of any ranker's tau against that reference, in
   tau's own unit (a reliability is a correlation of the squared kind, not comparable with a tau).
+- `perfect_ranker_regret`: the budget regret that same ranker would show against the noisy seed mean
+  (the floor under every ranker's regret: near-ties in the truth are decided by the reference's noise).
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
 
@@ -174,6 +176,46 @@ def perfect_ranker_tau(pair_correlation: float, repeats: int) -> float:
     if not math.isfinite(pair_correlation) or pair_correlation <= 0:
         return float("nan")
     return gaussian_tau(math.sqrt(spearman_brown(pair_correlation, repeats)))
+
+
+def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles=(0.25, 0.5, 0.75),
+                          draws: int = 2000, seed: int = 0) -> list[float]:
+    """Expected regret, at each budget quantile, of a ranker knowing the noise-free scores, measured (as
+    every ranker's regret is) against the mean of the seeds in `seed_table` (archs x seeds).
+
+    Normal model: the seed noise is pooled over the archs; the noise-free scores are drawn from their
+    posterior given the seed means (each arch's distance from the score's trend in log cost shrunk by
+    the share of that scatter that is not seed noise); each draw adds
+    fresh seed-mean noise, picks the best noise-free arch within the budget and records how far its noisy
+    mean falls below the best noisy mean there. In the score's unit.
+    """
+    table = np.asarray(seed_table, float)
+    if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 2:
+        raise ValueError(f"perfect_ranker_regret: need archs x seeds with >= 2 of each, got shape {table.shape}")
+    cost = np.asarray(cost, float).ravel()
+    if cost.size != table.shape[0]:
+        raise ValueError(f"perfect_ranker_regret: {cost.size} costs for {table.shape[0]} archs")
+    sign = 1.0 if higher_is_better else -1.0
+    means = sign * table.mean(axis=1)
+    noise = table.var(axis=1, ddof=1).mean() / table.shape[1]   # variance of one arch's seed mean
+    # Prior: the score's trend in log cost (size explains much of it), archs scattered around the trend;
+    # the posterior shrinks each arch's residual by the share of the residual variance that is not noise.
+    design = np.stack([np.log(np.maximum(cost, 1e-12)), np.ones_like(cost)], axis=1)
+    trend = design @ np.linalg.lstsq(design, means, rcond=None)[0]
+    residual = means - trend
+    spread = residual.var(ddof=2) if means.size > 2 else 0.0
+    shrink = max(0.0, 1.0 - noise / spread) if spread > 0 else 0.0
+    centre = trend + shrink * residual
+    rng = np.random.default_rng(seed)
+    truth = centre + math.sqrt(shrink * noise) * rng.normal(size=(draws, means.size))
+    observed = truth + math.sqrt(noise) * rng.normal(size=(draws, means.size))
+    floors = []
+    for q in quantiles:
+        feasible = np.flatnonzero(cost <= np.quantile(cost, q))
+        pick = feasible[np.argmax(truth[:, feasible], axis=1)]
+        best = observed[:, feasible].max(axis=1)
+        floors.append(float(np.mean(best - observed[np.arange(draws), pick])))
+    return floors
 
 
 def _finite_or_none(value: float) -> float | None:

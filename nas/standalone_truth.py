@@ -19,8 +19,8 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
-from nas.rank_metrics import (bootstrap_interval, gaussian_tau, kendall_tau, perfect_ranker_tau, ranking_report,
-                              spearman, spearman_brown)
+from nas.rank_metrics import (bootstrap_interval, gaussian_tau, kendall_tau, perfect_ranker_regret,
+                              perfect_ranker_tau, ranking_report, spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 
@@ -154,6 +154,8 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         # every ranker's tau here), and the same model's tau for two seeds beside the observed one.
         "perfect_ranker_tau": perfect_ranker_tau(mean_pearson, len(seeds)),
         "modelled_pair_kendall_tau": gaussian_tau(mean_pearson),
+        "perfect_ranker_regret": None if None in macs else perfect_ranker_regret(
+            table, macs, higher_is_better=higher_is_better),
         # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.
         "seed_noise_std": float(np.sqrt(np.mean(table.var(axis=1, ddof=1)))),
         "arch_spread_std": float(seed_mean.std(ddof=1)),

@@ -44,6 +44,8 @@ def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_tra
     results = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=("sandwich",), steps=4,
                                                            isolate=False), first, progress=False)
     assert "a ranker knowing the noise-free scores would reach tau" in (first / "table.md").read_text()
+    assert "| perfect ranker (noise-free scores, modelled) |" in (first / "table.md").read_text()
+    assert len(results["ground_truth"]["perfect_ranker_regret"]) == 3
     # The same scores saved in another arch order (as by a plan listed differently) rank the same.
     saved = json.loads((first / "results.json").read_text())
     saved["ground_truth"]["arch_strings"].reverse()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, budget_regret, cost_bands, gaussian_tau,
-                              kendall_tau, perfect_ranker_tau, ranking_report, spearman, spearman_brown,
+                              kendall_tau, perfect_ranker_regret, perfect_ranker_tau, ranking_report, spearman, spearman_brown,
                               top_k_recall)
 
 
@@ -105,6 +105,29 @@ def test_perfect_ranker_tau_predicts_the_tau_of_the_true_scores_against_a_noisy_
     # The ceiling is below 1 and not the reliability itself (a correlation of another kind).
     assert np.mean(actual) < 0.95
     assert np.mean(reliabilities) - np.mean(actual) > 0.05
+
+
+def test_perfect_ranker_regret_predicts_the_regret_of_the_true_scores_against_a_noisy_seed_mean():
+    # The estimate sees only the seed table; the actual is what the true-score ranker's regret against the
+    # noisy seed mean averages to over many noisy ground truths of the same archs.
+    rng = np.random.default_rng(3)
+    # The model's world: scores rise with log cost (as size makes them) and scatter around that trend.
+    cost = np.exp(rng.uniform(0, 4, size=32))
+    truth = 0.02 * np.log(cost) + 0.01 * rng.normal(size=32)
+    actual, estimated = [], []
+    for trial in range(200):
+        table = truth[:, None] + 0.03 * rng.normal(size=(32, 2))
+        mean = table.mean(axis=1)
+        actual.append([budget_regret(truth, mean, cost, np.quantile(cost, q))["regret"] for q in (0.25, 0.5, 0.75)])
+        estimated.append(perfect_ranker_regret(table, cost, higher_is_better=True, draws=200, seed=trial))
+    actual, estimated = np.mean(actual, axis=0), np.mean(estimated, axis=0)
+    assert np.all(actual > 0.005)   # the noise does decide near-ties here
+    np.testing.assert_allclose(estimated, actual, rtol=0.35)
+    # Lower-is-better scores: the same floor for the negated table.
+    np.testing.assert_allclose(perfect_ranker_regret(-table, cost, higher_is_better=False, draws=200, seed=1),
+                               perfect_ranker_regret(table, cost, higher_is_better=True, draws=200, seed=1))
+    with pytest.raises(ValueError, match="archs x seeds"):
+        perfect_ranker_regret(table[:, :1], cost, higher_is_better=True)
 
 
 def test_perfect_ranker_tau_is_undefined_without_positive_agreement():
