@@ -36,3 +36,12 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 # c-results.json / c-table.md / c-scatter.png (stop 26): the whole chain of the second run finished (r3,
 # cost-stratified-no-smallest, its x4, few-shot-5-own-largest: each of 5 supernets owning one op of edge
 # node1.from0 trains its own largest arch).
+
+# all-results.json / all-table.md / all-scatter.png: every variant above in one table, re-scored from the saved
+# inherited scores (trains nothing) against the ground truth rebuilt from its saved scores, with the perfect
+# ranker's tau and regret (the ceiling and the floor the seed noise sets):
+#   .venv/bin/nas experiment ground_truth --run /root/weft-runs/gt-nb201 --option space=nb201 --option steps=1000 \
+#       --option import_from=experiments/results/ground-truth-nb201/results.json
+#   R=experiments/results/supernet-ranking-nb201
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-all --option ground_truth=/root/weft-runs/gt-nb201 \
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/uniform-results.json\",\"$R/c-results.json\",\"$R/x4-results.json\",\"$R/cx4-results.json\"]"
