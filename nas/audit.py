@@ -6,7 +6,8 @@ Draws `archs` archs of the run's space stratified over cost (multiply-adds where
 model, else parameters of the sliced subnet), trains each alone from scratch `seeds` times with the run's
 data, split and optimiser settings (`steps` each, default the run's), scores the same archs with the
 run's shared weights (BN recalibrated, as `nas search` scores), and reports:
-- the ground truth's own reliability (seed vs seed tau, Spearman-Brown reliability of the seed mean);
+- the ground truth's own reliability (seed vs seed tau, Spearman-Brown reliability of the seed mean) and
+  the ceiling it sets: the tau and budget regret a ranker knowing the noise-free scores would show;
 - the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
   within cost bands, top-5 recall and the regret of its pick at three budgets;
 - the same for the size rankers (parameters, multiply-adds) on the same archs;
@@ -142,8 +143,9 @@ def verdict(result: dict) -> str:
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
     reliable = result["ground_truth"].get("seed_mean_reliability_spearman")
     fmt = lambda v: "n/a" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+    ceiling = result["ground_truth"].get("perfect_ranker_tau")
     measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, ground-truth "
-                f"reliability {fmt(reliable)}")
+                f"reliability {fmt(reliable)}, ceiling tau {fmt(ceiling)}")
     if reliable is None or not np.isfinite(reliable) or reliable < TRUSTED_RELIABILITY:
         return (f"inconclusive: the stand-alone runs disagree with each other (reliability {fmt(reliable)} < "
                 f"{TRUSTED_RELIABILITY}); train them longer (--steps) or add --seeds before judging ({measured})")
@@ -197,4 +199,5 @@ def summary_line(result: dict) -> str:
                        "kendall_tau": result["agreement"]["ranker"]["kendall_tau"],
                        "kendall_tau_interval": result["agreement"]["ranker"]["kendall_tau_interval"],
                        "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
+                       "perfect_ranker_tau": result["ground_truth"].get("perfect_ranker_tau"),
                        "top_5_recall": result["agreement"]["ranker"].get("top_5_recall")})
