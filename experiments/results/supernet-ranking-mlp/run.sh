@@ -15,4 +15,5 @@ KD='"sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0'
     --option "variants=[{\"name\":\"sandwich-no-smallest-kd\",$KD},{\"name\":\"sandwich-no-smallest-kd-r3\",$KD,\"num_random\":3},
 {\"name\":\"sandwich-no-smallest-kd-x3\",$KD,\"steps_factor\":3},{\"name\":\"sandwich-no-smallest-kd-x3-seed1\",$KD,\"steps_factor\":3,\"seed\":1},
 {\"name\":\"sandwich-no-smallest-kd-x6\",$KD,\"steps_factor\":6},{\"name\":\"sandwich-no-smallest-kd-x6-seed1\",$KD,\"steps_factor\":6,\"seed\":1},
-{\"name\":\"sandwich-no-smallest-kd-x12\",$KD,\"steps_factor\":12}]"
+{\"name\":\"sandwich-no-smallest-kd-x12\",$KD,\"steps_factor\":12},
+{\"name\":\"sandwich-no-smallest-x6\",\"sandwich_smallest\":false,\"steps_factor\":6}]"
