@@ -51,7 +51,7 @@ demo: install data
 TEST_WORKERS ?= 2
 test: install
 	$(VENV)/bin/ruff check nas supernets searchers search_spaces experiments tests
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-slow: install data
 	$(PY) -m pytest -q -m slow
