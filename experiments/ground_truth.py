@@ -198,10 +198,10 @@ def table(results: dict) -> str:
                       f"{_fmt(rel['seed_mean_reliability_spearman'])} from Spearman, "
                       f"{_fmt(rel['seed_mean_reliability_pearson'])} from Pearson.",
                   f"A ranker knowing the noise-free scores would rank this seed mean at Kendall tau "
-                  f"{_fmt(rel.get('perfect_ranker_tau'))} (normal-noise model; the same model expects "
-                  f"{_fmt(rel.get('modelled_pair_kendall_tau'))} between two seeds, observed "
-                  f"{_fmt(rel['mean_pair_kendall_tau'])}); its budget regret against the seed mean (MACs "
-                  f"quantiles 0.25 / 0.5 / 0.75) would be "
+                  f"{_fmt(rel.get('perfect_ranker_tau'))} (from the seed-vs-seed tau; normal noise at the seeds' "
+                  f"Pearson correlation would give a seed-vs-seed tau of {_fmt(rel.get('modelled_pair_kendall_tau'))}, "
+                  f"observed {_fmt(rel['mean_pair_kendall_tau'])}); its expected budget regret from the seed "
+                  f"mean's noise alone (MACs quantiles 0.25 / 0.5 / 0.75, modelled) would be "
                   f"{' / '.join(_fmt(r, 4) for r in rel.get('perfect_ranker_regret') or []) or 'n/a'}.",
                   f"Seed noise (std of one seed around its arch's mean) {_fmt(rel['seed_noise_std'], 4)} against an "
                   f"arch spread (std of the seed means) of {_fmt(rel['arch_spread_std'], 4)}.",

@@ -31,7 +31,7 @@ from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import perfect_ranker_regret, perfect_ranker_tau, ranking_report
+from nas.rank_metrics import finite_or_none, perfect_ranker_regret, perfect_ranker_tau, ranking_report
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
@@ -135,11 +135,10 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
 
 def ceiling(truth: dict) -> float | None:
     """The tau a ranker knowing the noise-free scores would reach against this ground truth's seed mean."""
-    pearson = truth["reliability"].get("mean_pair_pearson")
-    if pearson is None:
+    pair_tau = truth["reliability"].get("mean_pair_kendall_tau")
+    if pair_tau is None:
         return None
-    tau = perfect_ranker_tau(pearson, len(truth["config"]["seeds"]))
-    return None if tau != tau else tau
+    return finite_or_none(perfect_ranker_tau(pair_tau, len(truth["config"]["seeds"])))
 
 
 def regret_floor(truth: dict, macs) -> list[float]:
@@ -235,13 +234,24 @@ def rescore_variants(paths, truth: dict) -> list[dict]:
             source = Path(saved_truth.get("path", "")) / "results.json"
             saved_archs = ([row["arch"] for row in json.loads(source.read_text())["archs"]]
                            if source.is_file() else None)
-        if saved_truth.get("partial") or saved_archs is None or not set(archs) <= set(saved_archs):
-            raise ConfigError(f"supernet_ranking: {path} did not score this ground truth's archs (space "
-                              f"{saved_truth.get('space')}, {saved_truth.get('archs')} archs); re-score only "
-                              "results of the same plan, made on a finished ground truth")
+        same_plan = (saved_archs is not None and not saved_truth.get("partial")
+                     and len(saved_archs) == saved_truth.get("archs") and set(archs) <= set(saved_archs)
+                     and all(saved_truth.get(key) == value for key, value in (
+                         ("space", truth["config"]["space"]), ("space_options", truth["space_options"]),
+                         ("score", truth["score"]))))
+        if not same_plan:
+            raise ConfigError(f"supernet_ranking: {path} did not score this ground truth's archs (it scored "
+                              f"{saved_truth.get('archs')} archs of {saved_truth.get('space')} "
+                              f"{json.dumps(saved_truth.get('space_options'))} by {saved_truth.get('score')}); "
+                              "re-score only results of the same plan, made on a finished ground truth")
         position = {arch: i for i, arch in enumerate(saved_archs)}
         for variant in saved.get("variants", []):
-            if "inherited" in variant and variant["variant"] not in {v["variant"] for v in found}:
+            if "inherited" not in variant:
+                continue
+            if len(variant["inherited"]) != len(saved_archs):
+                raise ConfigError(f"supernet_ranking: {path}: variant {variant['variant']!r} has "
+                                  f"{len(variant['inherited'])} scores for {len(saved_archs)} archs")
+            if variant["variant"] not in {v["variant"] for v in found}:
                 found.append({**variant, "inherited": [variant["inherited"][position[a]] for a in archs],
                               "rescored_from": str(path)})
     return found
@@ -272,16 +282,16 @@ def table(results: dict) -> str:
              f"{truth['archs']} archs{' (partial: those finished so far)' if truth.get('partial') else ''}, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
              f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}; "
              f"a ranker knowing the noise-free scores would reach tau {_fmt(truth.get('perfect_ranker_tau'))} "
-             "against the seed mean (the ceiling; `nas.rank_metrics.perfect_ranker_tau`).",
+             "against the seed mean (the ceiling, from the seed-vs-seed tau; `nas.rank_metrics.perfect_ranker_tau`).",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
-             "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's regret is the floor the seed "
-             "mean's noise sets (`nas.rank_metrics.perfect_ranker_regret`).", "",
+             "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's is its expected regret from the seed "
+             "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).", "",
              "| ranker | Kendall tau [95%] | tau / ceiling | Spearman | tau within 3 cost bands | top-5 recall "
              "| regret at 3 budgets | training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|---|"]
     perfect = truth.get("perfect_ranker_tau")
     floor = truth.get("perfect_ranker_regret")
     if perfect is not None and floor is not None:
-        lines.append(f"| perfect ranker (noise-free scores, modelled) | {_fmt(perfect)} | 1.00 | | | | "
+        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | | "
                      + " / ".join(_fmt(r, 4) for r in floor) + " | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))

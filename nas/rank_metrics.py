@@ -16,8 +16,8 @@ latency). The statistics:
 - `perfect_ranker_tau`: the Kendall tau a ranker that knew every arch's noise-free score would reach
   against the mean of k noisy measurements: the ceiling of any ranker's tau against that reference, in
   tau's own unit (a reliability is a correlation of the squared kind, not comparable with a tau).
-- `perfect_ranker_regret`: the budget regret that same ranker would show against the noisy seed mean
-  (the floor under every ranker's regret: near-ties in the truth are decided by the reference's noise).
+- `perfect_ranker_regret`: the budget regret that same ranker is expected to show against the noisy seed
+  mean (modelled: near-ties in the truth are decided by the reference's noise).
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
 
@@ -164,24 +164,25 @@ def gaussian_tau(correlation: float) -> float:
     return 2.0 / math.pi * math.asin(max(-1.0, min(1.0, correlation)))
 
 
-def perfect_ranker_tau(pair_correlation: float, repeats: int) -> float:
+def perfect_ranker_tau(pair_tau: float, repeats: int) -> float:
     """Kendall tau between the noise-free scores and the mean of `repeats` measurements.
 
-    `pair_correlation` is the Pearson correlation of two single measurements (two seeds) over the archs.
-    Under additive noise the mean of `repeats` correlates with the noise-free scores at the square root
-    of its Spearman-Brown reliability; for normal scores and noise that correlation maps to tau by
-    `gaussian_tau` (`gaussian_tau(pair_correlation)` is then the expected tau of two seeds, a check of
-    the model on the data). NaN when the seeds do not correlate positively.
+    `pair_tau` is the Kendall tau of two single measurements (two seeds) over the archs. Under additive
+    normal noise it maps back to their correlation by r = sin(pi tau / 2) (Greiner's relation, which,
+    taken from tau, holds for heavier-tailed scores too); the mean of `repeats` correlates with the
+    noise-free scores at the square root of its Spearman-Brown reliability, mapped to tau the same way.
+    NaN when the seeds do not agree positively.
     """
-    if not math.isfinite(pair_correlation) or pair_correlation <= 0:
+    if not math.isfinite(pair_tau) or pair_tau <= 0:
         return float("nan")
-    return gaussian_tau(math.sqrt(spearman_brown(pair_correlation, repeats)))
+    return gaussian_tau(math.sqrt(spearman_brown(math.sin(math.pi * min(pair_tau, 1.0) / 2), repeats)))
 
 
 def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles=(0.25, 0.5, 0.75),
                           draws: int = 2000, seed: int = 0) -> list[float]:
     """Expected regret, at each budget quantile, of a ranker knowing the noise-free scores, measured (as
-    every ranker's regret is) against the mean of the seeds in `seed_table` (archs x seeds).
+    every ranker's regret is) against the mean of the seeds in `seed_table` (archs x seeds): modelled, a
+    guide to how much regret the reference's noise alone makes, not a bound (a ranker may be luckier).
 
     Normal model: the seed noise is pooled over the archs; the noise-free scores are drawn from their
     posterior given the seed means (each arch's distance from the score's trend in log cost shrunk by
@@ -190,8 +191,9 @@ def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles
     mean falls below the best noisy mean there. In the score's unit.
     """
     table = np.asarray(seed_table, float)
-    if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 2:
-        raise ValueError(f"perfect_ranker_regret: need archs x seeds with >= 2 of each, got shape {table.shape}")
+    if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 3:
+        raise ValueError(f"perfect_ranker_regret: need archs x seeds with >= 3 archs and >= 2 seeds, got shape "
+                         f"{table.shape}")
     cost = np.asarray(cost, float).ravel()
     if cost.size != table.shape[0]:
         raise ValueError(f"perfect_ranker_regret: {cost.size} costs for {table.shape[0]} archs")
@@ -200,12 +202,14 @@ def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles
     noise = table.var(axis=1, ddof=1).mean() / table.shape[1]   # variance of one arch's seed mean
     # Prior: the score's trend in log cost (size explains much of it), archs scattered around the trend;
     # the posterior shrinks each arch's residual by the share of the residual variance that is not noise.
-    design = np.stack([np.log(np.maximum(cost, 1e-12)), np.ones_like(cost)], axis=1)
-    trend = design @ np.linalg.lstsq(design, means, rcond=None)[0]
-    residual = means - trend
-    spread = residual.var(ddof=2) if means.size > 2 else 0.0
+    # (Log cost where every cost is positive, else the costs' ranks; a constant cost leaves the mean.)
+    scale = np.log(cost) if np.all(cost > 0) else stats.rankdata(cost)
+    design = np.stack([scale, np.ones_like(scale)], axis=1)
+    coefficients, _, rank, _ = np.linalg.lstsq(design, means, rcond=None)
+    residual = means - design @ coefficients
+    spread = residual.var(ddof=rank) if means.size > rank else 0.0
     shrink = max(0.0, 1.0 - noise / spread) if spread > 0 else 0.0
-    centre = trend + shrink * residual
+    centre = means - (1.0 - shrink) * residual   # the trend plus the shrunk residual
     rng = np.random.default_rng(seed)
     truth = centre + math.sqrt(shrink * noise) * rng.normal(size=(draws, means.size))
     observed = truth + math.sqrt(noise) * rng.normal(size=(draws, means.size))
@@ -218,7 +222,7 @@ def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles
     return floors
 
 
-def _finite_or_none(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
@@ -228,9 +232,9 @@ def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, re
     predicted, reference = _pair(predicted, reference)
     report = {"n": int(predicted.size)}
     for name, statistic in STATISTICS.items():
-        report[name] = _finite_or_none(statistic(predicted, reference))
+        report[name] = finite_or_none(statistic(predicted, reference))
         low, high = bootstrap_interval(statistic, predicted, reference, resamples=resamples, seed=seed)
-        report[f"{name}_interval"] = [_finite_or_none(low), _finite_or_none(high)]
+        report[f"{name}_interval"] = [finite_or_none(low), finite_or_none(high)]
     report[f"top_{k}_recall"] = top_k_recall(predicted, reference, min(k, predicted.size))
     if cost is not None:
         report["band_tau"] = band_tau(predicted, reference, cost, bands=bands)

@@ -19,7 +19,7 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
-from nas.rank_metrics import (bootstrap_interval, gaussian_tau, kendall_tau, perfect_ranker_regret,
+from nas.rank_metrics import (bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, perfect_ranker_regret,
                               perfect_ranker_tau, ranking_report, spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
@@ -140,20 +140,22 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
                       "pearson": float(np.corrcoef(table[:, a], table[:, b])[0, 1])})
     mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
     mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
+    mean_tau = float(np.mean([p["kendall_tau"] for p in pairs]))
     seed_mean = table.mean(axis=1)
     macs = [r["macs"] for r in complete]
     sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
                            params=[r["params"] for r in complete], macs=None if None in macs else macs,
                            resamples=resamples)
     report.update({
-        "pairs": pairs, "mean_pair_kendall_tau": float(np.mean([p["kendall_tau"] for p in pairs])),
+        "pairs": pairs, "mean_pair_kendall_tau": mean_tau,
         "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
         "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
         "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
         # The tau a ranker knowing the noise-free scores reaches against the seed mean (the ceiling of
         # every ranker's tau here), and the same model's tau for two seeds beside the observed one.
-        "perfect_ranker_tau": perfect_ranker_tau(mean_pearson, len(seeds)),
-        "modelled_pair_kendall_tau": gaussian_tau(mean_pearson),
+        "perfect_ranker_tau": finite_or_none(perfect_ranker_tau(mean_tau, len(seeds))),
+        # The normal model's seed-vs-seed tau from Pearson, beside the observed: apart when noise is heavy-tailed.
+        "modelled_pair_kendall_tau": finite_or_none(gaussian_tau(mean_pearson)),
         "perfect_ranker_regret": None if None in macs else perfect_ranker_regret(
             table, macs, higher_is_better=higher_is_better),
         # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.

@@ -7,6 +7,7 @@ import pytest
 
 from experiments import ground_truth, supernet_ranking
 from nas.errors import ConfigError
+from nas.rank_metrics import ranking_report
 
 TINY_TRUTH = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=6,
                   strata=2, steps=4, data="synthetic", batch_size=16, limit_train=128, validation_size=32,
@@ -44,7 +45,7 @@ def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_tra
     results = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=("sandwich",), steps=4,
                                                            isolate=False), first, progress=False)
     assert "a ranker knowing the noise-free scores would reach tau" in (first / "table.md").read_text()
-    assert "| perfect ranker (noise-free scores, modelled) |" in (first / "table.md").read_text()
+    assert "| perfect ranker (knows the noise-free scores; modelled) |" in (first / "table.md").read_text()
     assert len(results["ground_truth"]["perfect_ranker_regret"]) == 3
     # The same scores saved in another arch order (as by a plan listed differently) rank the same.
     saved = json.loads((first / "results.json").read_text())
@@ -59,6 +60,26 @@ def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_tra
     assert rescored["kendall_tau"] == pytest.approx(results["variants"][0]["kendall_tau"])
     assert not (tmp_path / "second" / "supernet-sandwich").exists()
     assert "| sandwich |" in (tmp_path / "second" / "table.md").read_text()
+    # Against a ground truth whose seed means differ, the saved scores are ranked again, not copied.
+    altered = json.loads((truth / "results.json").read_text())
+    means = [row["mean"] for row in altered["archs"]]
+    for row, mean in zip(altered["archs"], means[::-1]):
+        row["mean"] = mean
+    (tmp_path / "altered").mkdir()
+    (tmp_path / "altered" / "results.json").write_text(json.dumps(altered))
+    moved = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path / "altered"), variants=(),
+                                                         rescore_from=(str(first / "results.json"),)),
+                                 tmp_path / "moved", progress=False)["variants"][0]
+    expected = ranking_report(results["variants"][0]["inherited"], means[::-1], higher_is_better=True)["ranker"]
+    assert moved["kendall_tau"] == pytest.approx(expected["kendall_tau"]) != pytest.approx(
+        results["variants"][0]["kendall_tau"])
+    saved["ground_truth"]["space_options"] = {**saved["ground_truth"]["space_options"], "max_width": 32}
+    (tmp_path / "options.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="did not score this ground truth's archs"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
+                                                     rescore_from=(str(tmp_path / "options.json"),)),
+                             tmp_path / "third", progress=False)
+    saved["ground_truth"]["space_options"] = results["ground_truth"]["space_options"]
     saved["ground_truth"]["arch_strings"][0] = "not-an-arch"
     (tmp_path / "other.json").write_text(json.dumps(saved))
     with pytest.raises(ConfigError, match="did not score this ground truth's archs"):

@@ -85,23 +85,26 @@ def test_spearman_brown():
     assert spearman_brown(0.3, 1) == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("noise, seeds", [(0.4, 2), (0.8, 2), (0.8, 4)])
-def test_perfect_ranker_tau_predicts_the_tau_of_the_true_scores_against_a_noisy_seed_mean(noise, seeds):
+@pytest.mark.parametrize("noise, seeds, tails", [(0.4, 2, None), (0.8, 2, None), (0.8, 4, None), (0.5, 2, 3)])
+def test_perfect_ranker_tau_predicts_the_tau_of_the_true_scores_against_a_noisy_seed_mean(noise, seeds, tails):
     # 32 archs with known true scores, each measured `seeds` times with noise: the estimate, made from two
-    # seeds' correlation only, must match the tau the true scores actually reach against the seed mean.
+    # seeds' tau only, must match the tau the true scores actually reach against the seed mean.
     rng = np.random.default_rng(7)
     actual, estimated, pair_actual, pair_modelled, reliabilities = [], [], [], [], []
     for _ in range(300):
         truth = rng.normal(size=32)
-        runs = truth[:, None] + noise * rng.normal(size=(32, seeds))
+        # normal noise, or Student-t with `tails` degrees of freedom (heavy-tailed, as the MLP's seeds are)
+        draw = rng.normal(size=(32, seeds)) if tails is None else rng.standard_t(tails, size=(32, seeds))
+        runs = truth[:, None] + noise * draw
         actual.append(kendall_tau(truth, runs.mean(axis=1)))
         pearson = float(np.corrcoef(runs[:, 0], runs[:, 1])[0, 1])
-        estimated.append(perfect_ranker_tau(pearson, seeds))
+        estimated.append(perfect_ranker_tau(kendall_tau(runs[:, 0], runs[:, 1]), seeds))
         reliabilities.append(spearman_brown(pearson, seeds))
         pair_actual.append(kendall_tau(runs[:, 0], runs[:, 1]))
         pair_modelled.append(gaussian_tau(pearson))
     assert np.mean(estimated) == pytest.approx(np.mean(actual), abs=0.02)
-    assert np.mean(pair_modelled) == pytest.approx(np.mean(pair_actual), abs=0.02)
+    if tails is None:  # the Pearson-based model of the seeds' tau holds for normal noise only
+        assert np.mean(pair_modelled) == pytest.approx(np.mean(pair_actual), abs=0.02)
     # The ceiling is below 1 and not the reliability itself (a correlation of another kind).
     assert np.mean(actual) < 0.95
     assert np.mean(reliabilities) - np.mean(actual) > 0.05
@@ -111,23 +114,30 @@ def test_perfect_ranker_regret_predicts_the_regret_of_the_true_scores_against_a_
     # The estimate sees only the seed table; the actual is what the true-score ranker's regret against the
     # noisy seed mean averages to over many noisy ground truths of the same archs.
     rng = np.random.default_rng(3)
-    # The model's world: scores rise with log cost (as size makes them) and scatter around that trend.
-    cost = np.exp(rng.uniform(0, 4, size=32))
-    truth = 0.02 * np.log(cost) + 0.01 * rng.normal(size=32)
     actual, estimated = [], []
-    for trial in range(200):
-        table = truth[:, None] + 0.03 * rng.normal(size=(32, 2))
-        mean = table.mean(axis=1)
-        actual.append([budget_regret(truth, mean, cost, np.quantile(cost, q))["regret"] for q in (0.25, 0.5, 0.75)])
-        estimated.append(perfect_ranker_regret(table, cost, higher_is_better=True, draws=200, seed=trial))
+    for _ in range(5):
+        # The model's world: scores rise with log cost (as size makes them) and scatter around that trend.
+        cost = np.exp(rng.uniform(0, 4, size=32))
+        truth = 0.02 * np.log(cost) + 0.01 * rng.normal(size=32)
+        for trial in range(60):
+            table = truth[:, None] + 0.03 * rng.normal(size=(32, 2))
+            mean = table.mean(axis=1)
+            actual.append([budget_regret(truth, mean, cost, np.quantile(cost, q))["regret"]
+                           for q in (0.25, 0.5, 0.75)])
+            estimated.append(perfect_ranker_regret(table, cost, higher_is_better=True, draws=200, seed=trial))
     actual, estimated = np.mean(actual, axis=0), np.mean(estimated, axis=0)
     assert np.all(actual > 0.005)   # the noise does decide near-ties here
-    np.testing.assert_allclose(estimated, actual, rtol=0.35)
+    # Within 25% (measured 0.93-1.19); without the shrinkage the estimate halves, without the posterior's
+    # spread it overshoots by ~1.3.
+    np.testing.assert_allclose(estimated, actual, rtol=0.25)
     # Lower-is-better scores: the same floor for the negated table.
     np.testing.assert_allclose(perfect_ranker_regret(-table, cost, higher_is_better=False, draws=200, seed=1),
                                perfect_ranker_regret(table, cost, higher_is_better=True, draws=200, seed=1))
     with pytest.raises(ValueError, match="archs x seeds"):
         perfect_ranker_regret(table[:, :1], cost, higher_is_better=True)
+    # Costs of zero (no log) and one cost for all (no trend) still give finite figures.
+    for odd_cost in (np.r_[0.0, cost[1:]], np.ones_like(cost)):
+        assert np.all(np.isfinite(perfect_ranker_regret(table, odd_cost, higher_is_better=True, draws=50)))
 
 
 def test_perfect_ranker_tau_is_undefined_without_positive_agreement():
