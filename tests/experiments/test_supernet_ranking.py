@@ -3,6 +3,7 @@ with the size rankers beside; an unfinished ground truth and unknown variants ar
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from experiments import ground_truth, supernet_ranking
@@ -41,45 +42,46 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
 
 
 def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_training(truth, tmp_path):
-    first = tmp_path / "first"
-    results = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=("sandwich",), steps=4,
-                                                           isolate=False), first, progress=False)
-    assert "a ranker knowing the noise-free scores would reach tau" in (first / "table.md").read_text()
-    assert "| perfect ranker (knows the noise-free scores; modelled) |" in (first / "table.md").read_text()
-    assert len(results["ground_truth"]["perfect_ranker_regret"]) == 3
-    # The same scores saved in another arch order (as by a plan listed differently) rank the same.
-    saved = json.loads((first / "results.json").read_text())
-    saved["ground_truth"]["arch_strings"].reverse()
-    saved["variants"][0]["inherited"].reverse()
+    gt = json.loads((truth / "results.json").read_text())
+    archs, means = [row["arch"] for row in gt["archs"]], [row["mean"] for row in gt["archs"]]
+    inherited = np.linspace(0.1, 0.9, len(archs))[np.random.default_rng(0).permutation(len(archs))].tolist()
+    # Saved in another arch order (as by a plan listed differently): each score must follow its arch.
+    saved = {"ground_truth": {"space": gt["config"]["space"], "space_options": gt["space_options"],
+                              "score": gt["score"], "archs": len(archs), "partial": False,
+                              "arch_strings": archs[::-1]},
+             "variants": [{"variant": "sandwich", "overrides": {}, "steps": 8, "subnet_passes": 24,
+                           "wall_seconds": 1.0, "inherited": inherited[::-1]}]}
     (tmp_path / "reversed.json").write_text(json.dumps(saved))
     again = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
                                                          rescore_from=(str(tmp_path / "reversed.json"),)),
                                  tmp_path / "second", progress=False)
     (rescored,) = again["variants"]
-    assert rescored["inherited"] == results["variants"][0]["inherited"]
-    assert rescored["kendall_tau"] == pytest.approx(results["variants"][0]["kendall_tau"])
+    assert rescored["inherited"] == inherited
+    assert rescored["kendall_tau"] == pytest.approx(
+        ranking_report(inherited, means, higher_is_better=True)["ranker"]["kendall_tau"])
     assert not (tmp_path / "second" / "supernet-sandwich").exists()
-    assert "| sandwich |" in (tmp_path / "second" / "table.md").read_text()
+    table = (tmp_path / "second" / "table.md").read_text()
+    assert "| sandwich |" in table and "a ranker knowing the noise-free scores would reach tau" in table
+    assert "| perfect ranker (knows the noise-free scores; modelled) |" in table
+    assert len(again["ground_truth"]["perfect_ranker_regret"]) == 3
     # Against a ground truth whose seed means differ, the saved scores are ranked again, not copied.
     altered = json.loads((truth / "results.json").read_text())
-    means = [row["mean"] for row in altered["archs"]]
     for row, mean in zip(altered["archs"], means[::-1]):
         row["mean"] = mean
     (tmp_path / "altered").mkdir()
     (tmp_path / "altered" / "results.json").write_text(json.dumps(altered))
     moved = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path / "altered"), variants=(),
-                                                         rescore_from=(str(first / "results.json"),)),
+                                                         rescore_from=(str(tmp_path / "reversed.json"),)),
                                  tmp_path / "moved", progress=False)["variants"][0]
-    expected = ranking_report(results["variants"][0]["inherited"], means[::-1], higher_is_better=True)["ranker"]
-    assert moved["kendall_tau"] == pytest.approx(expected["kendall_tau"]) != pytest.approx(
-        results["variants"][0]["kendall_tau"])
+    expected = ranking_report(inherited, means[::-1], higher_is_better=True)["ranker"]
+    assert moved["kendall_tau"] == pytest.approx(expected["kendall_tau"]) != pytest.approx(rescored["kendall_tau"])
     saved["ground_truth"]["space_options"] = {**saved["ground_truth"]["space_options"], "max_width": 32}
     (tmp_path / "options.json").write_text(json.dumps(saved))
     with pytest.raises(ConfigError, match="did not score this ground truth's archs"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(truth), variants=(),
                                                      rescore_from=(str(tmp_path / "options.json"),)),
                              tmp_path / "third", progress=False)
-    saved["ground_truth"]["space_options"] = results["ground_truth"]["space_options"]
+    saved["ground_truth"]["space_options"] = gt["space_options"]
     saved["ground_truth"]["arch_strings"][0] = "not-an-arch"
     (tmp_path / "other.json").write_text(json.dumps(saved))
     with pytest.raises(ConfigError, match="did not score this ground truth's archs"):
