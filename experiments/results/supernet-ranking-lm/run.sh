@@ -11,3 +11,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # (1000 steps), in its own run directory:
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att --option ground_truth=$GT \
 #       --option 'variants=[{"name":"attentive-worst-no-smallest","sampling":"attentive-worst","sandwich_smallest":false}]'
+
+# att4-results.json / att4-table.md: AttentiveNAS WorstUp without the static smallest at 4x steps (4000), in its own
+# run directory (~60 CPU-minutes):
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att4 --option ground_truth=$GT \
+#       --option 'variants=[{"name":"attentive-worst-no-smallest-x4","sampling":"attentive-worst","sandwich_smallest":false,"steps_factor":4}]'
