@@ -16,3 +16,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # run directory (~60 CPU-minutes):
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att4 --option ground_truth=$GT \
 #       --option 'variants=[{"name":"attentive-worst-no-smallest-x4","sampling":"attentive-worst","sandwich_smallest":false,"steps_factor":4}]'
+
+# kd-results.json / kd-table.md / kd-scatter.png: the MLP's best recipe on the LM: cost-stratified, no static
+# smallest, in-place alpha-divergence distillation (grad clip 1), at 1000 and 4000 steps (~25 + ~65 CPU-minutes):
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-kd --option ground_truth=$GT \
+#       --option 'variants=[{"name":"cost-stratified-no-smallest-kd","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0},{"name":"cost-stratified-no-smallest-kd-x4","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0,"steps_factor":4}]'
