@@ -21,3 +21,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # smallest, in-place alpha-divergence distillation (grad clip 1), at 1000 and 4000 steps (~25 + ~65 CPU-minutes):
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-kd --option ground_truth=$GT \
 #       --option 'variants=[{"name":"cost-stratified-no-smallest-kd","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0},{"name":"cost-stratified-no-smallest-kd-x4","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0,"steps_factor":4}]'
+
+# all-results.json / all-table.md / all-scatter.png: every variant above in one table, re-scored from the saved
+# inherited scores (trains nothing), with the perfect ranker's tau (the ceiling) and expected regret:
+#   R=experiments/results/supernet-ranking-lm
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-2seeds --option ground_truth=experiments/results/ground-truth-lm \
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\"]"
