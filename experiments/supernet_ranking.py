@@ -31,7 +31,7 @@ from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import finite_or_none, perfect_ranker_regret, perfect_ranker_tau, ranking_report
+from nas.rank_metrics import ranking_report
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
@@ -133,21 +133,6 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
     return from_dict(TrainConfig, json.loads(json.dumps(fields)), "supernet_ranking variant")
 
 
-def ceiling(truth: dict) -> float | None:
-    """The tau a ranker knowing the noise-free scores would reach against this ground truth's seed mean."""
-    pair_tau = truth["reliability"].get("mean_pair_kendall_tau")
-    if pair_tau is None:
-        return None
-    return finite_or_none(perfect_ranker_tau(pair_tau, len(truth["config"]["seeds"])))
-
-
-def regret_floor(truth: dict, macs) -> list[float]:
-    """The regret a ranker knowing the noise-free scores would show at the three budgets (the floor)."""
-    seeds = [str(seed) for seed in truth["config"]["seeds"]]
-    table = [[row["test"][seed] for seed in seeds] for row in truth["archs"]]
-    return perfect_ranker_regret(table, macs, higher_is_better=truth["higher_is_better"])
-
-
 def subnet_passes(config: TrainConfig) -> int:
     """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
     if config.sampling == "uniform":
@@ -173,7 +158,9 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
         "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
         "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau"),
-        "perfect_ranker_tau": ceiling(truth), "perfect_ranker_regret": regret_floor(truth, macs),
+        # The ceiling and the noise's regret, as the ground truth computed them with its reliability.
+        "perfect_ranker_tau": truth["reliability"].get("perfect_ranker_tau"),
+        "perfect_ranker_regret": truth["reliability"].get("perfect_ranker_regret"),
         "arch_strings": [row["arch"] for row in truth["archs"]]},
         "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
                                                          params=params, macs=macs, bands=config.bands).items()
@@ -187,6 +174,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             results["variants"].append({**{k: saved[k] for k in ("variant", "overrides", "steps", "subnet_passes",
                                                                   "wall_seconds", "inherited")},
                                         "rescored_from": saved["rescored_from"], **report})
+    write_outputs(run_dir, results, reference)
     for variant in config.variants:
         name, overrides = variant_overrides(variant)
         training = supernet_config(truth, overrides, steps, config.seed)
@@ -215,7 +203,6 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             if (path / "wall_seconds.json").exists() else None,
             "inherited": inherited.tolist(), **report})
         write_outputs(run_dir, results, reference)
-    write_outputs(run_dir, results, reference)
     return results
 
 

@@ -152,12 +152,12 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
         "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
         # The tau a ranker knowing the noise-free scores reaches against the seed mean (the ceiling of
-        # every ranker's tau here), and the same model's tau for two seeds beside the observed one.
+        # every ranker's tau here), and its expected budget regret from the seed mean's noise alone.
         "perfect_ranker_tau": finite_or_none(perfect_ranker_tau(mean_tau, len(seeds))),
-        # The normal model's seed-vs-seed tau from Pearson, beside the observed: apart when noise is heavy-tailed.
-        "modelled_pair_kendall_tau": finite_or_none(gaussian_tau(mean_pearson)),
         "perfect_ranker_regret": None if None in macs else perfect_ranker_regret(
             table, macs, higher_is_better=higher_is_better),
+        # The normal model's seed-vs-seed tau from Pearson, beside the observed: apart when noise is heavy-tailed.
+        "modelled_pair_kendall_tau": finite_or_none(gaussian_tau(mean_pearson)),
         # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.
         "seed_noise_std": float(np.sqrt(np.mean(table.var(axis=1, ddof=1)))),
         "arch_spread_std": float(seed_mean.std(ddof=1)),
