@@ -116,8 +116,8 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     if config.import_from:
         import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
 
-    def finished() -> None:
-        write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text))
+    def finished() -> None:  # the table follows progress; the figure (~0.5 s to draw) is drawn at the end
+        write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text), figure=False)
 
     train_items(run_dir, work_order(len(archs), config.seeds, config.arch_seed),
                 lambda index, seed: training_config(config, definition, options, archs[index].to_string(), seed),
@@ -168,10 +168,11 @@ def collect(config: Config, run_dir: Path, archs, costs, options: dict, text: bo
             "reliability": reliability(rows, config.seeds, higher_is_better=not text)}
 
 
-def write_outputs(run_dir: Path, results: dict) -> None:
+def write_outputs(run_dir: Path, results: dict, *, figure: bool = True) -> None:
     write_json_atomically(run_dir / "results.json", results, indent=1)
     (run_dir / "table.md").write_text(table(results))
-    plot(results, run_dir / "seeds.png")
+    if figure:
+        plot(results, run_dir / "seeds.png")
 
 
 def _fmt(value, digits: int = 3) -> str:

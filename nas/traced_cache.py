@@ -77,11 +77,29 @@ def code_fingerprint() -> str:
         if not resolved.startswith(roots):
             files.add(resolved)
     for filename in sorted(files):
-        try:
-            digest.update(filename.encode() + b"\0" + Path(filename).read_bytes() + b"\0")
-        except OSError:
-            digest.update(filename.encode() + b"\0missing\0")
+        digest.update(filename.encode() + b"\0" + _source_digest(filename) + b"\0")
     return digest.hexdigest()
+
+
+_SOURCE_DIGESTS: dict[str, tuple[tuple[int, int], bytes]] = {}
+
+
+def _source_digest(filename: str) -> bytes:
+    """sha256 of one source file, re-read only when its size or modification time changed (a process that
+    trains many runs fingerprints the same few hundred files each time)."""
+    try:
+        status = os.stat(filename)
+    except OSError:
+        return b"missing"
+    stamp = (status.st_mtime_ns, status.st_size)
+    known = _SOURCE_DIGESTS.get(filename)
+    if known is None or known[0] != stamp:
+        try:
+            known = (stamp, hashlib.sha256(Path(filename).read_bytes()).digest())
+        except OSError:
+            return b"missing"
+        _SOURCE_DIGESTS[filename] = known
+    return known[1]
 
 
 def _leaf_signature(leaf) -> tuple[tuple[int, ...], str]:

@@ -18,8 +18,8 @@ from tests.docs_blocks import DOCUMENTS, blocks
 
 # What a documented command may do at full size, cut to what a test can afford.
 TINY = {"--steps": "4", "--trials": "10", "--archs": "4", "--n": "3", "--repeats": "2"}
-# Added where the command has no such flag: train on a slice of the data.
-TINY_DATA = ("--limit-train", "512", "--batch-size", "32")
+# Added where the command has no such flag: train on a slice of the data, score archs on a slice of it.
+TINY_DATA = {"train": ("--limit-train", "512", "--batch-size", "32"), "search": ("--limit", "256")}
 
 
 def tiny(command: str) -> list[str]:
@@ -29,8 +29,9 @@ def tiny(command: str) -> list[str]:
     for index, word in enumerate(args[:-1]):
         if word in TINY:
             args[index + 1] = TINY[word]
-    if args[0] == "train" and "--limit-train" not in args:
-        args += TINY_DATA
+    added = TINY_DATA.get(args[0], ())
+    if added and added[0] not in args:
+        args += added
     return args
 
 

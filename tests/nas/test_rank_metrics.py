@@ -54,6 +54,17 @@ def test_bootstrap_interval_covers_the_population_tau_of_a_synthetic_ranking():
     assert 0.15 < np.median(widths) < 0.6  # n = 32: neither a point nor the whole range
 
 
+@pytest.mark.parametrize("statistic", [kendall_tau, spearman])
+def test_the_bootstrap_on_all_resamples_at_once_equals_one_scipy_call_per_resample(statistic):
+    # Scores with ties on both sides, and few archs so that some resamples are constant (dropped).
+    rng = np.random.default_rng(3)
+    for size in (3, 5, 12, 40):
+        a, b = rng.integers(0, 4, size=size).astype(float), rng.integers(0, 3, size=size).astype(float)
+        b[: size // 2] = a[: size // 2]
+        one_by_one = bootstrap_interval(lambda x, y: statistic(x, y), a, b, resamples=300, seed=size)
+        assert bootstrap_interval(statistic, a, b, resamples=300, seed=size) == pytest.approx(one_by_one, abs=1e-12)
+
+
 def test_cost_bands_are_equal_count_in_order_of_cost():
     band = cost_bands([5, 1, 4, 2, 3, 6], 3)
     assert band.tolist() == [2, 0, 1, 0, 1, 2]

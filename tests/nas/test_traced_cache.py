@@ -91,3 +91,26 @@ def test_disabled_cache_writes_nothing(tmp_path, monkeypatch):
     cached(calls, tmp_path)(*arguments())
     cached(calls, tmp_path)(*arguments())
     assert len(calls) == 2 and not list(tmp_path.iterdir())
+
+
+def test_the_code_fingerprint_follows_an_edited_module(tmp_path, monkeypatch):
+    # A traced program is only valid for the code that traced it: editing any loaded module (even to the
+    # same size) must change the fingerprint, although unchanged files are not re-read.
+    import importlib
+    import os
+    import sys
+
+    from nas.traced_cache import code_fingerprint
+
+    source = tmp_path / "weft_fingerprinted_module.py"
+    source.write_text("SCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("weft_fingerprinted_module")
+    try:
+        before = code_fingerprint()
+        assert code_fingerprint() == before
+        source.write_text("SCALE = 2\n")
+        os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1_000_000))
+        assert code_fingerprint() != before
+    finally:
+        sys.modules.pop("weft_fingerprinted_module", None)

@@ -87,10 +87,14 @@ def gradients(apply, params):
 def check_switched_matches_static(space, graphdef, params, stats, archs, batch) -> None:
     """Switched execution computes the static (sliced-in-jit) subnet: logits, BN statistics and gradients
     to float32 rounding, and no gradient on the slices the arch does not read."""
+    def switched_loss(params, vector):
+        logits, new_stats = switched_apply(graphdef, params, stats, space, batch, vector, train=True)
+        return jnp.sum(jnp.square(logits)), (logits, new_stats)
+    # The arch vector is an argument, as in training: one compile serves every arch.
+    switched_gradients = jax.jit(jax.grad(switched_loss, has_aux=True))
     for arch in archs:
         usage = param_usage(graphdef, params, stats, arch)
-        grads_s, (logits_s, stats_s) = gradients(lambda p: switched_apply(
-            graphdef, p, stats, space, batch, arch.to_vector(), train=True), params)
+        grads_s, (logits_s, stats_s) = switched_gradients(params, arch.to_vector())
         grads_t, (logits_t, stats_t) = gradients(lambda p: static_apply(
             graphdef, p, stats, batch, arch, train=True), params)
         scale = max(1.0, float(jnp.max(jnp.abs(logits_t))))
