@@ -23,10 +23,11 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #       --option 'variants=[{"name":"cost-stratified-no-smallest-kd","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0},{"name":"cost-stratified-no-smallest-kd-x4","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0,"steps_factor":4}]'
 
 # all-results.json / all-table.md / all-scatter.png: every variant above in one table, re-scored from the saved
-# inherited scores (trains nothing) against the ground truth with a third seed (stop 28: 32 more trainings,
-# two workers sharing the directory), with the perfect ranker's tau (the ceiling) and expected regret:
+# inherited scores (trains nothing) against the ground truth with four seeds (seed 2 added at stop 28, seed 3 at
+# stop 29: 32 more trainings each, two workers sharing the directory), with the perfect ranker's tau (the
+# ceiling) and expected regret:
 #   .venv/bin/nas experiment ground_truth --run /root/weft-runs/gt-lm --option space=transformer_lm \
-#       --option 'seeds=[0,1,2]' --option import_from=experiments/results/ground-truth-lm/results.json
+#       --option 'seeds=[0,1,2,3]' --option import_from=experiments/results/ground-truth-lm/results.json
 #   R=experiments/results/supernet-ranking-lm
-#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-3seeds --option ground_truth=/root/weft-runs/gt-lm \
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4seeds --option ground_truth=/root/weft-runs/gt-lm \
 #       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\"]"
