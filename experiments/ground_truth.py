@@ -11,7 +11,8 @@ batch order only, never which examples are held out (`split_seed`, fixed). Every
 child process (bounded memory) and is resumable; several processes may run the same experiment
 directory at once and share the work (`nas.claims`).
 
-Reported (results.json, table.md, seeds.png), rewritten after every finished training:
+Reported (results.json, table.md, seeds.png), rewritten after every finished training (the figure at most
+once a minute, and at the end):
 - per arch: multiply-adds, parameters, the test score of every seed (accuracy, or bits per character
   for text) and their mean;
 - reliability: Kendall tau, Spearman and Pearson between every pair of seeds (tau with a bootstrap 95%
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +119,13 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     if config.import_from:
         import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
 
-    def finished() -> None:  # the table follows progress; the figure (~0.5 s to draw) is drawn at the end
-        write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text), figure=False)
+    drawn = [-math.inf]
+
+    def finished() -> None:  # the table follows every training; the figure (~0.5 s) at most once a minute
+        figure = time.monotonic() - drawn[0] > 60
+        write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text), figure=figure)
+        if figure:
+            drawn[0] = time.monotonic()
 
     train_items(run_dir, work_order(len(archs), config.seeds, config.arch_seed),
                 lambda index, seed: training_config(config, definition, options, archs[index].to_string(), seed),

@@ -81,25 +81,30 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-_SOURCE_DIGESTS: dict[str, tuple[tuple[int, int], bytes]] = {}
+_SOURCE_DIGESTS: dict[str, tuple[tuple[int, ...], bytes]] = {}
+# A file modified this recently may be rewritten again within the filesystem's timestamp granularity (a
+# script that writes, imports, edits and re-imports a module) without its stamp changing: hashed, not kept.
+_RACY_NANOSECONDS = 2_000_000_000
 
 
 def _source_digest(filename: str) -> bytes:
-    """sha256 of one source file, re-read only when its size or modification time changed (a process that
-    trains many runs fingerprints the same few hundred files each time)."""
+    """sha256 of one source file, re-read only when its stamp (inode, size, modification and change
+    times) changed: a process that trains many runs fingerprints the same few hundred files each time."""
     try:
         status = os.stat(filename)
     except OSError:
         return b"missing"
-    stamp = (status.st_mtime_ns, status.st_size)
+    stamp = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
     known = _SOURCE_DIGESTS.get(filename)
-    if known is None or known[0] != stamp:
-        try:
-            known = (stamp, hashlib.sha256(Path(filename).read_bytes()).digest())
-        except OSError:
-            return b"missing"
-        _SOURCE_DIGESTS[filename] = known
-    return known[1]
+    if known is not None and known[0] == stamp:
+        return known[1]
+    try:
+        digest = hashlib.sha256(Path(filename).read_bytes()).digest()
+    except OSError:
+        return b"missing"
+    if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > _RACY_NANOSECONDS:
+        _SOURCE_DIGESTS[filename] = (stamp, digest)
+    return digest
 
 
 def _leaf_signature(leaf) -> tuple[tuple[int, ...], str]:

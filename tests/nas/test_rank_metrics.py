@@ -54,15 +54,38 @@ def test_bootstrap_interval_covers_the_population_tau_of_a_synthetic_ranking():
     assert 0.15 < np.median(widths) < 0.6  # n = 32: neither a point nor the whole range
 
 
-@pytest.mark.parametrize("statistic", [kendall_tau, spearman])
-def test_the_bootstrap_on_all_resamples_at_once_equals_one_scipy_call_per_resample(statistic):
-    # Scores with ties on both sides, and few archs so that some resamples are constant (dropped).
+@pytest.mark.parametrize("statistic", ["kendall_tau", "spearman"])
+def test_the_statistic_on_all_resamples_at_once_equals_scipy_on_each(statistic):
+    # Rows with ties on one or both sides, constant rows, infinities and NaN: each value must be scipy's.
+    from nas import rank_metrics
+
+    one, rows = rank_metrics.STATISTICS[statistic], {"kendall_tau": rank_metrics._kendall_tau_rows,
+                                                     "spearman": rank_metrics._spearman_rows}[statistic]
     rng = np.random.default_rng(3)
-    for size in (3, 5, 12, 40):
-        a, b = rng.integers(0, 4, size=size).astype(float), rng.integers(0, 3, size=size).astype(float)
-        b[: size // 2] = a[: size // 2]
-        one_by_one = bootstrap_interval(lambda x, y: statistic(x, y), a, b, resamples=300, seed=size)
-        assert bootstrap_interval(statistic, a, b, resamples=300, seed=size) == pytest.approx(one_by_one, abs=1e-12)
+    for size in (2, 3, 7, 40):
+        a = rng.integers(0, 4, size=(200, size)).astype(float)
+        b = rng.integers(0, 3, size=(200, size)).astype(float)
+        b[::2, : size // 2] = a[::2, : size // 2]
+        a[5], b[6] = 1.0, 2.0  # constant rows
+        a[7, :2], b[8, -2:], a[9, 0], b[9, -1] = np.inf, -np.inf, -np.inf, np.inf  # an inf drawn twice, too
+        a[10, 0], b[11, -1] = np.nan, np.nan
+        expected = np.array([one(x, y) for x, y in zip(a, b)])
+        np.testing.assert_allclose(rows(a, b), expected, rtol=0, atol=1e-12, equal_nan=True)
+        assert np.isfinite(expected[9]) and np.isnan(expected[10])  # infinities rank; NaN propagates
+
+
+@pytest.mark.parametrize("statistic", [kendall_tau, spearman])
+def test_the_bootstrap_in_chunks_equals_one_scipy_call_per_resample(statistic, monkeypatch):
+    from nas import rank_metrics
+
+    monkeypatch.setattr(rank_metrics, "_ROWS_PER_CHUNK_ELEMENTS", 12 * 12 * 7)  # 7 resamples a chunk
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 5, size=12).astype(float), rng.normal(size=12)
+    for level in (0.5, 0.9, 0.95):
+        one_by_one = bootstrap_interval(lambda x, y: statistic(x, y), a, b, resamples=300, level=level, seed=2)
+        assert bootstrap_interval(statistic, a, b, resamples=300, level=level, seed=2) == pytest.approx(
+            one_by_one, abs=1e-12)
+    assert all(np.isnan(bootstrap_interval(statistic, a, b, resamples=0)))
 
 
 def test_cost_bands_are_equal_count_in_order_of_cost():

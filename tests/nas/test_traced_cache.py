@@ -94,23 +94,33 @@ def test_disabled_cache_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_the_code_fingerprint_follows_an_edited_module(tmp_path, monkeypatch):
-    # A traced program is only valid for the code that traced it: editing any loaded module (even to the
-    # same size) must change the fingerprint, although unchanged files are not re-read.
+    # A traced program is only valid for the code that traced it: editing any loaded module must change
+    # the fingerprint, although unchanged files are not re-read: an edit to the same size within the
+    # filesystem's timestamp granularity (just written, so never memoised) and one made later.
     import importlib
     import os
     import sys
 
-    from nas.traced_cache import code_fingerprint
+    from nas import traced_cache
 
     source = tmp_path / "weft_fingerprinted_module.py"
     source.write_text("SCALE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("weft_fingerprinted_module")
     try:
-        before = code_fingerprint()
-        assert code_fingerprint() == before
+        before = traced_cache.code_fingerprint()
+        assert traced_cache.code_fingerprint() == before
+        stamp = source.stat().st_mtime_ns
         source.write_text("SCALE = 2\n")
-        os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1_000_000))
-        assert code_fingerprint() != before
+        os.utime(source, ns=(stamp, stamp))  # same size, same modification time
+        assert traced_cache.code_fingerprint() != before
+        # Older than the racy window: memoised, and an edit (new size and time) still changes it.
+        old = source.stat().st_mtime_ns - 10 * traced_cache._RACY_NANOSECONDS
+        os.utime(source, ns=(old, old))
+        monkeypatch.setattr(traced_cache, "_RACY_NANOSECONDS", 0)
+        middle = traced_cache.code_fingerprint()
+        assert str(source) in traced_cache._SOURCE_DIGESTS
+        source.write_text("SCALE = 30\n")
+        assert traced_cache.code_fingerprint() not in (before, middle)
     finally:
         sys.modules.pop("weft_fingerprinted_module", None)
