@@ -10,7 +10,7 @@ from experiments import ground_truth, supernet_ranking
 from nas.errors import ConfigError
 from nas.rank_metrics import ranking_report
 
-TINY_TRUTH = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=6,
+TINY_TRUTH = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=4,
                   strata=2, steps=4, data="synthetic", batch_size=16, limit_train=128, validation_size=32,
                   isolate=False)
 
@@ -33,7 +33,7 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     for key in ("data", "batch_size", "learning_rate", "optimizer", "split_seed", "limit_train", "space_options"):
         assert saved[key] == truth_run[key]  # the supernet trains on the ground truth's data and split
     assert (saved["sampling"], saved["num_random"]) == ("sandwich", 2)
-    assert len(first["inherited"]) == 6 and len(first["regret"]) == 3
+    assert len(first["inherited"]) == 4 and len(first["regret"]) == 3
     assert set(results["size_rankers"]) == {"params", "macs"}
     assert "| size: params |" in (tmp_path / "table.md").read_text() and (tmp_path / "scatter.png").exists()
     stamps = {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")}
@@ -116,7 +116,7 @@ def test_a_diverging_variant_is_recorded_and_the_others_still_run(truth, tmp_pat
         {"name": "boom", "learning_rate": 1e9, "checkpoint_every": 2}, "sandwich"))
     results = supernet_ranking.run(config, tmp_path, progress=False)
     boom, sandwich = results["variants"]
-    assert "diverged" in boom["error"] and len(sandwich["inherited"]) == 6
+    assert "diverged" in boom["error"] and len(sandwich["inherited"]) == 4
     assert "| boom | failed: " in (tmp_path / "table.md").read_text()
 
 
