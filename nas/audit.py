@@ -121,7 +121,8 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
     ground = reliability(rows, seeds, higher_is_better=not text)
     cost = np.array([r[cost_name] for r in rows], float)
     result = {"run": str(run.path), "space": trained.space, "score": "test_bits_per_char" if text else "test_accuracy",
-              "higher_is_better": not text, "cost": cost_name, "steps": steps, "seeds": config.seeds,
+              "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
+              "seeds": config.seeds,
               "archs": rows, "ground_truth": ground, "agreement": report,
               "bands": band_ranges(cost, config.bands)}
     result["verdict"] = verdict(result)
@@ -137,6 +138,20 @@ def band_ranges(cost: np.ndarray, bands: int) -> list[list[float]]:
 
 def verdict(result: dict) -> str:
     """One line: whether to trust the ranking, against the ground truth's reliability and size alone."""
+    return _judgement(result) + _horizon_caution(result)
+
+
+def _horizon_caution(result: dict) -> str:
+    """Stand-alone runs shorter than the supernet's training rank how fast archs learn, which favours
+    shallow, wide archs over those that end better (docs/audit.md)."""
+    steps, supernet_steps = result.get("steps"), result.get("supernet_steps")
+    if steps is None or supernet_steps is None or steps >= supernet_steps:
+        return ""
+    return (f"; caution: the archs trained alone {steps} steps against the supernet's {supernet_steps}, so the "
+            f"reference ranks early learning speed; audit with --steps {supernet_steps} or more")
+
+
+def _judgement(result: dict) -> str:
     ranker = result["agreement"]["ranker"]
     tau, (low, high) = ranker["kendall_tau"], ranker["kendall_tau_interval"]
     sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]

@@ -103,6 +103,12 @@ def test_verdicts_follow_reliability_and_the_size_rankers():
     # Ties in the supernet's scores are ranked, not an error.
     tied = np.round(truth / 4)
     assert verdict(hand_made(tied, seeds, params)).split(":")[0] in ("trust", "weak")
+    # Stand-alone runs shorter than the supernet's training: the verdict stands, with a caution.
+    trusted = hand_made(truth + rng.normal(0, 0.1, 16), seeds, params)
+    for steps, cautioned in ((500, True), (2000, False), (4000, False)):
+        line = verdict({**trusted, "steps": steps, "supernet_steps": 2000})
+        assert line.startswith("trust:") and ("caution: the archs trained alone 500 steps against the "
+                                              "supernet's 2000" in line) == cautioned
 
 
 @pytest.mark.parametrize("bad, message", [({"archs": 3}, "--archs must be >= 4"), ({"seeds": 1}, "--seeds must"),
