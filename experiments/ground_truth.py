@@ -119,13 +119,14 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     if config.import_from:
         import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
 
-    drawn = [-math.inf]
+    last_drawn = -math.inf
 
     def finished() -> None:  # the table follows every training; the figure (~0.5 s) at most once a minute
-        figure = time.monotonic() - drawn[0] > 60
+        nonlocal last_drawn
+        figure = time.monotonic() - last_drawn > 60
         write_outputs(run_dir, collect(config, run_dir, archs, costs, options, text), figure=figure)
         if figure:
-            drawn[0] = time.monotonic()
+            last_drawn = time.monotonic()
 
     train_items(run_dir, work_order(len(archs), config.seeds, config.arch_seed),
                 lambda index, seed: training_config(config, definition, options, archs[index].to_string(), seed),

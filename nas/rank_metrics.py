@@ -113,12 +113,12 @@ def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float =
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, a.size, size=(resamples, a.size))
     on_rows = _ON_ROWS.get(statistic) if a.size <= _ON_ROWS_MAX_ARCHS else None
-    if on_rows is None or resamples == 0:
+    if on_rows is None:
         values = np.array([statistic(a[index], b[index]) for index in draws])
     else:
         chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // max(1, a.size * a.size))
-        values = np.concatenate([on_rows(a[draws[start:start + chunk]], b[draws[start:start + chunk]])
-                                 for start in range(0, resamples, chunk)])
+        values = np.concatenate([np.empty(0)] + [on_rows(a[draws[start:start + chunk]], b[draws[start:start + chunk]])
+                                                 for start in range(0, resamples, chunk)])
     values = values[np.isfinite(values)]
     if values.size == 0:
         return float("nan"), float("nan")

@@ -1,5 +1,4 @@
 """Batched scoring of many subnets equals scoring them one by one (BN recalibration included)."""
-import jax
 import numpy as np
 import pytest
 
@@ -7,6 +6,7 @@ from nas.data import synthetic_dataset
 from nas.definition import get_definition
 from nas.evaluate import accuracy, fixed_batches, make_batched_scorer, make_masked_logits, make_recalibrate
 from nas.lowering import split
+from tests.search_spaces.checks import moved_off_init
 
 
 @pytest.mark.parametrize("space_name, options, execution", [
@@ -19,9 +19,7 @@ def test_batched_scores_equal_one_by_one_scores(space_name, options, execution):
     definition = get_definition(space_name)
     space, supernet = definition.build(definition.resolve_options(options, (28, 28, 1)), seed=1)
     graphdef, params, stats = split(supernet)
-    # numpy draws: eager jax.random compiles one program per leaf shape.
-    noise = np.random.default_rng(4)
-    params = jax.tree.map(lambda p: p + np.asarray(0.1 * noise.normal(size=p.shape), p.dtype), params)
+    params = moved_off_init(params, np.random.default_rng(4), 0.1)  # numpy: eager jax.random compiles per shape
     data = synthetic_dataset(num_train=64, num_test=70, seed=3)
     calibration = data.train.inputs[:64]
     rng = np.random.default_rng(0)

@@ -34,9 +34,18 @@ def perturbed_supernet(space_name, options, seed=0, input_shape=IMAGE_SHAPE):
     space, supernet = definition.build(definition.resolve_options(options, input_shape), seed=seed)
     graphdef, params, stats = split(supernet)
     rng = np.random.default_rng(seed)
-    params = jax.tree.map(lambda p: jnp.asarray(p + 0.05 * rng.normal(size=p.shape), jnp.float32), params)
-    stats = jax.tree.map(lambda s: jnp.asarray(s + 0.2 * np.abs(rng.normal(size=s.shape)), jnp.float32), stats)
+    params = moved_off_init(params, rng, 0.05)
+    stats = moved_off_init(stats, rng, 0.2, positive=True)
     return space, graphdef, params, stats
+
+
+def moved_off_init(tree, rng, scale, *, positive=False):
+    """Every leaf plus `scale` x standard-normal noise (its absolute value with `positive`, for BN
+    statistics), drawn with numpy from `rng` in leaf order."""
+    def move(leaf):
+        noise = scale * rng.normal(size=leaf.shape)
+        return jnp.asarray(leaf + np.asarray(np.abs(noise) if positive else noise, leaf.dtype), leaf.dtype)
+    return jax.tree.map(move, tree)
 
 
 def archs_to_check(space, count, seed=1):
@@ -76,22 +85,25 @@ def check_agreement(space, graphdef, params, stats, archs, batch):
     return worst
 
 
-def gradients(apply, params):
-    """jit(grad) of sum(logits^2) through `apply(params) -> (logits, stats)`, with (logits, stats) as aux."""
-    def loss(params):
-        logits, new_stats = apply(params)
+def jitted_gradients(apply):
+    """jit(grad) of sum(logits^2) through `apply(params, *args) -> (logits, stats)`, with (logits, stats) as
+    aux; arguments after the params (an arch vector) are traced, so one compile serves every value."""
+    def loss(params, *args):
+        logits, new_stats = apply(params, *args)
         return jnp.sum(jnp.square(logits)), (logits, new_stats)
-    return jax.jit(jax.grad(loss, has_aux=True))(params)
+    return jax.jit(jax.grad(loss, has_aux=True))
+
+
+def gradients(apply, params):
+    return jitted_gradients(apply)(params)
 
 
 def check_switched_matches_static(space, graphdef, params, stats, archs, batch) -> None:
     """Switched execution computes the static (sliced-in-jit) subnet: logits, BN statistics and gradients
     to float32 rounding, and no gradient on the slices the arch does not read."""
-    def switched_loss(params, vector):
-        logits, new_stats = switched_apply(graphdef, params, stats, space, batch, vector, train=True)
-        return jnp.sum(jnp.square(logits)), (logits, new_stats)
     # The arch vector is an argument, as in training: one compile serves every arch.
-    switched_gradients = jax.jit(jax.grad(switched_loss, has_aux=True))
+    switched_gradients = jitted_gradients(
+        lambda params, vector: switched_apply(graphdef, params, stats, space, batch, vector, train=True))
     for arch in archs:
         usage = param_usage(graphdef, params, stats, arch)
         grads_s, (logits_s, stats_s) = switched_gradients(params, arch.to_vector())

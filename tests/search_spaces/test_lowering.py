@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from nas.lowering import masked_apply, param_usage, switched_apply
-from tests.search_spaces.checks import TOLERANCE, archs_to_check, batch_of, check_agreement, perturbed_supernet
+from tests.search_spaces.checks import (TOLERANCE, archs_to_check, batch_of, check_agreement, jitted_gradients,
+                                       perturbed_supernet)
 
 
 # Each arch compiles two programs (static and sliced): make test checks 12 random archs, make test-slow 50.
@@ -41,10 +42,8 @@ def test_mobilenetv3_switched_execution_matches_masked_in_logits_statistics_and_
     batch = batch_of(8)
 
     def run(apply):
-        def loss(params, vector):
-            logits, new_stats = apply(graphdef, params, stats, space, batch, vector, train=True)
-            return jnp.sum(jnp.square(logits)), (logits, new_stats)
-        return jax.jit(jax.grad(loss, has_aux=True))
+        return jitted_gradients(lambda params, vector: apply(graphdef, params, stats, space, batch, vector,
+                                                             train=True))
 
     masked, switched = run(masked_apply), run(switched_apply)
     for arch in archs_to_check(space, 1, seed=3):

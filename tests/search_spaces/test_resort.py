@@ -8,15 +8,7 @@ from nas.definition import get_definition
 from nas.lowering import masked_apply, sort_channels, split
 from supernets.resort import l1_importance
 
-
-def perturbed(tree, seed, scale=0.1, positive=False):
-    """Leaves moved off their init; numpy draws, as eager jax.random compiles one program per leaf shape."""
-    rng = np.random.default_rng(seed)
-
-    def move(leaf):
-        noise = scale * rng.normal(size=leaf.shape)
-        return leaf + np.asarray(np.abs(noise) if positive else noise, leaf.dtype)
-    return jax.tree.map(move, tree)
+from tests.search_spaces.checks import moved_off_init
 
 
 @pytest.mark.parametrize("space_name, options", [("mlp", {"max_width": 32, "width_steps": 4}),
@@ -25,7 +17,9 @@ def test_largest_subnet_function_is_unchanged_and_smaller_widths_change(space_na
     definition = get_definition(space_name)
     space, supernet = definition.build(definition.resolve_options(options, (28, 28, 1)), seed=2)
     graphdef, params, stats = split(supernet)
-    params, stats = perturbed(params, seed=0), perturbed(stats, seed=1, scale=0.2, positive=True)
+    # numpy draws: eager jax.random compiles one program per leaf shape.
+    params = moved_off_init(params, np.random.default_rng(0), 0.1)
+    stats = moved_off_init(stats, np.random.default_rng(1), 0.2, positive=True)
     images = jnp.asarray(np.random.default_rng(0).normal(size=(8, 28, 28, 1)), jnp.float32)
     logits = jax.jit(lambda p, s, v: masked_apply(graphdef, p, s, space, images, v, train=False)[0])
 
@@ -40,7 +34,7 @@ def test_mobilenetv3_blocks_keep_the_most_important_inner_channels_first():
     definition = get_definition("mobilenetv3")
     _, supernet = definition.build(definition.resolve_options({"width_mult": 0.25}, (28, 28, 1)), seed=2)
     graphdef, params, stats = split(supernet)
-    params = perturbed(params, seed=2)
+    params = moved_off_init(params, np.random.default_rng(2), 0.1)
     sorted_params, _ = sort_channels(graphdef, params, stats)
     kernel = np.asarray(sorted_params["stages"][2]["blocks"][1]["project_conv"]["kernel"][...])
     importance = l1_importance(kernel, axis=2)
