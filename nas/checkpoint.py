@@ -101,6 +101,9 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
+        if step not in self.manager.all_steps():
+            raise CheckpointError(f"no checkpoint at step {step} in {self.directory}; it keeps steps "
+                                  f"{_listing([str(s) for s in sorted(self.manager.all_steps())])}")
         try:
             with echoes_quieted():
                 restored = self.manager.restore(step, args=ocp.args.Composite(

@@ -312,8 +312,9 @@ def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> Trai
     return replicate(new_state, mesh) if mesh.size > 1 else new_state
 
 
-def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
-    """Rebuild a run's session and load its latest checkpoint (for export and evaluation)."""
+def restore_trained(run: RunDir, step: int | None = None) -> tuple[Session, TrainState]:
+    """Rebuild a run's session and load its checkpoint at `step` (default: the latest), for export and
+    evaluation."""
     from nas.config import from_dict
 
     release_memory_after_compiles()
@@ -328,6 +329,6 @@ def restore_trained(run: RunDir) -> tuple[Session, TrainState]:
     if not run.checkpoints.is_dir():  # Orbax would create it
         raise CheckpointError(f"no checkpoint in {run.checkpoints}; train the run first (nas train --run {run.path})")
     checkpointer = Checkpointer(run.checkpoints)
-    trees, _ = checkpointer.restore({"state": template})
+    trees, _ = checkpointer.restore({"state": template}, step)
     checkpointer.close()
     return session, jax.tree.map(jax.numpy.asarray, trees["state"])

@@ -96,6 +96,21 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, sampling):
     assert steps == sorted(set(steps))  # no duplicated metric lines after resuming
 
 
+def test_an_earlier_kept_checkpoint_restores_the_state_of_that_step(tmp_path):
+    from nas.errors import CheckpointError
+    from nas.run_dir import RunDir
+    from nas.train.loop import restore_trained
+    config = tiny_config(steps=12)  # checkpoints at 5, 10 and 12; the last two are kept
+    train(config, tmp_path / "full", progress=False)
+    assert train(config, tmp_path / "cut", progress=False, stop_at=10) is None
+    _, at_10 = restore_trained(RunDir.open(tmp_path / "full"), step=10)
+    for a, b in zip(jax.tree.leaves(at_10), final_params(tmp_path / "cut")):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(at_10.step) == 10 and int(restore_trained(RunDir.open(tmp_path / "full"))[1].step) == 12
+    with pytest.raises(CheckpointError, match=r"no checkpoint at step 5 .* keeps steps 10, 12"):
+        restore_trained(RunDir.open(tmp_path / "full"), step=5)
+
+
 def test_run_directory_of_another_space_or_settings_is_refused(tmp_path):
     from nas.errors import RunDirError
 
