@@ -1,6 +1,6 @@
 """`nas audit`: should you trust this supernet's ranking? Measured on archs of its own space.
 
-    nas audit --run runs/NAME [--archs 16] [--steps S] [--seeds 2] [--workers W]
+    nas audit --run runs/NAME [--archs 16] [--steps S] [--seeds 2] [--workers W] [--horizon F]
 
 Draws `archs` archs of the run's space stratified over cost (multiply-adds where the space has a cost
 model, else parameters of the sliced subnet), trains each alone from scratch `seeds` times with the run's
@@ -11,6 +11,8 @@ run's shared weights (BN recalibrated, as `nas search` scores), and reports:
 - the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
   within cost bands, top-5 recall and the regret of its pick at three budgets;
 - the same for the size rankers (parameters, multiply-adds) on the same archs;
+- with `--horizon F`, whether the reference's ranking holds when every arch trains F times longer
+  (`nas.audit_horizon`);
 - one verdict line, `RUN/audit/audit.json` and `RUN/audit/audit.png`.
 
 The stand-alone trainings live in `RUN/audit/` and resume; other processes running the same command
@@ -26,6 +28,7 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically
 from nas.audit_config import AuditConfig
+from nas.audit_horizon import horizon_note, horizon_report, train_long_runs
 from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
@@ -103,7 +106,11 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                 workers=config.workers, isolate=True,
                 describe=(lambda i, s: f"audit: training arch {i + 1}/{len(archs)} alone, seed {s}") if progress
                 else None)
-    rows = seed_scores(job, len(archs), seeds, "test_bits_per_char" if text else "test_accuracy")
+    key = "test_bits_per_char" if text else "test_accuracy"
+    long_scores = train_long_runs(
+        job, archs, config.horizon, steps, lambda arch, seed, n: standalone_config(trained, arch, seed, n),
+        workers=config.workers, arch_seed=config.arch_seed, key=key, progress=progress) if config.horizon else None
+    rows = seed_scores(job, len(archs), seeds, key)
     missing = [r["index"] for r in rows if len(r["test"]) < len(seeds)]
     if missing:
         raise ConfigError(f"nas audit: stand-alone runs of archs {missing} are held by another process; run the "
@@ -120,11 +127,16 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                             macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
     ground = reliability(rows, seeds, higher_is_better=not text)
     cost = np.array([r[cost_name] for r in rows], float)
-    result = {"run": str(run.path), "space": trained.space, "score": "test_bits_per_char" if text else "test_accuracy",
+    result = {"run": str(run.path), "space": trained.space, "score": key,
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
               "seeds": config.seeds,
               "archs": rows, "ground_truth": ground, "agreement": report,
               "bands": band_ranges(cost, config.bands)}
+    if long_scores is not None:
+        result["horizon"] = horizon_report(
+            rows, long_scores, factor=config.horizon, steps=steps, pair_tau=ground.get("mean_pair_kendall_tau"),
+            higher_is_better=not text, macs=[r["macs"] for r in rows] if cost_name == "macs" else None,
+            bands=config.bands)
     result["verdict"] = verdict(result)
     write_json_atomically(job / "audit.json", result, indent=1)
     plot(result, job / "audit.png")
@@ -137,18 +149,9 @@ def band_ranges(cost: np.ndarray, bands: int) -> list[list[float]]:
 
 
 def verdict(result: dict) -> str:
-    """One line: whether to trust the ranking, against the ground truth's reliability and size alone."""
-    return _judgement(result) + _horizon_caution(result)
-
-
-def _horizon_caution(result: dict) -> str:
-    """Stand-alone runs shorter than the supernet's training rank how fast archs learn, which favours
-    shallow, wide archs over those that end better (docs/audit.md)."""
-    steps, supernet_steps = result.get("steps"), result.get("supernet_steps")
-    if steps is None or supernet_steps is None or steps >= supernet_steps:
-        return ""
-    return (f"; caution: the archs trained alone {steps} steps against the supernet's {supernet_steps}, so the "
-            f"reference ranks early learning speed; audit with --steps {supernet_steps} or more")
+    """One line: whether to trust the ranking, against the ground truth's reliability and size alone, and
+    what is known of the reference's horizon (`nas.audit_horizon`)."""
+    return _judgement(result) + horizon_note(result)
 
 
 def _judgement(result: dict) -> str:
@@ -215,4 +218,7 @@ def summary_line(result: dict) -> str:
                        "kendall_tau_interval": result["agreement"]["ranker"]["kendall_tau_interval"],
                        "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
                        "perfect_ranker_tau": result["ground_truth"].get("perfect_ranker_tau"),
-                       "top_5_recall": result["agreement"]["ranker"].get("top_5_recall")})
+                       "top_5_recall": result["agreement"]["ranker"].get("top_5_recall"),
+                       **({"horizon_kendall_tau": result["horizon"]["short_vs_long"]["kendall_tau"],
+                           "supernet_kendall_tau_at_horizon": result["horizon"]["supernet_vs_long"]["kendall_tau"]}
+                          if "horizon" in result else {})})

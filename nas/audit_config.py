@@ -20,6 +20,8 @@ class AuditConfig:
     bands: int = setting(3, "cost bands for the within-band tau")
     strata: int = setting(4, "cost quantiles the archs are drawn from in equal numbers")
     arch_seed: int = setting(0, "seed of the arch draw (another seed audits other archs)")
+    horizon: int | None = setting(None, "also train every arch once for this many times --steps and report "
+                                        "whether the ranking holds at that horizon", default_help="no check")
 
     def check(self) -> None:
         # The bounds say why they are there, so they are checked here rather than declared as minimums.
@@ -30,6 +32,8 @@ class AuditConfig:
                               f"got {self.seeds}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"nas audit: --steps must be >= 1, got {self.steps}")
+        if self.horizon is not None and self.horizon < 2:
+            raise ConfigError(f"nas audit: --horizon is a factor on --steps and must be >= 2, got {self.horizon}")
         if self.workers < 1 or self.bands < 1 or self.strata < 1:
             raise ConfigError(f"nas audit: --workers, --bands and --strata must be >= 1, got {self.workers}, "
                               f"{self.bands}, {self.strata}")

@@ -42,6 +42,19 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     assert {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")} == stamps
     with pytest.raises(ConfigError, match="steps differ"):
         audit(run, AuditConfig(archs=4, steps=7, bands=2), progress=False)
+    # The horizon check adds seed 0 of every arch at twice the steps; the audit's own runs are kept.
+    longer = audit(run, AuditConfig(archs=4, steps=6, workers=2, bands=2, horizon=2), progress=False)
+    assert {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")} == stamps
+    long_runs = sorted((run / "audit" / "horizon-x2").glob("arch-*"))
+    assert [p.name for p in long_runs] == [f"arch-{i:02d}-seed0" for i in range(4)]
+    saved = json.loads((long_runs[0] / "config.json").read_text())["config"]
+    assert (saved["steps"], saved["seed"], saved["sampling"]) == (12, 0, "standalone")
+    horizon = longer["horizon"]
+    assert horizon["steps"] == 12 and len(horizon["scores"]) == 4
+    assert horizon["scores"] == [json.loads((p / "summary.json").read_text())["arch"]["test_accuracy"]
+                                 for p in long_runs]
+    assert longer["agreement"] == json.loads(json.dumps(result["agreement"]))
+    assert "between 6 and 12 steps" in longer["verdict"]
 
 
 def readme_space_module() -> str:
@@ -111,7 +124,36 @@ def test_verdicts_follow_reliability_and_the_size_rankers():
                                               "supernet's 2000" in line) == cautioned
 
 
+def test_the_horizon_check_cautions_only_when_longer_training_reorders_more_than_the_seeds_disagree():
+    from nas.audit_horizon import horizon_report
+
+    rng = np.random.default_rng(1)
+    truth = rng.permutation(16).astype(float)
+    params = np.arange(1, 17)
+    seeds = np.stack([truth + rng.normal(0, 0.3, 16), truth + rng.normal(0, 0.3, 16)], axis=1)
+    audited = {**hand_made(truth + rng.normal(0, 0.1, 16), seeds, params), "steps": 1000, "supernet_steps": 1000}
+    rows = [{**row, "inherited": float(score)} for row, score in zip(
+        [{"params": p, "mean": float(m)} for p, m in zip(params, seeds.mean(axis=1))], truth + rng.normal(0, 0.1, 16))]
+
+    def line(long_scores):
+        horizon = horizon_report(rows, long_scores, factor=4, steps=1000, higher_is_better=True, macs=params,
+                                 bands=2, pair_tau=audited["ground_truth"]["mean_pair_kendall_tau"])
+        return verdict({**audited, "horizon": horizon}), horizon
+
+    held, horizon = line(truth + rng.normal(0, 0.3, 16))  # the same order, one seed's noise
+    assert held.startswith("trust:") and "the ranking holds at 4000 steps" in held and "caution" not in held
+    assert horizon["supernet_vs_long"]["kendall_tau"] > 0.7
+    # Slow learners end best: the long horizon reverses the top half's order.
+    late = truth.copy()
+    late[truth >= 8] = 23 - truth[truth >= 8]
+    moved, horizon = line(late)
+    assert "caution: longer training reorders the archs more than noise explains" in moved
+    assert horizon["short_vs_long"]["kendall_tau_interval"][1] < horizon["seed_pair_kendall_tau"]
+    assert f"the supernet ranks the 4000-step runs at {horizon['supernet_vs_long']['kendall_tau']:.2f}" in moved
+
+
 @pytest.mark.parametrize("bad, message", [({"archs": 3}, "--archs must be >= 4"), ({"seeds": 1}, "--seeds must"),
+                                          ({"horizon": 1}, "--horizon is a factor on --steps and must be >= 2"),
                                           ({"steps": 0}, "--steps must be >= 1"),
                                           ({"bands": 5, "archs": 8}, "--bands 5 leaves fewer than 2")])
 def test_bad_audit_settings_are_one_clear_error(bad, message):
