@@ -28,12 +28,12 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically
 from nas.audit_config import AuditConfig
-from nas.audit_horizon import horizon_note, horizon_report, train_long_runs
+from nas.audit_horizon import check_long_plan, horizon_note, horizon_report, train_long_runs
 from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError
-from nas.rank_metrics import cost_bands, ranking_report
+from nas.rank_metrics import cost_bands, ranking_report, two_decimals
 from nas.run_dir import RunDir
 from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
 from nas.stratified import stratified_archs
@@ -101,6 +101,9 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
         "config": {"archs": config.archs, "steps": steps, "strata": config.strata, "arch_seed": config.arch_seed},
         "archs": [a.to_string() for a in archs]}, "nas audit")
     seeds = tuple(range(config.seeds))
+    long_seed = config.seeds  # none of the short runs' seeds: the long run shares no initialisation or batch order
+    if config.horizon:
+        check_long_plan(job, archs, config.horizon, steps, config.arch_seed, long_seed)
     train_items(job, work_order(len(archs), seeds, config.arch_seed),
                 lambda index, seed: standalone_config(trained, archs[index].to_string(), seed, steps),
                 workers=config.workers, isolate=True,
@@ -108,7 +111,7 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                 else None)
     key = "test_bits_per_char" if text else "test_accuracy"
     long_scores = train_long_runs(
-        job, archs, config.horizon, steps, lambda arch, seed, n: standalone_config(trained, arch, seed, n),
+        job, archs, config.horizon, steps, long_seed, lambda arch, seed, n: standalone_config(trained, arch, seed, n),
         workers=config.workers, arch_seed=config.arch_seed, key=key, progress=progress) if config.horizon else None
     rows = seed_scores(job, len(archs), seeds, key)
     missing = [r["index"] for r in rows if len(r["test"]) < len(seeds)]
@@ -134,7 +137,7 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
               "bands": band_ranges(cost, config.bands)}
     if long_scores is not None:
         result["horizon"] = horizon_report(
-            rows, long_scores, factor=config.horizon, steps=steps, pair_tau=ground.get("mean_pair_kendall_tau"),
+            rows, long_scores, seeds, factor=config.horizon, steps=steps,
             higher_is_better=not text, macs=[r["macs"] for r in rows] if cost_name == "macs" else None,
             bands=config.bands)
     result["verdict"] = verdict(result)
@@ -160,7 +163,7 @@ def _judgement(result: dict) -> str:
     sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
     reliable = result["ground_truth"].get("seed_mean_reliability_spearman")
-    fmt = lambda v: "n/a" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+    fmt = two_decimals
     ceiling = result["ground_truth"].get("perfect_ranker_tau")
     measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, ground-truth "
                 f"reliability {fmt(reliable)}, ceiling tau {fmt(ceiling)}")
@@ -200,7 +203,7 @@ def plot(result: dict, path: Path) -> None:
         axis.errorbar(means, [r["inherited"] for r in members], xerr=spread, fmt="o", markersize=4,
                       elinewidth=0.8, label=f"cost band {b + 1}")
     ranker = result["agreement"]["ranker"]
-    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    fmt = two_decimals
     axis.set_title(f"{result['space']}: supernet tau {fmt(ranker['kendall_tau'])} "
                    f"[{fmt(ranker['kendall_tau_interval'][0])}, {fmt(ranker['kendall_tau_interval'][1])}]",
                    fontsize=10)
@@ -219,6 +222,6 @@ def summary_line(result: dict) -> str:
                        "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
                        "perfect_ranker_tau": result["ground_truth"].get("perfect_ranker_tau"),
                        "top_5_recall": result["agreement"]["ranker"].get("top_5_recall"),
-                       **({"horizon_kendall_tau": result["horizon"]["short_vs_long"]["kendall_tau"],
+                       **({"across_horizons_kendall_tau": result["horizon"]["across_horizons_kendall_tau"],
                            "supernet_kendall_tau_at_horizon": result["horizon"]["supernet_vs_long"]["kendall_tau"]}
                           if "horizon" in result else {})})

@@ -101,9 +101,10 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
-        if step not in self.manager.all_steps():
-            raise CheckpointError(f"no checkpoint at step {step} in {self.directory}; it keeps steps "
-                                  f"{_listing([str(s) for s in sorted(self.manager.all_steps())])}")
+        kept = sorted(self.manager.all_steps())
+        if step not in kept:
+            raise CheckpointError(f"no checkpoint at step {step} in {self.directory}; " + (
+                f"it keeps steps {_listing([str(s) for s in kept])}" if kept else "it keeps none"))
         try:
             with echoes_quieted():
                 restored = self.manager.restore(step, args=ocp.args.Composite(

@@ -101,6 +101,36 @@ _ON_ROWS_MAX_ARCHS = 128
 _ROWS_PER_CHUNK_ELEMENTS = 8_000_000  # resamples x archs^2 per chunk: int8 signs, a few tens of MB at most
 
 
+def bootstrap_draws(archs: int, *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """(resamples, archs) indices of archs drawn with replacement: one paired bootstrap, shareable by several
+    statistics so that their differences are resampled together."""
+    return np.random.default_rng(seed).integers(0, archs, size=(resamples, archs))
+
+
+def resampled(statistic, a, b, draws: np.ndarray) -> np.ndarray:
+    """`statistic(a[d], b[d])` for every row `d` of `draws`; NaN where a resample's statistic is undefined."""
+    a, b = _pair(a, b)
+    on_rows = _ON_ROWS.get(statistic) if a.size <= _ON_ROWS_MAX_ARCHS else None
+    if on_rows is None:
+        return np.array([statistic(a[index], b[index]) for index in draws], float)
+    chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // max(1, a.size * a.size))
+    return np.concatenate([np.empty(0)] + [on_rows(a[draws[start:start + chunk]], b[draws[start:start + chunk]])
+                                           for start in range(0, len(draws), chunk)])
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` interval of the finite `values`; (NaN, NaN) when none is finite."""
+    if not 0 < level < 1:
+        raise ValueError(f"bootstrap interval: level must be in (0, 1), got {level}")
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float = 0.95,
                        seed: int = 0) -> tuple[float, float]:
     """Percentile interval of `statistic(a, b)` over archs resampled with replacement (paired).
@@ -110,21 +140,8 @@ def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float =
     a, b = _pair(a, b)
     if not 0 < level < 1:
         raise ValueError(f"bootstrap_interval: level must be in (0, 1), got {level}")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, a.size, size=(resamples, a.size))
-    on_rows = _ON_ROWS.get(statistic) if a.size <= _ON_ROWS_MAX_ARCHS else None
-    if on_rows is None:
-        values = np.array([statistic(a[index], b[index]) for index in draws])
-    else:
-        chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // max(1, a.size * a.size))
-        values = np.concatenate([np.empty(0)] + [on_rows(a[draws[start:start + chunk]], b[draws[start:start + chunk]])
-                                                 for start in range(0, resamples, chunk)])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return percentile_interval(resampled(statistic, a, b, bootstrap_draws(a.size, resamples=resamples, seed=seed)),
+                               level)
 
 
 def cost_bands(cost, bands: int) -> np.ndarray:
@@ -270,6 +287,11 @@ def perfect_ranker_regret(seed_table, cost, *, higher_is_better: bool, quantiles
 
 def finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def two_decimals(value: float | None) -> str:
+    """A statistic as reports print it: "n/a" when undefined."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
 def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, resamples: int = 2000,

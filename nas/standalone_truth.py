@@ -125,6 +125,12 @@ def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
     return rows
 
 
+def pearson(a, b) -> float:
+    """Pearson's r; NaN (without a warning) when either side is constant."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.corrcoef(a, b)[0, 1])
+
+
 def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: int = 1000) -> dict:
     """How well the seeds agree, over the archs every seed has finished (rows need "params" and "macs")."""
     complete = [r for r in rows if len(r["test"]) == len(seeds)]
@@ -137,7 +143,7 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         low, high = bootstrap_interval(kendall_tau, table[:, a], table[:, b], resamples=resamples)
         pairs.append({"seeds": [seeds[a], seeds[b]], "kendall_tau": kendall_tau(table[:, a], table[:, b]),
                       "kendall_tau_interval": [low, high], "spearman": spearman(table[:, a], table[:, b]),
-                      "pearson": float(np.corrcoef(table[:, a], table[:, b])[0, 1])})
+                      "pearson": pearson(table[:, a], table[:, b])})
     mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
     mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
     mean_tau = float(np.mean([p["kendall_tau"] for p in pairs]))
