@@ -186,30 +186,42 @@ def _judgement(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
+    """The supernet's scores against the stand-alone seed means, by cost band; with a horizon check, a
+    second panel of the seed means against the longer runs (points off the diagonal's order moved)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result["archs"]
+    rows, horizon = result["archs"], result.get("horizon")
     band = cost_bands([r[result["cost"]] for r in rows], len(result["bands"]))
-    figure, axis = plt.subplots(figsize=(5.5, 5))
+    figure, axes = plt.subplots(1, 2 if horizon else 1, figsize=(11 if horizon else 5.5, 5), squeeze=False)
     for b in range(len(result["bands"])):
-        members = [r for r, rb in zip(rows, band) if rb == b]
+        members = [i for i, rb in enumerate(band) if rb == b]
         if not members:
             continue
-        means = np.array([r["mean"] for r in members])
-        spread = np.array([[r["mean"] - min(r["test"].values()), max(r["test"].values()) - r["mean"]]
-                           for r in members]).T
-        axis.errorbar(means, [r["inherited"] for r in members], xerr=spread, fmt="o", markersize=4,
-                      elinewidth=0.8, label=f"cost band {b + 1}")
+        means = np.array([rows[i]["mean"] for i in members])
+        spread = np.array([[rows[i]["mean"] - min(rows[i]["test"].values()),
+                            max(rows[i]["test"].values()) - rows[i]["mean"]] for i in members]).T
+        axes[0, 0].errorbar(means, [rows[i]["inherited"] for i in members], xerr=spread, fmt="o", markersize=4,
+                            elinewidth=0.8, label=f"cost band {b + 1}")
+        if horizon:
+            axes[0, 1].errorbar(means, [horizon["scores"][i] for i in members], xerr=spread, fmt="o", markersize=4,
+                                elinewidth=0.8, label=f"cost band {b + 1}")
     ranker = result["agreement"]["ranker"]
-    fmt = two_decimals
-    axis.set_title(f"{result['space']}: supernet tau {fmt(ranker['kendall_tau'])} "
-                   f"[{fmt(ranker['kendall_tau_interval'][0])}, {fmt(ranker['kendall_tau_interval'][1])}]",
-                   fontsize=10)
-    axis.set_xlabel(f"stand-alone {result['score']} (mean of {result['seeds']} seeds, range)")
-    axis.set_ylabel(f"inherited {result['score']} (supernet)")
-    axis.legend(fontsize=8)
+    axes[0, 0].set_title(f"{result['space']}: supernet tau {two_decimals(ranker['kendall_tau'])} "
+                         f"[{two_decimals(ranker['kendall_tau_interval'][0])}, "
+                         f"{two_decimals(ranker['kendall_tau_interval'][1])}]", fontsize=10)
+    axes[0, 0].set_xlabel(f"stand-alone {result['score']}, {result['steps']} steps (mean of {result['seeds']} seeds, "
+                          "range)")
+    axes[0, 0].set_ylabel(f"inherited {result['score']} (supernet)")
+    if horizon:
+        axes[0, 1].set_title(f"one training at {result['steps']} vs {horizon['steps']} steps: tau "
+                             f"{two_decimals(horizon['across_horizons_kendall_tau'])} (seeds "
+                             f"{two_decimals(horizon['seed_pair_kendall_tau'])})", fontsize=10)
+        axes[0, 1].set_xlabel(axes[0, 0].get_xlabel())
+        axes[0, 1].set_ylabel(f"stand-alone {result['score']}, {horizon['steps']} steps (one seed)")
+    for axis in axes[0]:
+        axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -105,15 +105,15 @@ def horizon_note(result: dict) -> str:
         return (f"; caution: the archs trained alone {steps} steps against the supernet's {supernet_steps}, so the "
                 f"reference ranks early learning speed; audit with --steps {supernet_steps} or more, or check it with "
                 f"--horizon") if short else ""
-    context = f" (the supernet trained {supernet_steps})" if short else ""
+    context = f"the supernet trained {supernet_steps} steps; " if short else ""
     low = horizon["excess_reordering_interval"][0]
-    measured = (f"one training at {steps} against one at {horizon['steps']} steps: tau "
+    measured = (f"{context}one training at {steps} against one at {horizon['steps']} steps: tau "
                 f"{two_decimals(horizon['across_horizons_kendall_tau'])}, two seeds at {steps}: "
                 f"{two_decimals(horizon['seed_pair_kendall_tau'])}; the supernet ranks the {horizon['steps']}-step "
                 f"runs at {two_decimals(horizon['supernet_vs_long']['kendall_tau'])}")
     if low is None:
-        return f"; horizon check undefined{context} ({measured})"
+        return f"; horizon check undefined ({measured})"
     if low > 0:
-        return (f"; caution: training {horizon['factor']}x longer reorders the archs beyond seed noise{context} "
+        return (f"; caution: training {horizon['factor']}x longer reorders the archs beyond seed noise "
                 f"({measured}); judge against a longer --steps")
-    return f"; no reordering beyond seed noise at {horizon['steps']} steps{context} ({measured})"
+    return f"; no reordering beyond seed noise at {horizon['steps']} steps ({measured})"
