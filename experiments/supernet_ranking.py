@@ -156,6 +156,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     results = {"config": dataclasses.asdict(config), "ground_truth": {
         "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
         "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
+        "steps": truth["config"]["steps"],
         "reliability": truth["reliability"].get("seed_mean_reliability_spearman"),
         "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau"),
         # The ceiling and the noise's regret, as the ground truth computed them with its reliability.
@@ -265,8 +266,10 @@ def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
 
 def table(results: dict) -> str:
     truth = results["ground_truth"]
+    horizon = f", {truth['steps']:,} stand-alone steps each" if truth.get("steps") else ""  # older results lack it
     lines = [f"Ground truth: {truth['path']} ({truth['space']} {json.dumps(truth['space_options'])}), "
-             f"{truth['archs']} archs{' (partial: those finished so far)' if truth.get('partial') else ''}, seeds {truth['seeds']}, {truth['score']}; seed-vs-seed tau "
+             f"{truth['archs']} archs{' (partial: those finished so far)' if truth.get('partial') else ''}, seeds {truth['seeds']}"
+             f"{horizon}, {truth['score']}; seed-vs-seed tau "
              f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}; "
              f"a ranker knowing the noise-free scores would reach tau {_fmt(truth.get('perfect_ranker_tau'))} "
              "against the seed mean (the ceiling, from the seed-vs-seed tau; `nas.rank_metrics.perfect_ranker_tau`).",

@@ -36,6 +36,8 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     assert len(first["inherited"]) == 4 and len(first["regret"]) == 3
     assert set(results["size_rankers"]) == {"params", "macs"}
     assert "| size: params |" in (tmp_path / "table.md").read_text() and (tmp_path / "scatter.png").exists()
+    steps = json.loads((truth / "plan.json").read_text())["config"]["steps"]  # the reference's horizon is named
+    assert f"seeds [0, 1], {steps:,} stand-alone steps each," in (tmp_path / "table.md").read_text()
     stamps = {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")}
     supernet_ranking.run(config, tmp_path, progress=False)
     assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
