@@ -20,8 +20,9 @@ class AuditConfig:
     bands: int = setting(3, "cost bands for the within-band tau")
     strata: int = setting(4, "cost quantiles the archs are drawn from in equal numbers")
     arch_seed: int = setting(0, "seed of the arch draw (another seed audits other archs)")
-    horizon: int | None = setting(None, "also train every arch once for this many times --steps and report "
-                                        "whether the ranking holds at that horizon", default_help="no check")
+    horizon: int | None = setting(None, "also train every arch once for this many times --steps (another seed) "
+                                        "and report whether that reorders the archs beyond seed noise",
+                                  default_help="no check")
 
     def check(self) -> None:
         # The bounds say why they are there, so they are checked here rather than declared as minimums.
