@@ -21,6 +21,7 @@ share them (`nas.claims`). Adding seeds later trains only the new ones.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                 else None)
     key = "test_bits_per_char" if text else "test_accuracy"
     long_scores = train_long_runs(
-        job, archs, config.horizon, steps, long_seed, lambda arch, seed, n: standalone_config(trained, arch, seed, n),
+        job, archs, config.horizon, steps, long_seed, functools.partial(standalone_config, trained),
         workers=config.workers, arch_seed=config.arch_seed, key=key, progress=progress) if config.horizon else None
     rows = seed_scores(job, len(archs), seeds, key)
     missing = [r["index"] for r in rows if len(r["test"]) < len(seeds)]

@@ -61,8 +61,8 @@ def train_long_runs(job: Path, archs, factor: int, steps: int, seed: int,
 
 def reordering(seed_table: np.ndarray, long_scores, *, resamples: int = 2000, seed: int = 0) -> dict:
     """Each short seed against the long run, and the short seeds against each other (Kendall tau, averaged
-    over seeds and over seed pairs; higher scores rank first), with the paired bootstrap interval of the
-    difference (within minus across horizons)."""
+    over seeds and over seed pairs; the scores' orientation does not matter, as both sides share it), with the
+    paired bootstrap interval of the difference (within minus across horizons)."""
     table, long_scores = np.asarray(seed_table, float), np.asarray(long_scores, float)
     draws = bootstrap_draws(len(long_scores), resamples=resamples, seed=seed)
     seeds = range(table.shape[1])
@@ -82,15 +82,14 @@ def horizon_report(rows: list[dict], long_scores: list[float], seeds: tuple[int,
                    higher_is_better: bool, macs: list[int] | None, bands: int) -> dict:
     """The reordering statistics, and the short reference (seed mean), the supernet and size each against
     the long runs (`rows` as the audit builds them: "test" per seed, "mean", "inherited", "params")."""
-    sign = 1.0 if higher_is_better else -1.0
-    table = sign * np.array([[r["test"][str(s)] for s in seeds] for r in rows])
+    table = np.array([[r["test"][str(s)] for s in seeds] for r in rows])
     params = [r["params"] for r in rows]
     short = ranking_report([r["mean"] for r in rows], long_scores, higher_is_better=higher_is_better,
                            params=params, macs=macs, bands=bands)
     supernet = ranking_report([r["inherited"] for r in rows], long_scores, higher_is_better=higher_is_better,
                               params=params, macs=macs, bands=bands)
     return {"factor": factor, "steps": factor * steps, "scores": [float(s) for s in long_scores],
-            **reordering(table, sign * np.asarray(long_scores, float)),
+            **reordering(table, long_scores),
             "seed_mean_vs_long": short["ranker"], "supernet_vs_long": supernet["ranker"],
             "size_vs_long": {name: supernet[name] for name in ("params", "macs") if name in supernet}}
 

@@ -98,11 +98,11 @@ class Checkpointer:
             raise
 
     def restore(self, templates: dict[str, Any], step: int | None = None) -> tuple[dict[str, Any], dict]:
-        step = self.latest_step() if step is None else step
         if step is None:
-            raise CheckpointError(f"no checkpoint in {self.directory}")
-        kept = sorted(self.manager.all_steps())
-        if step not in kept:
+            step = self.latest_step()
+            if step is None:
+                raise CheckpointError(f"no checkpoint in {self.directory}")
+        elif step not in (kept := sorted(self.manager.all_steps())):
             raise CheckpointError(f"no checkpoint at step {step} in {self.directory}; " + (
                 f"it keeps steps {_listing([str(s) for s in kept])}" if kept else "it keeps none"))
         try:

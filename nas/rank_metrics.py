@@ -4,7 +4,8 @@ A supernet's (or a predictor's) scores are compared with a reference (stand-alon
 latency). The statistics:
 
 - `kendall_tau` (tau-b: ties in either ranking count as neither concordant nor discordant) and `spearman`
-  (average ranks for ties); both O(n log n) through scipy, NaN when either side is constant.
+  (average ranks for ties); both O(n log n) through scipy, NaN when either side is constant; `pearson` (the
+  seeds' linear agreement), NaN likewise.
 - `bootstrap_interval`: a paired bootstrap over archs (resample archs with replacement, recompute the
   statistic): the 95% percentile interval a reader needs to tell two rankers apart at n = 32.
 - `band_tau`: tau within cost bands (equal-count bands of the cost), pair-weighted over the bands: the
@@ -56,6 +57,13 @@ def spearman(a, b) -> float:
     if _constant(a) or _constant(b):
         return float("nan")
     return float(stats.spearmanr(a, b).statistic)
+
+
+def pearson(a, b) -> float:
+    """Pearson's r; NaN (without a warning) when either side is constant."""
+    a, b = _pair(a, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.corrcoef(a, b)[0, 1])
 
 
 STATISTICS = {"kendall_tau": kendall_tau, "spearman": spearman}
@@ -138,8 +146,6 @@ def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float =
     Resamples whose statistic is undefined (all ties) are dropped; (NaN, NaN) when none is defined.
     """
     a, b = _pair(a, b)
-    if not 0 < level < 1:
-        raise ValueError(f"bootstrap_interval: level must be in (0, 1), got {level}")
     return percentile_interval(resampled(statistic, a, b, bootstrap_draws(a.size, resamples=resamples, seed=seed)),
                                level)
 

@@ -19,8 +19,8 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
-from nas.rank_metrics import (bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, perfect_ranker_regret,
-                              perfect_ranker_tau, ranking_report, spearman, spearman_brown)
+from nas.rank_metrics import (bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
+                              perfect_ranker_regret, perfect_ranker_tau, ranking_report, spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 
@@ -123,12 +123,6 @@ def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
         rows.append({"index": index, "test": scores, "validation": validation, "wall_seconds": seconds,
                      "mean": float(np.mean(list(scores.values()))) if scores else None})
     return rows
-
-
-def pearson(a, b) -> float:
-    """Pearson's r; NaN (without a warning) when either side is constant."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.corrcoef(a, b)[0, 1])
 
 
 def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: int = 1000) -> dict:
