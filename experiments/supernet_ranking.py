@@ -7,7 +7,8 @@ Reads a finished `nas experiment ground_truth` directory: its space, options, da
 its stratified archs and their stand-alone seed means. Trains one supernet per variant on the same
 data (each in a child process, resumable), scores the ground truth's archs with it (inherited test
 score) and reports per variant, against the seed means: Kendall tau and Spearman with bootstrap 95%
-intervals, tau within cost bands, top-5 recall, regret of the variant's pick at three budgets (25/50/75%
+intervals, tau within cost bands, what it adds over the better size ranker (`rank_metrics.margin_over_size`:
+tau and band tau differences with paired intervals), top-5 recall, regret of the variant's pick at three budgets (25/50/75%
 quantiles of the archs' multiply-adds), the training cost (steps, subnet passes, wall seconds), and the
 same statistics for the size rankers (parameters, multiply-adds) on the same archs.
 
@@ -255,13 +256,24 @@ def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _margin(report: dict, statistic: str) -> str:
+    """The ranker's lead over the best size ranker (`rank_metrics.margin_over_size`), or "-" for a size row
+    or a result written before margins were kept."""
+    margin = report.get("over_size", {}).get(statistic)
+    if margin is None:
+        return "-"
+    signed = lambda value: "n/a" if value is None else f"{value:+.3f}"  # noqa: E731
+    low, high = margin["interval"]
+    return f"{signed(margin['difference'])} [{signed(low)}, {signed(high)}]"
+
+
 def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     low, high = report["kendall_tau_interval"]
     regrets = " / ".join(_fmt(r["regret"], 4) for r in report["regret"])
     share = _fmt(report["kendall_tau"] / perfect, 2) if perfect and report["kendall_tau"] is not None else "n/a"
     return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
-            f"{_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | {report['top_5_recall']:.1f} | "
-            f"{regrets} | {cost} |")
+            f"{_margin(report, 'kendall_tau')} | {_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | "
+            f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | {cost} |")
 
 
 def table(results: dict) -> str:
@@ -275,19 +287,22 @@ def table(results: dict) -> str:
              "against the seed mean (the ceiling, from the seed-vs-seed tau; `nas.rank_metrics.perfect_ranker_tau`).",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
              "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's is its expected regret from the seed "
-             "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).", "",
-             "| ranker | Kendall tau [95%] | tau / ceiling | Spearman | tau within 3 cost bands | top-5 recall "
-             "| regret at 3 budgets | training (steps, subnet passes, wall s) |", "|---|---|---|---|---|---|---|---|"]
+             "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).",
+             "Over size: the ranker's tau minus the better size ranker's, with the paired bootstrap 95% interval "
+             "(`nas.rank_metrics.margin_over_size`): clearly above size when the interval's low end is above 0.", "",
+             "| ranker | Kendall tau [95%] | tau / ceiling | tau over size [95%] | Spearman | tau within 3 cost bands "
+             "| band tau over size [95%] | top-5 recall | regret at 3 budgets | training (steps, subnet passes, wall s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     perfect = truth.get("perfect_ranker_tau")
     floor = truth.get("perfect_ranker_regret")
     if perfect is not None and floor is not None:
-        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | | "
+        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | | | | "
                      + " / ".join(_fmt(r, 4) for r in floor) + " | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))
     for v in results["variants"]:
         if "error" in v:
-            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | |")
+            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | | | |")
             continue
         cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
         lines.append(_row(v["variant"], v, cost, perfect))

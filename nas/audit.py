@@ -163,10 +163,16 @@ def _judgement(result: dict) -> str:
     tau, (low, high) = ranker["kendall_tau"], ranker["kendall_tau_interval"]
     sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
+    # "Clearly better than size" is the paired bootstrap of the difference (`rank_metrics.margin_over_size`):
+    # both rankers scored on the same resampled archs, so the reference's noise they share cancels.
+    margin = ranker.get("over_size", {}).get("kendall_tau", {})
+    margin_low, margin_high = margin.get("interval", (None, None))
     reliable = result["ground_truth"].get("seed_mean_reliability_spearman")
     fmt = two_decimals
+    signed = lambda value: "n/a" if value is None else f"{value:+.2f}"  # noqa: E731
     ceiling = result["ground_truth"].get("perfect_ranker_tau")
-    measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, ground-truth "
+    measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, a difference of "
+                f"{signed(margin.get('difference'))} [95% {signed(margin_low)}, {signed(margin_high)}]; ground-truth "
                 f"reliability {fmt(reliable)}, ceiling tau {fmt(ceiling)}")
     if reliable is None or not np.isfinite(reliable) or reliable < TRUSTED_RELIABILITY:
         return (f"inconclusive: the stand-alone runs disagree with each other (reliability {fmt(reliable)} < "
@@ -177,11 +183,11 @@ def _judgement(result: dict) -> str:
                   if t is not None and t >= TRUSTED_BAND_TAU]
     bands = (f"; within cost bands it ranks well in {', '.join(good_bands)}" if good_bands
              else "; within no cost band does it rank well (band tau < 0.5)")
-    if tau is None or not np.isfinite(size_tau) or low is None:
+    if tau is None or not np.isfinite(size_tau) or margin_low is None:
         return f"inconclusive: the rankings are undefined (ties) ({measured})"
-    if low > size_tau:
+    if margin_low > 0:
         return f"trust: the supernet ranks clearly better than size alone ({measured}){bands}"
-    if tau > size_tau:
+    if (margin.get("difference") or 0.0) > 0:
         return f"weak: the supernet ranks better than size alone, but not clearly ({measured}){bands}"
     return f"do not trust: the supernet ranks no better than sorting by size ({measured}){bands}"
 

@@ -19,6 +19,9 @@ latency). The statistics:
   tau's own unit (a reliability is a correlation of the squared kind, not comparable with a tau).
 - `perfect_ranker_regret`: the budget regret that same ranker is expected to show against the noisy seed
   mean (modelled: near-ties in the truth are decided by the reference's noise).
+- `margin_over_size`: what a ranker adds over sorting by size: its tau (whole range and within cost bands)
+  minus the strongest size ranker's, with a paired bootstrap interval (both scored on the same resampled
+  archs, so the reference's noise, shared by both, cancels).
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
 
@@ -316,6 +319,63 @@ def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, re
     return report
 
 
+def _band_tau_mean(a, b, cost, bands: int) -> float:
+    mean = band_tau(a, b, cost, bands=bands)["mean"]
+    return float("nan") if mean is None else mean
+
+
+def _band_tau_rows(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bands: int) -> np.ndarray:
+    """`band_tau(...)["mean"]` of each row triple of (resamples, archs) arrays, NaN where undefined. Equal-count
+    bands hold the same number of archs in every row, so each band is a fixed-width slice of the row's
+    cost order and `_kendall_tau_rows` scores it for all rows at once."""
+    order = np.argsort(cost, axis=1, kind="stable")
+    band_of_place = np.arange(a.shape[1]) * bands // max(a.shape[1], 1)
+    total, weights = np.zeros(a.shape[0]), np.zeros(a.shape[0])
+    for index in range(bands):
+        members = order[:, band_of_place == index]
+        size = members.shape[1]
+        tau = (_kendall_tau_rows(np.take_along_axis(a, members, 1), np.take_along_axis(b, members, 1))
+               if size >= 2 else np.full(a.shape[0], np.nan))
+        weight = np.where(np.isnan(tau), 0.0, size * (size - 1) / 2)
+        total += np.nan_to_num(tau) * weight
+        weights += weight
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weights > 0, total / weights, np.nan)
+
+
+def margin_over_size(predicted, reference, sizes: dict, cost, *, bands: int = 3, resamples: int = 2000,
+                     level: float = 0.95, seed: int = 0) -> dict:
+    """The ranker's Kendall tau minus the best size ranker's, over the whole range and within cost bands.
+
+    `sizes` maps a size ranker's name to its values (bigger ranked better); for each statistic the rival is
+    the size ranker that scores best on it. The interval is a paired bootstrap: every resample of archs
+    scores the ranker and its rival together (bands recut on the resample's costs), so the difference is
+    "clearly above size" when its lower end is above 0, a test two overlapping separate intervals cannot
+    make. {"kendall_tau" | "band_tau": {"rival", "difference", "interval"}}; None values where undefined.
+    """
+    predicted, reference = _pair(predicted, reference)
+    cost = np.asarray(cost, float).ravel()
+    if not sizes:
+        raise ValueError("margin_over_size: no size ranker given (params or multiply-adds)")
+    draws = bootstrap_draws(predicted.size, resamples=resamples, seed=seed)
+    statistics = {
+        "kendall_tau": (kendall_tau, lambda a: resampled(kendall_tau, a, reference, draws)),
+        "band_tau": (lambda a, b: _band_tau_mean(a, b, cost, bands),
+                     lambda a: _band_tau_rows(a[draws], reference[draws], cost[draws], bands)),
+    }
+    margins = {}
+    for name, (statistic, on_resamples) in statistics.items():
+        rivals = {rival: np.asarray(values, float).ravel() for rival, values in sizes.items()}
+        scored = {rival: statistic(values, reference) for rival, values in rivals.items()}
+        defined = {rival: t for rival, t in scored.items() if math.isfinite(t)}
+        rival = max(defined, key=defined.get) if defined else next(iter(rivals))
+        difference = statistic(predicted, reference) - scored[rival]
+        low, high = percentile_interval(on_resamples(predicted) - on_resamples(rivals[rival]), level)
+        margins[name] = {"rival": rival, "difference": finite_or_none(difference),
+                         "interval": [finite_or_none(low), finite_or_none(high)]}
+    return margins
+
+
 def ranking_report(scores, reference, *, higher_is_better: bool, params=None, macs=None, bands: int = 3,
                    k: int = 5, resamples: int = 2000, seed: int = 0) -> dict:
     """`agreement` of the ranker's `scores` with `reference`, beside the trivial rankers on the same archs.
@@ -323,13 +383,19 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     `scores` and `reference` are in the task's unit (accuracy: higher is better; bits per char: lower).
     Parameters and multiply-adds rank "bigger is better"; the bands and budgets are cut by multiply-adds
     when given, else by parameters. Regrets are in the reference's unit, positive = worse than the best
-    (for a lower-is-better score they are reported in that unit too, e.g. bits per char lost). Returns {"ranker": ..., "params": ..., "macs": ...} (absent keys: not given).
+    (for a lower-is-better score they are reported in that unit too, e.g. bits per char lost). The ranker's
+    report has `over_size` (`margin_over_size`) when a size is given. Returns {"ranker": ..., "params": ...,
+    "macs": ...} (absent keys: not given).
     """
     sign = 1.0 if higher_is_better else -1.0
     reference = sign * np.asarray(reference, float)
     cost = macs if macs is not None else params
-    report = {"ranker": agreement(sign * np.asarray(scores, float), reference, cost=cost, bands=bands, k=k,
-                                  resamples=resamples, seed=seed)}
+    predicted = sign * np.asarray(scores, float)
+    report = {"ranker": agreement(predicted, reference, cost=cost, bands=bands, k=k, resamples=resamples, seed=seed)}
+    sizes = {name: size for name, size in (("params", params), ("macs", macs)) if size is not None}
+    if sizes:
+        report["ranker"]["over_size"] = margin_over_size(predicted, reference, sizes, cost, bands=bands,
+                                                         resamples=resamples, seed=seed)
     for name, size in (("params", params), ("macs", macs)):
         if size is not None:
             report[name] = agreement(np.asarray(size, float), reference, cost=cost, bands=bands, k=k,

@@ -127,6 +127,23 @@ def test_verdicts_follow_reliability_and_the_size_rankers():
                                               "supernet's 2000" in line) == cautioned
 
 
+def test_clearly_better_than_size_means_the_paired_interval_of_the_difference_is_above_zero():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=32)
+    params = truth + rng.normal(0, 0.8, 32)  # size predicts quality, with mistakes
+    seeds = truth[:, None] + rng.normal(0, 0.05, (32, 2))
+    mends = hand_made(0.6 * params + 0.4 * truth, seeds, params)  # mends part of size's mistakes
+    ranker = mends["agreement"]["ranker"]
+    assert ranker["kendall_tau_interval"][0] < mends["agreement"]["params"]["kendall_tau"]  # intervals overlap
+    line = verdict(mends)
+    margin = ranker["over_size"]["kendall_tau"]
+    assert line.startswith("trust:") and f"a difference of {margin['difference']:+.2f} [95% " in line
+    # A ranker no better than size, but not worse on every resample: "weak" only when ahead at all.
+    shuffled = params.copy()
+    shuffled[:4] = shuffled[[1, 0, 3, 2]]
+    assert verdict(hand_made(shuffled, seeds, params)).split(":")[0] in ("weak", "do not trust")
+
+
 def horizon_verdict(truth_seeds, long_scores, *, higher_is_better=True):
     """The verdict of a hand-made audit whose supernet knows the truth, with a horizon check."""
     from nas.audit_horizon import horizon_report

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from nas.rank_metrics import (agreement, band_tau, bootstrap_interval, budget_regret, cost_bands, gaussian_tau,
-                              kendall_tau, perfect_ranker_regret, perfect_ranker_tau, ranking_report, spearman, spearman_brown,
-                              top_k_recall)
+from nas.rank_metrics import (_band_tau_rows, agreement, band_tau, bootstrap_draws, bootstrap_interval, budget_regret,
+                              cost_bands, gaussian_tau, kendall_tau, margin_over_size, perfect_ranker_regret,
+                              perfect_ranker_tau, ranking_report, spearman, spearman_brown, top_k_recall)
 
 
 def test_kendall_and_spearman_on_hand_counted_cases():
@@ -179,6 +179,49 @@ def test_perfect_ranker_tau_is_undefined_without_positive_agreement():
     assert perfect_ranker_tau(1.0, 2) == pytest.approx(1.0)
 
 
+def test_band_tau_on_all_resamples_at_once_equals_band_tau_on_each():
+    rng = np.random.default_rng(3)
+    cost = rng.integers(0, 12, 20).astype(float)  # ties in cost: bands keep input order, as band_tau does
+    reference = rng.normal(size=20)
+    ranker = np.round(reference + rng.normal(0, 0.7, 20))  # ties in the scores
+    draws = bootstrap_draws(20, resamples=300, seed=4)
+    rows = _band_tau_rows(ranker[draws], reference[draws], cost[draws], 3)
+    each = [band_tau(ranker[d], reference[d], cost[d], bands=3)["mean"] for d in draws]
+    each = np.array([np.nan if t is None else t for t in each])
+    assert np.array_equal(np.isnan(rows), np.isnan(each)) and np.allclose(rows[~np.isnan(rows)], each[~np.isnan(each)])
+    constant = _band_tau_rows(np.ones((2, 6)), np.arange(12.0).reshape(2, 6), np.arange(12.0).reshape(2, 6), 2)
+    assert np.isnan(constant).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_paired_margin_over_size_tells_apart_what_separate_intervals_cannot(seed):
+    # The ranker mends part of size's mistakes: better on every resample, by a margin smaller than either
+    # tau's own interval is wide.
+    rng = np.random.default_rng(seed)
+    reference = rng.normal(size=32)
+    size = reference + rng.normal(0, 0.8, 32)
+    ranker = 0.6 * size + 0.4 * reference
+    low, _ = bootstrap_interval(kendall_tau, ranker, reference)
+    assert low < kendall_tau(size, reference)  # separate intervals: "not clearly"
+    margin = margin_over_size(ranker, reference, {"params": size}, size)["kendall_tau"]
+    assert margin["rival"] == "params" and margin["interval"][0] > 0
+    assert margin["difference"] == pytest.approx(kendall_tau(ranker, reference) - kendall_tau(size, reference))
+
+
+def test_the_margin_over_size_is_against_the_stronger_size_ranker_and_can_be_negative():
+    rng = np.random.default_rng(5)
+    reference = rng.normal(size=24)
+    cost = rng.permutation(24).astype(float)
+    strong, weak = reference + rng.normal(0, 0.3, 24), reference + rng.normal(0, 3, 24)
+    margins = margin_over_size(weak, reference, {"params": weak, "macs": strong}, cost, resamples=500)
+    assert margins["kendall_tau"]["rival"] == "macs" and margins["kendall_tau"]["interval"][1] < 0
+    assert margins["band_tau"]["rival"] == "macs" and margins["band_tau"]["difference"] < 0
+    itself = margin_over_size(strong, reference, {"macs": strong}, cost, resamples=100)
+    assert itself["kendall_tau"] == {"rival": "macs", "difference": 0.0, "interval": [0.0, 0.0]}
+    with pytest.raises(ValueError, match="no size ranker"):
+        margin_over_size(strong, reference, {}, cost)
+
+
 def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
     # bits per char: lower is better, and the bigger archs are better here.
     params = np.array([1, 2, 3, 4, 5, 6.0])
@@ -190,6 +233,8 @@ def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
     assert 0 < report["ranker"]["kendall_tau"] < 1
     assert report["ranker"]["top_2_recall"] == 0.5  # picks archs 2 and 5; the best two are 4 and 5
     assert set(report) == {"ranker", "params", "macs"}
+    assert report["ranker"]["over_size"]["kendall_tau"]["difference"] == pytest.approx(
+        report["ranker"]["kendall_tau"] - 1.0)  # size ranks these perfectly: the ranker is behind
     assert agreement([1, 2, 3], [1, 2, 3], resamples=10)["kendall_tau_interval"][0] == pytest.approx(1.0)
 
 
