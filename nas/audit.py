@@ -164,7 +164,7 @@ def _judgement(result: dict) -> str:
     sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
     # "Clearly better than size" is the paired bootstrap of the difference (`rank_metrics.margin_over_size`):
-    # both rankers scored on the same resampled archs, so the reference's noise they share cancels.
+    # the rankers scored on the same resampled archs, so what both taus owe to which archs were drawn cancels.
     margin = ranker.get("over_size", {}).get("kendall_tau", {})
     margin_low, margin_high = margin.get("interval", (None, None))
     reliable = result["ground_truth"].get("seed_mean_reliability_spearman")

@@ -20,8 +20,8 @@ latency). The statistics:
 - `perfect_ranker_regret`: the budget regret that same ranker is expected to show against the noisy seed
   mean (modelled: near-ties in the truth are decided by the reference's noise).
 - `margin_over_size`: what a ranker adds over sorting by size: its tau (whole range and within cost bands)
-  minus the strongest size ranker's, with a paired bootstrap interval (both scored on the same resampled
-  archs, so the reference's noise, shared by both, cancels).
+  minus the strongest size ranker's, with a paired bootstrap interval (all scored on the same resampled
+  archs, so the variation from which archs were drawn, shared by both taus, leaves the difference).
 - `ranking_report`: all of the above for one ranker against the reference, and the same for the trivial
   rankers (parameters, multiply-adds) on the same archs, so a table shows what the ranker adds over size.
 
@@ -319,59 +319,90 @@ def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, re
     return report
 
 
-def _band_tau_mean(a, b, cost, bands: int) -> float:
-    mean = band_tau(a, b, cost, bands=bands)["mean"]
-    return float("nan") if mean is None else mean
-
-
-def _band_tau_rows(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bands: int) -> np.ndarray:
-    """`band_tau(...)["mean"]` of each row triple of (resamples, archs) arrays, NaN where undefined. Equal-count
-    bands hold the same number of archs in every row, so each band is a fixed-width slice of the row's
-    cost order and `_kendall_tau_rows` scores it for all rows at once."""
+def _band_taus_rows(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kendall tau within each cost band for each row triple of (rows, archs) arrays: (rows, bands) taus, NaN
+    where undefined, and each band's pair count. Equal-count bands hold the same number of archs in every
+    row, so a band is a fixed-width slice of the row's cost order, scored for all rows at once."""
     order = np.argsort(cost, axis=1, kind="stable")
     band_of_place = np.arange(a.shape[1]) * bands // max(a.shape[1], 1)
-    total, weights = np.zeros(a.shape[0]), np.zeros(a.shape[0])
+    taus, pairs = np.full((a.shape[0], bands), np.nan), np.zeros(bands)
     for index in range(bands):
         members = order[:, band_of_place == index]
         size = members.shape[1]
-        tau = (_kendall_tau_rows(np.take_along_axis(a, members, 1), np.take_along_axis(b, members, 1))
-               if size >= 2 else np.full(a.shape[0], np.nan))
-        weight = np.where(np.isnan(tau), 0.0, size * (size - 1) / 2)
-        total += np.nan_to_num(tau) * weight
-        weights += weight
+        pairs[index] = size * (size - 1) / 2
+        if size < 2:
+            continue
+        chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // (size * size))
+        for start in range(0, a.shape[0], chunk):
+            rows = members[start:start + chunk]
+            taus[start:start + chunk, index] = _kendall_tau_rows(np.take_along_axis(a[start:start + chunk], rows, 1),
+                                                                 np.take_along_axis(b[start:start + chunk], rows, 1))
+    return taus, pairs
+
+
+def _weighted_band_mean(taus: np.ndarray, pairs: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """Per row, the pair-weighted mean of the band taus where `counted` (NaN where no band counts)."""
+    weights = np.where(counted, pairs, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weights > 0, total / weights, np.nan)
+        return np.where(weights.sum(axis=1) > 0, (np.nan_to_num(taus) * weights).sum(axis=1) / weights.sum(axis=1),
+                        np.nan)
+
+
+def _band_tau_rows(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bands: int) -> np.ndarray:
+    """`band_tau(...)["mean"]` of each row triple, NaN where undefined."""
+    taus, pairs = _band_taus_rows(a, b, cost, bands)
+    return _weighted_band_mean(taus, pairs, ~np.isnan(taus))
+
+
+def _tau_margin_rows(ranker: np.ndarray, rivals: list, reference: np.ndarray, cost: np.ndarray, bands: int) -> np.ndarray:
+    del cost, bands  # the whole range: no bands
+    best_rival = np.fmax.reduce(np.stack([_kendall_tau_rows(r, reference) for r in rivals]), axis=0)
+    return _kendall_tau_rows(ranker, reference) - best_rival
+
+
+def _band_margin_rows(ranker: np.ndarray, rivals: list, reference: np.ndarray, cost: np.ndarray, bands: int) -> np.ndarray:
+    # Only bands where every ranker has a tau count, so both means cover the same archs.
+    taus, pairs = _band_taus_rows(ranker, reference, cost, bands)
+    rival_taus = [_band_taus_rows(r, reference, cost, bands)[0] for r in rivals]
+    common = ~np.isnan(taus) & np.logical_and.reduce([~np.isnan(t) for t in rival_taus])
+    best_rival = np.fmax.reduce(np.stack([_weighted_band_mean(t, pairs, common) for t in rival_taus]), axis=0)
+    return _weighted_band_mean(taus, pairs, common) - best_rival
 
 
 def margin_over_size(predicted, reference, sizes: dict, cost, *, bands: int = 3, resamples: int = 2000,
                      level: float = 0.95, seed: int = 0) -> dict:
     """The ranker's Kendall tau minus the best size ranker's, over the whole range and within cost bands.
 
-    `sizes` maps a size ranker's name to its values (bigger ranked better); for each statistic the rival is
-    the size ranker that scores best on it. The interval is a paired bootstrap: every resample of archs
-    scores the ranker and its rival together (bands recut on the resample's costs), so the difference is
-    "clearly above size" when its lower end is above 0, a test two overlapping separate intervals cannot
-    make. {"kendall_tau" | "band_tau": {"rival", "difference", "interval"}}; None values where undefined.
+    `sizes` maps a size ranker's name to its values (bigger ranked better). The interval is a paired
+    bootstrap over archs: every resample scores the ranker and the size rankers on the same archs (bands
+    recut on the resample's costs) and takes the difference from the best size ranker on that resample, so
+    the variation both taus share from which archs were drawn leaves the difference; "clearly above size"
+    is a lower end above 0, which two overlapping separate intervals cannot show. (The reference's seed
+    noise is held fixed, as in every interval here; the ground truth's reliability speaks to it.) Band
+    means count only bands where every ranker has a tau. `rival` names the best size ranker on all archs.
+    {"kendall_tau" | "band_tau": {"rival", "difference", "interval"}}; None where undefined (a ranker with a
+    NaN score has no margin: the archs it failed on would leave the comparison unpaired).
     """
     predicted, reference = _pair(predicted, reference)
     cost = np.asarray(cost, float).ravel()
     if not sizes:
         raise ValueError("margin_over_size: no size ranker given (params or multiply-adds)")
+    rivals = {name: _pair(values, reference)[0] for name, values in sizes.items()}
     draws = bootstrap_draws(predicted.size, resamples=resamples, seed=seed)
-    statistics = {
-        "kendall_tau": (kendall_tau, lambda a: resampled(kendall_tau, a, reference, draws)),
-        "band_tau": (lambda a, b: _band_tau_mean(a, b, cost, bands),
-                     lambda a: _band_tau_rows(a[draws], reference[draws], cost[draws], bands)),
-    }
+    alone = {"kendall_tau": lambda values: _kendall_tau_rows(values[None], reference[None])[0],
+             "band_tau": lambda values: _band_tau_rows(values[None], reference[None], cost[None], bands)[0]}
     margins = {}
-    for name, (statistic, on_resamples) in statistics.items():
-        rivals = {rival: np.asarray(values, float).ravel() for rival, values in sizes.items()}
-        scored = {rival: statistic(values, reference) for rival, values in rivals.items()}
+    for name, margin_rows in (("kendall_tau", _tau_margin_rows), ("band_tau", _band_margin_rows)):
+        scored = {rival: alone[name](values) for rival, values in rivals.items()}
         defined = {rival: t for rival, t in scored.items() if math.isfinite(t)}
-        rival = max(defined, key=defined.get) if defined else next(iter(rivals))
-        difference = statistic(predicted, reference) - scored[rival]
-        low, high = percentile_interval(on_resamples(predicted) - on_resamples(rivals[rival]), level)
-        margins[name] = {"rival": rival, "difference": finite_or_none(difference),
+        difference = float(margin_rows(predicted[None], [v[None] for v in rivals.values()], reference[None],
+                                       cost[None], bands)[0]) if np.isfinite(predicted).all() else float("nan")
+        low = high = float("nan")
+        if math.isfinite(difference):
+            low, high = percentile_interval(margin_rows(predicted[draws], [v[draws] for v in rivals.values()],
+                                                        reference[draws], cost[draws], bands), level)
+        margins[name] = {"rival": max(defined, key=defined.get) if defined else next(iter(rivals)),
+                         "difference": finite_or_none(difference),
                          "interval": [finite_or_none(low), finite_or_none(high)]}
     return margins
 

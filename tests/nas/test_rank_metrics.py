@@ -205,6 +205,10 @@ def test_the_paired_margin_over_size_tells_apart_what_separate_intervals_cannot(
     assert low < kendall_tau(size, reference)  # separate intervals: "not clearly"
     margin = margin_over_size(ranker, reference, {"params": size}, size)["kendall_tau"]
     assert margin["rival"] == "params" and margin["interval"][0] > 0
+    # Against two size rankers the difference is from the better one on each resample, so an equal rival
+    # beside a weak one leaves a margin of exactly 0.
+    tied = margin_over_size(ranker, reference, {"params": reference + rng.normal(0, 3, 32), "macs": ranker}, size)
+    assert tied["kendall_tau"]["rival"] == "macs" and tied["kendall_tau"]["interval"] == [0.0, 0.0]
     assert margin["difference"] == pytest.approx(kendall_tau(ranker, reference) - kendall_tau(size, reference))
 
 
@@ -218,6 +222,11 @@ def test_the_margin_over_size_is_against_the_stronger_size_ranker_and_can_be_neg
     assert margins["band_tau"]["rival"] == "macs" and margins["band_tau"]["difference"] < 0
     itself = margin_over_size(strong, reference, {"macs": strong}, cost, resamples=100)
     assert itself["kendall_tau"] == {"rival": "macs", "difference": 0.0, "interval": [0.0, 0.0]}
+    assert itself["band_tau"] == {"rival": "macs", "difference": 0.0, "interval": [0.0, 0.0]}
+    failed = strong.copy()
+    failed[3] = np.nan  # a ranker that failed on an arch has no margin, not one over the archs left
+    for margin in margin_over_size(failed, reference, {"macs": weak}, cost, resamples=100).values():
+        assert margin["difference"] is None and margin["interval"] == [None, None]
     with pytest.raises(ValueError, match="no size ranker"):
         margin_over_size(strong, reference, {}, cost)
 
