@@ -17,3 +17,13 @@ KD='"sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0'
 {\"name\":\"sandwich-no-smallest-kd-x6\",$KD,\"steps_factor\":6},{\"name\":\"sandwich-no-smallest-kd-x6-seed1\",$KD,\"steps_factor\":6,\"seed\":1},
 {\"name\":\"sandwich-no-smallest-kd-x12\",$KD,\"steps_factor\":12},
 {\"name\":\"sandwich-no-smallest-x6\",\"sandwich_smallest\":false,\"steps_factor\":6}]"
+
+# gt8000-results.json / gt8000-table.md / gt8000-scatter.png: every variant above re-scored from its saved inherited
+# scores (trains nothing) against the same 32 archs trained alone for 8000 steps instead of 2000
+# (../ground-truth-mlp-8000/, its directory rebuilt from the committed scores, trains nothing either):
+GT8=${GT8:-/root/weft-runs/gt-mlp-8000}
+.venv/bin/nas experiment ground_truth --run $GT8 --option space=mlp --option steps=8000 \
+    --option import_from=experiments/results/ground-truth-mlp-8000/results.json
+.venv/bin/nas experiment supernet_ranking --run ${RUN8:-/root/weft-runs/sr-mlp-8000} --option ground_truth=$GT8 \
+    --option 'variants=[]' --option 'rescore_from=["experiments/results/supernet-ranking-mlp/results.json"]'
+for f in results.json table.md scatter.png; do cp ${RUN8:-/root/weft-runs/sr-mlp-8000}/$f experiments/results/supernet-ranking-mlp/gt8000-$f; done
