@@ -181,8 +181,15 @@ def _judgement(result: dict) -> str:
     unit = "MACs" if result["cost"] == "macs" else "params"
     good_bands = [f"{lo:,.0f}-{hi:,.0f} {unit}" for t, (lo, hi) in zip(per_band, result["bands"])
                   if t is not None and t >= TRUSTED_BAND_TAU]
-    bands = (f"; within cost bands it ranks well in {', '.join(good_bands)}" if good_bands
-             else "; within no cost band does it rank well (band tau < 0.5)")
+    # Within bands, where a budgeted search decides and size says least: the same paired test, then where
+    # the supernet's own band tau is usable at all.
+    band_margin = ranker.get("over_size", {}).get("band_tau", {})
+    band_low, band_high = band_margin.get("interval", (None, None))
+    clearly = "clearly better than size there" if band_low is not None and band_low > 0 else "not clearly better than size there"
+    bands = (f"; within cost bands tau {fmt(ranker.get('band_tau', {}).get('mean'))}, "
+             f"{signed(band_margin.get('difference'))} [95% {signed(band_low)}, {signed(band_high)}] over size ({clearly})"
+             + (f"; it ranks well (band tau >= {TRUSTED_BAND_TAU}) in {', '.join(good_bands)}" if good_bands
+                else f"; it ranks well (band tau >= {TRUSTED_BAND_TAU}) in no cost band"))
     if tau is None or not np.isfinite(size_tau) or margin_low is None:
         return f"inconclusive: the rankings are undefined (ties) ({measured})"
     if margin_low > 0:
