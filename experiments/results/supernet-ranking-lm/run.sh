@@ -22,6 +22,11 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-kd --option ground_truth=$GT \
 #       --option 'variants=[{"name":"cost-stratified-no-smallest-kd","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0},{"name":"cost-stratified-no-smallest-kd-x4","sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0,"steps_factor":4}]'
 
+# uniform-results.json / uniform-table.md / uniform-scatter.png: no static endpoint at all, 2 uniform subnets per
+# step at 4x steps (the subnet passes of cost-stratified-no-smallest-x4; ~50 CPU-minutes), in its own run directory:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-uniform --option ground_truth=$GT \
+#       --option 'variants=[{"name":"uniform-r2-x4","sampling":"uniform","num_archs":2,"steps_factor":4}]'
+
 # all-results.json / all-table.md / all-scatter.png: every variant above in one table, re-scored from the saved
 # inherited scores (trains nothing) against the ground truth with four seeds (seed 2 added at stop 28, seed 3 at
 # stop 29: 32 more trainings each, two workers sharing the directory), with the perfect ranker's tau (the
@@ -30,4 +35,4 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #       --option 'seeds=[0,1,2,3]' --option import_from=experiments/results/ground-truth-lm/results.json
 #   R=experiments/results/supernet-ranking-lm
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4seeds --option ground_truth=/root/weft-runs/gt-lm \
-#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\"]"
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\"]"
