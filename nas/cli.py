@@ -133,8 +133,12 @@ def experiment(name, run_path, options, quiet):
     run_dir = Path(run_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     results = module.run(config, run_dir, progress=not quiet)
-    click.echo(json.dumps({k: v for k, v in results.items() if not isinstance(v, (list, dict))} or results,
-                          default=float))
+    # One line: where the results are and the top-level figures; the tables and per-arch lists stay in the
+    # run directory's files (every experiment writes results.json) rather than flooding the terminal.
+    written = sorted(path.name for path in run_dir.iterdir()
+                     if path.is_file() and path.suffix in (".json", ".md", ".png") and not path.name.startswith("."))
+    click.echo(json.dumps({"run": str(run_dir), "wrote": written,
+                           **{k: v for k, v in results.items() if not isinstance(v, (list, dict))}}, default=float))
 
 
 @main.command(help="Export subnets of a trained run as standalone model directories: given archs, or the "

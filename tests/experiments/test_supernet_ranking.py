@@ -43,6 +43,21 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
 
 
+def test_the_command_prints_one_line_naming_the_run_and_its_files_not_the_results(truth, tmp_path):
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    result = CliRunner().invoke(main, ["experiment", "supernet_ranking", "--run", str(tmp_path / "run"), "--quiet",
+                                       "--option", f"ground_truth={json.dumps(str(truth))}", "--option", "variants=[]"])
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.strip().splitlines()
+    printed = json.loads(line)
+    assert printed["run"] == str(tmp_path / "run") and {"results.json", "table.md"} <= set(printed["wrote"])
+    assert "size_rankers" not in printed and len(line) < 500  # the figures are in results.json, not on the terminal
+    assert "size_rankers" in json.loads((tmp_path / "run" / "results.json").read_text())
+
+
 def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_training(truth, tmp_path):
     gt = json.loads((truth / "results.json").read_text())
     archs, means = [row["arch"] for row in gt["archs"]], [row["mean"] for row in gt["archs"]]
