@@ -37,7 +37,7 @@ from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import kendall_tau, ranking_report, spearman
+from nas.rank_metrics import kendall_tau, ranking_report, size_rankers, spearman
 from nas.errors import ConfigError
 from nas.train.config import SUPERNETS, TrainConfig, saved_settings
 
@@ -151,8 +151,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     results = {"config": dataclasses.asdict(config), "space_options": options, "split_decision": split_decision,
                "score": key, "cost": cost_name, "budget": budget, "archs": [a.to_string() for a in archs],
                "standalone": standalone.tolist(), "costs": cost.tolist(), **sizes,
-               "size_rankers": {k: v for k, v in ranking_report(standalone, standalone, higher_is_better=not text,
-                                                                **sizes).items() if k != "ranker"},
+               "size_rankers": size_rankers(standalone, higher_is_better=not text, **sizes),
                "variants": []}
     for (kind, experts), name in zip(variants, config.variants):
         train = TrainConfig(steps=config.supernet_steps, sampling="sandwich", num_random=1,

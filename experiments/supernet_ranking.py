@@ -32,7 +32,7 @@ from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.inherited_scores import score_archs
-from nas.rank_metrics import ranking_report
+from nas.rank_metrics import ranking_report, signed, size_rankers
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
@@ -164,9 +164,8 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "perfect_ranker_tau": truth["reliability"].get("perfect_ranker_tau"),
         "perfect_ranker_regret": truth["reliability"].get("perfect_ranker_regret"),
         "arch_strings": [row["arch"] for row in truth["archs"]]},
-        "size_rankers": {k: v for k, v in ranking_report(reference, reference, higher_is_better=not text,
-                                                         params=params, macs=macs, bands=config.bands).items()
-                         if k != "ranker"},
+        "size_rankers": size_rankers(reference, higher_is_better=not text, params=params, macs=macs,
+                                     bands=config.bands),
         "variants": []}
     trained = {variant_overrides(variant)[0] for variant in config.variants}
     for saved in rescore_variants(config.rescore_from, truth):
@@ -262,9 +261,8 @@ def _margin(report: dict, statistic: str) -> str:
     margin = report.get("over_size", {}).get(statistic)
     if margin is None:
         return "-"
-    signed = lambda value: "n/a" if value is None else f"{value:+.3f}"  # noqa: E731
     low, high = margin["interval"]
-    return f"{signed(margin['difference'])} [{signed(low)}, {signed(high)}]"
+    return f"{signed(margin['difference'], 3)} [{signed(low, 3)}, {signed(high, 3)}]"
 
 
 def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:

@@ -34,7 +34,7 @@ from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError
-from nas.rank_metrics import cost_bands, ranking_report, two_decimals
+from nas.rank_metrics import cost_bands, ranking_report, signed, two_decimals
 from nas.run_dir import RunDir
 from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
 from nas.stratified import stratified_archs
@@ -165,11 +165,11 @@ def _judgement(result: dict) -> str:
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
     # "Clearly better than size" is the paired bootstrap of the difference (`rank_metrics.margin_over_size`):
     # the rankers scored on the same resampled archs, so what both taus owe to which archs were drawn cancels.
-    margin = ranker.get("over_size", {}).get("kendall_tau", {})
+    over_size = ranker.get("over_size", {})
+    margin = over_size.get("kendall_tau", {})
     margin_low, margin_high = margin.get("interval", (None, None))
     reliable = result["ground_truth"].get("seed_mean_reliability_spearman")
     fmt = two_decimals
-    signed = lambda value: "n/a" if value is None else f"{value:+.2f}"  # noqa: E731
     ceiling = result["ground_truth"].get("perfect_ranker_tau")
     measured = (f"tau {fmt(tau)} [95% {fmt(low)}, {fmt(high)}] vs size alone {fmt(size_tau)}, a difference of "
                 f"{signed(margin.get('difference'))} [95% {signed(margin_low)}, {signed(margin_high)}]; ground-truth "
@@ -183,7 +183,7 @@ def _judgement(result: dict) -> str:
                   if t is not None and t >= TRUSTED_BAND_TAU]
     # Within bands, where a budgeted search decides and size says least: the same paired test, then where
     # the supernet's own band tau is usable at all.
-    band_margin = ranker.get("over_size", {}).get("band_tau", {})
+    band_margin = over_size.get("band_tau", {})
     band_low, band_high = band_margin.get("interval", (None, None))
     clearly = "clearly better than size there" if band_low is not None and band_low > 0 else "not clearly better than size there"
     bands = (f"; within cost bands tau {fmt(ranker.get('band_tau', {}).get('mean'))}, "

@@ -303,6 +303,11 @@ def two_decimals(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
+def signed(value: float | None, digits: int = 2) -> str:
+    """A difference as reports print it, with its sign: "n/a" when undefined."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.{digits}f}"
+
+
 def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, resamples: int = 2000,
               seed: int = 0) -> dict:
     """Every statistic of one ranker (`predicted`, higher = ranked better) against `reference` (same)."""
@@ -407,6 +412,17 @@ def margin_over_size(predicted, reference, sizes: dict, cost, *, bands: int = 3,
     return margins
 
 
+def size_rankers(reference, *, higher_is_better: bool, params=None, macs=None, bands: int = 3, k: int = 5,
+                 resamples: int = 2000, seed: int = 0) -> dict:
+    """`agreement` of the trivial rankers (parameters, multiply-adds: bigger ranked better) with `reference`,
+    as `ranking_report` reports them: {"params": ..., "macs": ...} (absent keys: not given)."""
+    reference = (1.0 if higher_is_better else -1.0) * np.asarray(reference, float)
+    cost = macs if macs is not None else params
+    return {name: agreement(np.asarray(size, float), reference, cost=cost, bands=bands, k=k, resamples=resamples,
+                            seed=seed)
+            for name, size in (("params", params), ("macs", macs)) if size is not None}
+
+
 def ranking_report(scores, reference, *, higher_is_better: bool, params=None, macs=None, bands: int = 3,
                    k: int = 5, resamples: int = 2000, seed: int = 0) -> dict:
     """`agreement` of the ranker's `scores` with `reference`, beside the trivial rankers on the same archs.
@@ -416,19 +432,18 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     when given, else by parameters. Regrets are in the reference's unit, positive = worse than the best
     (for a lower-is-better score they are reported in that unit too, e.g. bits per char lost). The ranker's
     report has `over_size` (`margin_over_size`) when a size is given. Returns {"ranker": ..., "params": ...,
-    "macs": ...} (absent keys: not given).
+    "macs": ...} (absent keys: not given); `size_rankers` alone where only the size rows are wanted.
     """
     sign = 1.0 if higher_is_better else -1.0
-    reference = sign * np.asarray(reference, float)
+    reference_up = sign * np.asarray(reference, float)
     cost = macs if macs is not None else params
     predicted = sign * np.asarray(scores, float)
-    report = {"ranker": agreement(predicted, reference, cost=cost, bands=bands, k=k, resamples=resamples, seed=seed)}
+    report = {"ranker": agreement(predicted, reference_up, cost=cost, bands=bands, k=k, resamples=resamples,
+                                  seed=seed)}
     sizes = {name: size for name, size in (("params", params), ("macs", macs)) if size is not None}
     if sizes:
-        report["ranker"]["over_size"] = margin_over_size(predicted, reference, sizes, cost, bands=bands,
+        report["ranker"]["over_size"] = margin_over_size(predicted, reference_up, sizes, cost, bands=bands,
                                                          resamples=resamples, seed=seed)
-    for name, size in (("params", params), ("macs", macs)):
-        if size is not None:
-            report[name] = agreement(np.asarray(size, float), reference, cost=cost, bands=bands, k=k,
-                                     resamples=resamples, seed=seed)
+    report.update(size_rankers(reference, higher_is_better=higher_is_better, params=params, macs=macs, bands=bands,
+                               k=k, resamples=resamples, seed=seed))
     return report

@@ -20,7 +20,7 @@ from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
 from nas.rank_metrics import (bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
-                              perfect_ranker_regret, perfect_ranker_tau, ranking_report, spearman, spearman_brown)
+                              perfect_ranker_regret, perfect_ranker_tau, size_rankers, spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 
@@ -143,9 +143,8 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
     mean_tau = float(np.mean([p["kendall_tau"] for p in pairs]))
     seed_mean = table.mean(axis=1)
     macs = [r["macs"] for r in complete]
-    sizes = ranking_report(seed_mean, seed_mean, higher_is_better=higher_is_better,
-                           params=[r["params"] for r in complete], macs=None if None in macs else macs,
-                           resamples=resamples)
+    sizes = size_rankers(seed_mean, higher_is_better=higher_is_better, params=[r["params"] for r in complete],
+                         macs=None if None in macs else macs, resamples=resamples)
     report.update({
         "pairs": pairs, "mean_pair_kendall_tau": mean_tau,
         "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
@@ -161,6 +160,6 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         # One seed's spread around its arch's mean (unbiased over the seeds) against the archs' spread.
         "seed_noise_std": float(np.sqrt(np.mean(table.var(axis=1, ddof=1)))),
         "arch_spread_std": float(seed_mean.std(ddof=1)),
-        "size_rankers": {name: sizes[name] for name in ("params", "macs") if name in sizes},
+        "size_rankers": sizes,
     })
     return report
