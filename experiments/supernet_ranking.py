@@ -13,7 +13,12 @@ quantiles of the archs' multiply-adds), the training cost (steps, subnet passes,
 same statistics for the size rankers (parameters, multiply-adds) on the same archs.
 
 A variant is a name of `VARIANTS` or an object {"name": ..., TrainConfig fields..., "steps_factor": k}
-whose fields override the baseline (sandwich rule, one random subnet, `steps` steps).
+whose fields override the baseline (sandwich rule, one random subnet, `steps` steps). Its scoring fields
+(`SCORING_FIELDS`) change how archs are scored, not trained: "finetune_steps": F scores each arch after F
+steps of stand-alone fine-tuning from the supernet's weights (`nas.finetuned_scores`; "finetune_learning_rate"
+optional), and "supernet_of": NAME scores the supernet of an earlier variant NAME instead of training one (so
+{"name": "x4-ft200", "supernet_of": "x4", "finetune_steps": 200} re-ranks x4's supernet). The fine-tune's
+subnet passes (archs x F) count in the variant's training cost.
 Writes results.json, table.md and scatter.png after every variant.
 """
 from __future__ import annotations
@@ -31,6 +36,7 @@ from nas.atomic_write import write_json_atomically
 from nas.config import from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
+from nas.finetuned_scores import finetuned_scores
 from nas.inherited_scores import score_archs
 from nas.rank_metrics import ranking_report, signed, size_rankers
 from nas.train.child import train_in_child
@@ -78,11 +84,31 @@ class Config:
             raise ConfigError("supernet_ranking: give --option ground_truth=DIR (a finished ground_truth experiment)")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"supernet_ranking: steps must be >= 1, got {self.steps}")
+        earlier = []
         for variant in self.variants:
-            variant_overrides(variant)
+            name, overrides = variant_overrides(variant)
+            source = overrides.get("supernet_of")
+            if source is not None and source not in earlier:
+                raise ConfigError(f"supernet_ranking: variant {name!r}: supernet_of {source!r} names no earlier "
+                                  f"variant; earlier ones: {', '.join(earlier) or 'none'}")
+            if source is not None and set(overrides) - set(SCORING_FIELDS):
+                raise ConfigError(f"supernet_ranking: variant {name!r} scores {source!r}'s supernet, so it sets no "
+                                  f"training field (it set {', '.join(sorted(set(overrides) - set(SCORING_FIELDS)))})")
+            steps = overrides.get("finetune_steps")
+            if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+                raise ConfigError(f"supernet_ranking: variant {name!r}: finetune_steps must be an integer >= 1, "
+                                  f"got {steps!r}")
+            if "finetune_learning_rate" in overrides and steps is None:
+                raise ConfigError(f"supernet_ranking: variant {name!r} sets finetune_learning_rate without "
+                                  "finetune_steps")
+            earlier.append(name)
         if isinstance(self.rescore_from, str) or not all(isinstance(p, str) for p in self.rescore_from):
             raise ConfigError(f"supernet_ranking: rescore_from is a list of results.json paths, got "
                               f"{self.rescore_from!r}")
+
+
+# How a variant's archs are scored, not how its supernet trains (see the module docstring).
+SCORING_FIELDS = ("finetune_steps", "finetune_learning_rate", "supernet_of")
 
 
 def variant_overrides(variant) -> tuple[str, dict]:
@@ -94,7 +120,7 @@ def variant_overrides(variant) -> tuple[str, dict]:
     if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
         raise ConfigError(f"supernet_ranking: a variant is a name or an object with a \"name\", got {variant!r}")
     overrides = {k: v for k, v in variant.items() if k != "name"}
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)} - {"steps_factor"}
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)} - {"steps_factor", *SCORING_FIELDS}
     if unknown:
         raise ConfigError(f"supernet_ranking: variant {variant['name']!r} sets unknown field(s) "
                           f"{', '.join(sorted(unknown))}")
@@ -176,11 +202,21 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
                                                                   "wall_seconds", "inherited")},
                                         "rescored_from": saved["rescored_from"], **report})
     write_outputs(run_dir, results, reference)
+    training_of = {}  # variant name -> the training overrides its supernet was trained with
     for variant in config.variants:
         name, overrides = variant_overrides(variant)
-        training = supernet_config(truth, overrides, steps, config.seed)
-        path = run_dir / f"supernet-{name}"
+        scoring = {k: overrides[k] for k in SCORING_FIELDS if k in overrides}
+        source = scoring.get("supernet_of", name)
+        training_overrides = training_of.get(source, {k: v for k, v in overrides.items() if k not in SCORING_FIELDS})
+        training_of[name] = training_overrides
+        training = supernet_config(truth, training_overrides, steps, config.seed)
+        path = run_dir / f"supernet-{source}"
         if not (path / "summary.json").exists():
+            if source != name:
+                results["variants"].append({"variant": name, "overrides": overrides,
+                                            "error": f"the supernet of {source!r} did not finish"})
+                write_outputs(run_dir, results, reference)
+                continue
             if progress:
                 print(f"supernet_ranking: training {name} ({training.steps} steps)", flush=True)
             started = time.monotonic()
@@ -194,14 +230,28 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
                 write_outputs(run_dir, results, reference)
                 continue
             (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
-        inherited = score_archs(path, vectors, split="test", metric="bits_per_char" if text else "accuracy")
+        metric = "bits_per_char" if text else "accuracy"
+        passes = training.steps * subnet_passes(training)
+        wall = json.loads((path / "wall_seconds.json").read_text()) if (path / "wall_seconds.json").exists() else None
+        finetune = None
+        if "finetune_steps" in scoring:
+            if progress:
+                print(f"supernet_ranking: {name}: fine-tuning each arch {scoring['finetune_steps']} steps", flush=True)
+            tuned = finetuned_scores(path, vectors, steps=scoring["finetune_steps"],
+                                     learning_rate=scoring.get("finetune_learning_rate"), split="test", metric=metric,
+                                     progress=progress)
+            inherited = tuned["scores"]
+            finetune = {"steps": scoring["finetune_steps"], "learning_rate": tuned["learning_rate"],
+                        "subnet_passes": len(vectors) * scoring["finetune_steps"], "wall_seconds": tuned["seconds"]}
+            passes += finetune["subnet_passes"]
+            wall = None if wall is None else wall + tuned["seconds"]
+        else:
+            inherited = score_archs(path, vectors, split="test", metric=metric)
         report = ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
                                 bands=config.bands)["ranker"]
         results["variants"].append({
-            "variant": name, "overrides": overrides, "steps": training.steps,
-            "subnet_passes": training.steps * subnet_passes(training),
-            "wall_seconds": json.loads((path / "wall_seconds.json").read_text())
-            if (path / "wall_seconds.json").exists() else None,
+            "variant": name, "overrides": overrides, "steps": training.steps, "subnet_passes": passes,
+            "wall_seconds": wall, **({"finetune": finetune} if finetune else {}),
             "inherited": inherited.tolist(), **report})
         write_outputs(run_dir, results, reference)
     return results

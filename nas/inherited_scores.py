@@ -16,6 +16,49 @@ from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
 
 
+def check_metric(metric: str, caller: str) -> None:
+    if metric not in ("accuracy", "bits_per_char"):
+        raise ValueError(f"{caller}: metric must be accuracy or bits_per_char, got {metric!r}")
+
+
+def arch_key(vector) -> str:
+    return ",".join(map(str, vector))
+
+
+def make_scorer(session, *, metric: str, execution: str = "masked"):
+    """(params, stats, arch_vectors [n, D]) -> `metric` of each arch on the session's test or validation split
+    (`split` picked per call), BN recalibrated on the session's first `calibration_images` training inputs;
+    one compile per chunk size."""
+    check_metric(metric, "make_scorer")
+    if metric == "bits_per_char":
+        from nas.evaluate_text import make_batched_next_token_scorer
+        text_scorer = make_batched_next_token_scorer(session.graphdef, session.space, execution=execution)
+        scorer = lambda *args: text_scorer(*args)[metric]  # noqa: E731
+    else:
+        scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
+    calibration = session.dataset.train.inputs[:session.config.calibration_images]
+    batches = {}
+
+    def score(params, stats, vectors, split: str):
+        if split not in batches:
+            data = getattr(session.dataset, split)
+            batches[split] = fixed_batches(data.inputs, data.labels, session.config.eval_batch_size)
+        return np.asarray(jax.device_get(scorer(params, stats, calibration, batches[split], vectors))).tolist()
+    return score
+
+
+def score_with(scorer, params, stats, vectors: np.ndarray, *, split: str, chunk: int = 8) -> list[float]:
+    """`scorer` (`make_scorer`) of each arch (int32 [n, D]) in fixed-size chunks (one compile for all); not
+    cached."""
+    todo = np.asarray(vectors)
+    pad = (-len(todo)) % chunk
+    padded = np.concatenate([todo, np.repeat(todo[:1], pad, axis=0)])
+    scores = []
+    for start in range(0, len(padded), chunk):
+        scores.extend(scorer(params, stats, padded[start:start + chunk], split))
+    return scores[:len(todo)]
+
+
 def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", execution: str = "masked",
                 chunk: int = 8, metric: str = "accuracy") -> np.ndarray:
     """`metric` on `split` of each arch (int32 [n, D]) with the run's weights, BN recalibrated.
@@ -24,30 +67,15 @@ def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", executi
     Cached in the run directory (`scores-<split>.json`, `scores-<split>-<metric>.json` for
     other metrics; keyed by arch), so a repeated experiment does not score again.
     """
-    if metric not in ("accuracy", "bits_per_char"):
-        raise ValueError(f"score_archs: metric must be accuracy or bits_per_char, got {metric!r}")
+    check_metric(metric, "score_archs")
     cache_file = path / (f"scores-{split}.json" if metric == "accuracy" else f"scores-{split}-{metric}.json")
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    keys = [",".join(map(str, v)) for v in np.asarray(vectors)]
+    keys = [arch_key(v) for v in np.asarray(vectors)]
     missing = [i for i, key in enumerate(keys) if key not in cache]
     if missing:
         session, state = restore_trained(RunDir.open(path))
-        data = getattr(session.dataset, split)
-        if metric == "bits_per_char":
-            from nas.evaluate_text import make_batched_next_token_scorer
-            text_scorer = make_batched_next_token_scorer(session.graphdef, session.space, execution=execution)
-            scorer = lambda *args: text_scorer(*args)[metric]  # noqa: E731
-        else:
-            scorer = make_batched_scorer(session.graphdef, session.space, execution=execution)
-        calibration = session.dataset.train.inputs[:session.config.calibration_images]
-        batches = fixed_batches(data.inputs, data.labels, session.config.eval_batch_size)
-        todo = np.asarray(vectors)[missing]
-        pad = (-len(todo)) % chunk  # fixed-size chunks: one compile for all of them
-        padded = np.concatenate([todo, np.repeat(todo[:1], pad, axis=0)])
-        scores = []
-        for start in range(0, len(padded), chunk):
-            scores.extend(np.asarray(jax.device_get(
-                scorer(state.params, state.stats, calibration, batches, padded[start:start + chunk]))).tolist())
+        scores = score_with(make_scorer(session, metric=metric, execution=execution), state.params, state.stats,
+                            np.asarray(vectors)[missing], split=split, chunk=chunk)
         for index, score in zip(missing, scores):
             cache[keys[index]] = score
         cache_file.write_text(json.dumps(cache, indent=1))

@@ -43,6 +43,19 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
 
 
+def test_a_variant_can_rank_another_variants_supernet_after_fine_tuning_each_arch(truth, tmp_path):
+    config = supernet_ranking.Config(ground_truth=str(truth), steps=8, isolate=False, variants=(
+        "sandwich", {"name": "sandwich-ft3", "supernet_of": "sandwich", "finetune_steps": 3}))
+    results = supernet_ranking.run(config, tmp_path, progress=False)
+    plain, tuned = results["variants"]
+    assert sorted(p.name for p in tmp_path.glob("supernet-*")) == ["supernet-sandwich"]  # trained once
+    assert tuned["steps"] == plain["steps"] and tuned["subnet_passes"] == plain["subnet_passes"] + 4 * 3
+    assert tuned["finetune"]["steps"] == 3 and tuned["finetune"]["subnet_passes"] == 12
+    assert tuned["inherited"] != plain["inherited"]
+    assert tuned["overrides"] == {"supernet_of": "sandwich", "finetune_steps": 3}
+    assert "| sandwich-ft3 |" in (tmp_path / "table.md").read_text()
+
+
 def test_the_command_prints_one_line_naming_the_run_and_its_files_not_the_results(truth, tmp_path):
     from click.testing import CliRunner
 
@@ -120,6 +133,16 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
         supernet_ranking.Config(ground_truth="x", variants=("bogus",)).check()
     with pytest.raises(ConfigError, match=r"unknown field\(s\) num_randoms"):
         supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "num_randoms": 2},)).check()
+    with pytest.raises(ConfigError, match="supernet_of 'b' names no earlier variant; earlier ones: a"):
+        supernet_ranking.Config(ground_truth="x", variants=({"name": "a"}, {"name": "c", "supernet_of": "b"},
+                                                            {"name": "b"})).check()
+    with pytest.raises(ConfigError, match="scores 'a''s supernet, so it sets no training field"):
+        supernet_ranking.Config(ground_truth="x", variants=({"name": "a"}, {"name": "c", "supernet_of": "a",
+                                                                            "num_random": 2})).check()
+    with pytest.raises(ConfigError, match="finetune_steps must be an integer >= 1, got 0"):
+        supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "finetune_steps": 0},)).check()
+    with pytest.raises(ConfigError, match="sets finetune_learning_rate without finetune_steps"):
+        supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "finetune_learning_rate": 0.1},)).check()
     with pytest.raises(ConfigError, match="holds no ground truth"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
     (tmp_path / "results.json").write_text(json.dumps({"config": {"seeds": [0, 1]}, "archs": [

@@ -36,3 +36,12 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   R=experiments/results/supernet-ranking-lm
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4seeds --option ground_truth=/root/weft-runs/gt-lm \
 #       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\"]"
+
+# ft-results.json / ft-table.md / ft-scatter.png: the distilled 4x supernet (cost-stratified-no-smallest-kd-x4 above,
+# its directory copied from /root/weft-runs/sr-lm-kd, so it is not trained again) scored two ways: inherited, and
+# after 200 steps of stand-alone fine-tuning of each arch from the shared weights (nas/finetuned_scores.py; AdamW
+# at 1e-3, a third of the supernet's rate; 32 archs x 200 = 6400 more subnet passes, ~35 CPU-minutes):
+#   mkdir -p /root/weft-runs/sr-lm-ft && cp -r /root/weft-runs/sr-lm-kd/supernet-cost-stratified-no-smallest-kd-x4 /root/weft-runs/sr-lm-ft/
+#   KD='"sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0'
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-ft --option ground_truth=$GT \
+#       --option "variants=[{\"name\":\"cost-stratified-no-smallest-kd-x4\",$KD,\"steps_factor\":4},{\"name\":\"cost-stratified-no-smallest-kd-x4-ft200\",\"supernet_of\":\"cost-stratified-no-smallest-kd-x4\",\"finetune_steps\":200}]"

@@ -1,0 +1,87 @@
+"""Fine-tuned scores: each arch's score after a short stand-alone fine-tune from a trained run's shared weights.
+
+An inherited score ranks archs by how well the shared weights serve each of them; the supernet gave each
+subnet only a share of its steps, so archs that need more of their own training are ranked low. A short
+fine-tune of each candidate alone (its exact sliced shapes, as `--sampling standalone` trains) before
+scoring is the usual remedy for a shortlist: it costs `steps` training steps per arch, so it re-ranks the
+few archs a decision is between (a ground truth's, a search's finalists), not a whole search.
+
+Each arch starts from the run's latest weights with a fresh optimiser of the run's kind (warm-up over a tenth
+of the steps, then cosine; learning rate a third of the run's unless given) and the run's batch size and data
+order; the fine-tuned weights are scored as `nas.inherited_scores` scores (BN recalibrated) and then dropped.
+Scores (and each arch's fine-tune wall seconds) are cached in the run directory per (steps, learning rate,
+split, metric), keyed by arch, and written after every arch, so an interrupted scoring resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nas import data as data_lib
+from nas.errors import ConfigError
+from nas.inherited_scores import arch_key, check_metric, make_scorer, score_with
+from nas.run_dir import RunDir
+from nas.train.loop import restore_trained, step_options
+from nas.train.optim import make_optimizer
+from nas.train.step import init_train_state, make_train_step, static_arch_usage
+
+
+def default_learning_rate(run_learning_rate: float) -> float:
+    return run_learning_rate / 3
+
+
+def cache_path(path: Path, steps: int, learning_rate: float, split: str, metric: str) -> Path:
+    return path / f"scores-finetuned-{steps}-lr{learning_rate:g}-{split}-{metric}.json"
+
+
+def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_rate: float | None = None,
+                     split: str = "test", metric: str = "accuracy", progress: bool = False) -> dict:
+    """`metric` on `split` of each arch (int32 [n, D]) after `steps` stand-alone steps from the run's weights.
+
+    {"scores": array [n], "learning_rate": the rate used, "seconds": fine-tune and scoring wall seconds summed
+    over the distinct archs (when they were computed, cached or not)}.
+    """
+    check_metric(metric, "finetuned_scores")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"fine-tuned scores: steps must be an integer >= 1, got {steps!r}")
+    if learning_rate is not None and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ConfigError(f"fine-tuned scores: learning_rate must be a number > 0, got {learning_rate!r}")
+    path = Path(path)
+    session, trained = restore_trained(RunDir.open(path))
+    rate = float(learning_rate) if learning_rate is not None else default_learning_rate(session.config.learning_rate)
+    cache_file = cache_path(path, steps, rate, split, metric)
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    vectors = np.asarray(vectors)
+    keys = [arch_key(v) for v in vectors]
+    first_of = {key: i for i, key in reversed(list(enumerate(keys)))}
+    todo = [first_of[key] for key in dict.fromkeys(keys) if key not in cache]  # each arch once, in order
+    if todo:
+        # The run's own optimiser and step options, as a stand-alone run of one arch over `steps` steps.
+        config = dataclasses.replace(session.config, steps=steps, learning_rate=rate, warmup_steps=max(steps // 10, 1),
+                                     sampling="standalone", arch=session.space.from_vector(vectors[todo[0]]).to_string(),
+                                     distillation="none")
+        optimizer, options = make_optimizer(config), step_options(config, session)
+        no_random = np.zeros((0, session.space.num_decisions), np.int32)
+        scorer = make_scorer(session, metric=metric)
+        for index in tqdm(todo, desc=f"fine-tune {steps} steps", unit="arch", disable=not progress):
+            started = time.monotonic()
+            arch = session.space.from_vector(vectors[index])
+            step = make_train_step(session.graphdef, session.space, optimizer, static_first=arch, options=options,
+                                   input_shape=session.dataset.input_shape, donate=False,
+                                   static_usage=static_arch_usage(session.graphdef, trained.params, trained.stats,
+                                                                  [arch]))
+            state = init_train_state(trained.params, trained.stats, optimizer)
+            stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)
+            for _ in range(steps):
+                images, labels = stream.next()
+                state, _ = step(state, images, labels, no_random, 1.0)
+            score = score_with(scorer, state.params, state.stats, vectors[index][None], split=split, chunk=1)[0]
+            cache[keys[index]] = {"score": score, "seconds": time.monotonic() - started}
+            cache_file.write_text(json.dumps(cache, indent=1))
+    return {"scores": np.array([cache[key]["score"] for key in keys]), "learning_rate": rate,
+            "seconds": sum(cache[key]["seconds"] for key in dict.fromkeys(keys))}
