@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nas import data as data_lib
+from nas.atomic_write import write_json_atomically
 from nas.errors import ConfigError
 from nas.inherited_scores import arch_key, check_metric, make_scorer, score_with
 from nas.run_dir import RunDir
@@ -58,17 +59,18 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     vectors = np.asarray(vectors)
     keys = [arch_key(v) for v in vectors]
-    first_of = {key: i for i, key in reversed(list(enumerate(keys)))}
-    todo = [first_of[key] for key in dict.fromkeys(keys) if key not in cache]  # each arch once, in order
+    todo = {}  # each uncached arch once: key -> its first position
+    for index, key in enumerate(keys):
+        if key not in cache:
+            todo.setdefault(key, index)
     if todo:
-        # The run's own optimiser and step options, as a stand-alone run of one arch over `steps` steps.
+        # The run's own optimiser and step options, over `steps` steps and without distillation (one arch alone).
         config = dataclasses.replace(session.config, steps=steps, learning_rate=rate, warmup_steps=max(steps // 10, 1),
-                                     sampling="standalone", arch=session.space.from_vector(vectors[todo[0]]).to_string(),
                                      distillation="none")
         optimizer, options = make_optimizer(config), step_options(config, session)
         no_random = np.zeros((0, session.space.num_decisions), np.int32)
         scorer = make_scorer(session, metric=metric)
-        for index in tqdm(todo, desc=f"fine-tune {steps} steps", unit="arch", disable=not progress):
+        for index in tqdm(todo.values(), desc=f"fine-tune {steps} steps", unit="arch", disable=not progress):
             started = time.monotonic()
             arch = session.space.from_vector(vectors[index])
             step = make_train_step(session.graphdef, session.space, optimizer, static_first=arch, options=options,
@@ -82,6 +84,6 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
                 state, _ = step(state, images, labels, no_random, 1.0)
             score = score_with(scorer, state.params, state.stats, vectors[index][None], split=split, chunk=1)[0]
             cache[keys[index]] = {"score": score, "seconds": time.monotonic() - started}
-            cache_file.write_text(json.dumps(cache, indent=1))
+            write_json_atomically(cache_file, cache, indent=1)  # an interrupted write keeps the archs already scored
     return {"scores": np.array([cache[key]["score"] for key in keys]), "learning_rate": rate,
             "seconds": sum(cache[key]["seconds"] for key in dict.fromkeys(keys))}
