@@ -1,6 +1,7 @@
 """`nas audit`: should you trust this supernet's ranking? Measured on archs of its own space.
 
     nas audit --run runs/NAME [--archs 16] [--steps S] [--seeds 2] [--workers W] [--horizon F]
+              [--finetune-steps T]
 
 Draws `archs` archs of the run's space stratified over cost (multiply-adds where the space has a cost
 model, else parameters of the sliced subnet), trains each alone from scratch `seeds` times with the run's
@@ -11,6 +12,8 @@ run's shared weights (BN recalibrated, as `nas search` scores), and reports:
 - the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
   within cost bands, top-5 recall and the regret of its pick at three budgets;
 - the same for the size rankers (parameters, multiply-adds) on the same archs;
+- with `--finetune-steps T`, the same for the archs' scores after T steps of stand-alone fine-tuning each
+  from the shared weights (`nas.finetuned_scores`): whether a shortlist re-ranked that way can be trusted;
 - with `--horizon F`, whether the reference's ranking holds when every arch trains F times longer
   (`nas.audit_horizon`);
 - one verdict line, `RUN/audit/audit.json` and `RUN/audit/audit.png`.
@@ -121,21 +124,31 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                           "same command again when it has finished them")
     from nas.inherited_scores import score_archs
 
-    inherited = score_archs(run.path, np.stack([a.to_vector() for a in archs]), split="test",
-                            metric="bits_per_char" if text else "accuracy")
+    vectors, metric = np.stack([a.to_vector() for a in archs]), "bits_per_char" if text else "accuracy"
+    inherited = score_archs(run.path, vectors, split="test", metric=metric)
     for row, arch, cost, score in zip(rows, archs, costs, inherited):
         row.update({"arch": arch.to_string(), "macs": cost["macs"], "params": cost["params"],
                     "inherited": float(score)})
     truth = np.array([r["mean"] for r in rows])
-    report = ranking_report(inherited, truth, higher_is_better=not text, params=[r["params"] for r in rows],
-                            macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
+    agreement = functools.partial(ranking_report, reference=truth, higher_is_better=not text,
+                                  params=[r["params"] for r in rows],
+                                  macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
     ground = reliability(rows, seeds, higher_is_better=not text)
     cost = np.array([r[cost_name] for r in rows], float)
     result = {"run": str(run.path), "space": trained.space, "score": key,
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
               "seeds": config.seeds,
-              "archs": rows, "ground_truth": ground, "agreement": report,
+              "archs": rows, "ground_truth": ground, "agreement": agreement(inherited),
               "bands": band_ranges(cost, config.bands)}
+    if config.finetune_steps:
+        from nas.finetuned_scores import finetuned_scores
+
+        tuned = finetuned_scores(run.path, vectors, steps=config.finetune_steps, split="test", metric=metric,
+                                 progress=progress)
+        for row, score in zip(rows, tuned["scores"]):
+            row["finetuned"] = float(score)
+        result["finetuned"] = {"steps": config.finetune_steps, "learning_rate": tuned["learning_rate"],
+                               "seconds": tuned["seconds"], "agreement": agreement(tuned["scores"])}
     if long_scores is not None:
         result["horizon"] = horizon_report(
             rows, long_scores, seeds, factor=config.horizon, steps=steps,
@@ -153,15 +166,22 @@ def band_ranges(cost: np.ndarray, bands: int) -> list[list[float]]:
 
 
 def verdict(result: dict) -> str:
-    """One line: whether to trust the ranking, against the ground truth's reliability and size alone, and
-    what is known of the reference's horizon (`nas.audit_horizon`)."""
-    return _judgement(result) + horizon_note(result)
+    """One line: whether to trust the ranking, against the ground truth's reliability and size alone, the
+    same for the fine-tuned scores where they were measured, and what is known of the reference's horizon
+    (`nas.audit_horizon`)."""
+    line = _judgement(result, result["agreement"], "the supernet")
+    tuned = result.get("finetuned")
+    if tuned:
+        line += (f" | after a {tuned['steps']}-step stand-alone fine-tune of each arch ({tuned['seconds']:.0f} s in "
+                 f"all), " + _judgement(result, tuned["agreement"], "the fine-tuned supernet"))
+    return line + horizon_note(result)
 
 
-def _judgement(result: dict) -> str:
-    ranker = result["agreement"]["ranker"]
+def _judgement(result: dict, agreement: dict, subject: str) -> str:
+    """The verdict on one ranker's `agreement` (`rank_metrics.ranking_report`) with the audit's ground truth."""
+    ranker = agreement["ranker"]
     tau, (low, high) = ranker["kendall_tau"], ranker["kendall_tau_interval"]
-    sizes = [result["agreement"][n]["kendall_tau"] for n in ("params", "macs") if n in result["agreement"]]
+    sizes = [agreement[n]["kendall_tau"] for n in ("params", "macs") if n in agreement]
     size_tau = max([t for t in sizes if t is not None], default=float("nan"))
     # "Clearly better than size" is the paired bootstrap of the difference (`rank_metrics.margin_over_size`):
     # the rankers scored on the same resampled archs, so what both taus owe to which archs were drawn cancels.
@@ -177,7 +197,7 @@ def _judgement(result: dict) -> str:
     if reliable is None or not np.isfinite(reliable) or reliable < TRUSTED_RELIABILITY:
         return (f"inconclusive: the stand-alone runs disagree with each other (reliability {fmt(reliable)} < "
                 f"{TRUSTED_RELIABILITY}); train them longer (--steps) or add --seeds before judging ({measured})")
-    per_band = result["agreement"]["ranker"].get("band_tau", {}).get("per_band", [])
+    per_band = ranker.get("band_tau", {}).get("per_band", [])
     unit = "MACs" if result["cost"] == "macs" else "params"
     good_bands = [f"{lo:,.0f}-{hi:,.0f} {unit}" for t, (lo, hi) in zip(per_band, result["bands"])
                   if t is not None and t >= TRUSTED_BAND_TAU]
@@ -193,48 +213,51 @@ def _judgement(result: dict) -> str:
     if tau is None or not np.isfinite(size_tau) or margin_low is None:
         return f"inconclusive: the rankings are undefined (ties) ({measured})"
     if margin_low > 0:
-        return f"trust: the supernet ranks clearly better than size alone ({measured}){bands}"
+        return f"trust: {subject} ranks clearly better than size alone ({measured}){bands}"
     if (margin.get("difference") or 0.0) > 0:
-        return f"weak: the supernet ranks better than size alone, but not clearly ({measured}){bands}"
-    return f"do not trust: the supernet ranks no better than sorting by size ({measured}){bands}"
+        return f"weak: {subject} ranks better than size alone, but not clearly ({measured}){bands}"
+    return f"do not trust: {subject} ranks no better than sorting by size ({measured}){bands}"
 
 
 def plot(result: dict, path: Path) -> None:
-    """The supernet's scores against the stand-alone seed means, by cost band; with a horizon check, a
-    second panel of the seed means against the longer runs (points off the diagonal's order moved)."""
+    """The supernet's scores against the stand-alone seed means, by cost band; with fine-tuned scores, a
+    panel of those; with a horizon check, a panel of the seed means against the longer runs (points off the
+    diagonal's order moved)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, horizon = result["archs"], result.get("horizon")
-    band = cost_bands([r[result["cost"]] for r in rows], len(result["bands"]))
-    figure, axes = plt.subplots(1, 2 if horizon else 1, figsize=(11 if horizon else 5.5, 5), squeeze=False)
-    for b in range(len(result["bands"])):
-        members = [i for i, rb in enumerate(band) if rb == b]
-        if not members:
-            continue
-        means = np.array([rows[i]["mean"] for i in members])
-        spread = np.array([[rows[i]["mean"] - min(rows[i]["test"].values()),
-                            max(rows[i]["test"].values()) - rows[i]["mean"]] for i in members]).T
-        axes[0, 0].errorbar(means, [rows[i]["inherited"] for i in members], xerr=spread, fmt="o", markersize=4,
-                            elinewidth=0.8, label=f"cost band {b + 1}")
-        if horizon:
-            axes[0, 1].errorbar(means, [horizon["scores"][i] for i in members], xerr=spread, fmt="o", markersize=4,
-                                elinewidth=0.8, label=f"cost band {b + 1}")
-    ranker = result["agreement"]["ranker"]
-    axes[0, 0].set_title(f"{result['space']}: supernet tau {two_decimals(ranker['kendall_tau'])} "
-                         f"[{two_decimals(ranker['kendall_tau_interval'][0])}, "
-                         f"{two_decimals(ranker['kendall_tau_interval'][1])}]", fontsize=10)
-    axes[0, 0].set_xlabel(f"stand-alone {result['score']}, {result['steps']} steps (mean of {result['seeds']} seeds, "
-                          "range)")
-    axes[0, 0].set_ylabel(f"inherited {result['score']} (supernet)")
+    rows, horizon, tuned = result["archs"], result.get("horizon"), result.get("finetuned")
+    fmt, score = two_decimals, result["score"]
+
+    def tau_title(name: str, ranker: dict) -> str:
+        low, high = ranker["kendall_tau_interval"]
+        return f"{result['space']}: {name} tau {fmt(ranker['kendall_tau'])} [{fmt(low)}, {fmt(high)}]"
+
+    panels = [([r["inherited"] for r in rows], tau_title("supernet", result["agreement"]["ranker"]),
+               f"inherited {score} (supernet)")]
+    if tuned:
+        panels.append(([r["finetuned"] for r in rows], tau_title("fine-tuned", tuned["agreement"]["ranker"]),
+                       f"{score} after {tuned['steps']} fine-tune steps per arch"))
     if horizon:
-        axes[0, 1].set_title(f"one training at {result['steps']} vs {horizon['steps']} steps: tau "
-                             f"{two_decimals(horizon['across_horizons_kendall_tau'])} (seeds "
-                             f"{two_decimals(horizon['seed_pair_kendall_tau'])})", fontsize=10)
-        axes[0, 1].set_xlabel(axes[0, 0].get_xlabel())
-        axes[0, 1].set_ylabel(f"stand-alone {result['score']}, {horizon['steps']} steps (one seed)")
-    for axis in axes[0]:
+        panels.append((horizon["scores"], f"one training at {result['steps']} vs {horizon['steps']} steps: tau "
+                       f"{fmt(horizon['across_horizons_kendall_tau'])} (seeds {fmt(horizon['seed_pair_kendall_tau'])})",
+                       f"stand-alone {score}, {horizon['steps']} steps (one seed)"))
+    band = cost_bands([r[result["cost"]] for r in rows], len(result["bands"]))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5), squeeze=False)
+    for axis, (values, title, ylabel) in zip(axes[0], panels):
+        for b in range(len(result["bands"])):
+            members = [i for i, rb in enumerate(band) if rb == b]
+            if not members:
+                continue
+            means = np.array([rows[i]["mean"] for i in members])
+            spread = np.array([[rows[i]["mean"] - min(rows[i]["test"].values()),
+                                max(rows[i]["test"].values()) - rows[i]["mean"]] for i in members]).T
+            axis.errorbar(means, [values[i] for i in members], xerr=spread, fmt="o", markersize=4, elinewidth=0.8,
+                          label=f"cost band {b + 1}")
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel(f"stand-alone {score}, {result['steps']} steps (mean of {result['seeds']} seeds, range)")
+        axis.set_ylabel(ylabel)
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -248,6 +271,10 @@ def summary_line(result: dict) -> str:
                        "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
                        "perfect_ranker_tau": result["ground_truth"].get("perfect_ranker_tau"),
                        "top_5_recall": result["agreement"]["ranker"].get("top_5_recall"),
+                       **({"finetuned_kendall_tau": result["finetuned"]["agreement"]["ranker"]["kendall_tau"],
+                           "finetuned_kendall_tau_interval":
+                               result["finetuned"]["agreement"]["ranker"]["kendall_tau_interval"]}
+                          if "finetuned" in result else {}),
                        **({"across_horizons_kendall_tau": result["horizon"]["across_horizons_kendall_tau"],
                            "supernet_kendall_tau_at_horizon": result["horizon"]["supernet_vs_long"]["kendall_tau"]}
                           if "horizon" in result else {})})

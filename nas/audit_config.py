@@ -23,6 +23,9 @@ class AuditConfig:
     horizon: int | None = setting(None, "also train every arch once for this many times --steps (another seed) "
                                         "and report whether that reorders the archs beyond seed noise",
                                   default_help="no check")
+    finetune_steps: int | None = setting(None, "also rank the archs after this many steps of stand-alone "
+                                               "fine-tuning each from the supernet's weights, and judge that "
+                                               "ranking too", default_help="no fine-tune")
 
     def check(self) -> None:
         # The bounds say why they are there, so they are checked here rather than declared as minimums.
@@ -33,6 +36,8 @@ class AuditConfig:
                               f"got {self.seeds}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"nas audit: --steps must be >= 1, got {self.steps}")
+        if self.finetune_steps is not None and self.finetune_steps < 1:
+            raise ConfigError(f"nas audit: --finetune-steps must be >= 1, got {self.finetune_steps}")
         if self.horizon is not None and self.horizon < 2:
             raise ConfigError(f"nas audit: --horizon is a factor on --steps and must be >= 2, got {self.horizon}")
         if self.workers < 1 or self.bands < 1 or self.strata < 1:

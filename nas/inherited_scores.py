@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from nas.atomic_write import write_json_atomically
 from nas.evaluate import fixed_batches, make_batched_scorer
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained
@@ -78,5 +79,5 @@ def score_archs(path: Path, vectors: np.ndarray, *, split: str = "test", executi
                             np.asarray(vectors)[missing], split=split, chunk=chunk)
         for index, score in zip(missing, scores):
             cache[keys[index]] = score
-        cache_file.write_text(json.dumps(cache, indent=1))
+        write_json_atomically(cache_file, cache, indent=1)  # an interrupted write keeps the old cache whole
     return np.array([cache[key] for key in keys])

@@ -42,6 +42,22 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     assert {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")} == stamps
     with pytest.raises(ConfigError, match="steps differ"):
         audit(run, AuditConfig(archs=4, steps=7, bands=2), progress=False)
+    # A fine-tune of each arch adds a second ranking of the same archs, judged in the same verdict; the
+    # inherited ranking and the stand-alone runs are untouched, and the fine-tuned scores are cached.
+    tuned = audit(run, AuditConfig(archs=4, steps=6, bands=2, finetune_steps=3), progress=False)
+    assert tuned["agreement"] == json.loads(json.dumps(result["agreement"]))
+    scores = [r["finetuned"] for r in tuned["archs"]]
+    assert scores != [r["inherited"] for r in tuned["archs"]]
+    assert tuned["finetuned"]["agreement"]["ranker"]["kendall_tau"] == pytest.approx(
+        kendall_tau(scores, [r["mean"] for r in tuned["archs"]]))
+    assert tuned["finetuned"]["steps"] == 3 and "| after a 3-step stand-alone fine-tune of each arch" in tuned["verdict"]
+    assert re.match(r"after a 3-step .* in all\), (trust|weak|do not trust|inconclusive): ",
+                    tuned["verdict"].split(" | ")[1])
+    cache = next(run.glob("scores-finetuned-3-*-test-accuracy.json"))
+    cache_stamp = cache.stat().st_mtime
+    assert [r["finetuned"] for r in audit(run, AuditConfig(archs=4, steps=6, bands=2, finetune_steps=3),
+                                          progress=False)["archs"]] == scores
+    assert cache.stat().st_mtime == cache_stamp
     # The horizon check adds every arch at twice the steps, with a seed the short runs did not use; the
     # audit's own runs are kept, and a rerun trains nothing.
     longer = audit(run, AuditConfig(archs=4, steps=6, workers=2, bands=2, horizon=2), progress=False)
@@ -114,6 +130,14 @@ def test_verdicts_follow_reliability_and_the_size_rankers():
     ceiling = perfect_ranker_tau(kendall_tau(noisy[:, 0], noisy[:, 1]), 2)
     assert 0.5 < ceiling < 0.95 and f"ceiling tau {ceiling:.2f}" in verdict(hand_made(truth, noisy, params))
     assert verdict(hand_made(params.astype(float), seeds, params)).startswith("do not trust:")
+    # Fine-tuned scores are judged on their own, in the same line.
+    by_size = hand_made(params.astype(float), seeds, params)
+    fine = hand_made(truth + rng.normal(0, 0.1, 16), seeds, params)
+    line = verdict({**by_size, "finetuned": {"steps": 50, "seconds": 12.0, "agreement": fine["agreement"]}})
+    first, second = line.split(" | ")
+    assert first.startswith("do not trust: the supernet ranks no better") and second.startswith(
+        "after a 50-step stand-alone fine-tune of each arch (12 s in all), trust: the fine-tuned supernet ranks "
+        "clearly better than size alone")
     noise = np.stack([rng.normal(size=16), rng.normal(size=16)], axis=1)
     assert verdict(hand_made(truth, noise, params)).startswith("inconclusive:")
     # Ties in the supernet's scores are ranked, not an error.
@@ -195,6 +219,7 @@ def test_the_horizon_check_cautions_only_when_longer_training_reorders_beyond_se
 @pytest.mark.parametrize("bad, message", [({"archs": 3}, "--archs must be >= 4"), ({"seeds": 1}, "--seeds must"),
                                           ({"horizon": 1}, "--horizon is a factor on --steps and must be >= 2"),
                                           ({"steps": 0}, "--steps must be >= 1"),
+                                          ({"finetune_steps": 0}, "--finetune-steps must be >= 1"),
                                           ({"bands": 5, "archs": 8}, "--bands 5 leaves fewer than 2")])
 def test_bad_audit_settings_are_one_clear_error(bad, message):
     with pytest.raises(ConfigError, match=message):
