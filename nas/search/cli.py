@@ -75,10 +75,17 @@ def _split_list(values: tuple[str, ...]) -> tuple[str, ...]:
               help="with --sharing all|homogeneous: training steps of each arch from its group's weights")
 @click.option("--sharing-start", default="trained", show_default=True, type=click.Choice(["trained", "initial"]),
               help="a new group's weights: the run's trained supernet, or the supernet as initialised")
+@click.option("--finetune-top", type=int, default=None,
+              help="after the search, fine-tune the best K feasible archs (by the first objective) alone from the "
+                   "shared weights and pick among them by their fine-tuned scores (the whole split, RUN/finetuned."
+                   "STUDY.json) [default: no fine-tune]")
+@click.option("--finetune-steps", type=int, default=100, show_default=True,
+              help="with --finetune-top: stand-alone training steps of each shortlisted arch")
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def search(run_path, space, objective_spec, outputs, options, references, split, execution, limit, latency_predictor,
-           supernet, cost_repeats, sharing, sharing_steps, sharing_start, quiet, **settings):
+           supernet, cost_repeats, sharing, sharing_steps, sharing_start, finetune_top, finetune_steps, quiet,
+           **settings):
     from nas.search import BlackBoxEvaluator, SupernetEvaluator, run_search
     from nas.search.objectives import parse_number
     from nas.errors import RunDirError
@@ -92,6 +99,9 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
         if sharing != "none":
             raise ConfigError(f"--sharing {sharing} trains a run's shared weights; a black-box search (--objective) "
                               "has none: leave --sharing out")
+        if finetune_top is not None:
+            raise ConfigError("--finetune-top fine-tunes a run's shared weights; a black-box search (--objective) has "
+                              "none: leave --finetune-top out")
         evaluator = BlackBoxEvaluator(resolve_space(space), resolve_function(objective_spec),
                                       outputs=_split_list((outputs,)))
     else:
@@ -113,6 +123,13 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
         reference[key] = parse_number(value, f"--reference {key}", key)
     config = config_from_options(SearchConfig, settings, "nas search", options=parse_key_values(options),
                                  reference=reference)
+    if finetune_top is not None:
+        from nas.search.finetune_shortlist import check_shortlist
+        from nas.search.loop import default_objectives
+        from nas.search.objectives import parse_objective
+
+        check_shortlist(finetune_top, finetune_steps, family=evaluator.network.family,
+                        objective=parse_objective(default_objectives(evaluator, config.objectives)[0]).metric)
     result = run_search(evaluator, run_path, config, progress=not quiet)
     best = result.best()
     if result.constraints and not result.feasible:
@@ -124,6 +141,9 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
                "best": None if best is None else {"arch": best.arch, **best.metrics}}
     if isinstance(evaluator, SupernetEvaluator) and is_mixture_run(evaluator) and cost_repeats:
         summary["scoring_cost"] = report_scoring_cost(evaluator, result, run_path, config.study, cost_repeats)
+    if finetune_top is not None:
+        summary["finetuned"] = report_finetuned(evaluator, result, run_path, config.study, finetune_top,
+                                                finetune_steps, progress=not quiet)
     click.echo(json.dumps(summary))
 
 
@@ -147,6 +167,20 @@ def report_scoring_cost(evaluator, result, run_path, study: str, repeats: int) -
     write_json_atomically(Path(run_path) / f"search-cost.{study}.json", report, indent=2)
     click.echo(cost_line(report), err=True)
     return report
+
+
+def report_finetuned(evaluator, result, run_path, study: str, top: int, steps: int, *, progress: bool) -> dict | None:
+    """The shortlist fine-tuned and re-ranked (`nas.search.finetune_shortlist`), written to
+    RUN/finetuned.STUDY.json; the summary line gets its pick."""
+    from nas.atomic_write import write_json_atomically
+    from nas.search.finetune_shortlist import finetune_shortlist
+
+    report = finetune_shortlist(run_path, result, evaluator.space, top=top, steps=steps, split=evaluator.split,
+                                progress=progress)
+    if report is None:
+        return None
+    write_json_atomically(Path(run_path) / f"finetuned.{study}.json", report, indent=2)
+    return {"best": report["best"], "changed_pick": report["changed_pick"], "shortlist": len(report["shortlist"])}
 
 
 @click.command(help="Plot a search: accuracy vs each cost metric (front, exported archs), hypervolume per trial.")
