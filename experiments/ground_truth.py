@@ -217,7 +217,9 @@ def table(results: dict) -> str:
                   f"arch spread (std of the seed means) of {_fmt(rel['arch_spread_std'], 4)}.",
                   f"Size alone ranks the seed means at Kendall tau {_fmt(sizes['params']['kendall_tau'])} "
                   f"(parameters), {_fmt(sizes['macs']['kendall_tau'])} (multiply-adds); within 3 cost bands "
-                  f"{_fmt(sizes['macs']['band_tau']['mean'])} (multiply-adds)."]
+                  f"{_fmt(sizes['macs']['band_tau']['mean'])} (multiply-adds); the seeds agree within those bands at "
+                  f"tau {_fmt(rel.get('seed_pair_band_tau'))}, so a perfect ranker's band tau against the seed mean "
+                  f"would be {_fmt(rel.get('perfect_ranker_band_tau'))}."]
     lines += ["", "| # | arch | MACs | params | " + " | ".join(f"seed {s}" for s in config["seeds"]) + " | mean |",
               "|---|---|---|---|" + "---|" * (len(config["seeds"]) + 1)]
     for r in results["archs"]:

@@ -188,6 +188,8 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "seed_vs_seed_tau": truth["reliability"].get("mean_pair_kendall_tau"),
         # The ceiling and the noise's regret, as the ground truth computed them with its reliability.
         "perfect_ranker_tau": truth["reliability"].get("perfect_ranker_tau"),
+        # Within the ground truth's 3 cost bands (its default); absent in older ground truths.
+        "perfect_ranker_band_tau": truth["reliability"].get("perfect_ranker_band_tau") if config.bands == 3 else None,
         "perfect_ranker_regret": truth["reliability"].get("perfect_ranker_regret"),
         "arch_strings": [row["arch"] for row in truth["archs"]]},
         "size_rankers": size_rankers(reference, higher_is_better=not text, params=params, macs=macs,
@@ -324,6 +326,11 @@ def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
             f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | {cost} |")
 
 
+def _band_ceiling(truth: dict) -> str:
+    ceiling = truth.get("perfect_ranker_band_tau")
+    return f", and within 3 cost bands tau {_fmt(ceiling)} (from the seeds' band tau)" if ceiling is not None else ""
+
+
 def table(results: dict) -> str:
     truth = results["ground_truth"]
     horizon = f", {truth['steps']:,} stand-alone steps each" if truth.get("steps") else ""  # older results lack it
@@ -332,7 +339,8 @@ def table(results: dict) -> str:
              f"{horizon}, {truth['score']}; seed-vs-seed tau "
              f"{_fmt(truth['seed_vs_seed_tau'])}, reliability of the seed mean {_fmt(truth['reliability'])}; "
              f"a ranker knowing the noise-free scores would reach tau {_fmt(truth.get('perfect_ranker_tau'))} "
-             "against the seed mean (the ceiling, from the seed-vs-seed tau; `nas.rank_metrics.perfect_ranker_tau`).",
+             "against the seed mean (the ceiling, from the seed-vs-seed tau; `nas.rank_metrics.perfect_ranker_tau`)"
+             f"{_band_ceiling(truth)}.",
              "Regret: stand-alone score of the ranker's pick vs the best within the budget (MACs quantiles "
              "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's is its expected regret from the seed "
              "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).",
@@ -344,7 +352,8 @@ def table(results: dict) -> str:
     perfect = truth.get("perfect_ranker_tau")
     floor = truth.get("perfect_ranker_regret")
     if perfect is not None and floor is not None:
-        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | | | | "
+        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | "
+                     f"{_fmt(truth.get('perfect_ranker_band_tau')) if truth.get('perfect_ranker_band_tau') else ''} | | | "
                      + " / ".join(_fmt(r, 4) for r in floor) + " | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))

@@ -133,7 +133,7 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
     agreement = functools.partial(ranking_report, reference=truth, higher_is_better=not text,
                                   params=[r["params"] for r in rows],
                                   macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
-    ground = reliability(rows, seeds, higher_is_better=not text)
+    ground = reliability(rows, seeds, higher_is_better=not text, bands=config.bands)
     cost = np.array([r[cost_name] for r in rows], float)
     result = {"run": str(run.path), "space": trained.space, "score": key,
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
@@ -206,7 +206,8 @@ def _judgement(result: dict, agreement: dict, subject: str) -> str:
     band_margin = over_size.get("band_tau", {})
     band_low, band_high = band_margin.get("interval", (None, None))
     clearly = "clearly better than size there" if band_low is not None and band_low > 0 else "not clearly better than size there"
-    bands = (f"; within cost bands tau {fmt(ranker.get('band_tau', {}).get('mean'))}, "
+    bands = (f"; within cost bands tau {fmt(ranker.get('band_tau', {}).get('mean'))} (ceiling "
+             f"{fmt(result['ground_truth'].get('perfect_ranker_band_tau'))}), "
              f"{signed(band_margin.get('difference'))} [95% {signed(band_low)}, {signed(band_high)}] over size ({clearly})"
              + (f"; it ranks well (band tau >= {TRUSTED_BAND_TAU}) in {', '.join(good_bands)}" if good_bands
                 else f"; it ranks well (band tau >= {TRUSTED_BAND_TAU}) in no cost band"))

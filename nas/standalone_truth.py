@@ -19,7 +19,7 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
-from nas.rank_metrics import (bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
+from nas.rank_metrics import (band_tau, bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
                               perfect_ranker_regret, perfect_ranker_tau, size_rankers, spearman, spearman_brown)
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
@@ -125,8 +125,9 @@ def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
     return rows
 
 
-def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: int = 1000) -> dict:
-    """How well the seeds agree, over the archs every seed has finished (rows need "params" and "macs")."""
+def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: int = 1000, bands: int = 3) -> dict:
+    """How well the seeds agree, over the archs every seed has finished (rows need "params" and "macs"), over
+    the whole range and within `bands` cost bands (multiply-adds where known, else parameters)."""
     complete = [r for r in rows if len(r["test"]) == len(seeds)]
     report = {"complete_archs": len(complete), "seeds": len(seeds)}
     if len(complete) < 4:
@@ -143,6 +144,10 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
     mean_tau = float(np.mean([p["kendall_tau"] for p in pairs]))
     seed_mean = table.mean(axis=1)
     macs = [r["macs"] for r in complete]
+    cost = [r["params"] for r in complete] if None in macs else macs
+    pair_band_taus = [band_tau(table[:, a], table[:, b], cost, bands=bands)["mean"]
+                      for a, b in itertools.combinations(range(len(seeds)), 2)]
+    pair_band_tau = float(np.mean(pair_band_taus)) if None not in pair_band_taus else float("nan")
     sizes = size_rankers(seed_mean, higher_is_better=higher_is_better, params=[r["params"] for r in complete],
                          macs=None if None in macs else macs, resamples=resamples)
     report.update({
@@ -153,6 +158,10 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
         # The tau a ranker knowing the noise-free scores reaches against the seed mean (the ceiling of
         # every ranker's tau here), and its expected budget regret from the seed mean's noise alone.
         "perfect_ranker_tau": finite_or_none(perfect_ranker_tau(mean_tau, len(seeds))),
+        # The same within cost bands, where a budgeted search decides: seeds agree less there, as the archs
+        # of one band differ less than the whole range does.
+        "seed_pair_band_tau": finite_or_none(pair_band_tau),
+        "perfect_ranker_band_tau": finite_or_none(perfect_ranker_tau(pair_band_tau, len(seeds))),
         "perfect_ranker_regret": None if None in macs else perfect_ranker_regret(
             table, macs, higher_is_better=higher_is_better),
         # The normal model's seed-vs-seed tau from Pearson, beside the observed: apart when noise is heavy-tailed.

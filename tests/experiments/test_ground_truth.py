@@ -76,3 +76,25 @@ def test_reliability_reports_agreeing_and_disagreeing_seeds():
     assert good["seed_mean_reliability_spearman"] > 0.9 > bad["seed_mean_reliability_spearman"]
     assert good["seed_noise_std"] < 0.005 < bad["seed_noise_std"]
     assert good["size_rankers"]["params"]["kendall_tau"] > 0.8
+
+
+def test_the_band_ceiling_predicts_the_band_tau_of_the_true_scores_and_sits_below_the_whole_range_one():
+    # Quality rises with cost and varies within a band by less than across bands: seeds agree over the whole
+    # range but less within bands, and the band ceiling (from the seeds' band tau) must match the band tau
+    # the true scores actually reach against the seed mean.
+    from nas.rank_metrics import band_tau
+
+    rng = np.random.default_rng(3)
+    cost = np.arange(32)
+    estimated, actual, whole = [], [], []
+    for _ in range(200):
+        truth = cost / 8 + rng.normal(0, 0.6, 32)
+        runs = truth[:, None] + 0.4 * rng.normal(size=(32, 2))
+        rows = [{"test": {"0": a, "1": b}, "params": int(c), "macs": int(c)} for (a, b), c in zip(runs, cost)]
+        report = reliability(rows, (0, 1), higher_is_better=True, resamples=20)
+        assert report["seed_pair_band_tau"] == pytest.approx(band_tau(runs[:, 0], runs[:, 1], cost)["mean"])
+        estimated.append(report["perfect_ranker_band_tau"])
+        whole.append(report["perfect_ranker_tau"])
+        actual.append(band_tau(truth, runs.mean(axis=1), cost)["mean"])
+    assert np.mean(estimated) == pytest.approx(np.mean(actual), abs=0.03)
+    assert np.mean(whole) - np.mean(estimated) > 0.05
