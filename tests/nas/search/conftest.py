@@ -1,4 +1,5 @@
-"""A black-box benchmark importable by worker processes: written to a temp dir put on PYTHONPATH."""
+"""A black-box benchmark importable by worker processes (written to a temp dir put on PYTHONPATH), and a tiny
+trained MLP run for the supernet searches."""
 import os
 import subprocess
 import sys
@@ -76,3 +77,27 @@ def nas_command(bench_dir, *args, env=None, **kwargs) -> subprocess.Popen:
 
 BLACK_BOX = ("--space", "zdt_bench:SPACE", "--objective", "zdt_bench:objective", "--outputs", "f1,f2",
              "--objectives", "f1:min,f2:min", "--reference", "f1=1.1", "--reference", "f2=1.1", "--quiet")
+
+
+def train_tiny_mlp(tmp_path_factory, *, max_layers: int = 2, **changes) -> Path:
+    """A small MLP supernet trained on synthetic data (seconds), in a fresh directory."""
+    from nas.train.config import TrainConfig
+    from nas.train.loop import train
+
+    run = tmp_path_factory.mktemp("runs") / "mlp"
+    settings = dict(steps=30, batch_size=64, data="synthetic", limit_train=512, checkpoint_every=100, warmup_steps=2,
+                    calibration_images=128, eval_batch_size=128)
+    train(TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4, "max_layers": max_layers},
+                      **{**settings, **changes}), run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_mlp_run(tmp_path_factory):
+    """`train_tiny_mlp` with other settings: tiny_mlp_run(max_layers=3, steps=40, ...)."""
+    return lambda **changes: train_tiny_mlp(tmp_path_factory, **changes)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    return train_tiny_mlp(tmp_path_factory)

@@ -9,18 +9,6 @@ from nas.cli import main
 from nas.finetuned_scores import finetuned_scores
 from nas.search import SearchConfig, SupernetEvaluator, run_search
 from nas.search.finetune_shortlist import finetune_shortlist
-from nas.train.config import TrainConfig
-from nas.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "mlp"
-    config = TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4, "max_layers": 2}, steps=30,
-                         batch_size=64, data="synthetic", limit_train=512, checkpoint_every=100, warmup_steps=2,
-                         calibration_images=128, eval_batch_size=128)
-    train(config, run, progress=False)
-    return run
 
 
 def test_the_shortlist_is_the_best_feasible_trials_and_the_pick_the_best_fine_tuned(trained_run):

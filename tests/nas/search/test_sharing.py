@@ -12,8 +12,6 @@ from nas.search import SearchConfig, SupernetEvaluator, run_search
 from nas.search.shared_weights import Sharing, SharedWeights
 from nas.search.sharing_rule import homogeneous_rule, resolve_rule
 from nas.space import Choice, Space
-from nas.train.config import TrainConfig
-from nas.train.loop import train
 
 LIMIT = 64
 
@@ -43,16 +41,6 @@ def test_homogeneous_archs_differ_only_in_parameter_free_decisions():
         resolve_rule("homogenous", space)
     with pytest.raises(ConfigError, match="must be given as package.module:attribute|cannot load sharing rule"):
         resolve_rule("no_such_module_here:rule", space)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "mlp"
-    config = TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4, "max_layers": 2}, steps=30,
-                         batch_size=64, data="synthetic", limit_train=512, checkpoint_every=100, warmup_steps=2,
-                         calibration_images=128, eval_batch_size=128)
-    train(config, run, progress=False)
-    return run
 
 
 @pytest.fixture(scope="module")

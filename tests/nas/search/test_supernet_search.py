@@ -10,18 +10,11 @@ from nas.errors import ConfigError
 from nas.evaluate import accuracy, make_masked_logits
 from nas.lowering import count_params, slice_subnet, split
 from nas.search import SearchConfig, SupernetEvaluator, run_search
-from nas.train.config import TrainConfig
-from nas.train.loop import train
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "mlp"
-    config = TrainConfig(space="mlp", space_options={"max_width": 32, "width_steps": 4, "max_layers": 3}, steps=40,
-                         batch_size=64, data="synthetic", limit_train=1024, checkpoint_every=100, warmup_steps=2,
-                         calibration_images=256, eval_batch_size=256)
-    train(config, run, progress=False)
-    return run
+def trained_run(tiny_mlp_run):
+    return tiny_mlp_run(max_layers=3, steps=40, limit_train=1024, calibration_images=256, eval_batch_size=256)
 
 
 def test_search_scores_with_inherited_weights(trained_run):
