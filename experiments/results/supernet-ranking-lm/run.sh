@@ -35,7 +35,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #       --option 'seeds=[0,1,2,3]' --option import_from=experiments/results/ground-truth-lm/results.json
 #   R=experiments/results/supernet-ranking-lm
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4seeds --option ground_truth=/root/weft-runs/gt-lm \
-#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\"]"
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\"]"
+# (the two fine-tuned rankings, ft- and att4ft-, added at stop 33)
 
 # ft-results.json / ft-table.md / ft-scatter.png: the distilled 4x supernet (cost-stratified-no-smallest-kd-x4 above,
 # its directory copied from /root/weft-runs/sr-lm-kd, so it is not trained again) scored two ways: inherited, and
@@ -45,3 +46,11 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   KD='"sampling":"cost-stratified","sandwich_smallest":false,"distillation":"alpha","grad_clip":1.0'
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-ft --option ground_truth=$GT \
 #       --option "variants=[{\"name\":\"cost-stratified-no-smallest-kd-x4\",$KD,\"steps_factor\":4},{\"name\":\"cost-stratified-no-smallest-kd-x4-ft200\",\"supernet_of\":\"cost-stratified-no-smallest-kd-x4\",\"finetune_steps\":200}]"
+
+# att4ft-results.json / att4ft-table.md / att4ft-scatter.png: the same fine-tune (200 steps per arch) from the AttentiveNAS
+# 4x supernet (attentive-worst-no-smallest-x4 above, its directory copied from /root/weft-runs/sr-lm-att4; ~40 minutes
+# on one core shared with two others):
+#   mkdir -p /root/weft-runs/sr-lm-att4-ft && cp -r /root/weft-runs/sr-lm-att4/supernet-attentive-worst-no-smallest-x4 /root/weft-runs/sr-lm-att4-ft/
+#   ATT='"sampling":"attentive-worst","sandwich_smallest":false'
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att4-ft --option ground_truth=$GT \
+#       --option "variants=[{\"name\":\"attentive-worst-no-smallest-x4\",$ATT,\"steps_factor\":4},{\"name\":\"attentive-worst-no-smallest-x4-ft200\",\"supernet_of\":\"attentive-worst-no-smallest-x4\",\"finetune_steps\":200}]"
