@@ -54,3 +54,21 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   ATT='"sampling":"attentive-worst","sandwich_smallest":false'
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-att4-ft --option ground_truth=$GT \
 #       --option "variants=[{\"name\":\"attentive-worst-no-smallest-x4\",$ATT,\"steps_factor\":4},{\"name\":\"attentive-worst-no-smallest-x4-ft200\",\"supernet_of\":\"attentive-worst-no-smallest-x4\",\"finetune_steps\":200}]"
+
+# gt4000-results.json / gt4000-table.md / gt4000-scatter.png: every variant above re-scored from its saved scores
+# (trains nothing) against the same 32 archs trained alone for 4000 steps, 2 seeds (../ground-truth-lm-4000/, its
+# directory rebuilt from the committed scores, trains nothing either):
+#   GT4=/root/weft-runs/gt-lm-4000
+#   .venv/bin/nas experiment ground_truth --run $GT4 --option space=transformer_lm --option steps=4000 \
+#       --option import_from=experiments/results/ground-truth-lm-4000/results.json
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4000 --option ground_truth=$GT4 \
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\"]"
+#   for f in results.json table.md scatter.png; do cp /root/weft-runs/sr-lm-4000/$f $R/gt4000-$f; done
+
+# shortlist-ft1000.json: the budgeted picks re-made on a fine-tuned shortlist (what `nas search --finetune-top 4
+# --finetune-steps 1000` does after a search): at each of the 3 budgets, the 4 archs within it best by the
+# kd-x4-ft200 scores are fine-tuned 1000 steps each from the distilled 4x supernet, and the best of them is the pick
+# (12 archs, 12000 subnet passes):
+#   .venv/bin/python $R/shortlist_finetune.py --supernet /root/weft-runs/sr-lm-ft/supernet-cost-stratified-no-smallest-kd-x4 \
+#       --ranking $R/gt4000-results.json --variant cost-stratified-no-smallest-kd-x4-ft200 --top 4 --steps 1000 \
+#       --out $R/shortlist-ft1000.json
