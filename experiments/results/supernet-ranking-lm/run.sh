@@ -65,10 +65,10 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\"]"
 #   for f in results.json table.md scatter.png; do cp /root/weft-runs/sr-lm-4000/$f $R/gt4000-$f; done
 
-# shortlist-ft1000.json: the budgeted picks re-made on a fine-tuned shortlist (what `nas search --finetune-top 4
-# --finetune-steps 1000` does after a search): at each of the 3 budgets, the 4 archs within it best by the
-# kd-x4-ft200 scores are fine-tuned 1000 steps each from the distilled 4x supernet, and the best of them is the pick
-# (12 archs, 12000 subnet passes):
-#   .venv/bin/python $R/shortlist_finetune.py --supernet /root/weft-runs/sr-lm-ft/supernet-cost-stratified-no-smallest-kd-x4 \
-#       --ranking $R/gt4000-results.json --variant cost-stratified-no-smallest-kd-x4-ft200 --top 4 --steps 1000 \
-#       --out $R/shortlist-ft1000.json
+# shortlist-top4-ft1000.json, shortlist-top8-ft1000.json: the budgeted picks re-made on a fine-tuned shortlist (what
+# `nas search --finetune-top K --finetune-steps 1000` does after a search): at each of the 3 budgets, the K archs
+# within it best by the kd-x4-ft200 scores are fine-tuned 1000 steps each from the distilled 4x supernet, and the
+# best of them is the pick (K=4: 12 archs, 23 min; K=8: 23 archs, the first 12 cached):
+#   for TOP in 4 8; do .venv/bin/python $R/shortlist_finetune.py --supernet /root/weft-runs/sr-lm-ft/supernet-cost-stratified-no-smallest-kd-x4 \
+#       --ranking $R/gt4000-results.json --variant cost-stratified-no-smallest-kd-x4-ft200 --top $TOP --steps 1000 \
+#       --out $R/shortlist-top$TOP-ft1000.json; done
