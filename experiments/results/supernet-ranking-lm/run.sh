@@ -72,3 +72,7 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   for TOP in 4 8; do .venv/bin/python $R/shortlist_finetune.py --supernet /root/weft-runs/sr-lm-ft/supernet-cost-stratified-no-smallest-kd-x4 \
 #       --ranking $R/gt4000-results.json --variant cost-stratified-no-smallest-kd-x4-ft200 --top $TOP --steps 1000 \
 #       --out $R/shortlist-top$TOP-ft1000.json; done
+
+# finetune-lr-probe.json: the 0.75 budget's best four archs fine-tuned 1000 steps from the distilled 4x supernet at
+# the default rate (1e-3, cached by the shortlist runs) and at the run's own (3e-3, ~8 CPU-minutes):
+#   .venv/bin/python $R/finetune_lr_probe.py
