@@ -76,3 +76,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # finetune-lr-probe.json: the 0.75 budget's best four archs fine-tuned 1000 steps from the distilled 4x supernet at
 # the default rate (1e-3, cached by the shortlist runs) and at the run's own (3e-3, ~8 CPU-minutes):
 #   .venv/bin/python $R/finetune_lr_probe.py
+
+# fewshot-embed-results.json / -table.md / -scatter.png: few-shot split on embed_dim (4 supernets, each its own
+# largest, no static smallest, cost-stratified), 1000 steps, scored directly against the 4000-step ground truth
+# (~22 minutes on one core):
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-fewshot-embed --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"few-shot-embed-4-own-largest","supernet":"few-shot","split_decision":"embed_dim","experts":4,"own_endpoints":true,"sandwich_smallest":false,"sampling":"cost-stratified"}]'
