@@ -33,7 +33,6 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.audit_config import AuditConfig
 from nas.audit_horizon import check_long_plan, horizon_note, horizon_report, train_long_runs
-from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError
@@ -41,7 +40,8 @@ from nas.rank_metrics import cost_bands, ranking_report, signed, two_decimals
 from nas.run_dir import RunDir
 from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
 from nas.stratified import stratified_archs
-from nas.train.config import TrainConfig, saved_settings
+from nas.train.config import TrainConfig
+from nas.train.loop import trained_config
 
 TRUSTED_RELIABILITY = 0.7   # below it, the stand-alone reference cannot judge a ranker
 TRUSTED_BAND_TAU = 0.5      # a cost band where the supernet ranks at least this well is usable
@@ -87,7 +87,7 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
     config.check()
     run = RunDir.open(run_path)
     record = run.read_config()
-    trained = from_dict(TrainConfig, saved_settings(record["config"]), str(run.config_file))
+    trained = trained_config(run, record)
     if not run.summary_file.exists():
         raise ConfigError(f"nas audit: {run.path} has not finished training (no summary.json); finish it with the "
                           "same `nas train` command first")

@@ -27,7 +27,7 @@ from nas.atomic_write import write_json_atomically
 from nas.errors import ConfigError
 from nas.inherited_scores import arch_key, check_metric, make_scorer, score_with
 from nas.run_dir import RunDir
-from nas.train.loop import restore_trained, step_options
+from nas.train.loop import restore_trained, step_options, trained_config
 from nas.train.optim import make_optimizer
 from nas.train.step import init_train_state, make_train_step, static_arch_usage
 
@@ -53,8 +53,8 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
     if learning_rate is not None and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ConfigError(f"fine-tuned scores: learning_rate must be a number > 0, got {learning_rate!r}")
     path = Path(path)
-    session, trained = restore_trained(RunDir.open(path))
-    rate = float(learning_rate) if learning_rate is not None else default_learning_rate(session.config.learning_rate)
+    run = RunDir.open(path)
+    rate = float(learning_rate) if learning_rate is not None else default_learning_rate(trained_config(run).learning_rate)
     cache_file = cache_path(path, steps, rate, split, metric)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     vectors = np.asarray(vectors)
@@ -63,7 +63,8 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
     for index, key in enumerate(keys):
         if key not in cache:
             todo.setdefault(key, index)
-    if todo:
+    if todo:  # the weights and data are loaded only when some arch is not cached yet
+        session, trained = restore_trained(run)
         # The run's own optimiser and step options, over `steps` steps and without distillation (one arch alone).
         config = dataclasses.replace(session.config, steps=steps, learning_rate=rate, warmup_steps=max(steps // 10, 1),
                                      distillation="none")

@@ -133,23 +133,23 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
     if len(complete) < 4:
         return report
     table = np.array([[r["test"][str(s)] for s in seeds] for r in complete])
+    macs = [r["macs"] for r in complete]
+    cost = [r["params"] for r in complete] if None in macs else macs
     pairs = []
     for a, b in itertools.combinations(range(len(seeds)), 2):
         low, high = bootstrap_interval(kendall_tau, table[:, a], table[:, b], resamples=resamples)
         pairs.append({"seeds": [seeds[a], seeds[b]], "kendall_tau": kendall_tau(table[:, a], table[:, b]),
                       "kendall_tau_interval": [low, high], "spearman": spearman(table[:, a], table[:, b]),
-                      "pearson": pearson(table[:, a], table[:, b])})
+                      "pearson": pearson(table[:, a], table[:, b]),
+                      "band_kendall_tau": band_tau(table[:, a], table[:, b], cost, bands=bands)["mean"]})
     mean_spearman = float(np.mean([p["spearman"] for p in pairs]))
     mean_pearson = float(np.mean([p["pearson"] for p in pairs]))
     mean_tau = float(np.mean([p["kendall_tau"] for p in pairs]))
     seed_mean = table.mean(axis=1)
-    macs = [r["macs"] for r in complete]
-    cost = [r["params"] for r in complete] if None in macs else macs
-    pair_band_taus = [band_tau(table[:, a], table[:, b], cost, bands=bands)["mean"]
-                      for a, b in itertools.combinations(range(len(seeds)), 2)]
-    pair_band_tau = float(np.mean(pair_band_taus)) if None not in pair_band_taus else float("nan")
+    band_taus = [p["band_kendall_tau"] for p in pairs]
+    pair_band_tau = float(np.mean(band_taus)) if None not in band_taus else float("nan")
     sizes = size_rankers(seed_mean, higher_is_better=higher_is_better, params=[r["params"] for r in complete],
-                         macs=None if None in macs else macs, resamples=resamples)
+                         macs=None if None in macs else macs, resamples=resamples, bands=bands)
     report.update({
         "pairs": pairs, "mean_pair_kendall_tau": mean_tau,
         "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,

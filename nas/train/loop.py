@@ -312,14 +312,21 @@ def resort_state(state: TrainState, session: "Session", optimizer, mesh) -> Trai
     return replicate(new_state, mesh) if mesh.size > 1 else new_state
 
 
+def trained_config(run: RunDir, record: dict | None = None) -> TrainConfig:
+    """The settings a run was trained with, as its config.json holds them (older runs' gaps filled in);
+    `record` is that file's content where the caller has read it already."""
+    from nas.config import from_dict
+
+    record = run.read_config() if record is None else record
+    return from_dict(TrainConfig, saved_settings(record["config"]), f"{run.config_file}")
+
+
 def restore_trained(run: RunDir, step: int | None = None) -> tuple[Session, TrainState]:
     """Rebuild a run's session and load its checkpoint at `step` (default: the latest), for export and
     evaluation."""
-    from nas.config import from_dict
-
     release_memory_after_compiles()
     record = run.read_config()
-    config = from_dict(TrainConfig, saved_settings(record["config"]), f"{run.config_file}")
+    config = trained_config(run, record)
     session = build_session(config)
     if session.space.fingerprint() != record["space_fingerprint"]:
         raise RunDirError(f"{run.path} was trained on another version of space {record['space']!r} "
