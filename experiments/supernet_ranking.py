@@ -38,6 +38,7 @@ from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.finetuned_scores import finetuned_scores
 from nas.inherited_scores import score_archs
+from nas.rank_bias import leans, ranking_biases
 from nas.rank_metrics import ranking_report, signed, size_rankers
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
@@ -175,11 +176,19 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     text = not truth["higher_is_better"]
     space = get_definition(truth["config"]["space"]).make_space(
         **get_definition(truth["config"]["space"]).resolve_options(truth["space_options"]))
-    vectors = np.stack([space.from_string(row["arch"]).to_vector() for row in truth["archs"]])
+    archs = [space.from_string(row["arch"]) for row in truth["archs"]]
+    vectors = np.stack([arch.to_vector() for arch in archs])
     reference = np.array([row["mean"] for row in truth["archs"]])
     params = [row["params"] for row in truth["archs"]]
     macs = [row["macs"] for row in truth["archs"]]
     steps = config.steps or truth["config"]["steps"]
+
+    def judged(inherited) -> dict:
+        """The ranker's agreement with the truth and its leans at equal truth and cost (`nas.rank_bias`)."""
+        return {**ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
+                                 bands=config.bands)["ranker"],
+                "leans": ranking_biases(archs, inherited, reference, macs, higher_is_better=not text)}
+
     results = {"config": dataclasses.asdict(config), "ground_truth": {
         "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
         "archs": len(reference), "partial": config.partial, "seeds": list(truth["config"]["seeds"]), "score": truth["score"],
@@ -198,8 +207,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     trained = {variant_overrides(variant)[0] for variant in config.variants}
     for saved in rescore_variants(config.rescore_from, truth):
         if saved["variant"] not in trained:
-            report = ranking_report(saved["inherited"], reference, higher_is_better=not text, params=params,
-                                    macs=macs, bands=config.bands)["ranker"]
+            report = judged(saved["inherited"])
             results["variants"].append({**{k: saved[k] for k in ("variant", "overrides", "steps", "subnet_passes",
                                                                   "wall_seconds", "inherited")},
                                         "rescored_from": saved["rescored_from"], **report})
@@ -249,8 +257,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             wall = None if wall is None else wall + tuned["seconds"]
         else:
             inherited = score_archs(path, vectors, split="test", metric=metric)
-        report = ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
-                                bands=config.bands)["ranker"]
+        report = judged(inherited)
         results["variants"].append({
             "variant": name, "overrides": overrides, "steps": training.steps, "subnet_passes": passes,
             "wall_seconds": wall, **({"finetune": finetune} if finetune else {}),
@@ -323,7 +330,8 @@ def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     share = _fmt(report["kendall_tau"] / perfect, 2) if perfect and report["kendall_tau"] is not None else "n/a"
     return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
             f"{_margin(report, 'kendall_tau')} | {_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | "
-            f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | {cost} |")
+            f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | "
+            f"{leans(report['leans'], intervals=False) or 'none' if 'leans' in report else '-'} | {cost} |")
 
 
 def _band_ceiling(truth: dict) -> str:
@@ -345,21 +353,25 @@ def table(results: dict) -> str:
              "0.25 / 0.5 / 0.75), in the score's unit; the perfect ranker's is its expected regret from the seed "
              "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).",
              "Over size: the ranker's tau minus the better size ranker's, with the paired bootstrap 95% interval "
-             "(`nas.rank_metrics.margin_over_size`): clearly above size when the interval's low end is above 0.", "",
+             "(`nas.rank_metrics.margin_over_size`): clearly above size when the interval's low end is above 0.",
+             "Leans: the decisions a ranker favours at equal stand-alone score and equal MACs (partial Spearman of "
+             "its scores with each decision group's mean, `nas.rank_bias`), listed where a permutation test finds "
+             "them at 5% over all the groups.", "",
              "| ranker | Kendall tau [95%] | tau / ceiling | tau over size [95%] | Spearman | tau within 3 cost bands "
-             "| band tau over size [95%] | top-5 recall | regret at 3 budgets | training (steps, subnet passes, wall s) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| band tau over size [95%] | top-5 recall | regret at 3 budgets | leans | training (steps, subnet "
+             "passes, wall s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     perfect = truth.get("perfect_ranker_tau")
     floor = truth.get("perfect_ranker_regret")
     if perfect is not None and floor is not None:
         lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | "
                      f"{_fmt(truth.get('perfect_ranker_band_tau')) if truth.get('perfect_ranker_band_tau') else ''} | | | "
-                     + " / ".join(_fmt(r, 4) for r in floor) + " | - |")
+                     + " / ".join(_fmt(r, 4) for r in floor) + " | | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))
     for v in results["variants"]:
         if "error" in v:
-            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | | | |")
+            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | | | | |")
             continue
         cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
         lines.append(_row(v["variant"], v, cost, perfect))

@@ -12,6 +12,8 @@ run's shared weights (BN recalibrated, as `nas search` scores), and reports:
 - the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
   within cost bands, top-5 recall and the regret of its pick at three budgets;
 - the same for the size rankers (parameters, multiply-adds) on the same archs;
+- what the supernet's errors lean toward: the decisions it favours at equal stand-alone score and cost
+  (`nas.rank_bias`), which every budgeted pick inherits;
 - with `--finetune-steps T`, the same for the archs' scores after T steps of stand-alone fine-tuning each
   from the shared weights (`nas.finetuned_scores`): whether a shortlist re-ranked that way can be trusted;
 - with `--horizon F`, whether the reference's ranking holds when every arch trains F times longer
@@ -36,6 +38,7 @@ from nas.audit_horizon import check_long_plan, horizon_note, horizon_report, tra
 from nas.data import stored_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError
+from nas.rank_bias import leans, ranking_biases
 from nas.rank_metrics import cost_bands, ranking_report, signed, two_decimals
 from nas.run_dir import RunDir
 from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
@@ -135,10 +138,11 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                                   macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
     ground = reliability(rows, seeds, higher_is_better=not text, bands=config.bands)
     cost = np.array([r[cost_name] for r in rows], float)
+    lean = functools.partial(ranking_biases, archs, reference=truth, cost=cost, higher_is_better=not text)
     result = {"run": str(run.path), "space": trained.space, "score": key,
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
               "seeds": config.seeds,
-              "archs": rows, "ground_truth": ground, "agreement": agreement(inherited),
+              "archs": rows, "ground_truth": ground, "agreement": agreement(inherited), "leans": lean(inherited),
               "bands": band_ranges(cost, config.bands)}
     if config.finetune_steps:
         from nas.finetuned_scores import finetuned_scores
@@ -148,7 +152,8 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
         for row, score in zip(rows, tuned["scores"]):
             row["finetuned"] = float(score)
         result["finetuned"] = {"steps": config.finetune_steps, "learning_rate": tuned["learning_rate"],
-                               "seconds": tuned["seconds"], "agreement": agreement(tuned["scores"])}
+                               "seconds": tuned["seconds"], "agreement": agreement(tuned["scores"]),
+                               "leans": lean(tuned["scores"])}
     if long_scores is not None:
         result["horizon"] = horizon_report(
             rows, long_scores, seeds, factor=config.horizon, steps=steps,
@@ -169,12 +174,19 @@ def verdict(result: dict) -> str:
     """One line: whether to trust the ranking, against the ground truth's reliability and size alone, the
     same for the fine-tuned scores where they were measured, and what is known of the reference's horizon
     (`nas.audit_horizon`)."""
-    line = _judgement(result, result["agreement"], "the supernet")
+    line = _judgement(result, result["agreement"], "the supernet") + _lean_note(result.get("leans"))
     tuned = result.get("finetuned")
     if tuned:
         line += (f" | after a {tuned['steps']}-step stand-alone fine-tune of each arch ({tuned['seconds']:.0f} s in "
-                 f"all), " + _judgement(result, tuned["agreement"], "the fine-tuned supernet"))
+                 f"all), " + _judgement(result, tuned["agreement"], "the fine-tuned supernet")
+                 + _lean_note(tuned.get("leans")))
     return line + horizon_note(result)
+
+
+def _lean_note(biases: dict | None) -> str:
+    """The ranker's clear leans (`nas.rank_bias`): what its errors favour, which every budgeted pick inherits."""
+    words = leans(biases) if biases else ""
+    return f"; at equal stand-alone score and cost it favours {words}" if words else ""
 
 
 def _judgement(result: dict, agreement: dict, subject: str) -> str:
@@ -272,6 +284,7 @@ def summary_line(result: dict) -> str:
                        "ground_truth_reliability": result["ground_truth"].get("seed_mean_reliability_spearman"),
                        "perfect_ranker_tau": result["ground_truth"].get("perfect_ranker_tau"),
                        "top_5_recall": result["agreement"]["ranker"].get("top_5_recall"),
+                       "leans": leans(result["leans"]),
                        **({"finetuned_kendall_tau": result["finetuned"]["agreement"]["ranker"]["kendall_tau"],
                            "finetuned_kendall_tau_interval":
                                result["finetuned"]["agreement"]["ranker"]["kendall_tau_interval"]}

@@ -8,6 +8,7 @@ import pytest
 
 from experiments import ground_truth, supernet_ranking
 from nas.errors import ConfigError
+from nas.rank_bias import leans
 from nas.rank_metrics import ranking_report
 
 TINY_TRUTH = dict(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4}, archs=4,
@@ -98,6 +99,9 @@ def test_saved_variants_are_rescored_in_the_ground_truths_arch_order_without_tra
     sandwich_row = next(line for line in table.splitlines() if line.startswith("| sandwich |"))
     assert f"| {margin['difference']:+.3f} [{margin['interval'][0]:+.3f}, {margin['interval'][1]:+.3f}] |" in sandwich_row
     assert len(again["ground_truth"]["perfect_ranker_regret"]) == 3
+    # Its leans at equal truth and cost (nas.rank_bias), over the archs' own decisions, end the row.
+    assert {r["feature"] for r in rescored["leans"]["features"]} <= {"depth", "width_*"}
+    assert sandwich_row.endswith(f"| {leans(rescored['leans'], intervals=False) or 'none'} | 8, 24, 1 |")
     # Against a ground truth whose seed means differ, the saved scores are ranked again, not copied.
     altered = json.loads((truth / "results.json").read_text())
     for row, mean in zip(altered["archs"], means[::-1]):

@@ -33,6 +33,8 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     assert {"params", "macs"} <= set(result["agreement"]) and len(ranker["regret"]) == 3
     assert result["verdict"].split(":")[0] in ("trust", "weak", "do not trust", "inconclusive")
     assert (run / "audit" / "audit.png").stat().st_size > 0
+    # The leans are measured on the audited archs' own decisions (the MLP's depth and widths).
+    assert {r["feature"] for r in result["leans"]["features"]} <= {"depth", "width_*"}
     # The stand-alone runs are trained with the run's data and split, each arch alone.
     saved = json.loads((run / "audit" / "arch-00-seed1" / "config.json").read_text())["config"]
     assert (saved["sampling"], saved["seed"], saved["split_seed"], saved["data"]) == ("standalone", 1, 0, "synthetic")
@@ -149,6 +151,28 @@ def test_verdicts_follow_reliability_and_the_size_rankers():
         line = verdict({**trusted, "steps": steps, "supernet_steps": 2000})
         assert line.startswith("trust:") and ("caution: the archs trained alone 500 steps against the "
                                               "supernet's 2000" in line) == cautioned
+
+
+def test_the_verdict_names_a_clear_lean_of_the_supernet():
+    from nas.rank_bias import ranking_biases
+
+    rng = np.random.default_rng(2)
+    heads = rng.integers(1, 5, size=(32, 2))
+    archs = [{"l0.heads": int(a), "l1.heads": int(b), "l0.ffn_width": int(f)}
+             for (a, b), f in zip(heads, rng.choice([64, 128, 256], 32))]
+    truth = rng.normal(size=32)
+    params = np.arange(1, 33)
+    seeds = truth[:, None] + rng.normal(0, 0.05, (32, 2))
+    favouring = truth + 0.8 * heads.mean(1) + rng.normal(0, 0.05, 32)
+    audited = hand_made(favouring, seeds, params)
+    audited["leans"] = ranking_biases(archs, favouring, truth, params, higher_is_better=True, resamples=500)
+    line = verdict(audited)
+    assert "; at equal stand-alone score and cost it favours more l*.heads (+" in line
+    # An unbiased ranker is flagged in about 2% of such draws (the permutation test's level, 5% over the
+    # features); this draw is not one of them.
+    unbiased = truth + np.random.default_rng(7).normal(0, 0.3, 32)
+    audited["leans"] = ranking_biases(archs, unbiased, truth, params, higher_is_better=True, resamples=500)
+    assert "it favours" not in verdict(audited)
 
 
 def test_clearly_better_than_size_means_the_paired_interval_of_the_difference_is_above_zero():
