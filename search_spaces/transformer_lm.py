@@ -12,7 +12,9 @@ past the depth.
 
 `__call__(tokens [B, T] int)` returns logits [B, T, 256]; position t sees tokens <= t only.
 `nas train --space transformer_lm --data fortunes` trains it on byte windows of the fortune
-corpus (`nas.text_data`), `--option context=T` setting the window length.
+corpus (`nas.text_data`), `--option context=T` setting the window length. `--option switchable_scale=true`
+gives every block NASViT's switchable scaling (`supernets.transformer_block`): the same archs, each
+trained and exported with a per-channel scale on its residual branches.
 """
 from __future__ import annotations
 
@@ -31,14 +33,15 @@ NAME = "transformer_lm"
 
 class TransformerLM(nnx.Module):
     def __init__(self, embed_dims=(64, 96, 128), depths=(2, 3, 4), heads=(2, 3, 4), ffn_widths=(128, 256, 384, 512),
-                 head_dim: int = 32, context: int = 64, vocab_size: int = 256, *, rngs: nnx.Rngs):
+                 head_dim: int = 32, context: int = 64, vocab_size: int = 256, switchable_scale: bool = False, *,
+                 rngs: nnx.Rngs):
         # Names as the space has always had them, so runs and results made before stay valid.
         embed = NestedWidth(widths=tuple(embed_dims), name="embed_dim")
         self.embedding = ElasticEmbedding(vocab_size, embed, rngs=rngs)
         self.positions = ElasticPositions(context, embed, rngs=rngs)
         blocks = [ElasticTransformerBlock(embed, OneOf(tuple(heads), name=f"l{i}.heads"), head_dim,
                                           NestedWidth(widths=tuple(ffn_widths), name=f"l{i}.ffn_width"),
-                                          causal=True, rngs=rngs)
+                                          causal=True, switchable_scale=switchable_scale, rngs=rngs)
                   for i in range(max(depths))]
         self.blocks = ElasticStack(blocks, depth=OneOf(tuple(depths), name="depth"))
         self.norm = ElasticLayerNorm(embed)

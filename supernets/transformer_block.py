@@ -9,6 +9,10 @@ zero and stay zero (GELU(0) = 0, residual sums of zeros), so the block keeps the
 invariant every elastic layer relies on. Switched (`switch` with traced sizes), only the chosen
 heads and FFN width run, one `lax.switch` branch per pair; the embedding width stays masked (one
 width shared by every layer and the embedding, so per-layer branches cannot slice it).
+
+With `switchable_scale`, each residual branch's output is multiplied by a per-channel scale of its own
+for each choice of the branch's size (heads for attention, width for the FFN): NASViT's switchable
+scaling (`supernets.switchable_scale`).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from supernets.elastic_attention import ElasticAttention
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
+from supernets.switchable_scale import SwitchableScale
 
 
 def gelu(x):
@@ -32,7 +37,7 @@ class ElasticTransformerBlock(nnx.Module):
     """Sizes are ints or declared (`supernets.decisions`): called with `arch`, the block reads them itself."""
 
     def __init__(self, embed_dim, num_heads, head_dim: int, hidden, *, causal: bool = False,
-                 rngs: nnx.Rngs):
+                 switchable_scale: bool = False, rngs: nnx.Rngs):
         self.embed_dim, self.num_heads, self.head_dim, self.hidden = (largest(embed_dim), largest(num_heads),
                                                                       head_dim, largest(hidden))
         self.causal = causal
@@ -41,6 +46,11 @@ class ElasticTransformerBlock(nnx.Module):
         self.ffn_norm = ElasticLayerNorm(embed_dim)
         self.ffn_in = ElasticDense(embed_dim, hidden, rngs=rngs)
         self.ffn_out = ElasticDense(hidden, embed_dim, rngs=rngs)
+        if switchable_scale:
+            self.attention_scale = SwitchableScale(num_heads, embed_dim)
+            self.ffn_scale = SwitchableScale(hidden, embed_dim)
+        else:
+            self.attention_scale = self.ffn_scale = None
 
     def __call__(self, x, *, width=None, heads=None, hidden=None, arch=None, switch: bool = False):
         """x [B, T, e]; each size None (all), a Python int (sliced) or traced (masked); or, where the
@@ -50,11 +60,17 @@ class ElasticTransformerBlock(nnx.Module):
             heads = read(self.attention.heads, arch)
             if switch and (is_traced(heads) or is_traced(hidden)):
                 return self._switched(x, width, heads, hidden)
-            x = x + self.attention(self.attention_norm(x, width), arch=arch)
-            return x + self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width)
-        x = x + self.attention(self.attention_norm(x, width), heads, width)
+            x = x + self._scaled(self.attention(self.attention_norm(x, width), arch=arch), heads, "attention")
+            return x + self._scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width), hidden,
+                                    "ffn")
+        x = x + self._scaled(self.attention(self.attention_norm(x, width), heads, width), heads, "attention")
         h = gelu(self.ffn_in(self.ffn_norm(x, width), hidden))
-        return x + self.ffn_out(h, width)
+        return x + self._scaled(self.ffn_out(h, width), hidden, "ffn")
+
+    def _scaled(self, y, size, branch: str):
+        """`y` times the switchable scale of `size`'s choice (None: the largest); `y` as is without scales."""
+        scale = self.attention_scale if branch == "attention" else self.ffn_scale
+        return y if scale is None else scale(y, size)
 
     def _switched(self, x, width, heads, hidden):
         """One branch per (heads, FFN width) the arch may pick, each at those static sizes; recomputed
@@ -67,10 +83,14 @@ class ElasticTransformerBlock(nnx.Module):
         return switch_block(index, self, x, [branch(h, f) for h in head_counts for f in hiddens], remat=True)
 
     def sliced(self, width: int, heads: int, hidden: int) -> "ElasticTransformerBlock":
-        block = abstract(ElasticTransformerBlock, width, heads, self.head_dim, hidden, causal=self.causal)
+        block = abstract(ElasticTransformerBlock, width, heads, self.head_dim, hidden, causal=self.causal,
+                         switchable_scale=self.attention_scale is not None)
         block.attention_norm = self.attention_norm.sliced(width)
         block.attention = self.attention.sliced(width, heads)
         block.ffn_norm = self.ffn_norm.sliced(width)
         block.ffn_in = self.ffn_in.sliced(width, hidden)
         block.ffn_out = self.ffn_out.sliced(hidden, width)
+        if self.attention_scale is not None:
+            block.attention_scale = self.attention_scale.sliced(heads, width)
+            block.ffn_scale = self.ffn_scale.sliced(hidden, width)
         return block

@@ -89,3 +89,47 @@ def test_the_space_reads_tokens_and_takes_its_context_from_the_data():
     definition = get_definition("transformer_lm")
     assert definition.inputs == "tokens"
     assert definition.resolve_options({}, input_shape=(16,))["context"] == 16
+
+
+SCALED = {**SMALL, "depths": [1, 2, 3], "heads": [1, 2, 3], "switchable_scale": True}
+
+
+def test_switchable_scales_keep_masked_static_switched_and_sliced_in_agreement():
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SCALED, input_shape=None)
+    archs = checks.archs_to_check(space, 2, seed=4)
+    checks.check_agreement(space, graphdef, params, stats, archs, tokens())
+    checks.check_switched_matches_static(space, graphdef, params, stats, archs, tokens())
+
+
+def test_each_choice_has_its_own_scale_row_and_the_subnet_keeps_its_own():
+    import jax
+    from flax import nnx
+
+    from nas.lowering import masked_apply
+
+    space, graphdef, params, stats = checks.perturbed_supernet("transformer_lm", SCALED, input_shape=None)
+    arch = space.from_string("embed_dim=8;depth=2;l0.heads=2;l0.ffn_width=24;l1.heads=1;l1.ffn_width=8")
+    block = params["blocks"]["blocks"][0]
+    assert block["attention_scale"]["table"][...].shape == (3, 16) and block["ffn_scale"]["table"][...].shape == (2, 16)
+    # Training this arch moves only its choices' rows, within its width.
+    def loss(p):
+        return jnp.mean(masked_apply(graphdef, p, stats, space, tokens(), arch.to_vector(), train=True)[0] ** 2)
+    grads = jax.grad(loss)(params)["blocks"]["blocks"]
+    for layer, (heads_row, ffn_row) in enumerate([(1, 1), (0, 0)]):
+        for name, row in (("attention_scale", heads_row), ("ffn_scale", ffn_row)):
+            grad = np.asarray(grads[layer][name]["table"][...])
+            assert grad[row, :8].any() and not np.delete(grad, row, axis=0).any() and not grad[:, 8:].any()
+    # The sliced subnet holds exactly those rows, cut to its width, and they change its output.
+    subnet = slice_subnet(nnx.merge(graphdef, params, stats), arch)
+    np.testing.assert_array_equal(subnet.blocks.blocks[0].attention_scale.table[...],
+                                  block["attention_scale"]["table"][...][1:2, :8])
+    np.testing.assert_array_equal(subnet.blocks.blocks[1].ffn_scale.table[...],
+                                  params["blocks"]["blocks"][1]["ffn_scale"]["table"][...][0:1, :8])
+    unscaled = slice_subnet(nnx.merge(graphdef, params, stats), arch)
+    for sliced in unscaled.blocks.blocks[:2]:
+        sliced.attention_scale.table.set_value(jnp.ones_like(sliced.attention_scale.table[...]))
+    assert float(jnp.max(jnp.abs(subnet(tokens()) - unscaled(tokens())))) > 1e-3
+    # Without the option the same archs have no scales: a subnet has 2 x width fewer params per layer.
+    plain_space, plain = build({**SCALED, "switchable_scale": False})
+    scaled_count = count_params(split(subnet)[1])
+    assert scaled_count - count_params(split(slice_subnet(plain, plain_space.from_string(arch.to_string())))[1]) == 2 * 2 * 8
