@@ -162,11 +162,23 @@ def supernet_config(truth: dict, overrides: dict, steps: int, seed: int) -> Trai
 
 
 def subnet_passes(config: TrainConfig) -> int:
-    """Subnets trained per step (forward and backward passes): the sandwich's two ends and its random ones."""
+    """Subnets trained (forward and backward passes) over the whole run: per step, the sandwich's two ends
+    and its random ones; a shrinking schedule (progressive, delayed) summed over its phases, which differ."""
+    if config.sampling in ("progressive", "delayed"):
+        from nas.train.loop import make_sampling
+
+        space = get_definition(config.space).make_space(**config.space_options)
+        policy = make_sampling(config, space)
+        starts = [*policy.phase_starts(), config.steps]
+        return sum((end - start) * (len(policy.archs(space, config.seed, start))
+                                    + sum(a is not None for a in policy.static_archs(space, policy.phase(start))))
+                   for start, end in zip(starts, starts[1:]))
     if config.sampling == "uniform":
-        return config.num_archs
-    own = 2 * (config.experts or 1) - 2 if config.own_endpoints else 0
-    return config.num_random + 1 + config.sandwich_smallest + own
+        per_step = config.num_archs
+    else:
+        own = 2 * (config.experts or 1) - 2 if config.own_endpoints else 0
+        per_step = config.num_random + 1 + config.sandwich_smallest + own
+    return config.steps * per_step
 
 
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
@@ -241,7 +253,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
                 continue
             (path / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
         metric = "bits_per_char" if text else "accuracy"
-        passes = training.steps * subnet_passes(training)
+        passes = subnet_passes(training)
         wall = json.loads((path / "wall_seconds.json").read_text()) if (path / "wall_seconds.json").exists() else None
         finetune = None
         if "finetune_steps" in scoring:

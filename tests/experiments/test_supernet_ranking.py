@@ -178,3 +178,14 @@ def test_variants_of_a_space_with_op_choices_train_switched_unless_they_say_othe
     assert supernet_ranking.supernet_config(nb201, {"supernet": "few-shot", "split_decision": "node1.from0"},
                                             10, 0).execution == "masked"
     assert supernet_ranking.supernet_config(truth("mlp", {"max_layers": 2}), {}, 10, 0).execution == "masked"
+
+
+def test_subnet_passes_of_a_shrinking_schedule_sum_its_phases():
+    from nas.train.config import TrainConfig
+
+    options = {"max_layers": 2, "max_width": 64, "width_steps": 4}
+    delayed = TrainConfig(space="mlp", space_options=options, sampling="delayed", delay=0.25, num_random=2, steps=8)
+    # 2 steps of the full network alone, then 6 of the largest and 2 random subnets.
+    assert supernet_ranking.subnet_passes(delayed) == 2 * 1 + 6 * 3
+    sandwich = TrainConfig(space="mlp", space_options=options, sampling="sandwich", num_random=2, steps=8)
+    assert supernet_ranking.subnet_passes(sandwich) == 8 * 4

@@ -83,3 +83,17 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # (~22 minutes on one core):
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-fewshot-embed --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"few-shot-embed-4-own-largest","supernet":"few-shot","split_decision":"embed_dim","experts":4,"own_endpoints":true,"sandwich_smallest":false,"sampling":"cost-stratified"}]'
+
+# delayed-results.json / -table.md / -scatter.png (stop 34): DεpS delayed shrinking (the largest alone for the first
+# quarter, then the largest and one uniform subnet, the subnets' loss weight ramped over 100 steps, a learning-rate
+# restart at the shrink), 4x steps (4000; 7000 subnet passes), scored directly against the 4000-step ground truth
+# (28 minutes on one core):
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"delayed-x4","sampling":"delayed","steps_factor":4}]'
+
+# switchable-scale-results.json / -table.md / -scatter.png (stop 34): cost-stratified-no-smallest (1000 steps) with
+# NASViT's switchable scaling (`--option switchable_scale=true`, supernets/switchable_scale.py), against the 4000-step
+# ground truth (8 minutes):
+#   OPT='"space_options":{"embed_dims":[32,64,96,128],"depths":[1,2,3,4],"heads":[1,2,4],"ffn_widths":[64,128,256,512],"switchable_scale":true}'
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-scaled --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option "variants=[{\"name\":\"cost-stratified-no-smallest-switchable-scale\",\"sampling\":\"cost-stratified\",\"sandwich_smallest\":false,$OPT}]"
