@@ -36,7 +36,7 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   R=experiments/results/supernet-ranking-lm
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4seeds --option ground_truth=/root/weft-runs/gt-lm \
 #       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\"]"
-# (the two fine-tuned rankings, ft- and att4ft-, added at stop 33)
+# (the two fine-tuned rankings, ft- and att4ft-, added at stop 33; the leans column at stop 34, other figures unchanged)
 
 # ft-results.json / ft-table.md / ft-scatter.png: the distilled 4x supernet (cost-stratified-no-smallest-kd-x4 above,
 # its directory copied from /root/weft-runs/sr-lm-kd, so it is not trained again) scored two ways: inherited, and
