@@ -194,12 +194,15 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     params = [row["params"] for row in truth["archs"]]
     macs = [row["macs"] for row in truth["archs"]]
     steps = config.steps or truth["config"]["steps"]
+    seed_table = np.array([[row["test"].get(str(seed), np.nan) for seed in truth["config"]["seeds"]]
+                           for row in truth["archs"]])  # a partial truth's missing seeds: no seed floor
 
     def judged(inherited) -> dict:
         """The ranker's agreement with the truth and its leans at equal truth and cost (`nas.rank_bias`)."""
         return {**ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
                                  bands=config.bands)["ranker"],
-                "leans": ranking_biases(archs, inherited, reference, macs, higher_is_better=not text)}
+                "leans": ranking_biases(archs, inherited, reference, macs, higher_is_better=not text,
+                                        seed_table=seed_table)}
 
     results = {"config": dataclasses.asdict(config), "ground_truth": {
         "path": config.ground_truth, "space": truth["config"]["space"], "space_options": truth["space_options"],
@@ -367,8 +370,9 @@ def table(results: dict) -> str:
              "Over size: the ranker's tau minus the better size ranker's, with the paired bootstrap 95% interval "
              "(`nas.rank_metrics.margin_over_size`): clearly above size when the interval's low end is above 0.",
              "Leans: the decisions a ranker favours at equal stand-alone score and equal MACs (partial Spearman of "
-             "its scores with each decision group's mean, `nas.rank_bias`), listed where a permutation test finds "
-             "them at 5% over all the groups.", "",
+             "its scores with each decision feature, `nas.rank_bias`), listed where a permutation test finds "
+             "them at 5% over all the features and they exceed what one stand-alone seed shows against the others.",
+             "",
              "| ranker | Kendall tau [95%] | tau / ceiling | tau over size [95%] | Spearman | tau within 3 cost bands "
              "| band tau over size [95%] | top-5 recall | regret at 3 budgets | leans | training (steps, subnet "
              "passes, wall s) |",

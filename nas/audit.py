@@ -138,7 +138,8 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
                                   macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands)
     ground = reliability(rows, seeds, higher_is_better=not text, bands=config.bands)
     cost = np.array([r[cost_name] for r in rows], float)
-    lean = functools.partial(ranking_biases, archs, reference=truth, cost=cost, higher_is_better=not text)
+    lean = functools.partial(ranking_biases, archs, reference=truth, cost=cost, higher_is_better=not text,
+                             seed_table=np.array([[r["test"][str(s)] for s in seeds] for r in rows]))
     result = {"run": str(run.path), "space": trained.space, "score": key,
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
               "seeds": config.seeds,

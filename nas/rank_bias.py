@@ -14,10 +14,15 @@ the plain error would "lean against" every feature that goes with quality.
 Features come from the archs' decisions, grouped by name with each run of digits read as `*`
 (`l0.heads`, `l1.heads` -> `l*.heads`): a numeric group is the mean of its active decisions' values, a
 categorical group gives each value's share of its active decisions (`node*.from*=nor_conv_3x3`).
+The reference is itself noisy: a decision that truly raises quality at equal cost is under-corrected by
+it, so a ranker with no lean of its own still shows some lean toward that decision. Given the reference's
+seeds, each feature gets a seed floor: the largest lean one seed shows against the mean of the others (a
+stand-alone run has no lean of its own), and a lean must exceed it to be named.
+
 Each feature's 95% interval is a paired bootstrap over archs (how large the lean is). Whether it is
 `clear` is a permutation test (Freedman & Lane: the ranker's rank residual after the truth and the cost
 is shuffled over the archs and added back to the fitted part), Bonferroni-corrected over the features
-tested, so the report as a whole flags a lean by chance at most at the stated level. The bootstrap alone
+tested, so the report as a whole flags a lean by chance at about the stated level. The bootstrap alone
 is not enough for that: a near-perfect ranker's residual is a few swapped pairs, and resampling those
 few archs gives intervals far narrower than the correlation's real spread.
 """
@@ -41,13 +46,15 @@ def group_name(decision: str) -> str:
 
 
 def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    """Numbers and booleans (a boolean group is the share of its decisions that are True)."""
+    return isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_))
 
 
 def decision_features(archs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """{feature: value per arch}: the mean of each numeric group, the share of each value of each
-    categorical group; features undefined for some arch (a group none of its decisions is active in) or
-    constant over the archs are left out."""
+    """{feature: value per arch}: the mean of each numeric group (booleans as 0/1), the share of each value of
+    each categorical group (0 in an arch where none of the group's decisions is active; of a two-valued group
+    only the second value, the first's share being its complement); numeric groups undefined for some arch
+    and features constant over the archs are left out."""
     grouped = [{} for _ in archs]
     for values, arch in zip(grouped, archs):
         for name, value in arch.items():
@@ -59,7 +66,8 @@ def decision_features(archs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarra
             if all(per_arch):
                 features[group] = np.array([np.mean(chosen) for chosen in per_arch], float)
             continue
-        for option in sorted({str(v) for chosen in per_arch for v in chosen}):
+        options = sorted({str(v) for chosen in per_arch for v in chosen})
+        for option in options[1:] if len(options) == 2 else options:
             features[f"{group}={option}"] = np.array(
                 [sum(str(v) == option for v in chosen) / len(chosen) if chosen else 0.0 for chosen in per_arch])
     return {name: values for name, values in features.items() if np.ptp(values) > 0}
@@ -111,14 +119,32 @@ def permutation_p_value(x, y, controls: Sequence, *, permutations: int = 2000, s
     return float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + permutations))
 
 
+def seed_floor(features: Mapping[str, np.ndarray], seed_table: np.ndarray, cost: np.ndarray) -> dict[str, float]:
+    """Per feature, the largest |partial Spearman| one stand-alone seed shows against the mean of the others
+    (oriented scores [archs, seeds], at least 2 seeds): the lean a ranker with no lean of its own shows
+    because the reference is noisy. A decision that truly raises quality at equal cost is under-corrected by
+    a noisy reference, so any ranker tracking quality shows some lean toward it; a seed is such a ranker."""
+    floor = dict.fromkeys(features, 0.0)
+    for k in range(seed_table.shape[1]):
+        others = np.delete(seed_table, k, axis=1).mean(axis=1)
+        for name, values in features.items():
+            value = partial_spearman(seed_table[:, k], values, [others, cost])
+            if np.isfinite(value):
+                floor[name] = max(floor[name], abs(value))
+    return floor
+
+
 def ranking_biases(archs: Sequence[Mapping[str, Any]], scores, reference, cost, *, higher_is_better: bool,
-                   level: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict:
+                   seed_table=None, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict:
     """The lean of `scores` over the archs' decision features, against `reference` at equal cost.
 
-    `scores` and `reference` are in the task's unit, oriented by `higher_is_better`. Returns {"level",
-    "threshold" (the p-value below which a lean is clear: Bonferroni over the features), "features":
-    [{"feature", "partial_spearman", "interval" (bootstrap, `level`), "p_value", "clear"}] sorted by
-    strength}.
+    `scores` and `reference` are in the task's unit, oriented by `higher_is_better`; `seed_table` [archs,
+    seeds], the reference's seeds where it is their mean, sets each feature's `seed_floor` (`seed_floor`).
+    Returns {"level", "threshold" (the p-value below which a lean is clear: Bonferroni over the features),
+    "features": [{"feature", "partial_spearman", "interval" (bootstrap, `level`), "p_value", "seed_floor",
+    "clear"}] sorted by strength}: clear where the p-value is at most the threshold and the lean is stronger
+    than the seed floor. Where a score, reference value or cost is not finite: no features, and "undefined"
+    saying why.
     """
     sign = 1.0 if higher_is_better else -1.0
     scores, reference = sign * np.asarray(scores, float), sign * np.asarray(reference, float)
@@ -126,10 +152,20 @@ def ranking_biases(archs: Sequence[Mapping[str, Any]], scores, reference, cost, 
     if not (len(archs) == scores.size == reference.size == cost.size):
         raise ValueError(f"ranking_biases: {len(archs)} archs, {scores.size} scores, {reference.size} reference "
                          f"values and {cost.size} costs; all must match")
+    for name, values in (("scores", scores), ("reference", reference), ("cost", cost)):
+        if not np.isfinite(values).all():  # a diverged ranker is still reported, without leans
+            return {"level": level, "threshold": None, "features": [],
+                    "undefined": f"{int(np.sum(~np.isfinite(values)))} of the {values.size} {name} are not finite"}
     features = decision_features(archs)
     threshold = (1 - level) / max(len(features), 1)
     draws = bootstrap_draws(scores.size, resamples=resamples, seed=seed)
     controls = np.stack([reference, cost])
+    table = None if seed_table is None else sign * np.asarray(seed_table, float)
+    if table is not None and (table.ndim != 2 or table.shape[0] != scores.size):
+        raise ValueError(f"ranking_biases: seed_table must be [archs, seeds] with {scores.size} archs, got shape "
+                         f"{table.shape}")
+    floor = (seed_floor(features, table, cost) if table is not None and table.shape[1] >= 2
+             and np.isfinite(table).all() else dict.fromkeys(features, 0.0))
     rows = []
     for name, values in features.items():
         estimate = partial_spearman(scores, values, controls)
@@ -138,7 +174,8 @@ def ranking_biases(archs: Sequence[Mapping[str, Any]], scores, reference, cost, 
         p_value = permutation_p_value(scores, values, controls, permutations=resamples, seed=seed)
         rows.append({"feature": name, "partial_spearman": finite_or_none(estimate),
                      "interval": [finite_or_none(low), finite_or_none(high)], "p_value": finite_or_none(p_value),
-                     "clear": bool(np.isfinite(p_value) and p_value <= threshold)})
+                     "seed_floor": floor[name],
+                     "clear": bool(np.isfinite(p_value) and p_value <= threshold and abs(estimate) > floor[name])})
     rows.sort(key=lambda r: -abs(r["partial_spearman"] or 0.0))
     return {"level": level, "threshold": threshold, "features": rows}
 

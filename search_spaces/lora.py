@@ -78,6 +78,8 @@ class AdaptedBlock(nnx.Module):
         # The base's attention module keeps its own cost (the token-by-token products); its projections
         # are replaced below and called from here, each with the arch.
         self.attention, self.attention_norm, self.ffn_norm = block.attention, block.attention_norm, block.ffn_norm
+        # A base trained with switchable scaling keeps its subnet's (frozen) scales on both branches.
+        self.attention_scale, self.ffn_scale = block.attention_scale, block.ffn_scale
         # A sliced subnet's attention still names the supernet's heads decision; here the heads are fixed.
         heads = block.attention.query.out_features // block.attention.head_dim
         self.attention.heads = self.attention.num_heads = heads
@@ -105,8 +107,12 @@ class AdaptedBlock(nnx.Module):
         shape_trace.note(attention_module, h)
         q, k, v = (p(h, arch=arch) for p in (attention_module.query, attention_module.key, attention_module.value))
         y = attention(q, k, v, attention_module.head_dim, attention_module.causal)
-        x = x + attention_module.out(y, arch=arch)
-        return x + self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x), arch=arch)), arch=arch)
+        x = x + self._scaled(attention_module.out(y, arch=arch), self.attention_scale)
+        return x + self._scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x), arch=arch)), arch=arch), self.ffn_scale)
+
+    @staticmethod
+    def _scaled(y, scale):
+        return y if scale is None else scale(y)
 
 
 class LoRALM(nnx.Module):

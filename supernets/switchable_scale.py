@@ -31,11 +31,20 @@ class SwitchableScale(nnx.Module):
         """`y` [..., channels] times the row of `choice` (a value of `choices`, traced or not; None: the
         largest), cut to y's channels."""
         values = possible_values(self.choices)
-        row = self.table[...][len(values) - 1 if choice is None else choice_index(choice, values)]
-        return y * row[:y.shape[-1]]
+        if choice is None:
+            choice = largest(self.choices)
+        if isinstance(choice, int):  # a static choice: its row directly, and a clear error for an undeclared one
+            return y * self.table[...][self._row(choice)][:y.shape[-1]]
+        return y * self.table[...][choice_index(choice, values)][:y.shape[-1]]
+
+    def _row(self, choice: int) -> int:
+        values = possible_values(self.choices)
+        if choice not in values:
+            raise ValueError(f"switchable scale: choice {choice} is not one of the declared values {list(values)}")
+        return values.index(choice)
 
     def sliced(self, choice: int, width: int) -> "SwitchableScale":
-        index = possible_values(self.choices).index(choice)
+        index = self._row(choice)
         layer = abstract(SwitchableScale, choice, width)
         return with_values(layer, table=self.table[...][index:index + 1, :width])
 

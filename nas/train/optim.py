@@ -7,7 +7,9 @@ import optax
 from nas.train.config import TrainConfig
 from nas.train.masked_updates import freeze_unused
 
-_NO_DECAY = ("bias", "scale")  # norms' scale/shift and biases, as OFA's "bn#bias"
+# Norms' scale/shift and biases, as OFA's "bn#bias"; the switchable scales' tables (multipliers around 1, as
+# a norm's scale, which decay would pull toward 0).
+_NO_DECAY = ("bias", "scale", "attention_scale", "ffn_scale")
 
 
 def decay_mask(params):

@@ -15,11 +15,12 @@ def test_group_name_reads_digit_runs_as_a_wildcard():
 def test_decision_features_average_numeric_groups_and_share_categorical_ones():
     archs = [{"depth": 1, "l0.heads": 2, "op0": "conv", "op1": "skip", "fixed": 5},
              {"depth": 2, "l0.heads": 1, "l1.heads": 4, "op0": "conv", "op1": "conv", "fixed": 5},
-             {"depth": 2, "l0.heads": 4, "l1.heads": 4, "op0": "skip", "op1": "skip", "fixed": 5}]
+             {"depth": 2, "l0.heads": 4, "l1.heads": 4, "op0": "skip", "op1": "pool", "fixed": 5}]
     features = decision_features(archs)
     np.testing.assert_allclose(features["l*.heads"], [2.0, 2.5, 4.0])   # the mean over the active layers
     np.testing.assert_allclose(features["op*=conv"], [0.5, 1.0, 0.0])
-    np.testing.assert_allclose(features["op*=skip"], [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(features["op*=skip"], [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(features["op*=pool"], [0.0, 0.0, 0.5])
     np.testing.assert_allclose(features["depth"], [1, 2, 2])
     assert "fixed" not in features                                          # constant over the archs
 
@@ -91,3 +92,51 @@ def test_mismatched_lengths_are_refused():
     archs, truth, cost, _, _ = _space(10, seed=5)
     with pytest.raises(ValueError, match="10 archs, 9 scores"):
         ranking_biases(archs, truth[:9], truth, cost, higher_is_better=True)
+
+
+def test_booleans_are_numeric_and_a_two_valued_group_is_one_feature():
+    features = decision_features([{"se": True, "act": "relu"}, {"se": False, "act": "swish"},
+                                  {"se": True, "act": "swish"}])
+    assert set(features) == {"se", "act=swish"}
+    np.testing.assert_allclose(features["se"], [1, 0, 1])
+
+
+def _noisy_reference(seed, *, lean=0.0):
+    """Heads truly raise quality at equal cost; the reference is the mean of two noisy seeds; the ranker is
+    as noisy as one seed and leans toward heads by `lean`."""
+    rng = np.random.default_rng(seed)
+    heads, ffn = rng.integers(1, 5, size=(40, 3)), rng.choice([64, 128, 256, 512], size=(40, 3))
+    archs = [{**{f"l{i}.heads": int(h[i]) for i in range(3)}, **{f"l{i}.ffn_width": int(f[i]) for i in range(3)}}
+             for h, f in zip(heads, ffn)]
+    cost = 64 * heads.sum(1) + ffn.sum(1)
+    truth = np.log(cost) + 0.3 * heads.mean(1)
+    seeds = truth[:, None] + rng.normal(scale=0.2, size=(40, 2))
+    ranker = truth + lean * heads.mean(1) + rng.normal(scale=0.2, size=40)
+    return archs, ranker, seeds, cost
+
+
+def test_the_seed_floor_keeps_a_noisy_reference_from_inventing_leans():
+    named = {False: 0, True: 0}
+    for seed in range(20):
+        archs, ranker, seeds, cost = _noisy_reference(seed)
+        for floor in (False, True):
+            biases = ranking_biases(archs, ranker, seeds.mean(1), cost, higher_is_better=True, resamples=300,
+                                    seed_table=seeds if floor else None)
+            named[floor] += any(r["clear"] for r in biases["features"])
+    # Without the floor the reference's under-correction of heads reads as a lean in most draws.
+    assert named[False] >= 12 and named[True] <= 8, named
+    archs, ranker, seeds, cost = _noisy_reference(0, lean=1.0)   # a real lean still shows above the floor
+    biases = ranking_biases(archs, ranker, seeds.mean(1), cost, higher_is_better=True, seed_table=seeds)
+    top = biases["features"][0]
+    assert top["feature"] == "l*.heads" and top["clear"] and top["partial_spearman"] > top["seed_floor"] > 0
+
+
+def test_non_finite_scores_leave_the_leans_undefined_and_a_bad_seed_table_is_refused():
+    archs, truth, cost, _, _ = _space(12, seed=6)
+    scores = truth.copy()
+    scores[3] = np.nan
+    biases = ranking_biases(archs, scores, truth, cost, higher_is_better=True)
+    assert biases["features"] == [] and biases["undefined"] == "1 of the 12 scores are not finite"
+    assert leans(biases) == ""
+    with pytest.raises(ValueError, match="seed_table must be \\[archs, seeds\\] with 12 archs"):
+        ranking_biases(archs, truth, truth, cost, higher_is_better=True, seed_table=np.ones((11, 2)))

@@ -49,6 +49,19 @@ def base_run(tmp_path_factory):
         yield root / "base"
 
 
+@pytest.fixture(scope="module")
+def scaled_base_run(tmp_path_factory):
+    """The same base trained with switchable scaling (a per-choice scale on each residual branch)."""
+    root = tmp_path_factory.mktemp("lora-scaled")
+    corpus.write_corpus(root / "fortunes", count=160, files=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEFT_FORTUNES", str(root / "fortunes"))
+        config = TrainConfig(space="transformer_lm", space_options={**BASE_OPTIONS, "switchable_scale": True},
+                             collections=("set0",), steps=2, checkpoint_every=2, **SMALL)
+        train(config, root / "base", progress=False)
+        yield root / "base"
+
+
 def leaf_names(tree) -> dict:
     """{each leaf's own name (kernel, lora_a, ...): that leaf}; equal names keep the last."""
     return {[part for part in path.split("/") if part != "value"][-1]: leaf for path, leaf in flatten(tree).items()}
@@ -83,9 +96,14 @@ def test_groups_declare_one_rank_per_layer_and_only_adapters_are_parameters(base
         build(base_run, context=32)
 
 
-def test_untrained_adapters_compute_the_base_model(base_run):
+@pytest.mark.parametrize("run", ["base_run", "scaled_base_run"])
+def test_untrained_adapters_compute_the_base_model(run, request):
+    base_run = request.getfixturevalue(run)
     space, model, _ = build(base_run)
     session, state = restore_trained(RunDir.open(base_run))
+    if run == "scaled_base_run":  # the base's scales moved off one, so the adapters must apply them
+        table = np.asarray(state.params["blocks"]["blocks"][0]["attention_scale"]["table"][...])
+        assert np.abs(table - 1).max() > 1e-4
     tokens = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, CONTEXT)), jnp.int32)
     base_arch = session.space.largest()
     expected = nnx.merge(session.graphdef, state.params, state.stats)(tokens, arch=dict(base_arch))
