@@ -62,8 +62,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/nas experiment ground_truth --run $GT4 --option space=transformer_lm --option steps=4000 \
 #       --option import_from=experiments/results/ground-truth-lm-4000/results.json
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4000 --option ground_truth=$GT4 \
-#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\"]"
-# (stop 34: the few-shot embed split added, and the leans column, `nas.rank_bias`; every other figure unchanged)
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\",\"$R/delayed-results.json\"]"
+# (stop 34: the few-shot embed split and DεpS added, and the leans column, `nas.rank_bias`; every other figure unchanged)
 #   for f in results.json table.md scatter.png; do cp /root/weft-runs/sr-lm-4000/$f $R/gt4000-$f; done
 
 # shortlist-top4-ft1000.json, shortlist-top8-ft1000.json: the budgeted picks re-made on a fine-tuned shortlist (what
