@@ -93,12 +93,18 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 
 # switchable-scale-results.json / -table.md / -scatter.png (stop 34): cost-stratified-no-smallest (1000 steps) with
 # NASViT's switchable scaling (`--option switchable_scale=true`, supernets/switchable_scale.py), against the 4000-step
-# ground truth (8 minutes):
+# ground truth (8 minutes). Made after 61e78dd exempted the scale tables from weight decay (a first run with decay
+# on them, /root/weft-runs/sr-lm-scaled, gave tau 0.722, band 0.484):
 #   OPT='"space_options":{"embed_dims":[32,64,96,128],"depths":[1,2,3,4],"heads":[1,2,4],"ffn_widths":[64,128,256,512],"switchable_scale":true}'
-#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-scaled --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-scaled-v2 --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option "variants=[{\"name\":\"cost-stratified-no-smallest-switchable-scale\",\"sampling\":\"cost-stratified\",\"sandwich_smallest\":false,$OPT}]"
 
 # delayed-seed1-results.json / -table.md / -scatter.png (stop 34): delayed-x4 again with supernet seed 1 (initialisation,
 # batch order, sampled subnets; the data split held), 26 minutes on one core:
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-seed1 --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"delayed-x4-seed1","sampling":"delayed","steps_factor":4,"seed":1}]'
+
+# delayed-switchable-scale-results.json / -table.md / -scatter.png (stop 34): delayed-x4 with switchable scaling (OPT as
+# above; scale tables without weight decay; a first run with decay gave tau 0.843, band 0.613), 26 minutes:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-scaled-v2 --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option "variants=[{\"name\":\"delayed-x4-switchable-scale\",\"sampling\":\"delayed\",\"steps_factor\":4,$OPT}]"
