@@ -62,8 +62,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/nas experiment ground_truth --run $GT4 --option space=transformer_lm --option steps=4000 \
 #       --option import_from=experiments/results/ground-truth-lm-4000/results.json
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4000 --option ground_truth=$GT4 \
-#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\",\"$R/delayed-results.json\"]"
-# (stop 34: the few-shot embed split and DεpS added, and the leans column, `nas.rank_bias`; every other figure unchanged)
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\",\"$R/delayed-results.json\",\"$R/delayed-seed1-results.json\",\"$R/delayed-ft-results.json\",\"$R/switchable-scale-results.json\",\"$R/delayed-switchable-scale-results.json\"]"
+# (stop 34: the few-shot embed split, DεpS (two seeds, and fine-tuned) and switchable scaling added, and the leans
+# column, `nas.rank_bias`; every other figure unchanged)
 #   for f in results.json table.md scatter.png; do cp /root/weft-runs/sr-lm-4000/$f $R/gt4000-$f; done
 
 # shortlist-top4-ft1000.json, shortlist-top8-ft1000.json: the budgeted picks re-made on a fine-tuned shortlist (what
@@ -108,3 +109,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # above; scale tables without weight decay; a first run with decay gave tau 0.843, band 0.613), 26 minutes:
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-scaled-v2 --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option "variants=[{\"name\":\"delayed-x4-switchable-scale\",\"sampling\":\"delayed\",\"steps_factor\":4,$OPT}]"
+
+# delayed-ft-results.json / -table.md / -scatter.png (stop 34): the DεpS 4x supernet (its directory copied from
+# /root/weft-runs/sr-lm-delayed, not trained again) scored after 200 stand-alone fine-tune steps per arch (18 minutes):
+#   mkdir -p /root/weft-runs/sr-lm-delayed-ft && cp -r /root/weft-runs/sr-lm-delayed/supernet-delayed-x4 /root/weft-runs/sr-lm-delayed-ft/
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-ft --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"delayed-x4","sampling":"delayed","steps_factor":4},{"name":"delayed-x4-ft200","supernet_of":"delayed-x4","finetune_steps":200}]'
