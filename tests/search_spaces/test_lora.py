@@ -36,30 +36,28 @@ SMALL = dict(data="fortunes", batch_size=8, limit_train=64, calibration_images=1
              warmup_steps=1, log_every=1)
 
 
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
-    """A transformer_lm pretrained on collection set0 (set1 is held out for adaptation)."""
-    root = tmp_path_factory.mktemp("lora")
+def trained_base(tmp_path_factory, name: str, options: dict):
+    """A transformer_lm pretrained 2 steps on collection set0 (set1 is held out for adaptation), yielded with
+    WEFT_FORTUNES pointing at its corpus (the adapters calibrate on it)."""
+    root = tmp_path_factory.mktemp(name)
     corpus.write_corpus(root / "fortunes", count=160, files=2)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WEFT_FORTUNES", str(root / "fortunes"))
-        config = TrainConfig(space="transformer_lm", space_options=BASE_OPTIONS, collections=("set0",), steps=2,
+        config = TrainConfig(space="transformer_lm", space_options=options, collections=("set0",), steps=2,
                              checkpoint_every=2, **SMALL)
         train(config, root / "base", progress=False)
         yield root / "base"
 
 
 @pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    yield from trained_base(tmp_path_factory, "lora", BASE_OPTIONS)
+
+
+@pytest.fixture(scope="module")
 def scaled_base_run(tmp_path_factory):
     """The same base trained with switchable scaling (a per-choice scale on each residual branch)."""
-    root = tmp_path_factory.mktemp("lora-scaled")
-    corpus.write_corpus(root / "fortunes", count=160, files=2)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WEFT_FORTUNES", str(root / "fortunes"))
-        config = TrainConfig(space="transformer_lm", space_options={**BASE_OPTIONS, "switchable_scale": True},
-                             collections=("set0",), steps=2, checkpoint_every=2, **SMALL)
-        train(config, root / "base", progress=False)
-        yield root / "base"
+    yield from trained_base(tmp_path_factory, "lora-scaled", {**BASE_OPTIONS, "switchable_scale": True})
 
 
 def leaf_names(tree) -> dict:
