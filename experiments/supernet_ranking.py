@@ -346,7 +346,7 @@ def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
             f"{_margin(report, 'kendall_tau')} | {_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | "
             f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | "
-            f"{leans(report['leans'], intervals=False) or 'none' if 'leans' in report else '-'} | {cost} |")
+            f"{(leans(report['leans'], intervals=False) or 'none') if 'leans' in report else '-'} | {cost} |")
 
 
 def _band_ceiling(truth: dict) -> str:

@@ -32,6 +32,7 @@ from supernets.decisions import NestedWidth
 from supernets.elastic_attention import attention
 from supernets.elastic_lora import ElasticLoRADense, adapter_usage
 from supernets.frozen import FrozenDense, freeze
+from supernets.switchable_scale import scaled
 from supernets.transformer_block import gelu
 
 NAME = "lora"
@@ -107,12 +108,8 @@ class AdaptedBlock(nnx.Module):
         shape_trace.note(attention_module, h)
         q, k, v = (p(h, arch=arch) for p in (attention_module.query, attention_module.key, attention_module.value))
         y = attention(q, k, v, attention_module.head_dim, attention_module.causal)
-        x = x + self._scaled(attention_module.out(y, arch=arch), self.attention_scale)
-        return x + self._scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x), arch=arch)), arch=arch), self.ffn_scale)
-
-    @staticmethod
-    def _scaled(y, scale):
-        return y if scale is None else scale(y)
+        x = x + scaled(attention_module.out(y, arch=arch), self.attention_scale)
+        return x + scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x), arch=arch)), arch=arch), self.ffn_scale)
 
 
 class LoRALM(nnx.Module):

@@ -30,12 +30,11 @@ class SwitchableScale(nnx.Module):
     def __call__(self, y, choice=None):
         """`y` [..., channels] times the row of `choice` (a value of `choices`, traced or not; None: the
         largest), cut to y's channels."""
-        values = possible_values(self.choices)
         if choice is None:
             choice = largest(self.choices)
-        if isinstance(choice, int):  # a static choice: its row directly, and a clear error for an undeclared one
-            return y * self.table[...][self._row(choice)][:y.shape[-1]]
-        return y * self.table[...][choice_index(choice, values)][:y.shape[-1]]
+        # A static choice: its row directly, and a clear error for an undeclared one.
+        row = self._row(choice) if isinstance(choice, int) else choice_index(choice, possible_values(self.choices))
+        return y * self.table[...][row][:y.shape[-1]]
 
     def _row(self, choice: int) -> int:
         values = possible_values(self.choices)
@@ -51,3 +50,8 @@ class SwitchableScale(nnx.Module):
     def active(self, values) -> "SwitchableScale":
         """The scale of a fixed arch (decision values by name)."""
         return self.sliced(evaluate(self.choices, values), evaluate(self.width, values))
+
+
+def scaled(y, scale: SwitchableScale | None, choice=None):
+    """`y` times `scale`'s row of `choice` (None: the largest); `y` as is where a block has no scales."""
+    return y if scale is None else scale(y, choice)

@@ -26,7 +26,7 @@ from supernets.elastic_attention import ElasticAttention
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import is_traced
 from supernets.norms import ElasticLayerNorm
-from supernets.switchable_scale import SwitchableScale
+from supernets.switchable_scale import SwitchableScale, scaled
 
 
 def gelu(x):
@@ -60,17 +60,12 @@ class ElasticTransformerBlock(nnx.Module):
             heads = read(self.attention.heads, arch)
             if switch and (is_traced(heads) or is_traced(hidden)):
                 return self._switched(x, width, heads, hidden)
-            x = x + self._scaled(self.attention(self.attention_norm(x, width), arch=arch), heads, "attention")
-            return x + self._scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width), hidden,
-                                    "ffn")
-        x = x + self._scaled(self.attention(self.attention_norm(x, width), heads, width), heads, "attention")
+            x = x + scaled(self.attention(self.attention_norm(x, width), arch=arch), self.attention_scale, heads)
+            return x + scaled(self.ffn_out(gelu(self.ffn_in(self.ffn_norm(x, width), hidden)), width), self.ffn_scale,
+                              hidden)
+        x = x + scaled(self.attention(self.attention_norm(x, width), heads, width), self.attention_scale, heads)
         h = gelu(self.ffn_in(self.ffn_norm(x, width), hidden))
-        return x + self._scaled(self.ffn_out(h, width), hidden, "ffn")
-
-    def _scaled(self, y, size, branch: str):
-        """`y` times the switchable scale of `size`'s choice (None: the largest); `y` as is without scales."""
-        scale = self.attention_scale if branch == "attention" else self.ffn_scale
-        return y if scale is None else scale(y, size)
+        return x + scaled(self.ffn_out(h, width), self.ffn_scale, hidden)
 
     def _switched(self, x, width, heads, hidden):
         """One branch per (heads, FFN width) the arch may pick, each at those static sizes; recomputed
