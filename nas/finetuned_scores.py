@@ -36,13 +36,17 @@ def default_learning_rate(run_learning_rate: float) -> float:
     return run_learning_rate / 3
 
 
-def cache_path(path: Path, steps: int, learning_rate: float, split: str, metric: str) -> Path:
-    return path / f"scores-finetuned-{steps}-lr{learning_rate:g}-{split}-{metric}.json"
+def cache_path(path: Path, steps: int, learning_rate: float, split: str, metric: str,
+               limit: int | None = None) -> Path:
+    scored = split if limit is None else f"{split}-first{limit}"
+    return path / f"scores-finetuned-{steps}-lr{learning_rate:g}-{scored}-{metric}.json"
 
 
 def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_rate: float | None = None,
-                     split: str = "test", metric: str = "accuracy", progress: bool = False) -> dict:
-    """`metric` on `split` of each arch (int32 [n, D]) after `steps` stand-alone steps from the run's weights.
+                     split: str = "test", metric: str = "accuracy", limit: int | None = None,
+                     progress: bool = False) -> dict:
+    """`metric` on `split` (its first `limit` examples when given) of each arch (int32 [n, D]) after `steps`
+    stand-alone steps from the run's weights.
 
     {"scores": array [n], "learning_rate": the rate used, "seconds": fine-tune and scoring wall seconds summed
     over the distinct archs (when they were computed, cached or not)}.
@@ -55,7 +59,9 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
     path = Path(path)
     run = RunDir.open(path)
     rate = float(learning_rate) if learning_rate is not None else default_learning_rate(trained_config(run).learning_rate)
-    cache_file = cache_path(path, steps, rate, split, metric)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"fine-tuned scores: limit must be an integer >= 1 or None, got {limit!r}")
+    cache_file = cache_path(path, steps, rate, split, metric, limit)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     vectors = np.asarray(vectors)
     keys = [arch_key(v) for v in vectors]
@@ -70,7 +76,7 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
                                      distillation="none")
         optimizer, options = make_optimizer(config), step_options(config, session)
         no_random = np.zeros((0, session.space.num_decisions), np.int32)
-        scorer = make_scorer(session, metric=metric)
+        scorer = make_scorer(session, metric=metric, limit=limit)
         for index in tqdm(todo.values(), desc=f"fine-tune {steps} steps", unit="arch", disable=not progress):
             started = time.monotonic()
             arch = session.space.from_vector(vectors[index])

@@ -26,10 +26,10 @@ def arch_key(vector) -> str:
     return ",".join(map(str, vector))
 
 
-def make_scorer(session, *, metric: str, execution: str = "masked"):
+def make_scorer(session, *, metric: str, execution: str = "masked", limit: int | None = None):
     """(params, stats, arch_vectors [n, D]) -> `metric` of each arch on the session's test or validation split
-    (`split` picked per call), BN recalibrated on the session's first `calibration_images` training inputs;
-    one compile per chunk size."""
+    (`split` picked per call; its first `limit` examples when given, as `nas search --limit` scores), BN
+    recalibrated on the session's first `calibration_images` training inputs; one compile per chunk size."""
     check_metric(metric, "make_scorer")
     if metric == "bits_per_char":
         from nas.evaluate_text import make_batched_next_token_scorer
@@ -43,7 +43,8 @@ def make_scorer(session, *, metric: str, execution: str = "masked"):
     def score(params, stats, vectors, split: str):
         if split not in batches:
             data = getattr(session.dataset, split)
-            batches[split] = fixed_batches(data.inputs, data.labels, session.config.eval_batch_size)
+            inputs, labels = data.inputs[:limit], data.labels[:limit]
+            batches[split] = fixed_batches(inputs, labels, min(session.config.eval_batch_size, len(inputs)))
         return np.asarray(jax.device_get(scorer(params, stats, calibration, batches[split], vectors))).tolist()
     return score
 

@@ -176,7 +176,7 @@ def report_finetuned(evaluator, result, run_path, study: str, top: int, steps: i
     from nas.search.finetune_shortlist import finetune_shortlist
 
     report = finetune_shortlist(run_path, result, evaluator.space, top=top, steps=steps, split=evaluator.split,
-                                progress=progress)
+                                limit=evaluator.limit, progress=progress)
     if report is None:
         return None
     write_json_atomically(Path(run_path) / f"finetuned.{study}.json", report, indent=2)

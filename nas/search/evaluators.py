@@ -114,6 +114,8 @@ class SupernetEvaluator:
 
         if split not in ("train", "validation", "test"):
             raise ConfigError(f"unknown split {split!r}; allowed: train, validation, test")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"--limit must be an integer >= 1 (the first N examples of the split), got {limit!r}")
         enable_compilation_cache()
         self.run = RunDir.open(run_path)
         self.session, self.state = restore_trained(self.run)
@@ -123,7 +125,7 @@ class SupernetEvaluator:
         # A study scored by another network than the run's own records which (nas.search.study).
         self.scoring_record = None if self.network.family == family(self.trained_supernet) else self.network.family
         execution = scoring_execution(execution, get_definition(self.session.config.space))
-        self.execution, self.chunk, self.split = execution, chunk, split
+        self.execution, self.chunk, self.split, self.limit = execution, chunk, split, limit
         data = getattr(self.session.dataset, split)
         inputs, labels = data.inputs[:limit], data.labels[:limit]
         if len(inputs) == 0:

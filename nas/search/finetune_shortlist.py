@@ -4,7 +4,8 @@ the shared weights.
 The supernet's inherited scores rank archs by how well one set of weights serves each of them; the archs a
 search ends up choosing between are few, so each can afford a short stand-alone fine-tune from those weights
 before the pick (`nas.finetuned_scores`). The shortlist is the `top` feasible trials by the first objective;
-each is fine-tuned `steps` steps and scored on the search's split, and the pick is the best of them by the
+each is fine-tuned `steps` steps and scored on the search's split (the examples the search scored, its
+`--limit` included), and the pick is the best of them by the
 same objective.
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ def check_shortlist(top: int, steps: int, *, objective: str, family: str) -> Non
 
 
 def finetune_shortlist(run_path: str | Path, result, space, *, top: int, steps: int, split: str,
-                       learning_rate: float | None = None, progress: bool = False) -> dict | None:
+                       learning_rate: float | None = None, limit: int | None = None,
+                       progress: bool = False) -> dict | None:
     """The `top` feasible trials of `result` (`nas.search.loop.SearchResult`) by its first objective, each
     with its inherited and fine-tuned score, and the pick by the fine-tuned one; None when nothing is
     feasible."""
@@ -46,11 +48,12 @@ def finetune_shortlist(run_path: str | Path, result, space, *, top: int, steps: 
     shortlist = [feasible[i] for i in order[:top]]
     vectors = np.stack([space.from_string(r.arch).to_vector() for r in shortlist])
     tuned = finetuned_scores(Path(run_path), vectors, steps=steps, learning_rate=learning_rate, split=split,
-                             metric=objective.metric, progress=progress)
+                             metric=objective.metric, limit=limit, progress=progress)
     scores = [float(s) for s in tuned["scores"]]
     sign = -1.0 if objective.direction == "max" else 1.0
     pick = int(np.argmin([sign * s for s in scores]))
-    return {"metric": objective.metric, "direction": objective.direction, "split": split, "steps": steps,
+    return {"metric": objective.metric, "direction": objective.direction, "split": split, "limit": limit,
+            "steps": steps,
             "learning_rate": tuned["learning_rate"], "seconds": tuned["seconds"],
             "shortlist": [{"arch": r.arch, "inherited": float(r.metrics[objective.metric]), "finetuned": s,
                            **{k: v for k, v in r.metrics.items() if k != objective.metric}}

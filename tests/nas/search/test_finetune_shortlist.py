@@ -44,8 +44,27 @@ def test_a_fine_tune_that_cannot_move_the_weights_keeps_the_search_pick(trained_
     assert report["best"]["arch"] == result.best().arch and not report["changed_pick"]
 
 
+def test_a_limited_search_fine_tunes_and_scores_on_the_same_examples(tiny_mlp_run):
+    # The search scored the first 40 validation examples; a fine-tune that cannot move the weights must
+    # give back those scores, not the whole split's (which differ: the run is trained too briefly to be
+    # perfect on either).
+    trained_run = tiny_mlp_run(steps=3)
+    evaluator = SupernetEvaluator(trained_run, limit=40)
+    result = run_search(evaluator, trained_run, SearchConfig(trials=6, batch=3, study="limited"), progress=False)
+    report = finetune_shortlist(trained_run, result, evaluator.space, top=3, steps=2, split="validation",
+                                learning_rate=1e-12, limit=40)
+    assert report["limit"] == 40
+    assert [row["finetuned"] for row in report["shortlist"]] == pytest.approx(
+        [row["inherited"] for row in report["shortlist"]], abs=1e-6)
+    whole = finetune_shortlist(trained_run, result, evaluator.space, top=3, steps=2, split="validation",
+                               learning_rate=1e-12)
+    assert [row["finetuned"] for row in whole["shortlist"]] != pytest.approx(
+        [row["finetuned"] for row in report["shortlist"]], abs=1e-6)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--finetune-top", "0"], "--finetune-top and --finetune-steps must be >= 1, got 0 and 100"),
+    (["--limit", "-5"], "--limit must be an integer >= 1 (the first N examples of the split), got -5"),
     (["--finetune-top", "2", "--objectives", "params:min,accuracy:max"],
      "the first objective, which must be a scored metric (accuracy, bits_per_char); it is 'params'"),
     (["--finetune-top", "2", "--space", "nosuch:x", "--objective", "m:f"],
