@@ -52,6 +52,11 @@ class TransformerLM(nnx.Module):
         h = self.blocks(h, arch, lambda block, h: block(h, arch=arch, switch=switch), switch=switch)
         return self.embedding.logits(self.norm(h, arch=arch))
 
+    def sort_channels(self) -> None:
+        """Each block's heads and FFN units by importance (`ElasticTransformerBlock.sort_channels`; `--resort`)."""
+        for block in self.blocks.blocks:
+            block.sort_channels()
+
 
 def _options_for_inputs(shape) -> dict:
     """The context is the data's window length; images are refused (a cost query may still pass them)."""

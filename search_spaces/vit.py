@@ -59,6 +59,11 @@ class VisionTransformer(nnx.Module):
         h = self.blocks(h, arch)
         return self.head(self.norm(h, arch=arch)[:, 0], arch=arch)
 
+    def sort_channels(self) -> None:
+        """Each block's heads and FFN units by importance (`ElasticTransformerBlock.sort_channels`; `--resort`)."""
+        for block in self.blocks.blocks:
+            block.sort_channels()
+
 
 def _options_for_inputs(shape) -> dict:
     if shape[0] != shape[1]:

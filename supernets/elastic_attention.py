@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from supernets import shape_trace
+from supernets import resort, shape_trace
 from supernets.build import abstract
 from supernets.decisions import Declared, largest, read
 from supernets.elastic_dense import ElasticDense
 from supernets.masks import mask_last_axis
+
+
+def head_importance(out_kernel, heads: int, head_dim: int) -> np.ndarray:
+    """Per head, the L1 norm of the output projection's rows (`out_kernel` [heads * head_dim, e]) reading it."""
+    return resort.l1_importance(out_kernel, axis=0).reshape(heads, head_dim).sum(axis=1)
 
 
 def attention(q, k, v, head_dim: int, causal: bool):
@@ -62,6 +68,17 @@ class ElasticAttention(nnx.Module):
         q, k, v = (projection(x, inner) for projection in (self.query, self.key, self.value))
         y = mask_last_axis(attention(q, k, v, self.head_dim, self.causal), inner)
         return self.out(y, width)
+
+    def sort_channels(self) -> None:
+        """Heads by importance (L1 norm of the output projection's rows that read the head), most first: the
+        first h heads a smaller choice keeps are then the ones the largest relies on most. Each head's
+        query, key and value columns and output rows move together, so the all-heads function is
+        unchanged. Host arrays only."""
+        order = resort.descending(head_importance(self.out.kernel[...], self.num_heads, self.head_dim))
+        columns = (order[:, None] * self.head_dim + np.arange(self.head_dim)).ravel()
+        for projection in (self.query, self.key, self.value):
+            resort.permute_channels(projection, columns)
+        resort.permute(self.out.kernel, columns, axis=0)
 
     def sliced(self, width: int, heads: int) -> "ElasticAttention":
         layer = abstract(ElasticAttention, width, heads, self.head_dim, causal=self.causal)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from supernets import resort
 from supernets.build import abstract
 from supernets.decisions import largest, possible_values, read
 from supernets.dispatch import choice_index, switch_block
@@ -76,6 +77,16 @@ class ElasticTransformerBlock(nnx.Module):
             return lambda block, x: block(x, width=width, heads=h, hidden=f)
         index = choice_index(heads, head_counts) * len(hiddens) + choice_index(hidden, hiddens)
         return switch_block(index, self, x, [branch(h, f) for h in head_counts for f in hiddens], remat=True)
+
+    def sort_channels(self) -> None:
+        """Heads and FFN units by importance (Once-for-All's re-organisation), most first; the embedding
+        width is left as it is: its channels are the residual stream every block, the embedding table and
+        the tied output share, which the network sorts or not as a whole. The switchable scales are per
+        embedding channel, so they do not move. Host arrays only."""
+        self.attention.sort_channels()
+        order = resort.descending(resort.l1_importance(self.ffn_out.kernel[...], axis=0))
+        resort.permute_channels(self.ffn_in, order)
+        resort.permute(self.ffn_out.kernel, order, axis=0)
 
     def sliced(self, width: int, heads: int, hidden: int) -> "ElasticTransformerBlock":
         block = abstract(ElasticTransformerBlock, width, heads, self.head_dim, hidden, causal=self.causal,
