@@ -114,9 +114,13 @@ def permutation_p_value(x, y, controls: Sequence, *, permutations: int = 2000, s
     shuffled = residual[order]                                  # [P, n]; x* = fitted + shuffled
     # The partial correlation of x* with y: its residual after the controls is the shuffled residual's.
     shuffled = shuffled - (shuffled @ projector.T) @ design.T
-    null = (shuffled @ target) / (np.linalg.norm(shuffled, axis=1) * np.linalg.norm(target))
+    # A shuffle whose residual falls inside the controls' span (possible at a handful of archs) has no
+    # partial correlation: it is left out of the null rather than counted as a mild one.
+    norms = np.linalg.norm(shuffled, axis=1)
+    defined = norms > 1e-8 * x.size
+    null = (shuffled[defined] @ target) / (norms[defined] * np.linalg.norm(target))
     observed = residual @ target / (np.linalg.norm(residual) * np.linalg.norm(target))
-    return float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + permutations))
+    return float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + defined.sum()))
 
 
 def seed_floor(features: Mapping[str, np.ndarray], seed_table: np.ndarray, cost: np.ndarray) -> dict[str, float]:

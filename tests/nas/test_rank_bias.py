@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas.rank_bias import decision_features, group_name, leans, partial_spearman, ranking_biases
+from nas.rank_bias import decision_features, group_name, leans, partial_spearman, permutation_p_value, ranking_biases
 
 
 def test_group_name_reads_digit_runs_as_a_wildcard():
@@ -140,3 +140,13 @@ def test_non_finite_scores_leave_the_leans_undefined_and_a_bad_seed_table_is_ref
     assert leans(biases) == ""
     with pytest.raises(ValueError, match="seed_table must be \\[archs, seeds\\] with 12 archs"):
         ranking_biases(archs, truth, truth, cost, higher_is_better=True, seed_table=np.ones((11, 2)))
+
+
+def test_with_one_residual_direction_left_no_lean_is_told_from_chance():
+    # Four archs, an intercept and two controls leave one direction: every shuffle's partial correlation
+    # is +-1 or undefined (its residual inside the controls' span), so the p-value is 1, not a share of
+    # undefined shuffles counted as mild ones.
+    rng = np.random.default_rng(0)
+    values = [permutation_p_value(x, y, [c1, c2], permutations=500)
+              for x, y, c1, c2 in (rng.normal(size=(4, 4)) for _ in range(5))]
+    assert all(v == 1.0 or np.isnan(v) for v in values) and values.count(1.0) >= 3, values
