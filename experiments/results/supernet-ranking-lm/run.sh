@@ -115,3 +115,10 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   mkdir -p /root/weft-runs/sr-lm-delayed-ft && cp -r /root/weft-runs/sr-lm-delayed/supernet-delayed-x4 /root/weft-runs/sr-lm-delayed-ft/
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-ft --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"delayed-x4","sampling":"delayed","steps_factor":4},{"name":"delayed-x4-ft200","supernet_of":"delayed-x4","finetune_steps":200}]'
+
+# shortlist-retrain-1000.json (stop 35): the budgeted picks re-made by a short stand-alone retrain of each ranker's
+# shortlist (the top K within each budget judged by one seed of the 1000-step ground truth, trained from scratch),
+# regret against the 4000-step ground truth; trains nothing (both ground truths are committed, same 32 archs):
+#   .venv/bin/python $R/shortlist_retrain.py --ranking $R/gt4000-results.json \
+#       --long experiments/results/ground-truth-lm-4000/results.json \
+#       --short experiments/results/ground-truth-lm/results.json --out $R/shortlist-retrain-1000.json
