@@ -4,9 +4,8 @@ the shared weights.
 The supernet's inherited scores rank archs by how well one set of weights serves each of them; the archs a
 search ends up choosing between are few, so each can afford a short stand-alone fine-tune from those weights
 before the pick (`nas.finetuned_scores`). The shortlist is the `top` feasible trials by the first objective;
-each is fine-tuned `steps` steps and scored on the search's split (the examples the search scored, its
-`--limit` included), and the pick is the best of them by the
-same objective.
+each is fine-tuned `steps` steps and scored on the examples the search scored (its split, cut by `--limit`),
+and the pick is the best of them by the same objective.
 """
 from __future__ import annotations
 
@@ -53,8 +52,7 @@ def finetune_shortlist(run_path: str | Path, result, space, *, top: int, steps: 
     sign = -1.0 if objective.direction == "max" else 1.0
     pick = int(np.argmin([sign * s for s in scores]))
     return {"metric": objective.metric, "direction": objective.direction, "split": split, "limit": limit,
-            "steps": steps,
-            "learning_rate": tuned["learning_rate"], "seconds": tuned["seconds"],
+            "steps": steps, "learning_rate": tuned["learning_rate"], "seconds": tuned["seconds"],
             "shortlist": [{"arch": r.arch, "inherited": float(r.metrics[objective.metric]), "finetuned": s,
                            **{k: v for k, v in r.metrics.items() if k != objective.metric}}
                           for r, s in zip(shortlist, scores)],
