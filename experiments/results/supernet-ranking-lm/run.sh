@@ -122,3 +122,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/python $R/shortlist_retrain.py --ranking $R/gt4000-results.json \
 #       --long experiments/results/ground-truth-lm-4000/results.json \
 #       --short experiments/results/ground-truth-lm/results.json --out $R/shortlist-retrain-1000.json
+
+# delayed-seed2-results.json / -table.md / -scatter.png (stop 35): delayed-x4 with supernet seed 2 (the third seed;
+# the data split held), 62 minutes on one core shared with make test and another run:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-seed2 --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"delayed-x4-seed2","sampling":"delayed","steps_factor":4,"seed":2}]'
