@@ -127,3 +127,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # the data split held), 62 minutes on one core shared with make test and another run:
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-seed2 --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"delayed-x4-seed2","sampling":"delayed","steps_factor":4,"seed":2}]'
+
+# delayed-resort-results.json / -table.md / -scatter.png (stop 35): delayed-x4 with `--resort` (each layer's heads and FFN
+# units re-sorted by importance when the shrinking starts, after the largest trained alone; 55a400b), 52 minutes on
+# one core shared with make test and another run:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-resort --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"delayed-x4-resort","sampling":"delayed","steps_factor":4,"resort":true}]'
