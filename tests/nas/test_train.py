@@ -156,6 +156,8 @@ def test_distillation_target_is_stop_gradient_so_students_never_move_teacher_onl
 
 @pytest.mark.parametrize("overrides, message", [
     ({"resort": True, "sampling": "progressive"}, None),  # mlp has sort_channels: accepted
+    ({"resort": True, "sampling": "delayed", "space": "nb201", "space_options": {}},
+     "space 'nb201': its supernet has no sort_channels\\(\\), so --resort is not available"),
     ({"devices": 64}, "devices"),
     ({"execution": "switch"}, "switch execution"),
     ({"sampling": "fair", "distillation": "none"}, "single-path"),
