@@ -62,7 +62,7 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/nas experiment ground_truth --run $GT4 --option space=transformer_lm --option steps=4000 \
 #       --option import_from=experiments/results/ground-truth-lm-4000/results.json
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-4000 --option ground_truth=$GT4 \
-#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\",\"$R/delayed-results.json\",\"$R/delayed-seed1-results.json\",\"$R/delayed-ft-results.json\",\"$R/switchable-scale-results.json\",\"$R/delayed-switchable-scale-results.json\",\"$R/delayed-seed2-results.json\",\"$R/delayed-resort-results.json\"]"
+#       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/att-results.json\",\"$R/att4-results.json\",\"$R/kd-results.json\",\"$R/uniform-results.json\",\"$R/ft-results.json\",\"$R/att4ft-results.json\",\"$R/fewshot-embed-results.json\",\"$R/delayed-results.json\",\"$R/delayed-seed1-results.json\",\"$R/delayed-ft-results.json\",\"$R/switchable-scale-results.json\",\"$R/delayed-switchable-scale-results.json\",\"$R/delayed-seed2-results.json\",\"$R/delayed-resort-results.json\",\"$R/delayed-x8-results.json\"]"
 # (stop 34: the few-shot embed split, DεpS (two seeds, and fine-tuned) and switchable scaling added, and the leans
 # column, `nas.rank_bias`; every other figure unchanged. Stop 35: DεpS seed 2 and DεpS with --resort added, every
 # other row unchanged. The oldest results files name their ground truth by directory: rebuild /root/weft-runs/gt-lm
@@ -135,3 +135,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # one core shared with make test and another run:
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-resort --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"delayed-x4-resort","sampling":"delayed","steps_factor":4,"resort":true}]'
+
+# delayed-x8-results.json / -table.md / -scatter.png (stop 35): DεpS at 8x steps (8000; 14000 subnet passes), 84 minutes
+# on one core beside make test:
+#   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-x8 --option ground_truth=/root/weft-runs/gt-lm-4000 \
+#       --option steps=1000 --option 'variants=[{"name":"delayed-x8","sampling":"delayed","steps_factor":8}]'
