@@ -3,6 +3,7 @@ with several seeds on one fixed data split, and the reliability of that referenc
 
     nas experiment ground_truth --run runs/gt-lm --option space=transformer_lm
     nas experiment ground_truth --run runs/gt-mlp --option space=mlp [--option seeds=[0,1,2]]
+    nas experiment ground_truth --run runs/gt-lm-16000 --option steps=16000 --option 'only=[20,23]'
 
 `archs` archs (the smallest and largest included) are drawn stratified over log multiply-adds
 (`nas.stratified`), so the cheap and the expensive ends are as well covered as the middle. Each is
@@ -78,6 +79,8 @@ class Config:
     isolate: bool = True                # each training in a child process (bounded memory); False: in this one
     import_from: str | None = None      # a committed results.json of the same plan: its finished (arch, seed)
                                         # scores count as trained here (experiments/results/ keeps them)
+    only: tuple | None = None           # train just these arch indices (a shortlist, e.g. at a longer horizon);
+                                        # None: all. The plan is the same, so more may be trained later
 
     def check(self) -> None:
         if self.archs < 4:
@@ -86,6 +89,10 @@ class Config:
                 not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ConfigError(f"ground_truth: seeds must be >= 2 distinct integers >= 0 (reliability compares "
                               f"seeds), got {list(self.seeds)}")
+        if self.only is not None and (not self.only or len(set(self.only)) != len(self.only) or any(
+                not isinstance(i, int) or not 0 <= i < self.archs for i in self.only)):
+            raise ConfigError(f"ground_truth: only must list distinct arch indices in [0, {self.archs - 1}], got "
+                              f"{list(self.only)}")
         if self.steps < 1 or self.strata < 1:
             raise ConfigError(f"ground_truth: steps and strata must be >= 1, got {self.steps}, {self.strata}")
 
@@ -114,7 +121,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     # Seeds may be added to a finished ground truth later (each (arch, seed) is its own training).
     check_plan(run_dir / "plan.json", {
         "config": {k: v for k, v in dataclasses.asdict(config).items()
-                   if k not in ("seeds", "isolate", "import_from")},
+                   if k not in ("seeds", "isolate", "import_from", "only")},
         "space_options": options, "archs": [a.to_string() for a in archs]}, "ground_truth")
     if config.import_from:
         import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
@@ -128,7 +135,9 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         if figure:
             last_drawn = time.monotonic()
 
-    train_items(run_dir, work_order(len(archs), config.seeds, config.arch_seed),
+    order = [(index, seed) for index, seed in work_order(len(archs), config.seeds, config.arch_seed)
+             if config.only is None or index in config.only]
+    train_items(run_dir, order,
                 lambda index, seed: training_config(config, definition, options, archs[index].to_string(), seed),
                 isolate=config.isolate, on_finished=finished,
                 describe=(lambda i, s: f"ground truth: arch {i} ({costs[i]['macs']:,} MACs) seed {s}") if progress

@@ -56,7 +56,21 @@ def test_a_claimed_training_is_left_to_its_worker_and_other_settings_are_refused
                          progress=False)
 
 
+def test_only_trains_the_listed_archs_and_a_later_run_adds_the_rest(tmp_path):
+    config = ground_truth.Config(**{**TINY, "archs": 4}, isolate=False, only=(1, 3))
+    results = ground_truth.run(config, tmp_path, progress=False)
+    assert [sorted(row["test"]) for row in results["archs"]] == [[], ["0", "1"], [], ["0", "1"]]
+    # The same plan: a run without `only` trains the other archs beside the finished ones.
+    everything = ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4}, isolate=False), tmp_path,
+                                  progress=False)
+    assert all(sorted(row["test"]) == ["0", "1"] for row in everything["archs"])
+    assert [everything["archs"][i]["test"] for i in (1, 3)] == [results["archs"][i]["test"] for i in (1, 3)]
+
+
 @pytest.mark.parametrize("bad, message", [({"seeds": (0,)}, "seeds must be >= 2 distinct"),
+                                          ({"only": (0, 5)}, r"only must list distinct arch indices in \[0, 4\]"),
+                                          ({"only": (1, 1)}, "only must list distinct"),
+                                          ({"only": ()}, "only must list distinct"),
                                           ({"seeds": (1, 1)}, "seeds must be >= 2 distinct"),
                                           ({"archs": 3}, "archs must be >= 4")])
 def test_bad_settings_are_one_clear_error(bad, message):
