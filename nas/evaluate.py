@@ -12,6 +12,7 @@ import numpy as np
 from flax import nnx
 
 from nas.data import DataError
+from nas.errors import ConfigError
 from nas.lowering import masked_apply, standalone_apply
 from nas.space import Space
 from supernets.norms import ElasticBatchNorm
@@ -75,6 +76,13 @@ def make_recalibrate(graphdef, space: Space):
     def recalibrate(params, stats, images, arch_vector):
         return recalibrated_stats(graphdef, params, stats, space, images, arch_vector)
     return jax.jit(recalibrate)
+
+
+def check_example_limit(limit, what: str) -> None:
+    """A limit on the examples scored is None (the whole split) or an integer >= 1 (its first N); a negative
+    one would silently drop the split's last examples instead."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"{what} must be an integer >= 1 (the first N examples of the split), got {limit!r}")
 
 
 def fixed_batches(images, labels, batch_size: int):

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from nas import data as data_lib
 from nas.atomic_write import write_json_atomically
 from nas.errors import ConfigError
+from nas.evaluate import check_example_limit
 from nas.inherited_scores import arch_key, check_metric, make_scorer, score_with
 from nas.run_dir import RunDir
 from nas.train.loop import restore_trained, step_options, trained_config
@@ -56,11 +57,10 @@ def finetuned_scores(path: Path, vectors: np.ndarray, *, steps: int, learning_ra
         raise ConfigError(f"fine-tuned scores: steps must be an integer >= 1, got {steps!r}")
     if learning_rate is not None and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ConfigError(f"fine-tuned scores: learning_rate must be a number > 0, got {learning_rate!r}")
+    check_example_limit(limit, "fine-tuned scores: limit")
     path = Path(path)
     run = RunDir.open(path)
     rate = float(learning_rate) if learning_rate is not None else default_learning_rate(trained_config(run).learning_rate)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"fine-tuned scores: limit must be an integer >= 1 or None, got {limit!r}")
     cache_file = cache_path(path, steps, rate, split, metric, limit)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     vectors = np.asarray(vectors)

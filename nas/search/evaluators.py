@@ -106,7 +106,7 @@ class SupernetEvaluator:
                  latency_predictor: str | Path | None = None, supernet: str = "auto", sharing=None,
                  sharing_dir: str | Path | None = None):
         from nas.definition import get_definition
-        from nas.evaluate import fixed_batches, make_batched_scorer
+        from nas.evaluate import check_example_limit, fixed_batches, make_batched_scorer
         from nas.evaluate_text import make_batched_next_token_scorer
         from nas.run_dir import RunDir
         from nas.search.scoring_network import family, scoring_network
@@ -114,8 +114,7 @@ class SupernetEvaluator:
 
         if split not in ("train", "validation", "test"):
             raise ConfigError(f"unknown split {split!r}; allowed: train, validation, test")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ConfigError(f"--limit must be an integer >= 1 (the first N examples of the split), got {limit!r}")
+        check_example_limit(limit, "--limit")
         enable_compilation_cache()
         self.run = RunDir.open(run_path)
         self.session, self.state = restore_trained(self.run)

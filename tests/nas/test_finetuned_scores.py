@@ -65,6 +65,8 @@ def test_each_arch_is_fine_tuned_alone_from_the_run_weights_and_cached(run, tmp_
     (dict(steps=2.5), ConfigError, "steps must be an integer >= 1"),
     (dict(steps=3, learning_rate=-1.0), ConfigError, "learning_rate must be a number > 0"),
     (dict(steps=3, metric="loss"), ValueError, "metric must be accuracy or bits_per_char"),
+    (dict(steps=3, limit=-5), ConfigError, r"limit must be an integer >= 1 \(the first N examples of the split\), got -5"),
+    (dict(steps=3, limit=True), ConfigError, "limit must be an integer >= 1"),
 ])
 def test_bad_settings_are_one_clear_error(run, settings, error, message):
     _, vectors = archs(run)
