@@ -164,7 +164,8 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         results["variants"].append({
             "variant": name, "run": str(path), "inherited": inherited.tolist(),
             "kendall_tau": kendall_tau(inherited, standalone), "spearman": spearman(inherited, standalone),
-            "agreement": ranking_report(inherited, standalone, higher_is_better=not text, **sizes)["ranker"],
+            "agreement": ranking_report(inherited, standalone, higher_is_better=not text, size_rows=False,
+                                        **sizes)["ranker"],
             "under_budget": pick_under_budget(inherited, standalone, cost, budget, lower_is_better=text),
             "seconds_per_step": seconds_per_step(path), "parameters": parameter_count(path)})
         # After every variant, so a run stopped between variants keeps its table and plot too.

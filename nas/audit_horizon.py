@@ -85,7 +85,7 @@ def horizon_report(rows: list[dict], long_scores: list[float], seeds: tuple[int,
     table = np.array([[r["test"][str(s)] for s in seeds] for r in rows])
     params = [r["params"] for r in rows]
     short = ranking_report([r["mean"] for r in rows], long_scores, higher_is_better=higher_is_better,
-                           params=params, macs=macs, bands=bands)
+                           params=params, macs=macs, bands=bands, size_rows=False)  # the supernet's has them
     supernet = ranking_report([r["inherited"] for r in rows], long_scores, higher_is_better=higher_is_better,
                               params=params, macs=macs, bands=bands)
     return {"factor": factor, "steps": factor * steps, "scores": [float(s) for s in long_scores],

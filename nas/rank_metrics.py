@@ -424,7 +424,7 @@ def size_rankers(reference, *, higher_is_better: bool, params=None, macs=None, b
 
 
 def ranking_report(scores, reference, *, higher_is_better: bool, params=None, macs=None, bands: int = 3,
-                   k: int = 5, resamples: int = 2000, seed: int = 0) -> dict:
+                   k: int = 5, resamples: int = 2000, seed: int = 0, size_rows: bool = True) -> dict:
     """`agreement` of the ranker's `scores` with `reference`, beside the trivial rankers on the same archs.
 
     `scores` and `reference` are in the task's unit (accuracy: higher is better; bits per char: lower).
@@ -432,7 +432,8 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     when given, else by parameters. Regrets are in the reference's unit, positive = worse than the best
     (for a lower-is-better score they are reported in that unit too, e.g. bits per char lost). The ranker's
     report has `over_size` (`margin_over_size`) when a size is given. Returns {"ranker": ..., "params": ...,
-    "macs": ...} (absent keys: not given); `size_rankers` alone where only the size rows are wanted.
+    "macs": ...} (absent keys: not given; both absent with `size_rows=False`, for a caller that already has
+    them against the same reference); `size_rankers` alone where only the size rows are wanted.
     """
     sign = 1.0 if higher_is_better else -1.0
     reference_up = sign * np.asarray(reference, float)
@@ -444,6 +445,7 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     if sizes:
         report["ranker"]["over_size"] = margin_over_size(predicted, reference_up, sizes, cost, bands=bands,
                                                          resamples=resamples, seed=seed)
-    report.update(size_rankers(reference, higher_is_better=higher_is_better, params=params, macs=macs, bands=bands,
-                               k=k, resamples=resamples, seed=seed))
+    if size_rows:
+        report.update(size_rankers(reference, higher_is_better=higher_is_better, params=params, macs=macs,
+                                   bands=bands, k=k, resamples=resamples, seed=seed))
     return report

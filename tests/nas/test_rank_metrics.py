@@ -245,6 +245,10 @@ def test_report_orients_scores_and_sizes_for_lower_is_better_metrics():
     assert report["ranker"]["over_size"]["kendall_tau"]["difference"] == pytest.approx(
         report["ranker"]["kendall_tau"] - 1.0)  # size ranks these perfectly: the ranker is behind
     assert agreement([1, 2, 3], [1, 2, 3], resamples=10)["kendall_tau_interval"][0] == pytest.approx(1.0)
+    # Without the size rows the ranker's own report, its margin over size included, is the same.
+    alone = ranking_report(supernet, bits, higher_is_better=False, params=params, macs=params * 10, k=2,
+                           resamples=50, size_rows=False)
+    assert set(alone) == {"ranker"} and alone["ranker"] == report["ranker"]
 
 
 def test_budget_regret_compares_the_pick_with_the_best_within_the_same_budget():
