@@ -231,7 +231,10 @@ def table(results: dict) -> str:
                   f"would be {_fmt(rel.get('perfect_ranker_band_tau'))}."]
     lines += ["", "| # | arch | MACs | params | " + " | ".join(f"seed {s}" for s in config["seeds"]) + " | mean |",
               "|---|---|---|---|" + "---|" * (len(config["seeds"]) + 1)]
+    shortlist = config.get("only")
     for r in results["archs"]:
+        if shortlist is not None and r["index"] not in shortlist and not r["test"]:
+            continue  # an arch this shortlist run never trains
         cells = [_fmt(r["test"].get(str(s)), 4) for s in config["seeds"]]
         lines.append(f"| {r['index']} | `{r['arch']}` | {r['macs']:,} | {r['params']:,} | " + " | ".join(cells)
                      + f" | {_fmt(r['mean'], 4)} |")

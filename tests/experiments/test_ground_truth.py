@@ -60,6 +60,8 @@ def test_only_trains_the_listed_archs_and_a_later_run_adds_the_rest(tmp_path):
     config = ground_truth.Config(**{**TINY, "archs": 4}, isolate=False, only=(1, 3))
     results = ground_truth.run(config, tmp_path, progress=False)
     assert [sorted(row["test"]) for row in results["archs"]] == [[], ["0", "1"], [], ["0", "1"]]
+    assert [line.split(" | ")[0] for line in (tmp_path / "table.md").read_text().splitlines()
+            if line.startswith("| ") and "`" in line] == ["| 1", "| 3"]  # the table lists what the shortlist trains
     # The same plan: a run without `only` trains the other archs beside the finished ones.
     everything = ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4}, isolate=False), tmp_path,
                                   progress=False)
