@@ -24,15 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
+from nas.rank_metrics import budget_regret
 
 QUANTILES = (0.25, 0.5, 0.75)
-
-
-def budget_picks(scores, cost, quantile: float) -> int:
-    """The arch a ranker picks at a budget: its best-scored (higher is better) within the cost quantile."""
-    scores, cost = np.asarray(scores, float), np.asarray(cost, float)
-    feasible = np.flatnonzero(cost <= np.quantile(cost, quantile))
-    return int(feasible[np.argmax(scores[feasible])])
 
 
 def main() -> None:
@@ -53,6 +47,7 @@ def main() -> None:
     rankers = {v["variant"]: sign * np.asarray(v["inherited"], float) for v in ranking["variants"]}
     rankers.update({f"size: {name}": np.array([row[name] for row in truths[0]["archs"]], float)
                     for name in ("params", "macs")})
+    shortest = sign * np.array([row["mean"] for row in truths[0]["archs"]], float)
     longest = truths[-1]
     trained = [row["index"] for row in longest["archs"] if len(row["test"]) == len(longest["config"]["seeds"])]
     horizons = [truth["config"]["steps"] for truth in truths]
@@ -70,7 +65,8 @@ def main() -> None:
                         for h, truth in zip(horizons[:-1], truths[:-1])}
         picks = {}
         for name, ranker_scores in rankers.items():
-            pick = budget_picks(ranker_scores, cost, quantile)
+            # The pick only (its regret is judged among the finalists below); the shortest truth is complete.
+            pick = budget_regret(ranker_scores, shortest, cost, budget)["index"]
             picks.setdefault(str(pick), []).append(name)
         regrets = {}
         for pick in (int(p) for p in picks):
