@@ -1,14 +1,18 @@
 """Test-wide settings, set before JAX is imported.
 
 - Compiled executables are cached in a per-session temp dir, not in ~/.cache.
-- XLA compiles at LLVM optimisation level 0: the suite's programs are tiny and most of its time is spent
-  compiling them, not running them, so cheaper code generation shortens it; the programs compute the same
-  values (no fast-math either way), and speed is measured by experiments/bench, never by a test. Subprocesses
-  the tests start (CLI runs, audit workers) inherit both settings through the environment.
+- XLA compiles cheaply: LLVM optimisation level 0 and the classic (non-MLIR) fusion emitters. The suite's
+  programs are tiny and most of its time is spent compiling them, not running them; both settings change how
+  fast the code is, not what it computes (no fast-math either way), and speed is measured by
+  experiments/bench, never by a test. Subprocesses the tests start (CLI runs, audit workers) inherit them
+  through the environment.
 """
 import os
 import tempfile
 
+CHEAP_COMPILE_FLAGS = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"}
+
 os.environ.setdefault("WEFT_JAX_CACHE", tempfile.mkdtemp(prefix="weft-test-jax-cache-"))
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+_flags = os.environ.get("XLA_FLAGS", "")
+os.environ["XLA_FLAGS"] = " ".join([_flags] + [f"--{name}={value}" for name, value in CHEAP_COMPILE_FLAGS.items()
+                                               if name not in _flags]).strip()

@@ -29,8 +29,14 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def four_cpu_devices() -> dict:
+    """The environment of a subprocess that sees four CPU devices, with the suite's compile flags kept."""
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    return {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
+
+
 def run_in_four_devices(tmp_path, space, options):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = four_cpu_devices()
     result = subprocess.run([sys.executable, "-c", SCRIPT, space, json.dumps(options), str(tmp_path)],
                             capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -87,7 +93,7 @@ FLOAT64_STEPS = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_mobilenetv3_with_batch_norm_on_four_devices_matches_one_device_in_float64(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = four_cpu_devices()
     result = subprocess.run([sys.executable, "-c", FLOAT64_STEPS], capture_output=True, text=True, env=env,
                             timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
