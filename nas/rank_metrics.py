@@ -198,6 +198,15 @@ def top_k_recall(predicted, reference, k: int = 5) -> float:
     return len(chosen & true_top) / k
 
 
+def budget_pick(predicted, cost, budget: float) -> int:
+    """The index of the ranker's pick: its best-scored (higher = better) arch among those with cost <= budget."""
+    predicted, cost = np.asarray(predicted, float).ravel(), np.asarray(cost, float).ravel()
+    feasible = np.flatnonzero(cost <= budget)
+    if feasible.size == 0:
+        raise ValueError(f"budget: no arch costs <= {budget} (cheapest {cost.min():.4g})")
+    return int(feasible[np.argmax(predicted[feasible])])
+
+
 def budget_regret(predicted, reference, cost, budget: float) -> dict:
     """The ranker's pick among archs with cost <= budget (higher = better on both sides) and its regret.
 
@@ -206,10 +215,8 @@ def budget_regret(predicted, reference, cost, budget: float) -> dict:
     """
     predicted, reference = _pair(predicted, reference)
     cost = np.asarray(cost, float).ravel()
+    pick = budget_pick(predicted, cost, budget)
     feasible = np.flatnonzero(cost <= budget)
-    if feasible.size == 0:
-        raise ValueError(f"budget_regret: no arch costs <= {budget} (cheapest {cost.min():.4g})")
-    pick = feasible[np.argmax(predicted[feasible])]
     best = reference[feasible].max()
     return {"budget": float(budget), "feasible": int(feasible.size), "index": int(pick),
             "reference": float(reference[pick]), "best": float(best), "regret": float(best - reference[pick])}

@@ -10,9 +10,7 @@
 import os
 import tempfile
 
-CHEAP_COMPILE_FLAGS = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"}
+from nas.xla_flags import set_xla_flags
 
 os.environ.setdefault("WEFT_JAX_CACHE", tempfile.mkdtemp(prefix="weft-test-jax-cache-"))
-_flags = os.environ.get("XLA_FLAGS", "")
-os.environ["XLA_FLAGS"] = " ".join([_flags] + [f"--{name}={value}" for name, value in CHEAP_COMPILE_FLAGS.items()
-                                               if name not in _flags]).strip()
+set_xla_flags({"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"})

@@ -47,8 +47,10 @@ def pin_threads(threads: int) -> None:
     With one thread XLA's Eigen thread pool is turned off too: on a machine shared with other
     jobs, a parallel op waits for its slowest thread, and timings spread far more than single-threaded.
     """
-    from nas.errors import ConfigError
     from jax._src import xla_bridge
+
+    from nas.errors import ConfigError
+    from nas.xla_flags import set_xla_flags
 
     allowed = sorted(os.sched_getaffinity(0))
     if not 1 <= threads <= len(allowed):
@@ -56,5 +58,5 @@ def pin_threads(threads: int) -> None:
     if xla_bridge.backends_are_initialized():
         raise ConfigError("--threads must be set before JAX starts its backend (set it on the command line)")
     os.sched_setaffinity(0, set(allowed[-threads:]))
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    if threads == 1:
+        set_xla_flags({"xla_cpu_multi_thread_eigen": "false"})

@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from nas.rank_metrics import (_band_tau_rows, agreement, band_tau, bootstrap_draws, bootstrap_interval, budget_regret,
-                              cost_bands, gaussian_tau, kendall_tau, margin_over_size, perfect_ranker_regret,
-                              perfect_ranker_tau, ranking_report, spearman, spearman_brown, top_k_recall)
+from nas.rank_metrics import (_band_tau_rows, agreement, band_tau, bootstrap_draws, bootstrap_interval, budget_pick,
+                              budget_regret, cost_bands, gaussian_tau, kendall_tau, margin_over_size,
+                              perfect_ranker_regret, perfect_ranker_tau, ranking_report, spearman, spearman_brown,
+                              top_k_recall)
 
 
 def test_kendall_and_spearman_on_hand_counted_cases():
@@ -256,7 +257,7 @@ def test_budget_regret_compares_the_pick_with_the_best_within_the_same_budget():
     truth = np.array([0.80, 0.85, 0.84, 0.90])
     ranker = np.array([0.1, 0.2, 0.9, 1.0])  # prefers arch 2 among the first three
     result = budget_regret(ranker, truth, cost, 3)
-    assert (result["index"], result["feasible"]) == (2, 3)
+    assert (result["index"], result["feasible"]) == (2, 3) and budget_pick(ranker, cost, 3) == 2
     assert result["regret"] == pytest.approx(0.01) and result["best"] == pytest.approx(0.85)
     assert budget_regret(ranker, truth, cost, 10)["regret"] == 0.0
     with pytest.raises(ValueError, match="no arch costs <= 0.5"):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
-from nas.rank_metrics import budget_regret
+from nas.rank_metrics import budget_pick
 
 QUANTILES = (0.25, 0.5, 0.75)
 
@@ -47,7 +47,6 @@ def main() -> None:
     rankers = {v["variant"]: sign * np.asarray(v["inherited"], float) for v in ranking["variants"]}
     rankers.update({f"size: {name}": np.array([row[name] for row in truths[0]["archs"]], float)
                     for name in ("params", "macs")})
-    shortest = sign * np.array([row["mean"] for row in truths[0]["archs"]], float)
     longest = truths[-1]
     trained = [row["index"] for row in longest["archs"] if len(row["test"]) == len(longest["config"]["seeds"])]
     horizons = [truth["config"]["steps"] for truth in truths]
@@ -65,8 +64,7 @@ def main() -> None:
                         for h, truth in zip(horizons[:-1], truths[:-1])}
         picks = {}
         for name, ranker_scores in rankers.items():
-            # The pick only (its regret is judged among the finalists below); the shortest truth is complete.
-            pick = budget_regret(ranker_scores, shortest, cost, budget)["index"]
+            pick = budget_pick(ranker_scores, cost, budget)  # its regret is judged among the finalists below
             picks.setdefault(str(pick), []).append(name)
         regrets = {}
         for pick in (int(p) for p in picks):
