@@ -148,3 +148,10 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/python $R/finalists_horizon.py --ranking $R/gt4000-results.json \
 #       --truth experiments/results/ground-truth-lm/results.json --truth experiments/results/ground-truth-lm-4000/results.json \
 #       --truth experiments/results/ground-truth-lm-16000-finalists/results.json --out $R/finalists-horizon-16000.json
+
+# outlier-probe.json (stop 38): is the 0.75 budget's best (arch 20) a supernet blind spot or a surprise to any
+# ranker that goes by the decisions? A ridge regression of the 4000-step score on depth, embed_dim, mean heads,
+# mean FFN width, log MACs and log params (with or without a supernet's score), each arch predicted by a model that
+# never saw it (leave-one-out; two folds of 16); trains nothing:
+#   .venv/bin/python $R/outlier_probe.py --ranking $R/gt4000-results.json \
+#       --truth experiments/results/ground-truth-lm-4000/results.json --out $R/outlier-probe.json

@@ -1,0 +1,134 @@
+"""Is the 0.75 budget's best arch a supernet blind spot, or a surprise to anything that ranks by the decisions?
+
+Every ranker of `gt4000-table.md` misses arch 20 under the 0.75 MACs budget. This fits a ridge regression of the
+4000-step stand-alone score on the archs' decision features (`nas.rank_bias.decision_features`: depth,
+embed_dim, mean heads, mean FFN width) plus log MACs and log params, with or without a supernet's inherited
+score as one more feature, and scores each arch with a model that never saw it:
+- leave-one-out (31 archs known: nearly the whole ground truth), and
+- two folds of 16 (one arch of each MACs-sorted pair per fold, 40 random pairings: about what `nas audit
+  --archs 16` trains), each arch predicted by the model fit on the other fold.
+It reports each predictor's Kendall tau against the seed means and its regret at the three MACs budgets (over
+every ranker variant, as the median tau, mean regret and share of regrets <= 0.02), and each arch's
+leave-one-out residual under the features-only model (the score minus its prediction).
+Trains nothing.
+
+    .venv/bin/python experiments/results/supernet-ranking-lm/outlier_probe.py \
+        --ranking experiments/results/supernet-ranking-lm/gt4000-results.json \
+        --truth experiments/results/ground-truth-lm-4000/results.json \
+        --out experiments/results/supernet-ranking-lm/outlier-probe.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nas.atomic_write import write_json_atomically
+from nas.rank_bias import decision_features
+from nas.rank_metrics import budget_pick, kendall_tau
+
+QUANTILES = (0.25, 0.5, 0.75)
+RIDGE = 1.0  # on standardised features: enough to keep 7 correlated columns fit on 16 archs stable
+REPEATS = 40
+
+
+def parse_arch(text: str) -> dict:
+    return {key: (int(value) if value.lstrip("-").isdigit() else value)
+            for key, value in (item.split("=") for item in text.split(";"))}
+
+
+def ridge_predict(features: np.ndarray, target: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    mean, scale = features[train].mean(0), features[train].std(0) + 1e-12
+    z = (features - mean) / scale
+    offset = target[train].mean()
+    weights = np.linalg.solve(z[train].T @ z[train] + RIDGE * np.eye(z.shape[1]), z[train].T @ (target[train] - offset))
+    return z[test] @ weights + offset
+
+
+def cross_fitted(features: np.ndarray, target: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
+    """Each arch's prediction from the model fit on the archs outside its fold."""
+    prediction = np.empty(len(target))
+    for test in folds:
+        prediction[test] = ridge_predict(features, target, np.setdiff1d(np.arange(len(target)), test), test)
+    return prediction
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranking", required=True, help="a supernet_ranking results.json (the variants' scores)")
+    parser.add_argument("--truth", required=True, help="the ground truth results.json it was ranked against")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    ranking = json.loads(Path(args.ranking).read_text())
+    truth_file = json.loads(Path(args.truth).read_text())
+    rows = truth_file["archs"]
+    # Predictions are in the score's own orientation; `better` turns them into higher-is-better for the metrics.
+    better = 1.0 if truth_file["higher_is_better"] else -1.0
+    truth = np.array([row["mean"] for row in rows], float)
+    macs = np.array([row["macs"] for row in rows], float)
+    params = np.array([row["params"] for row in rows], float)
+    features = decision_features([parse_arch(row["arch"]) for row in rows])
+    design = np.column_stack([features[name] for name in sorted(features)] + [np.log(macs), np.log(params)])
+    budgets = [float(np.quantile(macs, q)) for q in QUANTILES]
+
+    def regrets(prediction: np.ndarray) -> list[float]:
+        """The pick's stand-alone shortfall from the best arch within each budget, in the score's unit."""
+        return [float(max(better * truth[macs <= budget]) - better * truth[budget_pick(better * prediction, macs, budget)])
+                for budget in budgets]
+
+    loo = [np.array([i]) for i in range(len(rows))]
+    rng = np.random.default_rng(0)
+    pairs = np.argsort(macs, kind="stable").reshape(-1, 2)
+    two_folds = []
+    for _ in range(REPEATS):
+        flips = rng.integers(0, 2, len(pairs))
+        first = pairs[np.arange(len(pairs)), flips]
+        two_folds.append([first, np.setdiff1d(np.arange(len(rows)), first)])
+
+    variants = {v["variant"]: np.asarray(v["inherited"], float) for v in ranking["variants"]}
+    # The inherited score is a loss (lower is better) in the same orientation as the truth's bits per char.
+    models = {
+        "supernet alone": lambda s: None,
+        "features only": lambda s: design,
+        "supernet + features": lambda s: np.column_stack([s, design]),
+        "supernet + log MACs": lambda s: np.column_stack([s, np.log(macs)]),
+    }
+    report = {"ranking": args.ranking, "truth": args.truth, "features": sorted(features) + ["log macs", "log params"],
+              "ridge": RIDGE, "budgets_macs": budgets, "schemes": {}}
+    for scheme, fold_sets in (("leave-one-out (31 known)", [loo]), ("two folds of 16, 40 pairings", two_folds)):
+        table = {}
+        for model, make in models.items():
+            taus, regret_rows = [], []
+            for scores in variants.values():
+                design_or_none = make(scores)
+                for folds in (fold_sets if design_or_none is not None else [None]):
+                    prediction = scores if folds is None else cross_fitted(design_or_none, truth, folds)
+                    taus.append(kendall_tau(better * prediction, better * truth))
+                    regret_rows.append(regrets(prediction))
+            regret_rows = np.array(regret_rows)
+            table[model] = {"median_tau": round(float(np.median(taus)), 3),
+                            "mean_regret": [round(float(x), 4) for x in regret_rows.mean(0)],
+                            "share_within_0.02": [round(float(x), 2) for x in (regret_rows <= 0.02).mean(0)],
+                            "predictions": len(taus)}
+        report["schemes"][scheme] = table
+    residual = truth - cross_fitted(design, truth, loo)
+    report["features_only_loo_residual_sd"] = round(float(residual.std()), 4)
+    report["most_surprising_archs"] = [
+        {"index": int(i), "arch": rows[i]["arch"], "macs": int(macs[i]), "truth": round(float(truth[i]), 4),
+         "predicted": round(float(truth[i] - residual[i]), 4), "residual": round(float(residual[i]), 4)}
+        for i in np.argsort(-better * residual)[:5]]
+    write_json_atomically(Path(args.out), report, indent=1)
+    for scheme, table in report["schemes"].items():
+        print(scheme)
+        for model, row in table.items():
+            print(f"  {model:22s} tau {row['median_tau']:.3f}  mean regret {row['mean_regret']}  "
+                  f"<=0.02 {row['share_within_0.02']}")
+    print("features-only LOO residual sd", report["features_only_loo_residual_sd"])
+    for row in report["most_surprising_archs"]:
+        print(f"  arch {row['index']}: {row['truth']:.3f} vs predicted {row['predicted']:.3f} ({row['residual']:+.3f})")
+
+
+if __name__ == "__main__":
+    main()
