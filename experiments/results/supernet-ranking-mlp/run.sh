@@ -27,3 +27,10 @@ GT8=${GT8:-/root/weft-runs/gt-mlp-8000}
 .venv/bin/nas experiment supernet_ranking --run ${RUN8:-/root/weft-runs/sr-mlp-8000} --option ground_truth=$GT8 \
     --option 'variants=[]' --option 'rescore_from=["experiments/results/supernet-ranking-mlp/results.json"]'
 for f in results.json table.md scatter.png; do cp ${RUN8:-/root/weft-runs/sr-mlp-8000}/$f experiments/results/supernet-ranking-mlp/gt8000-$f; done
+
+# outlier-probe.json (stop 38): the variants beside a ridge regression on the archs' decisions, log MACs and log
+# params fit to the other archs' stand-alone scores (leave-one-out; two folds of 16); trains nothing:
+#   .venv/bin/python experiments/results/supernet-ranking-lm/outlier_probe.py \
+#       --ranking experiments/results/supernet-ranking-mlp/gt8000-results.json \
+#       --truth experiments/results/ground-truth-mlp-8000/results.json --target 0.003 \
+#       --out experiments/results/supernet-ranking-mlp/outlier-probe.json

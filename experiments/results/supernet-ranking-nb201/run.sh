@@ -45,3 +45,10 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #   R=experiments/results/supernet-ranking-nb201
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-nb201-all --option ground_truth=/root/weft-runs/gt-nb201 \
 #       --option 'variants=[]' --option "rescore_from=[\"$R/results.json\",\"$R/uniform-results.json\",\"$R/c-results.json\",\"$R/x4-results.json\",\"$R/cx4-results.json\"]"
+
+# outlier-probe.json (stop 38): the variants beside a ridge regression on the archs' decisions, log MACs and log
+# params fit to the other archs' stand-alone scores (leave-one-out; two folds of 16); trains nothing:
+#   .venv/bin/python experiments/results/supernet-ranking-lm/outlier_probe.py \
+#       --ranking experiments/results/supernet-ranking-nb201/all-results.json \
+#       --truth experiments/results/ground-truth-nb201/results.json --target 0.003 \
+#       --out experiments/results/supernet-ranking-nb201/outlier-probe.json
