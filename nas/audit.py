@@ -11,7 +11,9 @@ run's shared weights (BN recalibrated, as `nas search` scores), and reports:
   the ceiling it sets: the tau and budget regret a ranker knowing the noise-free scores would show;
 - the supernet's Kendall tau and Spearman against the seed means, with bootstrap 95% intervals, tau
   within cost bands, top-5 recall and the regret of its pick at three budgets;
-- the same for the size rankers (parameters, multiply-adds) on the same archs;
+- the same for the size rankers (parameters, multiply-adds) on the same archs, and for a ridge regression
+  of the stand-alone score on the decisions and size, each arch predicted from the others' runs
+  (`nas.decision_predictor`), with the supernet's paired margin over it;
 - what the supernet's errors lean toward: the decisions it favours at equal stand-alone score and cost
   (`nas.rank_bias`), which every budgeted pick inherits;
 - with `--finetune-steps T`, the same for the archs' scores after T steps of stand-alone fine-tuning each
@@ -36,6 +38,7 @@ from nas.atomic_write import write_json_atomically
 from nas.audit_config import AuditConfig
 from nas.audit_horizon import check_long_plan, horizon_note, horizon_report, train_long_runs
 from nas.data import stored_input_shape
+from nas.decision_predictor import rival_report
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.rank_bias import leans, ranking_biases
@@ -144,6 +147,9 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), *, progress
               "higher_is_better": not text, "cost": cost_name, "steps": steps, "supernet_steps": trained.steps,
               "seeds": config.seeds,
               "archs": rows, "ground_truth": ground, "agreement": agreement(inherited), "leans": lean(inherited),
+              "decision_predictor": rival_report(
+                  archs, inherited, truth, higher_is_better=not text, params=[r["params"] for r in rows],
+                  macs=[r["macs"] for r in rows] if cost_name == "macs" else None, bands=config.bands),
               "bands": band_ranges(cost, config.bands)}
     if config.finetune_steps:
         from nas.finetuned_scores import finetuned_scores
@@ -175,13 +181,29 @@ def verdict(result: dict) -> str:
     """One line: whether to trust the ranking, against the ground truth's reliability and size alone, the
     same for the fine-tuned scores where they were measured, and what is known of the reference's horizon
     (`nas.audit_horizon`)."""
-    line = _judgement(result, result["agreement"], "the supernet") + _lean_note(result.get("leans"))
+    line = (_judgement(result, result["agreement"], "the supernet") + _lean_note(result.get("leans"))
+            + _predictor_note(result.get("decision_predictor")))
     tuned = result.get("finetuned")
     if tuned:
         line += (f" | after a {tuned['steps']}-step stand-alone fine-tune of each arch ({tuned['seconds']:.0f} s in "
                  f"all), " + _judgement(result, tuned["agreement"], "the fine-tuned supernet")
                  + _lean_note(tuned.get("leans")))
     return line + horizon_note(result)
+
+
+def _predictor_note(rival: dict | None) -> str:
+    """How the supernet compares with a ridge fit to the other audited archs' stand-alone scores
+    (`nas.decision_predictor`): the rival a user could build from the audit's own runs, without shared weights."""
+    if not rival or "undefined" in rival:
+        return ""
+    margin = rival["ranker_margin"]
+    low, high = margin["interval"]
+    clearly = low is not None and low > 0
+    return (f"; a ridge on the decisions and size fit to the other audited archs ranks them at tau "
+            f"{two_decimals(rival['agreement']['kendall_tau'])}, the supernet {signed(margin['difference'])} "
+            f"[95% {signed(low)}, {signed(high)}] against it ("
+            + ("clearly better: the shared weights add what these runs alone do not show)" if clearly
+               else "not clearly better: the shared weights add little to what these runs show)"))
 
 
 def _lean_note(biases: dict | None) -> str:

@@ -31,6 +31,8 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     ranker = result["agreement"]["ranker"]
     assert set(ranker) >= {"kendall_tau", "kendall_tau_interval", "top_5_recall", "band_tau", "regret"}
     assert {"params", "macs"} <= set(result["agreement"]) and len(ranker["regret"]) == 3
+    # Four archs are too few to fit the decision predictor on the others: said, not guessed.
+    assert result["decision_predictor"] == {"undefined": "4 archs; the leave-one-out fit needs at least 6"}
     assert result["verdict"].split(":")[0] in ("trust", "weak", "do not trust", "inconclusive")
     assert (run / "audit" / "audit.png").stat().st_size > 0
     # The leans are measured on the audited archs' own decisions (the MLP's depth and widths).
@@ -283,3 +285,36 @@ def test_the_command_line_options_are_the_config_and_bad_ones_get_one_line(tmp_p
     out = CliRunner().invoke(main, ["audit", "--run", str(tmp_path / "run"), *arguments])
     assert out.exit_code == 2 and message in out.output, out.output
     assert not (tmp_path / "run").exists()
+
+
+def test_the_verdict_compares_the_supernet_with_a_ridge_fit_to_the_other_audited_archs():
+    from nas.decision_predictor import rival_report
+
+    rng = np.random.default_rng(3)
+    archs = [{"depth": int(d), "l*.width": int(w)} for d, w in zip(rng.integers(1, 5, 24), rng.choice([8, 16, 32], 24))]
+    depth = np.array([a["depth"] for a in archs], float)
+    params = rng.uniform(1e3, 1e5, 24)
+
+    def audited(truth, supernet):
+        seeds = truth[:, None] + rng.normal(0, 0.02, (24, 2))
+        result = hand_made(supernet, seeds, params)
+        result["decision_predictor"] = rival_report(archs, supernet, seeds.mean(1), higher_is_better=True,
+                                                    params=params, macs=params, bands=2, resamples=500)
+        return result
+
+    # Quality is the depth: the ridge on the decisions finds it from the other archs, and a supernet that is
+    # noisier than that adds nothing.
+    width = np.array([a["l*.width"] for a in archs], float)
+    truth = depth + 0.02 * width + rng.normal(0, 0.02, 24)
+    result = audited(truth, truth + rng.normal(0, 0.5, 24))
+    rival = result["decision_predictor"]
+    assert rival["agreement"]["kendall_tau"] > 0.85 > result["agreement"]["ranker"]["kendall_tau"]
+    line = verdict(result)
+    assert (f"; a ridge on the decisions and size fit to the other audited archs ranks them at tau "
+            f"{rival['agreement']['kendall_tau']:.2f}, the supernet {rival['ranker_margin']['difference']:+.2f} [95% ") in line
+    assert "(not clearly better: the shared weights add little to what these runs show)" in line, line
+    # Quality no decision explains: only the supernet knows it.
+    hidden = rng.normal(size=24)
+    line = verdict(audited(hidden, hidden + rng.normal(0, 0.05, 24)))
+    assert "(clearly better: the shared weights add what these runs alone do not show)" in line, line
+    assert "ranks them at tau" not in verdict(hand_made(hidden, np.stack([hidden, hidden], 1), params))

@@ -1,8 +1,8 @@
 """Is the 0.75 budget's best arch a supernet blind spot, or a surprise to anything that ranks by the decisions?
 
 Every ranker of `gt4000-table.md` misses arch 20 under the 0.75 MACs budget. This fits a ridge regression of the
-4000-step stand-alone score on the archs' decision features (`nas.rank_bias.decision_features`: depth,
-embed_dim, mean heads, mean FFN width) plus log MACs and log params, with or without a supernet's inherited
+4000-step stand-alone score on the archs' decision features and log size (`nas.decision_predictor`: on the
+LM depth, embed_dim, mean heads, mean FFN width, log params, log MACs), with or without a supernet's inherited
 score as one more feature, and scores each arch with a model that never saw it:
 - leave-one-out (31 archs known: nearly the whole ground truth), and
 - two folds of 16 (one arch of each MACs-sorted pair per fold, 40 random pairings: about what `nas audit
@@ -27,33 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
-from nas.rank_bias import decision_features
+from nas.decision_predictor import RIDGE, cross_fitted, design_matrix
 from nas.rank_metrics import budget_pick, kendall_tau
 
 QUANTILES = (0.25, 0.5, 0.75)
-RIDGE = 1.0  # on standardised features: enough to keep 7 correlated columns fit on 16 archs stable
 REPEATS = 40
 
 
 def parse_arch(text: str) -> dict:
     return {key: (int(value) if value.lstrip("-").isdigit() else value)
             for key, value in (item.split("=") for item in text.split(";"))}
-
-
-def ridge_predict(features: np.ndarray, target: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    mean, scale = features[train].mean(0), features[train].std(0) + 1e-12
-    z = (features - mean) / scale
-    offset = target[train].mean()
-    weights = np.linalg.solve(z[train].T @ z[train] + RIDGE * np.eye(z.shape[1]), z[train].T @ (target[train] - offset))
-    return z[test] @ weights + offset
-
-
-def cross_fitted(features: np.ndarray, target: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
-    """Each arch's prediction from the model fit on the archs outside its fold."""
-    prediction = np.empty(len(target))
-    for test in folds:
-        prediction[test] = ridge_predict(features, target, np.setdiff1d(np.arange(len(target)), test), test)
-    return prediction
 
 
 def main() -> None:
@@ -73,8 +56,7 @@ def main() -> None:
     truth = np.array([row["mean"] for row in rows], float)
     macs = np.array([row["macs"] for row in rows], float)
     params = np.array([row["params"] for row in rows], float)
-    features = decision_features([parse_arch(row["arch"]) for row in rows])
-    design = np.column_stack([features[name] for name in sorted(features)] + [np.log(macs), np.log(params)])
+    design, columns = design_matrix([parse_arch(row["arch"]) for row in rows], params=params, macs=macs)
     budgets = [float(np.quantile(macs, q)) for q in QUANTILES]
 
     def regrets(prediction: np.ndarray) -> list[float]:
@@ -99,7 +81,7 @@ def main() -> None:
         "supernet + features": lambda s: np.column_stack([s, design]),
         "supernet + log MACs": lambda s: np.column_stack([s, np.log(macs)]),
     }
-    report = {"ranking": args.ranking, "truth": args.truth, "features": sorted(features) + ["log macs", "log params"],
+    report = {"ranking": args.ranking, "truth": args.truth, "features": columns,
               "ridge": RIDGE, "target": args.target, "budgets_macs": budgets, "schemes": {}}
     for scheme, fold_sets in (("leave-one-out (31 known)", [loo]), ("two folds of 16, 40 pairings", two_folds)):
         table = {}
