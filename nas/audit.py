@@ -198,12 +198,16 @@ def _predictor_note(rival: dict | None) -> str:
         return ""
     margin = rival["ranker_margin"]
     low, high = margin["interval"]
-    clearly = low is not None and low > 0
+    difference = margin["difference"]
+    if low is not None and low > 0:
+        judged = "clearly better: the shared weights add what these runs alone do not show"
+    elif difference is not None and difference <= 0:
+        judged = "no better: the shared weights add nothing these runs do not show"
+    else:
+        judged = "better, but not clearly"
     return (f"; a ridge on the decisions and size fit to the other audited archs ranks them at tau "
-            f"{two_decimals(rival['agreement']['kendall_tau'])}, the supernet {signed(margin['difference'])} "
-            f"[95% {signed(low)}, {signed(high)}] against it ("
-            + ("clearly better: the shared weights add what these runs alone do not show)" if clearly
-               else "not clearly better: the shared weights add little to what these runs show)"))
+            f"{two_decimals(rival['agreement']['kendall_tau'])}, the supernet {signed(difference)} "
+            f"[95% {signed(low)}, {signed(high)}] against it ({judged})")
 
 
 def _lean_note(biases: dict | None) -> str:

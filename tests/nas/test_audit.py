@@ -312,9 +312,13 @@ def test_the_verdict_compares_the_supernet_with_a_ridge_fit_to_the_other_audited
     line = verdict(result)
     assert (f"; a ridge on the decisions and size fit to the other audited archs ranks them at tau "
             f"{rival['agreement']['kendall_tau']:.2f}, the supernet {rival['ranker_margin']['difference']:+.2f} [95% ") in line
-    assert "(not clearly better: the shared weights add little to what these runs show)" in line, line
+    assert "(no better: the shared weights add nothing these runs do not show)" in line, line
     # Quality no decision explains: only the supernet knows it.
     hidden = rng.normal(size=24)
     line = verdict(audited(hidden, hidden + rng.normal(0, 0.05, 24)))
     assert "(clearly better: the shared weights add what these runs alone do not show)" in line, line
+    # Ahead of a poor predictor by a margin the audit cannot resolve: said as such, not as "adds nothing".
+    unresolved = audited(hidden, hidden + rng.normal(0, 1.0, 24))
+    unresolved["decision_predictor"]["ranker_margin"] = {"rival": "decisions", "difference": 0.1, "interval": [-0.2, 0.4]}
+    assert "the supernet +0.10 [95% -0.20, +0.40] against it (better, but not clearly)" in verdict(unresolved)
     assert "ranks them at tau" not in verdict(hand_made(hidden, np.stack([hidden, hidden], 1), params))
