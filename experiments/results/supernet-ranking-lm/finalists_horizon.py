@@ -13,7 +13,7 @@ Trains nothing.
         --ranking experiments/results/supernet-ranking-lm/gt4000-results.json \
         --truth experiments/results/ground-truth-lm/results.json \
         --truth experiments/results/ground-truth-lm-4000/results.json \
-        --truth experiments/results/ground-truth-lm-16000-finalists/results.json --out OUT.json
+        --truth experiments/results/ground-truth-lm-16000-finalists/results.json --out OUT.json [--plot OUT.png]
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--truth", action="append", required=True,
                         help="a ground truth results.json of the ranking's archs; repeat, shortest horizon first")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--plot", help="also draw each budget's finalists against the horizon to this PNG")
     args = parser.parse_args()
     ranking = json.loads(Path(args.ranking).read_text())
     truths = [json.loads(Path(p).read_text()) for p in args.truth]
@@ -77,6 +78,9 @@ def main() -> None:
                                   "best_in_budget_at_shorter_horizons": best_overall, "scores": scores,
                                   "picks": picks, "pick_regret_among_finalists": regrets})
     write_json_atomically(Path(args.out), report, indent=1)
+    if args.plot:
+        plot(report, Path(args.plot), truths[0]["score"] + (" (higher is better)" if truths[0]["higher_is_better"]
+                                                            else " (lower is better)"))
     for entry in report["budgets"]:
         print(f"budget q{entry['quantile']} ({entry['budget_macs']:,.0f} MACs), finalists {entry['finalists']}")
         for h in map(str, horizons):
@@ -89,6 +93,36 @@ def main() -> None:
                      if regret else "not a finalist")
             print(f"  pick arch {pick}: {len(names)} rankers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                   f"; {where}")
+
+
+def plot(report: dict, path: Path, score: str) -> None:
+    """One panel per budget: each finalist's seed mean (and its seeds) against the horizon, the picks labelled
+    with how many rankers chose them; lines that cross are decisions the horizon changes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = report["budgets"]
+    figure, axes = plt.subplots(1, len(budgets), figsize=(5 * len(budgets), 4), squeeze=False)
+    for axis, entry in zip(axes[0], budgets):
+        horizons = [int(h) for h in entry["scores"]]
+        for arch in map(str, entry["finalists"]):
+            means = [entry["scores"][str(h)][arch]["mean"] for h in horizons]
+            rankers = len(entry["picks"].get(arch, []))
+            label = f"arch {arch}" + (f" (pick of {rankers})" if rankers else "")
+            line, = axis.plot(horizons, means, marker="o", label=label, linestyle="-" if rankers else "--")
+            for h in horizons:
+                seeds = list(entry["scores"][str(h)][arch]["seeds"].values())
+                axis.scatter([h] * len(seeds), seeds, s=8, color=line.get_color(), alpha=0.5)
+        axis.set_xscale("log")
+        axis.set_xticks(horizons, [str(h) for h in horizons])
+        axis.set_xlabel("stand-alone training steps")
+        axis.set_ylabel(score)
+        axis.set_title(f"budget q{entry['quantile']} ({entry['budget_macs'] / 1e6:.1f}M MACs)")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

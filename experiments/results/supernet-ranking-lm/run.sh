@@ -147,7 +147,8 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # and every ranker's pick judged among them at 1000 / 4000 / 16000 steps; trains nothing:
 #   .venv/bin/python $R/finalists_horizon.py --ranking $R/gt4000-results.json \
 #       --truth experiments/results/ground-truth-lm/results.json --truth experiments/results/ground-truth-lm-4000/results.json \
-#       --truth experiments/results/ground-truth-lm-16000-finalists/results.json --out $R/finalists-horizon-16000.json
+#       --truth experiments/results/ground-truth-lm-16000-finalists/results.json --out $R/finalists-horizon-16000.json \
+#       --plot $R/finalists-horizon-16000.png
 
 # outlier-probe.json (stop 38): is the 0.75 budget's best (arch 20) a supernet blind spot or a surprise to any
 # ranker that goes by the decisions? A ridge regression of the 4000-step score on depth, embed_dim, mean heads,
