@@ -8,6 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+# An HTML comment (invisible when rendered) on the line above a block: `make test` leaves the block to
+# `make test-slow`, which runs every block.
+_SLOW_MARK = re.compile(r"<!-- slow: [^>]+ -->\n\Z")
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,7 @@ class Block:
     language: str
     text: str
     line: int
+    slow: bool = False
 
     @property
     def file_name(self) -> str | None:
@@ -26,7 +30,8 @@ class Block:
 
 def blocks(path: Path) -> list[Block]:
     text = path.read_text()
-    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in _BLOCK.finditer(text)]
+    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1,
+                  bool(_SLOW_MARK.search(text, 0, m.start()))) for m in _BLOCK.finditer(text)]
 
 
 def saved_file(path: Path, name: str) -> str:

@@ -5,12 +5,14 @@ is `# NAME.py` is saved as that file instead (the module the commands then load)
 each `nas ...` line through the CLI, in the same folder, with the sizes that make a command long
 (steps, trials) cut to a few; every command must exit 0. `console` blocks are shown, not run (a
 multi-host launch, an experiment of hours, the make targets that run this very test); `text` blocks
-are output. The command pages (docs/commands/) must equal what the CLI's help says now.
+are output; a block marked `<!-- slow: why -->` runs in `make test-slow` only. The command pages
+(docs/commands/) must equal what the CLI's help says now.
 """
 import re
 import shlex
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from nas.cli import main
@@ -45,15 +47,19 @@ def _tutorial_first(documents):
     return sorted(documents, key=lambda path: path.name != "tutorial-custom-space.md")
 
 
-def test_every_code_block_runs(tmp_path, monkeypatch):
+@pytest.mark.parametrize("with_slow_blocks", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_every_code_block_runs(tmp_path, monkeypatch, with_slow_blocks):
     """All documents in one folder, the tutorial first: a command another document already ran (the
-    README repeats the tutorial's) is not run again, and later blocks may use what it wrote."""
+    README repeats the tutorial's) is not run again, and later blocks may use what it wrote. A block marked
+    `<!-- slow: why -->` runs only in `make test-slow`; nothing later may depend on it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     ran: set[str] = set()
     for document in _tutorial_first(DOCUMENTS):
         namespace: dict = {"__name__": "__docs__"}
         for block in blocks(document):
+            if block.slow and not with_slow_blocks:
+                continue
             where = f"{document.name}:{block.line}"
             if block.language == "python" and block.file_name:
                 (tmp_path / block.file_name).write_text(block.text)
@@ -84,3 +90,13 @@ def test_every_command_has_its_page_and_the_page_is_its_current_help():
         path = cli_docs.PAGES / f"{name}.md"
         assert path.exists(), f"no page for `nas {name}`: run python -m nas.cli_docs"
         assert path.read_text() == cli_docs.page(name), f"{path} is stale: run python -m nas.cli_docs"
+
+
+def test_a_block_is_slow_only_when_the_mark_is_on_the_line_above_it(tmp_path):
+    from tests.docs_blocks import blocks
+
+    page = tmp_path / "page.md"
+    page.write_text("<!-- slow: long -->\n```bash\nnas a\n```\n\n<!-- slow: long -->\n\n```bash\nnas b\n```\n"
+                    "```bash\nnas c\n```\n")
+    assert [(block.text, block.slow) for block in blocks(page)] == [
+        ("nas a\n", True), ("nas b\n", False), ("nas c\n", False)]
