@@ -11,7 +11,7 @@ from tests.search_spaces.checks import moved_off_init
 
 @pytest.mark.parametrize("space_name, options, execution", [
     ("mlp", {"max_width": 32, "width_steps": 4}, "masked"),
-    ("mobilenetv3", {"width_mult": 0.25}, "masked"),
+    ("mobilenetv3", {"width_mult": 0.25, "depths": (1, 2)}, "masked"),
     # The switch form compiles every arch's branch again (~30 s on 2 cores): make test-slow.
     pytest.param("mobilenetv3", {"width_mult": 0.25}, "switch", marks=pytest.mark.slow),
 ])

@@ -12,7 +12,7 @@ from tests.search_spaces.checks import moved_off_init
 
 
 @pytest.mark.parametrize("space_name, options", [("mlp", {"max_width": 32, "width_steps": 4}),
-                                                 ("mobilenetv3", {"width_mult": 0.25})])
+                                                 ("mobilenetv3", {"width_mult": 0.25, "depths": (1, 2)})])
 def test_largest_subnet_function_is_unchanged_and_smaller_widths_change(space_name, options):
     definition = get_definition(space_name)
     space, supernet = definition.build(definition.resolve_options(options, (28, 28, 1)), seed=2)

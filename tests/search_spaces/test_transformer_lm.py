@@ -91,7 +91,7 @@ def test_the_space_reads_tokens_and_takes_its_context_from_the_data():
     assert definition.resolve_options({}, input_shape=(16,))["context"] == 16
 
 
-SCALED = {**SMALL, "depths": [1, 2, 3], "heads": [1, 2, 3], "switchable_scale": True}
+SCALED = {**SMALL, "heads": [1, 2, 3], "switchable_scale": True}  # depth 1-2: the switched depth-3 case is above
 
 
 def test_switchable_scales_keep_masked_static_switched_and_sliced_in_agreement():
