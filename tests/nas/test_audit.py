@@ -62,6 +62,15 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     assert [r["finetuned"] for r in audit(run, AuditConfig(archs=4, steps=6, bands=2, finetune_steps=3),
                                           progress=False)["archs"]] == scores
     assert cache.stat().st_mtime == cache_stamp
+
+
+@pytest.mark.slow  # four more child trainings (~25 s); make test keeps horizon_report's own tests
+def test_the_horizon_check_trains_every_arch_once_longer_and_a_rerun_trains_nothing(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4},
+                      **TINY_TRAINING), run, progress=False)
+    result = audit(run, AuditConfig(archs=4, steps=6, bands=2), progress=False)
+    stamps = {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")}
     # The horizon check adds every arch at twice the steps, with a seed the short runs did not use; the
     # audit's own runs are kept, and a rerun trains nothing.
     longer = audit(run, AuditConfig(archs=4, steps=6, workers=2, bands=2, horizon=2), progress=False)
