@@ -52,11 +52,12 @@ demo: install data
 	$(NAS) eval-export $(DEMO_RUN)/exports/largest $(DEMO_RUN)/exports/smallest
 
 # Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one worker so that a
-# module's shared fixtures (a trained tiny run) are built once.
+# module's shared fixtures (a trained tiny run) are built once. Files go out in collection order, the long
+# ones (marked `early`, tests/conftest.py) first, not xdist's default of the files with the most tests first.
 TEST_WORKERS ?= 2
 test: install
 	$(VENV)/bin/ruff check nas supernets searchers search_spaces experiments tests
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-slow: install data
 	$(PY) -m pytest -q -m slow

@@ -18,6 +18,8 @@ from click.testing import CliRunner
 from nas.cli import main
 from tests.docs_blocks import DOCUMENTS, blocks
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 # What a documented command may do at full size, cut to what a test can afford.
 TINY = {"--steps": "4", "--trials": "10", "--archs": "4", "--n": "3", "--repeats": "2"}
 # Added where the command has no such flag: train on a slice of the data, score archs on a slice of it.

@@ -16,6 +16,8 @@ from nas.rank_metrics import kendall_tau, perfect_ranker_tau
 from nas.train.config import TrainConfig
 from nas.train.loop import train
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 TINY_TRAINING = dict(data="synthetic", limit_train=256, batch_size=16, steps=12, sampling="sandwich",
                      distillation="none", validation_size=64, checkpoint_every=6)

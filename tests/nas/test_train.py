@@ -16,6 +16,8 @@ from nas.train.loop import train
 from nas.train.sampling import SandwichSampling, UniformSampling
 from nas.train.step import init_train_state, make_train_step
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 
 def small_mlp():
     definition = get_definition("mlp")

@@ -14,6 +14,8 @@ from nas.hardware.counters import load_counter
 from nas.lowering import count_params, slice_subnet, split
 from tests.search_spaces import checks
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 graph_data = pytest.importorskip("nas.graph_data")
 try:
     GRAPH = graph_data.fashion_mnist_knn_graph()

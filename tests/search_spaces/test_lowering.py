@@ -13,6 +13,8 @@ from nas.lowering import masked_apply, param_usage, switched_apply
 from tests.search_spaces.checks import (TOLERANCE, archs_to_check, batch_of, check_agreement, jitted_gradients,
                                        perturbed_supernet)
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 
 # Each arch compiles two programs (static and sliced): make test checks 12 random archs, make test-slow 50.
 @pytest.mark.parametrize("count", [12, pytest.param(50, marks=pytest.mark.slow)])

@@ -10,6 +10,8 @@ from nas.lowering import count_params, slice_subnet, split
 
 from tests.search_spaces import checks
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 SMALL = {"embed_dims": [8, 16], "depths": [1, 2], "heads": [1, 2], "ffn_widths": [8, 24], "head_dim": 4,
          "context": 12, "vocab_size": 20}
 

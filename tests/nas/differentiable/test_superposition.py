@@ -12,6 +12,8 @@ from nas.lowering import masked_apply
 
 from tests.search_spaces import checks
 
+pytestmark = pytest.mark.early  # a minute or more in all: handed to a test worker first (tests/conftest.py)
+
 IMAGE_SHAPE = (28, 28, 1)
 # Small instances: every decision kind (depth, nested width, kernel, expand, op type) with few choices.
 SPACES = {
