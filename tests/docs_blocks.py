@@ -7,10 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
-# An HTML comment (invisible when rendered) on the line above a block: `make test` leaves the block to
-# `make test-slow`, which runs every block.
-_SLOW_MARK = re.compile(r"<!-- slow: [^>]+ -->\n\Z")
+# A block, and an HTML comment `<!-- slow: why -->` (invisible when rendered) on the line above it: `make test`
+# leaves such a block to `make test-slow`, which runs every block.
+_BLOCK = re.compile(r"^(?P<slow><!-- slow: [^>]+ -->\n)?(?P<fence>```)(\w*)\n(.*?)^```", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,8 @@ class Block:
 
 def blocks(path: Path) -> list[Block]:
     text = path.read_text()
-    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1,
-                  bool(_SLOW_MARK.search(text, 0, m.start()))) for m in _BLOCK.finditer(text)]
+    return [Block(m.group(3), m.group(4), text.count("\n", 0, m.start("fence")) + 1, m.group("slow") is not None)
+            for m in _BLOCK.finditer(text)]
 
 
 def saved_file(path: Path, name: str) -> str:

@@ -95,8 +95,6 @@ def test_every_command_has_its_page_and_the_page_is_its_current_help():
 
 
 def test_a_block_is_slow_only_when_the_mark_is_on_the_line_above_it(tmp_path):
-    from tests.docs_blocks import blocks
-
     page = tmp_path / "page.md"
     page.write_text("<!-- slow: long -->\n```bash\nnas a\n```\n\n<!-- slow: long -->\n\n```bash\nnas b\n```\n"
                     "```bash\nnas c\n```\n")

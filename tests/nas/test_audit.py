@@ -23,10 +23,14 @@ TINY_TRAINING = dict(data="synthetic", limit_train=256, batch_size=16, steps=12,
                      distillation="none", validation_size=64, checkpoint_every=6)
 
 
-def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
-    run = tmp_path / "run"
+def train_tiny_mlp(run: Path) -> None:
     train(TrainConfig(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4},
                       **TINY_TRAINING), run, progress=False)
+
+
+def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
+    run = tmp_path / "run"
+    train_tiny_mlp(run)
     result = audit(run, AuditConfig(archs=4, steps=6, workers=2, bands=2), progress=False)
     assert len(result["archs"]) == 4 and all(len(r["test"]) == 2 for r in result["archs"])
     assert result["cost"] == "macs" and result["ground_truth"]["complete_archs"] == 4
@@ -69,8 +73,7 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
 @pytest.mark.slow  # four more child trainings (~25 s); make test keeps horizon_report's own tests
 def test_the_horizon_check_trains_every_arch_once_longer_and_a_rerun_trains_nothing(tmp_path):
     run = tmp_path / "run"
-    train(TrainConfig(space="mlp", space_options={"max_layers": 2, "max_width": 64, "width_steps": 4},
-                      **TINY_TRAINING), run, progress=False)
+    train_tiny_mlp(run)
     result = audit(run, AuditConfig(archs=4, steps=6, bands=2), progress=False)
     stamps = {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")}
     # The horizon check adds every arch at twice the steps, with a seed the short runs did not use; the
