@@ -10,7 +10,9 @@ score) and reports per variant, against the seed means: Kendall tau and Spearman
 intervals, tau within cost bands, what it adds over the better size ranker (`rank_metrics.margin_over_size`:
 tau and band tau differences with paired intervals), top-5 recall, regret of the variant's pick at three budgets (25/50/75%
 quantiles of the archs' multiply-adds), the training cost (steps, subnet passes, wall seconds), and the
-same statistics for the size rankers (parameters, multiply-adds) on the same archs.
+same statistics for the size rankers (parameters, multiply-adds) on the same archs and for the decision
+predictor (`nas.decision_predictor`: a ridge on the decisions and size, each arch predicted from the other
+archs' stand-alone runs), with each variant's paired tau margin over it.
 
 A variant is a name of `VARIANTS` or an object {"name": ..., TrainConfig fields..., "steps_factor": k}
 whose fields override the baseline (sandwich rule, one random subnet, `steps` steps). Its scoring fields
@@ -34,6 +36,7 @@ import numpy as np
 from experiments import ground_truth
 from nas.atomic_write import write_json_atomically
 from nas.config import from_dict
+from nas.decision_predictor import margin_over_predictor, predictor_report
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.finetuned_scores import finetuned_scores
@@ -197,10 +200,16 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     seed_table = np.array([[row["test"].get(str(seed), np.nan) for seed in truth["config"]["seeds"]]
                            for row in truth["archs"]])  # a partial truth's missing seeds: no seed floor
 
+    predictor = predictor_report(archs, reference, higher_is_better=not text, params=params, macs=macs,
+                                 bands=config.bands)
+
     def judged(inherited) -> dict:
-        """The ranker's agreement with the truth and its leans at equal truth and cost (`nas.rank_bias`)."""
+        """The ranker's agreement with the truth, its margin over the decision predictor and its leans at equal
+        truth and cost (`nas.rank_bias`)."""
         return {**ranking_report(inherited, reference, higher_is_better=not text, params=params, macs=macs,
                                  bands=config.bands)["ranker"],
+                "over_decisions": margin_over_predictor(inherited, reference, predictor, higher_is_better=not text,
+                                                        cost=macs, bands=config.bands),
                 "leans": ranking_biases(archs, inherited, reference, macs, higher_is_better=not text,
                                         seed_table=seed_table)}
 
@@ -218,7 +227,7 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
         "arch_strings": [row["arch"] for row in truth["archs"]]},
         "size_rankers": size_rankers(reference, higher_is_better=not text, params=params, macs=macs,
                                      bands=config.bands),
-        "variants": []}
+        "decision_predictor": predictor, "variants": []}
     trained = {variant_overrides(variant)[0] for variant in config.variants}
     for saved in rescore_variants(config.rescore_from, truth):
         if saved["variant"] not in trained:
@@ -339,13 +348,22 @@ def _margin(report: dict, statistic: str) -> str:
     return f"{signed(margin['difference'], 3)} [{signed(low, 3)}, {signed(high, 3)}]"
 
 
+def _over_decisions(report: dict) -> str:
+    """The ranker's paired tau margin over the decision predictor, "-" where there is none."""
+    margin = report.get("over_decisions")
+    if not margin:
+        return "-"
+    low, high = margin["interval"]
+    return f"{signed(margin['difference'], 3)} [{signed(low, 3)}, {signed(high, 3)}]"
+
+
 def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     low, high = report["kendall_tau_interval"]
     regrets = " / ".join(_fmt(r["regret"], 4) for r in report["regret"])
     share = _fmt(report["kendall_tau"] / perfect, 2) if perfect and report["kendall_tau"] is not None else "n/a"
     return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
-            f"{_margin(report, 'kendall_tau')} | {_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | "
-            f"{_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | "
+            f"{_margin(report, 'kendall_tau')} | {_over_decisions(report)} | {_fmt(report['spearman'])} | "
+            f"{_fmt(report['band_tau']['mean'])} | {_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | "
             f"{(leans(report['leans'], intervals=False) or 'none') if 'leans' in report else '-'} | {cost} |")
 
 
@@ -369,25 +387,32 @@ def table(results: dict) -> str:
              "mean's noise alone (modelled, `nas.rank_metrics.perfect_ranker_regret`).",
              "Over size: the ranker's tau minus the better size ranker's, with the paired bootstrap 95% interval "
              "(`nas.rank_metrics.margin_over_size`): clearly above size when the interval's low end is above 0.",
+             "Decisions: a ridge regression on the archs' decisions and log size, each arch predicted from the "
+             "other archs' stand-alone runs (`nas.decision_predictor`; leave-one-out), the rival a user with "
+             "these runs has without shared weights; tau over decisions is a ranker's paired margin over it.",
              "Leans: the decisions a ranker favours at equal stand-alone score and equal MACs (partial Spearman of "
              "its scores with each decision feature, `nas.rank_bias`), listed where a permutation test finds "
              "them at 5% over all the features and they exceed what one stand-alone seed shows against the others.",
              "",
-             "| ranker | Kendall tau [95%] | tau / ceiling | tau over size [95%] | Spearman | tau within 3 cost bands "
-             "| band tau over size [95%] | top-5 recall | regret at 3 budgets | leans | training (steps, subnet "
-             "passes, wall s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| ranker | Kendall tau [95%] | tau / ceiling | tau over size [95%] | tau over decisions [95%] | "
+             "Spearman | tau within 3 cost bands | band tau over size [95%] | top-5 recall | regret at 3 budgets | "
+             "leans | training (steps, subnet passes, wall s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     perfect = truth.get("perfect_ranker_tau")
     floor = truth.get("perfect_ranker_regret")
     if perfect is not None and floor is not None:
-        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | "
+        lines.append(f"| perfect ranker (knows the noise-free scores; modelled) | {_fmt(perfect)} | 1.00 | | | | "
                      f"{_fmt(truth.get('perfect_ranker_band_tau')) if truth.get('perfect_ranker_band_tau') else ''} | | | "
                      + " / ".join(_fmt(r, 4) for r in floor) + " | | - |")
     for name in ("params", "macs"):
         lines.append(_row(f"size: {name}", results["size_rankers"][name], "-", perfect))
+    predictor = results.get("decision_predictor")  # absent in results written before it was added
+    if predictor and "agreement" in predictor:
+        lines.append(_row("decisions: ridge fit to the other archs' stand-alone runs", predictor["agreement"], "-",
+                          perfect))
     for v in results["variants"]:
         if "error" in v:
-            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | | | | |")
+            lines.append(f"| {v['variant']} | failed: {v['error'][:160]} | | | | | | | | | | |")
             continue
         cost = f"{v['steps']}, {v['subnet_passes']}, {_fmt(v['wall_seconds'], 0)}"
         lines.append(_row(v["variant"], v, cost, perfect))

@@ -60,9 +60,7 @@ def cross_fitted(design: np.ndarray, scores, folds: Sequence[np.ndarray], ridge:
     return prediction
 
 
-def leave_one_out_scores(archs: Sequence[Mapping[str, Any]], scores, *, params, macs=None,
-                         ridge: float = RIDGE) -> np.ndarray:
-    """Each arch's score as predicted from the others' (same unit and orientation as `scores`)."""
+def _checked(archs, scores) -> np.ndarray:
     scores = np.asarray(scores, float)
     if scores.shape != (len(archs),):
         raise ValueError(f"decision_predictor: {len(archs)} archs but {scores.size} scores")
@@ -71,28 +69,66 @@ def leave_one_out_scores(archs: Sequence[Mapping[str, Any]], scores, *, params, 
     if not np.isfinite(scores).all():
         raise ValueError("decision_predictor: every stand-alone score must be finite "
                          f"({int(np.sum(~np.isfinite(scores)))} are not)")
+    return scores
+
+
+def _leave_one_out(design: np.ndarray, scores: np.ndarray, ridge: float) -> np.ndarray:
+    return cross_fitted(design, scores, [np.array([i]) for i in range(len(scores))], ridge)
+
+
+def leave_one_out_scores(archs: Sequence[Mapping[str, Any]], scores, *, params, macs=None,
+                         ridge: float = RIDGE) -> np.ndarray:
+    """Each arch's score as predicted from the others' (same unit and orientation as `scores`)."""
+    scores = _checked(archs, scores)
     design, _ = design_matrix(archs, params=params, macs=macs)
-    return cross_fitted(design, scores, [np.array([i]) for i in range(len(archs))], ridge)
+    return _leave_one_out(design, scores, ridge)
+
+
+def predictor_report(archs: Sequence[Mapping[str, Any]], reference, *, higher_is_better: bool, params,
+                     macs=None, bands: int = 3, resamples: int = 2000, seed: int = 0) -> dict:
+    """The predictor as a ranker of `reference` (stand-alone scores in the task's unit): its columns, its
+    leave-one-out predictions and their agreement with `reference` (`rank_metrics.agreement`, bands and
+    budgets cut by MACs where given, else params); {"undefined": why} where too few archs or a score is not
+    finite."""
+    reference = np.asarray(reference, float)
+    if len(archs) < MIN_ARCHS:
+        return {"undefined": f"{len(archs)} archs; the leave-one-out fit needs at least {MIN_ARCHS}"}
+    if not np.isfinite(reference).all():
+        return {"undefined": "a stand-alone mean is not finite"}
+    design, columns = design_matrix(archs, params=params, macs=macs)
+    predicted = _leave_one_out(design, _checked(archs, reference), RIDGE)
+    sign = 1.0 if higher_is_better else -1.0
+    cost = np.asarray(macs if macs is not None else params, float)
+    return {"columns": columns, "ridge": RIDGE, "predicted": [float(v) for v in predicted],
+            "agreement": agreement(sign * predicted, sign * reference, cost=cost, bands=bands, resamples=resamples,
+                                   seed=seed)}
+
+
+def margin_over_predictor(scores, reference, predictor: dict, *, higher_is_better: bool, cost, bands: int = 3,
+                          resamples: int = 2000, seed: int = 0) -> dict | None:
+    """A ranker's paired margin in tau over the predictor of `predictor_report` (`rank_metrics.margin_over_size`
+    with the predictor as the one rival); None where the predictor or a score is undefined."""
+    scores = np.asarray(scores, float)
+    if "undefined" in predictor or not np.isfinite(scores).all():
+        return None
+    sign = 1.0 if higher_is_better else -1.0
+    return margin_over_size(sign * scores, sign * np.asarray(reference, float),
+                            {"decisions": sign * np.asarray(predictor["predicted"])}, np.asarray(cost, float),
+                            bands=bands, resamples=resamples, seed=seed)["kendall_tau"]
 
 
 def rival_report(archs: Sequence[Mapping[str, Any]], scores, reference, *, higher_is_better: bool, params,
                  macs=None, bands: int = 3, resamples: int = 2000, seed: int = 0) -> dict:
-    """The predictor as a rival to a ranker's `scores`: its leave-one-out predictions of `reference`, their
-    agreement with it (`rank_metrics.agreement`, bands and budgets cut by MACs where given, else params) and
-    the ranker's paired margin over it in tau (`rank_metrics.margin_over_size` with the predictor as the one
-    rival). Scores and reference in the task's unit; {"undefined": why} where too few archs or a score is not
-    finite."""
-    sign = 1.0 if higher_is_better else -1.0
-    scores, reference = np.asarray(scores, float), np.asarray(reference, float)
-    if len(archs) < MIN_ARCHS:
-        return {"undefined": f"{len(archs)} archs; the leave-one-out fit needs at least {MIN_ARCHS}"}
-    if not (np.isfinite(scores).all() and np.isfinite(reference).all()):
+    """The predictor as a rival to a ranker's `scores`: `predictor_report` and the ranker's paired margin over
+    it in tau (`ranker_margin`). Scores and reference in the task's unit; {"undefined": why} where too few
+    archs or a score is not finite."""
+    report = predictor_report(archs, reference, higher_is_better=higher_is_better, params=params, macs=macs,
+                              bands=bands, resamples=resamples, seed=seed)
+    if "undefined" in report:
+        return report
+    margin = margin_over_predictor(scores, reference, report, higher_is_better=higher_is_better,
+                                   cost=macs if macs is not None else params, bands=bands, resamples=resamples,
+                                   seed=seed)
+    if margin is None:
         return {"undefined": "a score or a stand-alone mean is not finite"}
-    predicted = leave_one_out_scores(archs, reference, params=params, macs=macs)
-    _, columns = design_matrix(archs, params=params, macs=macs)
-    cost = np.asarray(macs if macs is not None else params, float)
-    up = sign * reference
-    return {"columns": columns, "ridge": RIDGE, "predicted": [float(v) for v in predicted],
-            "agreement": agreement(sign * predicted, up, cost=cost, bands=bands, resamples=resamples, seed=seed),
-            "ranker_margin": margin_over_size(sign * scores, up, {"decisions": sign * predicted}, cost, bands=bands,
-                                              resamples=resamples, seed=seed)["kendall_tau"]}
+    return {**report, "ranker_margin": margin}

@@ -189,3 +189,44 @@ def test_subnet_passes_of_a_shrinking_schedule_sum_its_phases():
     assert supernet_ranking.subnet_passes(delayed) == 2 * 1 + 6 * 3
     sandwich = TrainConfig(space="mlp", space_options=options, sampling="sandwich", num_random=2, steps=8)
     assert supernet_ranking.subnet_passes(sandwich) == 8 * 4
+
+
+def test_the_decision_predictor_is_a_row_and_each_variant_shows_its_margin_over_it(tmp_path):
+    from pathlib import Path
+
+    from nas.decision_predictor import leave_one_out_scores, margin_over_predictor
+    from nas.definition import get_definition
+
+    # The committed 32-arch MLP ground truth (enough archs for the leave-one-out fit); nothing is trained.
+    committed = Path(__file__).parents[2] / "experiments" / "results" / "ground-truth-mlp" / "results.json"
+    gt = json.loads(committed.read_text())
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "truth" / "results.json").write_text(committed.read_text())
+    space = get_definition("mlp").make_space(**gt["space_options"])
+    archs = [space.from_string(row["arch"]) for row in gt["archs"]]
+    means = np.array([row["mean"] for row in gt["archs"]])
+    params, macs = [row["params"] for row in gt["archs"]], [row["macs"] for row in gt["archs"]]
+    noisy = (means + np.random.default_rng(1).normal(0, means.std(), means.size)).tolist()
+    saved = {"ground_truth": {"space": "mlp", "space_options": gt["space_options"], "score": gt["score"],
+                              "archs": len(archs), "partial": False, "arch_strings": [r["arch"] for r in gt["archs"]]},
+             "variants": [{"variant": "noisy", "overrides": {}, "steps": 8, "subnet_passes": 24, "wall_seconds": 1.0,
+                           "inherited": noisy}]}
+    (tmp_path / "saved.json").write_text(json.dumps(saved))
+    results = supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path / "truth"), variants=(),
+                                                           rescore_from=(str(tmp_path / "saved.json"),)),
+                                   tmp_path / "run", progress=False)
+    predictor = results["decision_predictor"]
+    assert predictor["predicted"] == pytest.approx(leave_one_out_scores(archs, means, params=params, macs=macs))
+    expected = margin_over_predictor(noisy, means, predictor, higher_is_better=True, cost=macs)
+    (variant,) = results["variants"]
+    assert variant["over_decisions"]["difference"] == pytest.approx(expected["difference"])
+    # A ranker as noisy as the archs' spread ranks below a fit the decisions explain well.
+    assert predictor["agreement"]["kendall_tau"] - variant["kendall_tau"] == pytest.approx(-expected["difference"])
+    assert expected["difference"] < 0
+    table = (tmp_path / "run" / "table.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| decisions: "))
+    assert row.startswith(f"| decisions: ridge fit to the other archs' stand-alone runs | "
+                          f"{predictor['agreement']['kendall_tau']:.3f} [")
+    noisy_row = next(line for line in table.splitlines() if line.startswith("| noisy |"))
+    low, high = expected["interval"]
+    assert noisy_row.split(" | ")[4] == f"{expected['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"

@@ -156,3 +156,6 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 # never saw it (leave-one-out; two folds of 16); trains nothing:
 #   .venv/bin/python $R/outlier_probe.py --ranking $R/gt4000-results.json \
 #       --truth experiments/results/ground-truth-lm-4000/results.json --out $R/outlier-probe.json
+
+# Stop 40: all-* and gt4000-* re-made by their re-score commands above (trains nothing) to add the decision
+# predictor's row and each variant's tau over it (`nas.decision_predictor`); every other figure unchanged.

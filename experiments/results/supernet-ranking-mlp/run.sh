@@ -34,3 +34,6 @@ for f in results.json table.md scatter.png; do cp ${RUN8:-/root/weft-runs/sr-mlp
 #       --ranking experiments/results/supernet-ranking-mlp/gt8000-results.json \
 #       --truth experiments/results/ground-truth-mlp-8000/results.json --target 0.003 \
 #       --out experiments/results/supernet-ranking-mlp/outlier-probe.json
+
+# Stop 40: gt8000-* re-made by the re-score command above (trains nothing) to add the decision predictor's row and
+# each variant's tau over it (`nas.decision_predictor`); every other figure unchanged.

@@ -52,3 +52,8 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       --ranking experiments/results/supernet-ranking-nb201/all-results.json \
 #       --truth experiments/results/ground-truth-nb201/results.json --target 0.003 \
 #       --out experiments/results/supernet-ranking-nb201/outlier-probe.json
+
+# Stop 40: all-* re-made by its re-score command above (trains nothing; rebuild /root/weft-runs/gt-nb201 first, as
+# there: the oldest results name their ground truth by that directory) to add the decision predictor's row and each
+# variant's tau over it (`nas.decision_predictor`), and the columns added since it was first made (margins over
+# size, leans, the band ceiling); the taus, band taus, recalls and regrets are unchanged.
