@@ -53,7 +53,11 @@ VARIANTS='["sandwich","sandwich-no-smallest","uniform","cost-stratified-no-small
 #       --truth experiments/results/ground-truth-nb201/results.json --target 0.003 \
 #       --out experiments/results/supernet-ranking-nb201/outlier-probe.json
 
-# Stop 40: all-* re-made by its re-score command above (trains nothing; rebuild /root/weft-runs/gt-nb201 first, as
-# there: the oldest results name their ground truth by that directory) to add the decision predictor's row and each
-# variant's tau over it (`nas.decision_predictor`), and the columns added since it was first made (margins over
-# size, leans, the band ceiling); the taus, band taus, recalls and regrets are unchanged.
+# Stop 40: all-* re-made by its re-score command above (trains nothing; the rebuilt /root/weft-runs/gt-nb201 also
+# computes the band ceiling, which ../ground-truth-nb201/results.json predates) to add the decision predictor's row
+# and each variant's tau over it (`nas.decision_predictor`), and the columns added since it was first made (margins
+# over size, leans, the band ceiling); the taus, band taus, recalls and regrets are unchanged. The five results
+# files it re-scores gained `ground_truth.arch_strings` (the ground truth's archs in its order, copied from
+# ../ground-truth-nb201/results.json; they named their archs only by that directory), so re-scoring them no longer
+# needs /root/weft-runs/gt-nb201 to hold the same plan; the same for results.json, att- and att4-results.json of
+# ../supernet-ranking-lm (from ../ground-truth-lm/results.json).
