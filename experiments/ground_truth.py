@@ -95,6 +95,9 @@ class Config:
                               f"{list(self.only)}")
         if self.steps < 1 or self.strata < 1:
             raise ConfigError(f"ground_truth: steps and strata must be >= 1, got {self.steps}, {self.strata}")
+        if self.arch_seed < 0 or self.split_seed < 0:
+            raise ConfigError(f"ground_truth: arch_seed and split_seed must be >= 0, got {self.arch_seed}, "
+                              f"{self.split_seed}")
 
 
 def training_config(config: Config, definition, options: dict, arch: str, seed: int) -> TrainConfig:
@@ -119,12 +122,10 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     costs = [counter.count(a) for a in archs]
     text = definition.inputs == "tokens"
     # Seeds may be added to a finished ground truth later (each (arch, seed) is its own training).
-    check_plan(run_dir / "plan.json", {
-        "config": {k: v for k, v in dataclasses.asdict(config).items()
-                   if k not in ("seeds", "isolate", "import_from", "only")},
-        "space_options": options, "archs": [a.to_string() for a in archs]}, "ground_truth")
+    plan = {"config": plan_config(config), "space_options": options, "archs": [a.to_string() for a in archs]}
+    check_plan(run_dir / "plan.json", plan, "ground_truth")
     if config.import_from:
-        import_scores(Path(config.import_from), run_dir, [a.to_string() for a in archs], text)
+        import_scores(Path(config.import_from), run_dir, plan, text)
 
     last_drawn = -math.inf
 
@@ -147,18 +148,33 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
     return results
 
 
-def import_scores(results_file: Path, run_dir: Path, archs: list[str], text: bool) -> int:
+def plan_config(config: Config) -> dict:
+    """The settings that make two ground truths the same plan: all but which seeds and archs train now
+    (seeds may be added to a finished ground truth, `only` trains part of it) and how."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate", "import_from", "only")}
+
+
+def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> int:
     """Write the finished (arch, seed) scores of a saved results.json as this plan's finished runs.
 
-    Only a file of the same archs is read (same plan); runs already here are kept. Returns how many
-    were imported.
+    Only a file of the same plan is read: the same archs, space options and training settings (a setting
+    the file predates counts at its default); runs already here are kept. Returns how many were imported.
     """
     if not results_file.is_file():
         raise ConfigError(f"ground_truth: import_from {results_file} is not a file (a ground truth's results.json)")
     saved = json.loads(results_file.read_text())
-    if [row["arch"] for row in saved.get("archs", [])] != archs:
+    if [row["arch"] for row in saved.get("archs", [])] != plan["archs"]:
         raise ConfigError(f"ground_truth: {results_file} holds other archs than this plan; import the results of the "
                           "same space, options, archs and arch_seed")
+    defaults = plan_config(Config())
+    saved_config = saved.get("config", {})
+    differ = sorted(k for k, v in plan["config"].items() if json.loads(json.dumps(saved_config.get(k, defaults[k])))
+                    != json.loads(json.dumps(v)))
+    if saved.get("space_options") != plan["space_options"]:
+        differ.append("space_options")
+    if differ:
+        raise ConfigError(f"ground_truth: {results_file} was trained with other settings ({', '.join(differ)} "
+                          "differ); its scores are not this plan's runs: import results of the same settings")
     key = "test_bits_per_char" if text else "test_accuracy"
     imported = 0
     for row in saved["archs"]:
@@ -169,7 +185,7 @@ def import_scores(results_file: Path, run_dir: Path, archs: list[str], text: boo
             path.mkdir(parents=True, exist_ok=True)
             summary = {"arch": {key: score, key.replace("test_", "validation_"): row["validation"].get(seed)},
                        "imported_from": str(results_file)}
-            (path / "summary.json").write_text(json.dumps(summary))
+            write_json_atomically(path / "summary.json", summary)
             if seed in row.get("wall_seconds", {}):
                 (path / "wall_seconds.json").write_text(json.dumps(row["wall_seconds"][seed]))
             imported += 1

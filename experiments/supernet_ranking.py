@@ -35,7 +35,7 @@ import numpy as np
 
 from experiments import ground_truth
 from nas.atomic_write import write_json_atomically
-from nas.config import from_dict
+from nas.config import from_dict, to_dict
 from nas.decision_predictor import margin_over_predictor, predictor_report
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
@@ -44,7 +44,7 @@ from nas.inherited_scores import score_archs
 from nas.rank_bias import leans, ranking_biases
 from nas.rank_metrics import ranking_report, signed, size_rankers
 from nas.train.child import train_in_child
-from nas.train.config import TrainConfig
+from nas.train.config import RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.loop import train
 
 # Each: overrides of the baseline supernet training (sandwich, 1 random subnet, no distillation).
@@ -88,6 +88,8 @@ class Config:
             raise ConfigError("supernet_ranking: give --option ground_truth=DIR (a finished ground_truth experiment)")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"supernet_ranking: steps must be >= 1, got {self.steps}")
+        if self.bands < 1:
+            raise ConfigError(f"supernet_ranking: bands must be >= 1, got {self.bands}")
         earlier = []
         for variant in self.variants:
             name, overrides = variant_overrides(variant)
@@ -235,15 +237,12 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             results["variants"].append({**{k: saved[k] for k in ("variant", "overrides", "steps", "subnet_passes",
                                                                   "wall_seconds", "inherited")},
                                         "rescored_from": saved["rescored_from"], **report})
+    planned = planned_variants(config, truth, steps)
+    for name, _, _, source, training in planned:  # all refused before anything is written
+        if (run_dir / f"supernet-{source}" / "summary.json").exists():
+            check_trained_as(run_dir / f"supernet-{source}", training, name)
     write_outputs(run_dir, results, reference)
-    training_of = {}  # variant name -> the training overrides its supernet was trained with
-    for variant in config.variants:
-        name, overrides = variant_overrides(variant)
-        scoring = {k: overrides[k] for k in SCORING_FIELDS if k in overrides}
-        source = scoring.get("supernet_of", name)
-        training_overrides = training_of.get(source, {k: v for k, v in overrides.items() if k not in SCORING_FIELDS})
-        training_of[name] = training_overrides
-        training = supernet_config(truth, training_overrides, steps, config.seed)
+    for name, overrides, scoring, source, training in planned:
         path = run_dir / f"supernet-{source}"
         if not (path / "summary.json").exists():
             if source != name:
@@ -288,6 +287,32 @@ def run(config: Config, run_dir: Path, progress: bool = True) -> dict:
             "inherited": inherited.tolist(), **report})
         write_outputs(run_dir, results, reference)
     return results
+
+
+def planned_variants(config: Config, truth: dict, steps: int) -> list[tuple[str, dict, dict, str, TrainConfig]]:
+    """(name, overrides, scoring fields, the variant whose supernet it scores, that supernet's training) per
+    variant, in order."""
+    planned, training_of = [], {}  # variant name -> the training overrides its supernet was trained with
+    for variant in config.variants:
+        name, overrides = variant_overrides(variant)
+        scoring = {k: overrides[k] for k in SCORING_FIELDS if k in overrides}
+        source = scoring.get("supernet_of", name)
+        training_overrides = training_of.get(source, {k: v for k, v in overrides.items() if k not in SCORING_FIELDS})
+        training_of[name] = training_overrides
+        planned.append((name, overrides, scoring, source, supernet_config(truth, training_overrides, steps, config.seed)))
+    return planned
+
+
+def check_trained_as(path: Path, training: TrainConfig, name: str) -> None:
+    """Refuse to score a finished supernet trained with other settings than `training` (a rerun in the same
+    directory with another steps, seed or ground truth would otherwise score the old supernet as the new one)."""
+    saved = saved_settings(json.loads((path / "config.json").read_text())["config"])
+    wanted, defaults = to_dict(training), to_dict(TrainConfig())
+    differ = [key for key in ("steps", *RESUME_INVARIANT)
+              if json.loads(json.dumps(saved.get(key, defaults[key]))) != json.loads(json.dumps(wanted[key]))]
+    if differ:
+        raise ConfigError(f"supernet_ranking: variant {name!r}: {path} holds a supernet trained with other settings "
+                          f"({', '.join(differ)} differ); use another --run for these settings")
 
 
 def rescore_variants(paths, truth: dict) -> list[dict]:

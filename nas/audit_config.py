@@ -40,6 +40,8 @@ class AuditConfig:
             raise ConfigError(f"nas audit: --finetune-steps must be >= 1, got {self.finetune_steps}")
         if self.horizon is not None and self.horizon < 2:
             raise ConfigError(f"nas audit: --horizon is a factor on --steps and must be >= 2, got {self.horizon}")
+        if self.arch_seed < 0:
+            raise ConfigError(f"nas audit: --arch-seed must be >= 0, got {self.arch_seed}")
         if self.workers < 1 or self.bands < 1 or self.strata < 1:
             raise ConfigError(f"nas audit: --workers, --bands and --strata must be >= 1, got {self.workers}, "
                               f"{self.bands}, {self.strata}")

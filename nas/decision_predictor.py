@@ -101,7 +101,7 @@ def predictor_report(archs: Sequence[Mapping[str, Any]], reference, *, higher_is
     cost = np.asarray(macs if macs is not None else params, float)
     return {"columns": columns, "ridge": RIDGE, "predicted": [float(v) for v in predicted],
             "agreement": agreement(sign * predicted, sign * reference, cost=cost, bands=bands, resamples=resamples,
-                                   seed=seed)}
+                                   seed=seed, reference_sign=sign)}
 
 
 def margin_over_predictor(scores, reference, predictor: dict, *, higher_is_better: bool, cost, bands: int = 3,

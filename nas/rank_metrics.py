@@ -146,9 +146,13 @@ def bootstrap_interval(statistic, a, b, *, resamples: int = 2000, level: float =
                        seed: int = 0) -> tuple[float, float]:
     """Percentile interval of `statistic(a, b)` over archs resampled with replacement (paired).
 
-    Resamples whose statistic is undefined (all ties) are dropped; (NaN, NaN) when none is defined.
+    Resamples whose statistic is undefined (all ties) are dropped; (NaN, NaN) when none is defined, and when
+    a score is not finite (the statistic of all archs is undefined then, and an interval over the resamples
+    that happen to miss that arch would describe another set of archs).
     """
     a, b = _pair(a, b)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("nan"), float("nan")
     return percentile_interval(resampled(statistic, a, b, bootstrap_draws(a.size, resamples=resamples, seed=seed)),
                                level)
 
@@ -199,12 +203,13 @@ def top_k_recall(predicted, reference, k: int = 5) -> float:
 
 
 def budget_pick(predicted, cost, budget: float) -> int:
-    """The index of the ranker's pick: its best-scored (higher = better) arch among those with cost <= budget."""
+    """The index of the ranker's pick: its best-scored (higher = better) arch among those with cost <= budget.
+    A NaN score (an arch the ranker failed on) ranks last, as in `top_k_recall`."""
     predicted, cost = np.asarray(predicted, float).ravel(), np.asarray(cost, float).ravel()
     feasible = np.flatnonzero(cost <= budget)
     if feasible.size == 0:
         raise ValueError(f"budget: no arch costs <= {budget} (cheapest {cost.min():.4g})")
-    return int(feasible[np.argmax(predicted[feasible])])
+    return int(feasible[np.argmax(np.nan_to_num(predicted[feasible], nan=-np.inf))])
 
 
 def budget_regret(predicted, reference, cost, budget: float) -> dict:
@@ -230,10 +235,12 @@ def regret_at_quantiles(predicted, reference, cost, quantiles=(0.25, 0.5, 0.75))
 
 
 def spearman_brown(correlation: float, repeats: int) -> float:
-    """Reliability of the mean of `repeats` measurements whose pairwise correlation is `correlation`."""
+    """Reliability of the mean of `repeats` measurements whose pairwise correlation is `correlation`; NaN
+    where they do not agree positively (no share of their variance is the archs', and the formula's
+    denominator reaches 0 at -1/(repeats-1))."""
     if repeats < 1:
         raise ValueError(f"spearman_brown: repeats must be >= 1, got {repeats}")
-    if not math.isfinite(correlation):
+    if not math.isfinite(correlation) or (correlation <= 0 and repeats > 1):
         return float("nan")
     return repeats * correlation / (1 + (repeats - 1) * correlation)
 
@@ -316,8 +323,10 @@ def signed(value: float | None, digits: int = 2) -> str:
 
 
 def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, resamples: int = 2000,
-              seed: int = 0) -> dict:
-    """Every statistic of one ranker (`predicted`, higher = ranked better) against `reference` (same)."""
+              seed: int = 0, reference_sign: float = 1.0) -> dict:
+    """Every statistic of one ranker (`predicted`, higher = ranked better) against `reference` (same).
+    `reference_sign` is the sign that oriented the task's scores into `reference` (-1 for a lower-is-better
+    score such as bits per character): the regret entries give their scores back in the task's unit."""
     predicted, reference = _pair(predicted, reference)
     report = {"n": int(predicted.size)}
     for name, statistic in STATISTICS.items():
@@ -327,7 +336,9 @@ def agreement(predicted, reference, *, cost=None, bands: int = 3, k: int = 5, re
     report[f"top_{k}_recall"] = top_k_recall(predicted, reference, min(k, predicted.size))
     if cost is not None:
         report["band_tau"] = band_tau(predicted, reference, cost, bands=bands)
-        report["regret"] = regret_at_quantiles(predicted, reference, cost)
+        report["regret"] = [{**entry, "reference": reference_sign * entry["reference"],
+                             "best": reference_sign * entry["best"]}
+                            for entry in regret_at_quantiles(predicted, reference, cost)]
     return report
 
 
@@ -423,10 +434,11 @@ def size_rankers(reference, *, higher_is_better: bool, params=None, macs=None, b
                  resamples: int = 2000, seed: int = 0) -> dict:
     """`agreement` of the trivial rankers (parameters, multiply-adds: bigger ranked better) with `reference`,
     as `ranking_report` reports them: {"params": ..., "macs": ...} (absent keys: not given)."""
-    reference = (1.0 if higher_is_better else -1.0) * np.asarray(reference, float)
+    sign = 1.0 if higher_is_better else -1.0
+    reference = sign * np.asarray(reference, float)
     cost = macs if macs is not None else params
     return {name: agreement(np.asarray(size, float), reference, cost=cost, bands=bands, k=k, resamples=resamples,
-                            seed=seed)
+                            seed=seed, reference_sign=sign)
             for name, size in (("params", params), ("macs", macs)) if size is not None}
 
 
@@ -447,7 +459,7 @@ def ranking_report(scores, reference, *, higher_is_better: bool, params=None, ma
     cost = macs if macs is not None else params
     predicted = sign * np.asarray(scores, float)
     report = {"ranker": agreement(predicted, reference_up, cost=cost, bands=bands, k=k, resamples=resamples,
-                                  seed=seed)}
+                                  seed=seed, reference_sign=sign)}
     sizes = {name: size for name, size in (("params", params), ("macs", macs)) if size is not None}
     if sizes:
         report["ranker"]["over_size"] = margin_over_size(predicted, reference_up, sizes, cost, bands=bands,

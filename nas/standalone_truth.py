@@ -72,6 +72,10 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
                 index, seed = pending.pop(0)
                 name = item_name(index, seed)
                 if not (job / name / "summary.json").exists() and claims.try_claim(name):
+                    # Another process may have finished it and let go between the look and the claim.
+                    if (job / name / "summary.json").exists():
+                        claims.release(name)
+                        continue
                     return index, seed
         return None
 
@@ -153,8 +157,8 @@ def reliability(rows: list[dict], seeds, *, higher_is_better: bool, resamples: i
     report.update({
         "pairs": pairs, "mean_pair_kendall_tau": mean_tau,
         "mean_pair_spearman": mean_spearman, "mean_pair_pearson": mean_pearson,
-        "seed_mean_reliability_spearman": spearman_brown(mean_spearman, len(seeds)),
-        "seed_mean_reliability_pearson": spearman_brown(mean_pearson, len(seeds)),
+        "seed_mean_reliability_spearman": finite_or_none(spearman_brown(mean_spearman, len(seeds))),
+        "seed_mean_reliability_pearson": finite_or_none(spearman_brown(mean_pearson, len(seeds))),
         # The tau a ranker knowing the noise-free scores reaches against the seed mean (the ceiling of
         # every ranker's tau here), and its expected budget regret from the seed mean's noise alone.
         "perfect_ranker_tau": finite_or_none(perfect_ranker_tau(mean_tau, len(seeds))),

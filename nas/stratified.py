@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nas.errors import ConfigError
 from nas.space import Arch, Space
 
 
@@ -24,9 +25,9 @@ def stratified_archs(space: Space, cost: Callable[[np.ndarray], np.ndarray], cou
     strata nearest it, so the count is always met while the space holds enough distinct archs.
     """
     if count < 2:
-        raise ValueError(f"stratified_archs: count must be >= 2 (the smallest and the largest), got {count}")
+        raise ConfigError(f"stratified_archs: count must be >= 2 (the smallest and the largest), got {count}")
     if strata < 1:
-        raise ValueError(f"stratified_archs: strata must be >= 1, got {strata}")
+        raise ConfigError(f"stratified_archs: strata must be >= 1, got {strata}")
     rng = np.random.default_rng(seed)
     ends = [space.smallest(), space.largest()]
     candidates = {a.to_string(): a for a in (space.sample(rng) for _ in range(pool))}
@@ -34,7 +35,7 @@ def stratified_archs(space: Space, cost: Callable[[np.ndarray], np.ndarray], cou
         candidates.pop(arch.to_string(), None)
     candidates = list(candidates.values())
     if len(candidates) + 2 < count:
-        raise ValueError(f"stratified_archs: the space gave only {len(candidates) + 2} distinct archs in a pool of "
+        raise ConfigError(f"stratified_archs: the space gave only {len(candidates) + 2} distinct archs in a pool of "
                          f"{pool}; ask for fewer than {count}")
     log_cost = np.log(np.maximum(np.asarray(cost(np.stack([a.to_vector() for a in candidates + ends])), float),
                              1e-12))

@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 
 from nas import data as data_lib
+from nas.atomic_write import write_json_atomically
 from nas.checkpoint import Checkpointer
 from nas.config import to_dict
 from nas.definition import get_definition
@@ -225,7 +226,7 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     summary = evaluate_endpoints(session, params, stats, progress=progress)
     summary["steps"] = config.steps
     summary["skipped_steps"] = guard.skipped
-    opened.run.summary_file.write_text(json.dumps(summary, indent=2))
+    write_json_atomically(opened.run.summary_file, summary, indent=2)  # read by other processes (claims)
     return summary
 
 

@@ -37,8 +37,16 @@ def test_ground_truth_trains_every_arch_and_seed_once_and_a_rerun_trains_nothing
     assert [r["test"] for r in imported["archs"]] == [r["test"] for r in results["archs"]]
     assert not list(fresh.glob("arch-*/checkpoints"))
     with pytest.raises(ConfigError, match="holds other archs"):
-        ground_truth.run(ground_truth.Config(**{**TINY, "archs": 5}, import_from=str(tmp_path / "results.json")),
-                         tmp_path / "other", progress=False)
+        ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4, "arch_seed": 1},
+                                             import_from=str(tmp_path / "results.json")), tmp_path / "other",
+                         progress=False)
+    # The same archs trained longer (or on another split) are another plan: their scores are not imported.
+    for other in ({"steps": 6}, {"split_seed": 1}):
+        with pytest.raises(ConfigError, match=f"trained with other settings \\({next(iter(other))} differ\\)"):
+            ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4, **other},
+                                                 import_from=str(tmp_path / "results.json")),
+                             tmp_path / f"other-{next(iter(other))}", progress=False)
+        assert not list((tmp_path / f"other-{next(iter(other))}").glob("arch-*"))
 
 
 def test_a_claimed_training_is_left_to_its_worker_and_other_settings_are_refused(tmp_path):
@@ -74,7 +82,8 @@ def test_only_trains_the_listed_archs_and_a_later_run_adds_the_rest(tmp_path):
                                           ({"only": (1, 1)}, "only must list distinct"),
                                           ({"only": ()}, "only must list distinct"),
                                           ({"seeds": (1, 1)}, "seeds must be >= 2 distinct"),
-                                          ({"archs": 3}, "archs must be >= 4")])
+                                          ({"archs": 3}, "archs must be >= 4"),
+                                          ({"arch_seed": -1}, "arch_seed and split_seed must be >= 0, got -1, 0")])
 def test_bad_settings_are_one_clear_error(bad, message):
     with pytest.raises(ConfigError, match=message):
         ground_truth.Config(**{**TINY, **bad}).check()
@@ -92,6 +101,11 @@ def test_reliability_reports_agreeing_and_disagreeing_seeds():
     assert good["seed_mean_reliability_spearman"] > 0.9 > bad["seed_mean_reliability_spearman"]
     assert good["seed_noise_std"] < 0.005 < bad["seed_noise_std"]
     assert good["size_rankers"]["params"]["kendall_tau"] > 0.8
+    # Seeds that rank four archs in reverse order: no reliability (not a division by zero, not a negative one).
+    reversed_seeds = [{"test": {"0": float(i), "1": float(-i)}, "params": i + 1, "macs": i + 1} for i in range(4)]
+    opposed = reliability(reversed_seeds, (0, 1), higher_is_better=True, resamples=20)
+    assert opposed["mean_pair_spearman"] == pytest.approx(-1.0)
+    assert opposed["seed_mean_reliability_spearman"] is None and opposed["perfect_ranker_tau"] is None
 
 
 def test_the_band_ceiling_predicts_the_band_tau_of_the_true_scores_and_sits_below_the_whole_range_one():
@@ -114,3 +128,24 @@ def test_the_band_ceiling_predicts_the_band_tau_of_the_true_scores_and_sits_belo
         actual.append(band_tau(truth, runs.mean(axis=1), cost)["mean"])
     assert np.mean(estimated) == pytest.approx(np.mean(actual), abs=0.03)
     assert np.mean(whole) - np.mean(estimated) > 0.05
+
+
+def test_a_run_finished_by_another_process_between_the_look_and_the_claim_is_not_trained_again(tmp_path,
+                                                                                                 monkeypatch):
+    from nas.claims import Claims
+    from nas.standalone_truth import train_items
+
+    claim = Claims.try_claim
+
+    def finished_meanwhile(self, name):  # the other process wrote its summary and let go just before this claim
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "summary.json").write_text("{}")
+        return claim(self, name)
+
+    monkeypatch.setattr(Claims, "try_claim", finished_meanwhile)
+
+    def training(index, seed):
+        raise AssertionError(f"arch {index} seed {seed} was trained again")
+
+    train_items(tmp_path, [(0, 0), (1, 0)], training, isolate=False)
+    assert not list((tmp_path / "claims").glob("*.claim"))  # let go again

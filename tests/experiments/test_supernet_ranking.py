@@ -42,6 +42,14 @@ def test_each_variant_is_ranked_against_the_seed_means_and_a_rerun_trains_nothin
     stamps = {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")}
     supernet_ranking.run(config, tmp_path, progress=False)
     assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
+    # Other settings in the same directory would score the old supernets as new ones: refused, nothing written.
+    table = (tmp_path / "table.md").read_text()
+    for other in ({"steps": 9}, {"seed": 1}):
+        with pytest.raises(ConfigError, match=f"variant 'sandwich': .* trained with other settings \\(.*"
+                                              f"{next(iter(other))}.* differ\\)"):
+            supernet_ranking.run(dataclasses.replace(config, **other), tmp_path, progress=False)
+    assert {p: p.stat().st_mtime for p in tmp_path.glob("supernet-*/summary.json")} == stamps
+    assert (tmp_path / "table.md").read_text() == table
 
 
 def test_a_variant_can_rank_another_variants_supernet_after_fine_tuning_each_arch(truth, tmp_path):
@@ -143,6 +151,8 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="scores 'a''s supernet, so it sets no training field"):
         supernet_ranking.Config(ground_truth="x", variants=({"name": "a"}, {"name": "c", "supernet_of": "a",
                                                                             "num_random": 2})).check()
+    with pytest.raises(ConfigError, match="bands must be >= 1, got 0"):
+        supernet_ranking.Config(ground_truth="x", bands=0).check()
     with pytest.raises(ConfigError, match="finetune_steps must be an integer >= 1, got 0"):
         supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "finetune_steps": 0},)).check()
     with pytest.raises(ConfigError, match="sets finetune_learning_rate without finetune_steps"):

@@ -262,7 +262,8 @@ def test_the_horizon_check_cautions_only_when_longer_training_reorders_beyond_se
                                           ({"horizon": 1}, "--horizon is a factor on --steps and must be >= 2"),
                                           ({"steps": 0}, "--steps must be >= 1"),
                                           ({"finetune_steps": 0}, "--finetune-steps must be >= 1"),
-                                          ({"bands": 5, "archs": 8}, "--bands 5 leaves fewer than 2")])
+                                          ({"bands": 5, "archs": 8}, "--bands 5 leaves fewer than 2"),
+                                          ({"arch_seed": -1}, "--arch-seed must be >= 0, got -1")])
 def test_bad_audit_settings_are_one_clear_error(bad, message):
     with pytest.raises(ConfigError, match=message):
         AuditConfig(**bad).check()

@@ -118,6 +118,8 @@ def test_spearman_brown():
     assert spearman_brown(0.5, 2) == pytest.approx(2 / 3)
     assert spearman_brown(0.74, 2) == pytest.approx(0.8506, abs=1e-4)
     assert spearman_brown(0.3, 1) == pytest.approx(0.3)
+    # Seeds that do not agree positively have no reliable mean (at -1/(k-1) the formula divides by zero).
+    assert np.isnan(spearman_brown(-1.0, 2)) and np.isnan(spearman_brown(-0.2, 3)) and np.isnan(spearman_brown(0.0, 2))
 
 
 @pytest.mark.parametrize("noise, seeds, tails", [(0.4, 2, None), (0.8, 2, None), (0.8, 4, None), (0.5, 2, 3)])
@@ -142,7 +144,7 @@ def test_perfect_ranker_tau_predicts_the_tau_of_the_true_scores_against_a_noisy_
         assert np.mean(pair_modelled) == pytest.approx(np.mean(pair_actual), abs=0.02)
     # The ceiling is below 1 and not the reliability itself (a correlation of another kind).
     assert np.mean(actual) < 0.95
-    assert np.mean(reliabilities) - np.mean(actual) > 0.05
+    assert np.nanmean(reliabilities) - np.mean(actual) > 0.05  # NaN: a draw whose seeds correlate negatively
 
 
 def test_perfect_ranker_regret_predicts_the_regret_of_the_true_scores_against_a_noisy_seed_mean():
@@ -267,3 +269,15 @@ def test_budget_regret_compares_the_pick_with_the_best_within_the_same_budget():
     report = ranking_report(np.array([3.0, 2.95, 2.7, 2.5]), bits, higher_is_better=False, macs=cost, resamples=20)
     regrets = [r["regret"] for r in report["ranker"]["regret"]]  # budgets 1.75, 2.5, 3.25
     assert regrets == [0.0, 0.0, pytest.approx(0.1)]  # at 3.25 it picks arch 2 (2.9 bits) over arch 1 (2.8)
+    last = report["ranker"]["regret"][2]  # the pick's and the best's scores in bits, as the task reports them
+    assert (last["reference"], last["best"]) == (pytest.approx(2.9), pytest.approx(2.8))
+    assert report["macs"]["regret"][2]["best"] == pytest.approx(2.8)
+
+
+def test_an_arch_the_ranker_failed_on_is_never_its_pick_and_leaves_no_interval():
+    cost, truth = np.array([1, 2, 3, 4.0]), np.array([0.1, 0.2, 0.3, 0.9])
+    failed = np.array([np.nan, 1.0, 2.0, 3.0])
+    assert budget_pick(failed, cost, 4) == 3 and budget_regret(failed, truth, cost, 1)["index"] == 0  # nothing else
+    report = agreement(failed, truth, cost=cost, resamples=50)
+    assert report["kendall_tau"] is None and report["kendall_tau_interval"] == [None, None]
+    assert report["regret"][2]["regret"] == pytest.approx(0.0)  # budget 3.25: arch 2, the best of 0-2
