@@ -204,12 +204,17 @@ class _SavedState:
     def __init__(self, directory: Path, study: str, worker: str, kind: str):
         self.path, self.kind = directory / STATE_DIR / f"{study}.{worker}.json", kind
 
-    def load(self, searcher) -> set[int]:
-        """The trial numbers the restored searcher knows; none (a full replay) for another searcher's state."""
+    def load(self, searcher, stored: set[int]) -> set[int]:
+        """The trial numbers the restored searcher knows; none (a full replay) for another searcher's or
+        another storage's state, for one told of trials the storage does not hold (`stored`: a storage made
+        anew under the same name), and for a damaged file (it is rewritten after the replay)."""
         if not self.path.exists():
             return set()
-        saved = json.loads(self.path.read_text())
-        if saved.get("kind") != self.kind:
+        try:
+            saved = json.loads(self.path.read_text())
+        except ValueError:
+            return set()
+        if not isinstance(saved, dict) or saved.get("kind") != self.kind or not set(saved.get("told", [])) <= stored:
             return set()
         searcher.restore(saved["searcher"])
         return set(saved["told"])
@@ -277,9 +282,10 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
         searcher = composed(make_searcher(config.searcher, space, len(objectives), seed=seed, options=options),
                             initial=config.initial_archs, seed=seed)
         saved = _SavedState(directory, config.study, worker_name,
-                            json.dumps(["composed", config.searcher, config.options, config.initial_archs],
+                            json.dumps(["composed", config.searcher, config.options, config.initial_archs, spec],
                                        sort_keys=True, default=str))
-        told = saved.load(searcher)
+        told = saved.load(searcher, {t.number for t in study.get_trials(deepcopy=False,
+                                                                        states=(TrialState.COMPLETE,))})
         evaluated = _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress)
     finally:
         lock.unlink(missing_ok=True)

@@ -6,6 +6,8 @@ with one line; nothing is created or changed when opening fails.
 """
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -30,11 +32,7 @@ def is_url(spec: str) -> bool:
 def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
     """A journal file at `spec`, or the relational database at the SQLAlchemy URL `spec`."""
     if not is_url(spec):
-        path = Path(spec)
-        if not path.parent.is_dir():
-            raise StorageError(f"journal storage {path}: directory {path.parent} does not exist")
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return optuna.storages.JournalStorage(backend)
+        return _journal_storage(Path(spec))
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
@@ -46,6 +44,9 @@ def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
     except ImportError as error:
         raise StorageError(f"storage URL {_redact(spec)} needs a database driver that is not installed "
                            f"({_first_line(error)}); install it (for PostgreSQL: pip install 'psycopg[binary]')") from None
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise StorageError(f"storage URL {_redact(spec)} is an in-memory database: its trials would be lost when "
+                           "the search ends; give a file, sqlite:///FILE")
     try:
         return _rdb_storage(str(spec), url.get_backend_name())
     except ImportError as error:
@@ -53,6 +54,59 @@ def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
                            f"({_first_line(error)}); install it (for PostgreSQL: pip install 'psycopg[binary]')") from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as error:
         raise StorageError(f"cannot reach storage {_redact(spec)}: {_first_line(error)}") from None
+
+
+def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    """The journal at `path`. A journal whose last record was cut short (a crash or a full disk mid-write)
+    loses that record: appending after it would make the journal unreadable from then on."""
+    if not path.parent.is_dir():
+        raise StorageError(f"journal storage {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise StorageError(f"journal storage {path} is a directory; give a journal file path, {_URL_HELP}")
+    if path.exists() and path.stat().st_size:
+        _check_journal(path)
+        _drop_partial_record(path)
+    try:
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except (ValueError, OSError) as error:  # a damaged record inside the journal
+        raise StorageError(f"journal storage {path} cannot be read ({_first_line(error)})") from None
+
+
+def _check_journal(path: Path) -> None:
+    """Refuse a file that is not an Optuna journal (an SQLite file given as a path, a user's text file)
+    before anything is appended to it."""
+    with path.open("rb") as file:
+        first = file.readline()
+    try:
+        record = json.loads(first)
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        record = None
+    if not isinstance(record, dict) or "op_code" not in record:
+        hint = f" (an SQLite database? give sqlite:///{path})" if first.startswith(b"SQLite format") else ""
+        raise StorageError(f"journal storage {path} is not an Optuna journal{hint}; {_URL_HELP}")
+
+
+def _drop_partial_record(path: Path) -> None:
+    with path.open("rb+") as file:
+        file.seek(-1, 2)
+        if file.read(1) == b"\n":
+            return
+        data_end = file.seek(0, 2)
+        block = 1 << 16
+        position = data_end
+        while position > 0:  # back to the newline that ends the last whole record
+            start = max(0, position - block)
+            file.seek(start)
+            newline = file.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            position = start
+        else:
+            cut = 0
+        file.truncate(cut)
+    print(f"journal storage {path}: its last record was cut short ({data_end - cut} bytes, a write interrupted "
+          "by a crash or a full disk); dropped it, the records before it are kept", file=sys.stderr)
 
 
 def _rdb_storage(url: str, backend: str, attempts: int = 5) -> optuna.storages.RDBStorage:

@@ -1,4 +1,6 @@
 """Bad input gets one clear error, and nothing already stored is lost."""
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -138,3 +140,48 @@ def test_flops_is_read_as_macs_its_current_name_in_objectives_budgets_outputs_an
     result = run_search(evaluator, tmp_path, SearchConfig(**{**config.__dict__, "trials": 6}), progress=False)
     assert len(trial_records(load_study(open_storage(tmp_path / JOURNAL_FILE), config.study))) == 6
     assert result is not None
+
+
+def test_a_search_moved_to_another_storage_searches_there_and_an_in_memory_one_is_refused(finished_search, tmp_path):
+    from nas.search.storage import open_storage
+    from nas.search.study import load_study, trial_records
+
+    evaluator, directory, before = finished_search
+    with pytest.raises(StorageError, match="in-memory database: its trials would be lost"):
+        run_search(evaluator, directory, SearchConfig(**{**CONFIG.__dict__, "storage": "sqlite://"}), progress=False)
+    # The searcher's saved state belongs to the journal it was told of: in a new database it starts anew
+    # (before, it took its 10 journal trials as done and searched nothing there).
+    url = f"sqlite:///{tmp_path / 'moved.db'}"
+    run_search(evaluator, directory, SearchConfig(**{**CONFIG.__dict__, "storage": url}), progress=False)
+    assert len(trial_records(load_study(open_storage(url), CONFIG.study))) == 10
+    assert unchanged(directory, before)
+
+
+def test_a_journal_cut_short_resumes_and_stays_readable_and_other_files_are_refused(finished_search, tmp_path,
+                                                                                    capsys):
+    from nas.search.storage import open_storage
+    from nas.search.study import load_study, trial_records
+
+    evaluator, directory, before = finished_search
+    journal = directory / "search.journal"
+    journal.write_bytes(before[:-30])  # the last record's write interrupted
+    more = SearchConfig(**{**CONFIG.__dict__, "trials": 12})
+    run_search(evaluator, directory, more, progress=False)
+    assert "its last record was cut short" in capsys.readouterr().err
+    # Appending after a cut record made the journal unreadable from the second resume on.
+    run_search(evaluator, directory, SearchConfig(**{**CONFIG.__dict__, "trials": 14}), progress=False)
+    assert all(json.loads(line) for line in journal.read_text().splitlines())
+    # (the trial whose end was cut stays running under this live test process, so 13 of the 14 finish)
+    assert len(trial_records(load_study(open_storage(journal), CONFIG.study))) >= 13
+    # A file that is no journal (an SQLite database given as a path, a user's notes) is left as it is.
+    for name, content in (("trials.db", b"SQLite format 3\x00\x10\x00\x01\x01"), ("notes.txt", b"my notes\n")):
+        other = tmp_path / name
+        other.write_bytes(content)
+        message = "is not an Optuna journal" + (r" \(an SQLite database\? give sqlite:///" if name == "trials.db" else "")
+        with pytest.raises(StorageError, match=message):
+            run_search(evaluator, tmp_path / f"s-{name}", SearchConfig(**{**CONFIG.__dict__, "storage": str(other)}),
+                       progress=False)
+        assert other.read_bytes() == content
+    with pytest.raises(StorageError, match="is a directory"):
+        run_search(evaluator, tmp_path / "s-dir", SearchConfig(**{**CONFIG.__dict__, "storage": str(directory)}),
+                   progress=False)
