@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from nas.checkpoint import Checkpointer
 from nas.disk_full import is_disk_full
-from nas.errors import DiskFull
+from nas.errors import DiskFull, RunDirError
 from nas.run_dir import RunDir
 
 
@@ -81,6 +81,10 @@ def open_run(run_path: str | Path, record: dict, invariant: tuple[str, ...], tem
     if checkpointer is not None and checkpointer.latest_step() is not None:
         trees, metadata, unreadable = checkpointer.restore_newest_readable(templates)
         start = int(metadata["step"])
+    steps = record.get("config", {}).get("steps")
+    if steps is not None and start > steps:  # the record would claim fewer steps than the weights have had
+        raise RunDirError(f"run directory {run.path} has trained {start} steps; resume it with --steps >= {start} "
+                          "(a run cannot be trained back), or choose another --run")
     if before_writing is not None:
         before_writing()
     if primary:

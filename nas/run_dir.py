@@ -66,6 +66,18 @@ class RunDir:
         run = cls(Path(path))
         if run.config_file.exists():
             saved = run.read_config()
+            if not isinstance(saved, dict) or "space" not in saved:
+                raise RunDirError(f"{run.config_file} is not a run's record (no space named in it); restore it or "
+                                  "choose another --run")
+            if (saved.get("space") == record["space"] and saved.get("space_fingerprint") != record["space_fingerprint"]
+                    and isinstance(saved.get("space_options"), dict) and "space_options" in record):
+                mine, theirs = record["space_options"], saved["space_options"]
+                changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                if changed:
+                    raise RunDirError(
+                        f"run directory {run.path} holds space {record['space']!r} with other options ("
+                        + ", ".join(f"{k}={theirs.get(k)!r} there, {mine.get(k)!r} here" for k in changed)
+                        + "); use its options or choose another --run")
             if (saved.get("space"), saved.get("space_fingerprint")) != (record["space"], record["space_fingerprint"]):
                 raise RunDirError(
                     f"run directory {run.path} belongs to space {saved.get('space')!r} "

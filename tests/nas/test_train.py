@@ -123,7 +123,17 @@ def test_run_directory_of_another_space_or_settings_is_refused(tmp_path):
         train(tiny_config(space="mobilenetv3", space_options={"width_mult": 0.25}, steps=2), run, progress=False)
     with pytest.raises(RunDirError, match="batch_size"):
         train(tiny_config(steps=2, batch_size=16), run, progress=False)
+    options = tiny_config().space_options
+    with pytest.raises(RunDirError, match=f"holds space 'mlp' with other options \\(max_width={options['max_width']} "
+                                          f"there, {2 * options['max_width']} here\\)"):
+        train(tiny_config(steps=2, space_options={**options, "max_width": 2 * options["max_width"]}), run,
+              progress=False)
+    # Fewer steps than the weights have had would make the record claim less training than was done.
+    summary = (run / "summary.json").read_text()
+    with pytest.raises(RunDirError, match="has trained 2 steps; resume it with --steps >= 2"):
+        train(tiny_config(steps=1), run, progress=False)
     assert (run / "config.json").read_text() == before  # nothing already written was changed
+    assert (run / "summary.json").read_text() == summary
 
 
 

@@ -17,3 +17,21 @@ def test_unknown_searcher_or_option_is_a_clear_error(zdt):
         make_searcher("bayes", zdt, 2)
     with pytest.raises(ConfigError, match="unknown option.*populaton_size.*allowed:.*population_size"):
         make_searcher("evolution", zdt, 2, options={"populaton_size": 3})
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("rl", {"learning_rate": "abc"}, "option learning_rate must be a number, got 'abc'"),
+    ("evolution", {"population_size": -1}, "option population_size must be >= 0, got -1"),
+    ("evolution", {"population_size": "abc"}, "option population_size must be a whole number, got 'abc'"),
+    ("optuna", {"n_startup_trials": "abc"}, "option n_startup_trials must be a whole number"),
+    ("evolution", {"mutation_rate": "high"}, "option mutation_rate must be a number, got 'high'"),
+    ("rl", {"normalise_rewards": 1}, "option normalise_rewards must be true or false, got 1"),
+])
+def test_an_option_of_the_wrong_type_or_sign_is_refused_before_the_search(zdt, name, options, message):
+    with pytest.raises(ConfigError, match=f"searcher '{name}': {message}"):
+        make_searcher(name, zdt, 2, options=options)
+
+
+def test_options_of_the_right_type_and_a_negative_default_are_kept(zdt):
+    make_searcher("evolution", zdt, 2, options={"mutation_rate": None, "crossover_prob": 1, "population_size": 8})
+    make_searcher("rl", zdt, 2, options={"beta": -0.9, "targets": [1.0], "learning_rate": 0.1})
