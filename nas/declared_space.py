@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nas.data import renamed_argument
-from nas.definition import SearchSpaceDefinition
+from nas.definition import SearchSpaceDefinition, options_that_build
 from nas.errors import ConfigError
 from nas.space import Space, SpaceError
 from supernets.decisions import name_decisions
@@ -34,7 +34,8 @@ class _DeclaredNetwork:
         self._abstract: dict[str, tuple[Space, nnx.Module]] = {}
 
     def build(self, options: Mapping, rngs: nnx.Rngs) -> tuple[Space, nnx.Module]:
-        model = self.network(**dict(options), rngs=rngs)
+        with options_that_build(self.name, options):
+            model = self.network(**dict(options), rngs=rngs)
         if not isinstance(model, nnx.Module):
             raise ConfigError(f"space {self.name!r}: {self.network!r} returned {type(model).__name__}, not an nnx.Module")
         return name_decisions(model, self.name, self.version), model

@@ -7,6 +7,8 @@ is always the supernet sliced (`get_active_subnet`), for export and reload alike
 """
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from flax import nnx
 
 from nas.data import INPUT_KINDS, renamed_input_shape
-from nas.errors import ConfigError
+from nas.errors import ConfigError, WeftError
 from nas.space import Space
 
 
@@ -86,10 +88,25 @@ class SearchSpaceDefinition:
     def build(self, options: Mapping[str, Any], seed: int = 0) -> tuple[Space, nnx.Module]:
         from supernets.protocol import check_supernet
 
-        space = self.make_space(**options)
-        supernet = self.build_supernet(space, options, nnx.Rngs(seed))
+        with options_that_build(self.name, options):
+            space = self.make_space(**options)
+            supernet = self.build_supernet(space, options, nnx.Rngs(seed))
         check_supernet(supernet, self.name)
         return space, supernet
+
+
+@contextlib.contextmanager
+def options_that_build(space_name: str, options: Mapping[str, Any]):
+    """Turns what a space's layers raise for an option value they cannot build (an even kernel, zero
+    channels) into one ConfigError naming the space and its options, instead of a traceback from a layer."""
+    try:
+        yield
+    except WeftError:
+        raise
+    except (ValueError, ZeroDivisionError) as error:
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise ConfigError(f"space {space_name!r} cannot be built with these options ({given}): "
+                          f"{error or type(error).__name__}") from None
 
 
 def get_definition(name: str) -> SearchSpaceDefinition:

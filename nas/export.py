@@ -59,9 +59,9 @@ def parse_arch(space: Space, spec: str) -> Arch:
         return middle_arch(space)
     if spec == "smallest":
         return space.smallest()
-    if spec.endswith(".json") and not spec.lstrip().startswith("{") and not Path(spec).exists():
-        raise ConfigError(f"--arch file {spec!r} not found; allowed: largest, smallest, middle, a JSON object or an "
-                          "existing .json file")
+    if spec.endswith(".json") and not spec.lstrip().startswith("{") and not Path(spec).is_file():
+        raise ConfigError(f"--arch file {spec!r} {'is a directory' if Path(spec).is_dir() else 'not found'}; allowed: "
+                          "largest, smallest, middle, a JSON object or an existing .json file")
     text = Path(spec).read_text() if spec.endswith(".json") and Path(spec).exists() else spec
     if text.lstrip().startswith("{"):
         try:
@@ -177,7 +177,12 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
     archs = [parse_arch(session.space, spec) for spec in arch_specs]  # all checked before any work
     outs = [Path(out_dir) if out_dir else run.exports / _export_name(spec, arch)
             for spec, arch in zip(arch_specs, archs)]
+    repeated = sorted({spec for spec, out in zip(arch_specs, outs) if outs.count(out) > 1})
+    if repeated:
+        raise ConfigError(f"--arch names the same arch more than once ({', '.join(repeated)}); give each once")
     for out in outs:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"export directory {out} is a file; choose another --out")
         if out.exists() and any(out.iterdir()):
             raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
     functions = (make_recalibrate(session.graphdef, session.space),
@@ -345,7 +350,11 @@ def load_stablehlo(directory: str | Path):
     path = Path(directory) / STABLEHLO_FILE
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")
-    return jax.export.deserialize(bytearray(path.read_bytes())).call
+    try:
+        return jax.export.deserialize(bytearray(path.read_bytes())).call
+    except Exception as error:  # noqa: BLE001 - flatbuffer and struct errors of a damaged file, whichever
+        raise CheckpointError(f"{path} is damaged or not a jax.export file ({type(error).__name__}); export the "
+                              "arch again") from None
 
 
 def load_export(directory: str | Path) -> Exported:

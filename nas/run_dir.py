@@ -45,9 +45,13 @@ class RunDir:
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG_FILE}); "
                               "create one with `nas train --run PATH`")
         try:
-            return json.loads(self.config_file.read_text())
+            record = json.loads(self.config_file.read_text())
         except json.JSONDecodeError as error:
             raise RunDirError(f"{self.config_file} is not valid JSON: {error}") from None
+        if not isinstance(record, dict):
+            raise RunDirError(f"{self.config_file} is not a run's record (a JSON object naming its space and "
+                              f"config), it holds a {type(record).__name__}")
+        return record
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
@@ -66,7 +70,7 @@ class RunDir:
         run = cls(Path(path))
         if run.config_file.exists():
             saved = run.read_config()
-            if not isinstance(saved, dict) or "space" not in saved:
+            if "space" not in saved:
                 raise RunDirError(f"{run.config_file} is not a run's record (no space named in it); restore it or "
                                   "choose another --run")
             if (saved.get("space") == record["space"] and saved.get("space_fingerprint") != record["space_fingerprint"]

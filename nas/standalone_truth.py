@@ -33,7 +33,11 @@ def check_plan(path: Path, plan: dict, what: str) -> None:
     """
     plan = json.loads(json.dumps(plan))
     if path.exists():
-        saved = json.loads(path.read_text())
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigError(f"{what}: {path} is damaged (not JSON); it records which archs and settings the "
+                              f"finished runs beside it belong to: restore it, or use another directory") from None
         if saved != plan:
             differ = lambda a, b: sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))  # noqa: E731
             changed = differ(saved.get("config", {}), plan.get("config", {})) or differ(saved, plan)

@@ -63,6 +63,12 @@ def garble_checkpoints(workspace: Path) -> None:
             path.write_bytes(b"not a checkpoint")
 
 
+def _export(workspace: Path) -> None:
+    from nas.export import export_subnet
+
+    export_subnet(workspace / "run", "smallest", workspace / "exp", progress=False)
+
+
 def write(name: str, text: str) -> Callable[[Path], None]:
     return lambda workspace: (workspace / name).write_text(text)
 
@@ -257,7 +263,36 @@ CASES = {
     "resume with other settings": Cli(("train", *TINY, "--batch-size", "16", "--run", "RUN"),
                                       ("was started with batch_size=32", "this command has batch_size=16")),
     "resume on another version of the space": Cli(("train", *TINY, "--option", "max_width=64", "--run", "RUN"),
-                                                  ("belongs to space 'mlp' (fingerprint", "choose another --run")),
+                                                  ("holds space 'mlp' with other options",
+                                                   "max_width=32 there, 64 here", "choose another --run")),
+    "resume with fewer steps than trained": Cli(("train", *TINY, "--steps", "2", "--run", "RUN"),
+                                                ("has trained 3 steps", "--steps >= 3")),
+    "run config naming no space": Cli(("train", *TINY, "--steps", "3", "--run", "RUN"),
+                                      ("is not a run's record (no space named in it)",), damage=write("run/config.json", "{}")),
+    "run config not an object": Cli(("export", "--run", "RUN", "--arch", "largest"),
+                                    ("config.json is not a run's record", "it holds a list"),
+                                    damage=write("run/config.json", "[]")),
+    "arch file that is a directory": Cli(("export", "--run", "RUN", "--arch", "WS/d.json"),
+                                         ("--arch file", "d.json' is a directory",),
+                                         damage=lambda ws: (ws / "d.json").mkdir()),
+    "damaged audit plan": Cli(("audit", "--run", "RUN", "--archs", "4", "--steps", "2", "--bands", "2"),
+                              ("plan.json is damaged (not JSON)", "restore it, or use another directory"),
+                              damage=lambda ws: ((ws / "run" / "audit").mkdir(),
+                                                 (ws / "run" / "audit" / "plan.json").write_text("{cut"))),
+    "space option its layers cannot build": Cli(("cost", "--space", "mlp", "--option", "in_features=0", "--arch",
+                                                  "largest"),
+                                                 ("space 'mlp' cannot be built with these options", "in_features=0")),
+    "export the same arch twice": Cli(("export", "--run", "RUN", "--arch", "largest", "--arch", "largest"),
+                                      ("--arch names the same arch more than once (largest)",)),
+    "export into a file": Cli(("export", "--run", "RUN", "--arch", "largest", "--out", "WS/afile"),
+                              ("export directory", "afile is a file",), damage=write("afile", "x")),
+    "searcher option of the wrong type": Cli((*SEARCH[:3], "--searcher", "rl", "--trials", "4", "--quiet",
+                                              "--option", "learning_rate=abc", "--option", "targets=[1000]"),
+                                             ("searcher 'rl': option learning_rate must be a number, got 'abc'",)),
+    "in-memory search storage": Cli((*SEARCH, "--storage", "sqlite://"), ("is an in-memory database",)),
+    "an SQLite file given as a journal path": Cli((*SEARCH, "--storage", "WS/trials.db"),
+                                                  ("is not an Optuna journal (an SQLite database? give sqlite:///",),
+                                                  damage=lambda ws: (ws / "trials.db").write_bytes(b"SQLite format 3\x00")),
     "search a run of another space": Cli((*SEARCH, "--space", "nb201"), ("holds space 'mlp', not 'nb201'",)),
     "search a single run with --supernet mos": Cli((*SEARCH, "--supernet", "mos"),
                                                    ("trained with --supernet single, so allowed: auto, single",)),
@@ -271,6 +306,9 @@ CASES = {
     "no checkpoint": Cli(("export", "--run", "RUN", "--arch", "largest"), ("no checkpoint in", "train the run first"),
                          damage=lambda ws: shutil.rmtree(ws / "run" / "checkpoints")),
     "not an export": Cli(("eval-export", "WS/run"), ("is not a complete export (no arch.json)",)),
+    "damaged StableHLO export": Cli(("eval-export", "WS/exp", "--stablehlo"),
+                                    ("model.stablehlo is damaged or not a jax.export file", "export the arch again"),
+                                    damage=lambda ws: (_export(ws), (ws / "exp" / "model.stablehlo").write_bytes(b"junk"))),
     # --- latency predictors ---
     "predictor file missing": Cli(("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/none.json"),
                                   ("does not exist", "allowed: a file written by nas latency fit")),
