@@ -211,8 +211,10 @@ def eval_export(export_dirs, stablehlo):
                                  f"{export_dir}/arch.json")
         context = exported.input_shape[0] if exported.inputs == "tokens" else None
         scores = score_split(forward, load_dataset(train_config, context).test)
-        click.echo(json.dumps({"export": str(export_dir), "space": exported.info["space"],
-                               "arch": exported.info["arch_string"],
+        info = exported.info  # what load_export requires, where an older or hand-edited arch.json lacks the rest
+        click.echo(json.dumps({"export": str(export_dir),
+                               "space": info.get("space") or info.get("space_ref") or info["train_config"]["space"],
+                               "arch": info.get("arch_string") or info["arch"],
                                **{f"test_{metric}": value for metric, value in sorted(scores.items())}}))
 
 
