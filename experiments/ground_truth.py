@@ -168,9 +168,11 @@ def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> 
                           "same space, options, archs and arch_seed")
     defaults = plan_config(Config())
     saved_config = saved.get("config", {})
-    differ = sorted(k for k, v in plan["config"].items() if json.loads(json.dumps(saved_config.get(k, defaults[k])))
-                    != json.loads(json.dumps(v)))
-    if saved.get("space_options") != plan["space_options"]:
+    same = lambda a, b: json.loads(json.dumps(a)) == json.loads(json.dumps(b))  # noqa: E731 - tuples as lists
+    # The options as resolved, not as given: explicit options equal to the space's defaults are the same plan.
+    differ = sorted(k for k, v in plan["config"].items()
+                    if k != "space_options" and not same(saved_config.get(k, defaults[k]), v))
+    if not same(saved.get("space_options"), plan["space_options"]):
         differ.append("space_options")
     if differ:
         raise ConfigError(f"ground_truth: {results_file} was trained with other settings ({', '.join(differ)} "

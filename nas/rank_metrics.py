@@ -236,11 +236,10 @@ def regret_at_quantiles(predicted, reference, cost, quantiles=(0.25, 0.5, 0.75))
 
 def spearman_brown(correlation: float, repeats: int) -> float:
     """Reliability of the mean of `repeats` measurements whose pairwise correlation is `correlation`; NaN
-    where they do not agree positively (no share of their variance is the archs', and the formula's
-    denominator reaches 0 at -1/(repeats-1))."""
+    where they disagree (a negative correlation: the formula's denominator reaches 0 at -1/(repeats-1))."""
     if repeats < 1:
         raise ValueError(f"spearman_brown: repeats must be >= 1, got {repeats}")
-    if not math.isfinite(correlation) or (correlation <= 0 and repeats > 1):
+    if not math.isfinite(correlation) or (correlation < 0 and repeats > 1):
         return float("nan")
     return repeats * correlation / (1 + (repeats - 1) * correlation)
 

@@ -83,6 +83,7 @@ def open_run(run_path: str | Path, record: dict, invariant: tuple[str, ...], tem
         start = int(metadata["step"])
     steps = record.get("config", {}).get("steps")
     if steps is not None and start > steps:  # the record would claim fewer steps than the weights have had
+        checkpointer.close()
         raise RunDirError(f"run directory {run.path} has trained {start} steps; resume it with --steps >= {start} "
                           "(a run cannot be trained back), or choose another --run")
     if before_writing is not None:

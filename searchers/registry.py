@@ -76,7 +76,7 @@ def make_searcher(name: str, space: Space, num_objectives: int, *, seed: int = 0
         raise ConfigError(f"searcher {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     parameters = inspect.signature(_classes()[name].__init__).parameters
     for key, value in options.items():
-        _check_option(name, key, value, parameters[key])
+        options[key] = _checked_option(name, key, value, parameters[key])
     if "seeds" in allowed:
         options.setdefault("seeds", seeds)
     try:
@@ -86,22 +86,26 @@ def make_searcher(name: str, space: Space, num_objectives: int, *, seed: int = 0
         raise ConfigError(f"searcher {name!r}: bad option ({given}): {error}") from None
 
 
-def _check_option(searcher: str, key: str, value, parameter: inspect.Parameter) -> None:
+def _checked_option(searcher: str, key: str, value, parameter: inspect.Parameter):
     """A scalar option's type, read from the constructor's annotation (int, float, bool; `| None` allows
-    None), and its sign: a number whose default is >= 0 (a size, a rate, a probability) may not be negative.
-    Before this, a wrong type surfaced as a TypeError mid-search, after trials were written."""
-    annotation = str(parameter.annotation).replace(" ", "")
-    kinds = set(annotation.split("|"))
+    None; a whole float such as 1e2 is taken as an int), and its sign: a number whose default is >= 0 (a
+    size, a rate, a probability) may not be negative, except an index (-1 is the last objective). Before
+    this, a wrong type surfaced as a TypeError mid-search, after trials were written."""
+    kinds = set(str(parameter.annotation).replace(" ", "").split("|"))
     if value is None and "None" in kinds:
-        return
+        return value
     expected = next((kind for kind in ("bool", "int", "float") if kind in kinds), None)
     if expected is None:
-        return  # sequences, callables, strings: checked by the searcher itself
+        return value  # sequences, callables, strings: checked by the searcher itself
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "int" and numeric and float(value).is_integer():
+        value = int(value)
     fits = {"bool": isinstance(value, bool), "int": numeric and isinstance(value, int), "float": numeric}[expected]
     if not fits:
         wanted = {"bool": "true or false", "int": "a whole number", "float": "a number"}[expected]
         raise ConfigError(f"searcher {searcher!r}: option {key} must be {wanted}, got {value!r}")
     default = parameter.default
-    if expected != "bool" and isinstance(default, (int, float)) and default >= 0 and value < 0:
+    if (expected != "bool" and not key.endswith("_index") and isinstance(default, (int, float)) and default >= 0
+            and value < 0):
         raise ConfigError(f"searcher {searcher!r}: option {key} must be >= 0, got {value!r}")
+    return value

@@ -41,7 +41,8 @@ from nas.pareto import hypervolume, pareto_front
 from nas.search.objectives import (Constraint, Objective, canonical_metrics, check_metrics, minimised,
                                    parse_constraint, parse_objective, violation)
 from nas.search.storage import JOURNAL_FILE, open_storage
-from nas.search.study import REFERENCE_KEY, TrialRecord, open_study, study_record, trial_records
+from nas.search.study import (REFERENCE_KEY, TrialRecord, open_study, study_record, trial_records,
+                              weft_study_id)
 from nas.search.worker import claim_name, is_dead, this_worker
 from searchers.initial_archs import CHOICES as INITIAL_ARCHS
 from searchers.registry import SEARCHERS as SEARCHER_NAMES
@@ -206,8 +207,8 @@ class _SavedState:
 
     def load(self, searcher, stored: set[int]) -> set[int]:
         """The trial numbers the restored searcher knows; none (a full replay) for another searcher's or
-        another storage's state, for one told of trials the storage does not hold (`stored`: a storage made
-        anew under the same name), and for a damaged file (it is rewritten after the replay)."""
+        another study's state (`kind` names the study's id), for one told of trials the storage does not
+        hold, and for a damaged file (it is rewritten after the replay)."""
         if not self.path.exists():
             return set()
         try:
@@ -261,7 +262,7 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
     spec = storage_spec(directory, config)
     if config.storage is None:
         directory.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(spec)
+    storage = open_storage(spec, writer=True)
     record = study_record(space, objectives, constraints, getattr(evaluator, "scoring_record", None),
                           getattr(evaluator, "split", None))
     study = open_study(storage, config.study, record, objectives, spec)
@@ -282,8 +283,8 @@ def run_search(evaluator, directory: str | Path, config: SearchConfig = SearchCo
         searcher = composed(make_searcher(config.searcher, space, len(objectives), seed=seed, options=options),
                             initial=config.initial_archs, seed=seed)
         saved = _SavedState(directory, config.study, worker_name,
-                            json.dumps(["composed", config.searcher, config.options, config.initial_archs, spec],
-                                       sort_keys=True, default=str))
+                            json.dumps(["composed", config.searcher, config.options, config.initial_archs,
+                                        weft_study_id(study)], sort_keys=True, default=str))
         told = saved.load(searcher, {t.number for t in study.get_trials(deepcopy=False,
                                                                         states=(TrialState.COMPLETE,))})
         evaluated = _loop(evaluator, study, searcher, objectives, constraints, reference, config, told, saved, progress)

@@ -29,10 +29,11 @@ def is_url(spec: str) -> bool:
     return "://" in str(spec)
 
 
-def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
-    """A journal file at `spec`, or the relational database at the SQLAlchemy URL `spec`."""
+def open_storage(spec: str | Path, *, writer: bool = False) -> optuna.storages.BaseStorage:
+    """A journal file at `spec`, or the relational database at the SQLAlchemy URL `spec`. A `writer` (a
+    search, not a plot or an export) first repairs a journal whose last record was cut short."""
     if not is_url(spec):
-        return _journal_storage(Path(spec))
+        return _journal_storage(Path(spec), writer)
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
@@ -56,16 +57,16 @@ def open_storage(spec: str | Path) -> optuna.storages.BaseStorage:
         raise StorageError(f"cannot reach storage {_redact(spec)}: {_first_line(error)}") from None
 
 
-def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
-    """The journal at `path`. A journal whose last record was cut short (a crash or a full disk mid-write)
-    loses that record: appending after it would make the journal unreadable from then on."""
+def _journal_storage(path: Path, writer: bool) -> optuna.storages.JournalStorage:
+    """The journal at `path`, refused when it is a directory or some other file."""
     if not path.parent.is_dir():
         raise StorageError(f"journal storage {path}: directory {path.parent} does not exist")
     if path.is_dir():
         raise StorageError(f"journal storage {path} is a directory; give a journal file path, {_URL_HELP}")
     if path.exists() and path.stat().st_size:
         _check_journal(path)
-        _drop_partial_record(path)
+        if writer:
+            _drop_partial_record(path)
     try:
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     except (ValueError, OSError) as error:  # a damaged record inside the journal
@@ -74,39 +75,55 @@ def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
 
 def _check_journal(path: Path) -> None:
     """Refuse a file that is not an Optuna journal (an SQLite file given as a path, a user's text file)
-    before anything is appended to it."""
+    before anything is appended to it; its first record may be cut short (a crash while writing it)."""
     with path.open("rb") as file:
         first = file.readline()
     try:
         record = json.loads(first)
+        journal = isinstance(record, dict) and "op_code" in record
     except ValueError:  # UnicodeDecodeError is a ValueError too
-        record = None
-    if not isinstance(record, dict) or "op_code" not in record:
+        journal = not first.endswith(b"\n") and first.startswith(b'{"op_code":')
+    if not journal:
         hint = f" (an SQLite database? give sqlite:///{path})" if first.startswith(b"SQLite format") else ""
         raise StorageError(f"journal storage {path} is not an Optuna journal{hint}; {_URL_HELP}")
 
 
 def _drop_partial_record(path: Path) -> None:
-    with path.open("rb+") as file:
-        file.seek(-1, 2)
-        if file.read(1) == b"\n":
-            return
-        data_end = file.seek(0, 2)
-        block = 1 << 16
-        position = data_end
-        while position > 0:  # back to the newline that ends the last whole record
-            start = max(0, position - block)
-            file.seek(start)
-            newline = file.read(position - start).rfind(b"\n")
-            if newline >= 0:
-                cut = start + newline + 1
-                break
-            position = start
-        else:
-            cut = 0
-        file.truncate(cut)
+    """Cut a last record that a crash or a full disk left half-written: appending after it would make the
+    journal unreadable from then on. Optuna appends under its journal lock, so under that lock a last line
+    without its newline is no write in progress but one that ended mid-way."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    with path.open("rb") as file:
+        if file.seek(0, 2) == 0 or (file.seek(-1, 2), file.read(1))[1] == b"\n":
+            return  # the usual case: nothing to cut, and a journal on a read-only mount stays readable
+    try:
+        with get_lock_file(JournalFileSymlinkLock(str(path))), path.open("rb+") as file:
+            data_end = file.seek(0, 2)
+            file.seek(-1, 2)
+            if file.read(1) == b"\n":
+                return  # a write that was in progress when first looked at, finished since
+            cut = _end_of_last_line(file, data_end)
+            file.truncate(cut)
+    except OSError as error:
+        raise StorageError(f"journal storage {path}: its last record was cut short and cannot be dropped "
+                           f"({_first_line(error)}); copy the journal somewhere writable") from None
     print(f"journal storage {path}: its last record was cut short ({data_end - cut} bytes, a write interrupted "
           "by a crash or a full disk); dropped it, the records before it are kept", file=sys.stderr)
+
+
+def _end_of_last_line(file, data_end: int, block: int = 1 << 16) -> int:
+    """The offset just past the file's last newline (0 when it has none)."""
+    position = data_end
+    while position > 0:
+        start = max(0, position - block)
+        file.seek(start)
+        newline = file.read(position - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        position = start
+    return 0
 
 
 def _rdb_storage(url: str, backend: str, attempts: int = 5) -> optuna.storages.RDBStorage:

@@ -9,6 +9,7 @@ objectives in their own directions (accuracy maximised).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,9 @@ from nas.search.storage import StorageError
 
 RECORD_KEY = "weft"
 REFERENCE_KEY = "weft_reference"  # the hypervolume reference point (minimised), for plots
+# A random name given to a study when first opened: what a worker's saved searcher state belongs to, the
+# same whichever path or URL spelling reaches the storage, and new for a storage made anew.
+STUDY_ID_KEY = "weft_study_id"
 
 
 def study_record(space, objectives: Sequence[Objective], constraints: Sequence[Constraint],
@@ -87,7 +91,14 @@ def open_study(storage, name: str, record: dict, objectives: Sequence[Objective]
         if RECORD_KEY not in study.user_attrs:  # another worker may have created it a moment ago
             study.set_user_attr(RECORD_KEY, record)
     check_record(study, record, where)
+    if STUDY_ID_KEY not in study.user_attrs:
+        study.set_user_attr(STUDY_ID_KEY, uuid.uuid4().hex)
     return study
+
+
+def weft_study_id(study: optuna.Study) -> str:
+    """The study's `STUDY_ID_KEY` (read back from the storage: of two workers naming it at once, one wins)."""
+    return study.user_attrs[STUDY_ID_KEY]
 
 
 @dataclass(frozen=True)

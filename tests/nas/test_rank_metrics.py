@@ -118,8 +118,8 @@ def test_spearman_brown():
     assert spearman_brown(0.5, 2) == pytest.approx(2 / 3)
     assert spearman_brown(0.74, 2) == pytest.approx(0.8506, abs=1e-4)
     assert spearman_brown(0.3, 1) == pytest.approx(0.3)
-    # Seeds that do not agree positively have no reliable mean (at -1/(k-1) the formula divides by zero).
-    assert np.isnan(spearman_brown(-1.0, 2)) and np.isnan(spearman_brown(-0.2, 3)) and np.isnan(spearman_brown(0.0, 2))
+    # Seeds that disagree have no reliable mean (at -1/(k-1) the formula divides by zero); unrelated ones, 0.
+    assert np.isnan(spearman_brown(-1.0, 2)) and np.isnan(spearman_brown(-0.2, 3)) and spearman_brown(0.0, 2) == 0
 
 
 @pytest.mark.parametrize("noise, seeds, tails", [(0.4, 2, None), (0.8, 2, None), (0.8, 4, None), (0.5, 2, 3)])

@@ -34,4 +34,5 @@ def test_an_option_of_the_wrong_type_or_sign_is_refused_before_the_search(zdt, n
 
 def test_options_of_the_right_type_and_a_negative_default_are_kept(zdt):
     make_searcher("evolution", zdt, 2, options={"mutation_rate": None, "crossover_prob": 1, "population_size": 8})
-    make_searcher("rl", zdt, 2, options={"beta": -0.9, "targets": [1.0], "learning_rate": 0.1})
+    make_searcher("rl", zdt, 2, options={"beta": -0.9, "targets": [1.0], "learning_rate": 0.1, "cost_index": -1})
+    assert make_searcher("evolution", zdt, 2, options={"population_size": 1e2}).population_size == 100
