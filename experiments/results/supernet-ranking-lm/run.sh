@@ -141,8 +141,9 @@ GT=${GT:-/root/weft-runs/gt-lm}   # experiments/results/ground-truth-lm holds it
 #   .venv/bin/nas experiment supernet_ranking --run /root/weft-runs/sr-lm-delayed-x8 --option ground_truth=/root/weft-runs/gt-lm-4000 \
 #       --option steps=1000 --option 'variants=[{"name":"delayed-x8","sampling":"delayed","steps_factor":8}]'
 
-# finalists-horizon-16000.json (stops 36, 37): the 0.75 budget's finalists (arch 20, the best at 4000 steps, arch 23,
-# most rankers' pick, and arch 22, the x8 and resort picks) trained alone at 16000 steps
+# finalists-horizon-16000.json (stops 36-40): each budget's finalists (at 0.75: arch 20, the best at 4000 steps, arch 23,
+# most rankers' pick, and arch 22, the x8 and resort picks; at 0.25: archs 5, 6, 7; at 0.5: archs 10 and 15, with
+# arch 12 still running at stop 40) trained alone at 16000 steps
 # (../ground-truth-lm-16000-finalists/, its README has the commands),
 # and every ranker's pick judged among them at 1000 / 4000 / 16000 steps; trains nothing:
 #   .venv/bin/python $R/finalists_horizon.py --ranking $R/gt4000-results.json \
