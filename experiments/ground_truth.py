@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
+from nas.config import changed_settings
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.hardware.counters import load_counter
@@ -166,14 +167,10 @@ def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> 
     if [row["arch"] for row in saved.get("archs", [])] != plan["archs"]:
         raise ConfigError(f"ground_truth: {results_file} holds other archs than this plan; import the results of the "
                           "same space, options, archs and arch_seed")
-    defaults = plan_config(Config())
-    saved_config = saved.get("config", {})
-    same = lambda a, b: json.loads(json.dumps(a)) == json.loads(json.dumps(b))  # noqa: E731 - tuples as lists
     # The options as resolved, not as given: explicit options equal to the space's defaults are the same plan.
-    differ = sorted(k for k, v in plan["config"].items()
-                    if k != "space_options" and not same(saved_config.get(k, defaults[k]), v))
-    if not same(saved.get("space_options"), plan["space_options"]):
-        differ.append("space_options")
+    differ = sorted(changed_settings(saved.get("config", {}), plan["config"],
+                                     [k for k in plan["config"] if k != "space_options"], plan_config(Config())))
+    differ += changed_settings(saved, plan, ["space_options"])
     if differ:
         raise ConfigError(f"ground_truth: {results_file} was trained with other settings ({', '.join(differ)} "
                           "differ); its scores are not this plan's runs: import results of the same settings")

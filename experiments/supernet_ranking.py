@@ -35,7 +35,7 @@ import numpy as np
 
 from experiments import ground_truth
 from nas.atomic_write import write_json_atomically
-from nas.config import from_dict, to_dict
+from nas.config import changed_settings, from_dict, to_dict
 from nas.decision_predictor import margin_over_predictor, predictor_report
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
@@ -307,9 +307,7 @@ def check_trained_as(path: Path, training: TrainConfig, name: str) -> None:
     """Refuse to score a finished supernet trained with other settings than `training` (a rerun in the same
     directory with another steps, seed or ground truth would otherwise score the old supernet as the new one)."""
     saved = saved_settings(json.loads((path / "config.json").read_text())["config"])
-    wanted, defaults = to_dict(training), to_dict(TrainConfig())
-    differ = [key for key in ("steps", *RESUME_INVARIANT)
-              if json.loads(json.dumps(saved.get(key, defaults[key]))) != json.loads(json.dumps(wanted[key]))]
+    differ = changed_settings(saved, to_dict(training), ("steps", *RESUME_INVARIANT), to_dict(TrainConfig()))
     if differ:
         raise ConfigError(f"supernet_ranking: variant {name!r}: {path} holds a supernet trained with other settings "
                           f"({', '.join(differ)} differ); use another --run for these settings")
@@ -363,19 +361,9 @@ def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _margin(report: dict, statistic: str) -> str:
-    """The ranker's lead over the best size ranker (`rank_metrics.margin_over_size`), or "-" for a size row
-    or a result written before margins were kept."""
-    margin = report.get("over_size", {}).get(statistic)
-    if margin is None:
-        return "-"
-    low, high = margin["interval"]
-    return f"{signed(margin['difference'], 3)} [{signed(low, 3)}, {signed(high, 3)}]"
-
-
-def _over_decisions(report: dict) -> str:
-    """The ranker's paired tau margin over the decision predictor, "-" where there is none."""
-    margin = report.get("over_decisions")
+def _margin(margin: dict | None) -> str:
+    """A paired margin ({"difference", "interval"}) with its interval, or "-" where there is none (a rival's
+    own row, a result written before that margin was kept)."""
     if not margin:
         return "-"
     low, high = margin["interval"]
@@ -386,9 +374,11 @@ def _row(name: str, report: dict, cost: str, perfect: float | None) -> str:
     low, high = report["kendall_tau_interval"]
     regrets = " / ".join(_fmt(r["regret"], 4) for r in report["regret"])
     share = _fmt(report["kendall_tau"] / perfect, 2) if perfect and report["kendall_tau"] is not None else "n/a"
+    over_size = report.get("over_size", {})
     return (f"| {name} | {_fmt(report['kendall_tau'])} [{_fmt(low)}, {_fmt(high)}] | {share} | "
-            f"{_margin(report, 'kendall_tau')} | {_over_decisions(report)} | {_fmt(report['spearman'])} | "
-            f"{_fmt(report['band_tau']['mean'])} | {_margin(report, 'band_tau')} | {report['top_5_recall']:.1f} | {regrets} | "
+            f"{_margin(over_size.get('kendall_tau'))} | {_margin(report.get('over_decisions'))} | "
+            f"{_fmt(report['spearman'])} | {_fmt(report['band_tau']['mean'])} | {_margin(over_size.get('band_tau'))} | "
+            f"{report['top_5_recall']:.1f} | {regrets} | "
             f"{(leans(report['leans'], intervals=False) or 'none') if 'leans' in report else '-'} | {cost} |")
 
 

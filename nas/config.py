@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import ConfigError
@@ -63,6 +65,16 @@ def _describe(annotation: Any) -> str:
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+def changed_settings(saved: Mapping, wanted: Mapping, keys, defaults: Mapping | None = None) -> list[str]:
+    """The `keys` whose value in `saved` (a setting it predates counts at its value in `defaults`) differs
+    from `wanted`'s, compared as JSON (a saved list equals the tuple it was written from)."""
+    def as_json(value):
+        return json.loads(json.dumps(value, default=list))
+
+    defaults = defaults or {}
+    return [key for key in keys if as_json(saved.get(key, defaults.get(key))) != as_json(wanted.get(key))]
 
 
 def setting(default: Any = None, help: str = "", *, choices: tuple | None = None, minimum: float | None = None,

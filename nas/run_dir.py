@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.atomic_write import write_json_atomically
+from nas.config import changed_settings
 from nas.errors import RunDirError
 
 CONFIG_FILE = "config.json"
@@ -76,7 +77,7 @@ class RunDir:
             if (saved.get("space") == record["space"] and saved.get("space_fingerprint") != record["space_fingerprint"]
                     and isinstance(saved.get("space_options"), dict) and "space_options" in record):
                 mine, theirs = record["space_options"], saved["space_options"]
-                changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                changed = changed_settings(theirs, mine, sorted(set(mine) | set(theirs)))
                 if changed:
                     raise RunDirError(
                         f"run directory {run.path} holds space {record['space']!r} with other options ("
@@ -89,13 +90,13 @@ class RunDir:
                     f"(fingerprint {record['space_fingerprint']}); choose another --run")
             settings = saved.get("config", {})
             settings = legacy(settings) if legacy else settings
-            for key in invariant:
-                started = settings.get(key, (defaults or {}).get(key))
-                if started != record["config"].get(key):
-                    raise RunDirError(
-                        f"run directory {run.path} was started with {key}={started!r}, "
-                        f"this command has {key}={record['config'].get(key)!r}; resume with the same "
-                        "settings or choose another --run")
+            changed = changed_settings(settings, record["config"], invariant, defaults)
+            if changed:
+                key = changed[0]
+                raise RunDirError(
+                    f"run directory {run.path} was started with {key}={settings.get(key, (defaults or {}).get(key))!r}, "
+                    f"this command has {key}={record['config'].get(key)!r}; resume with the same "
+                    "settings or choose another --run")
             return run, True
         if run.path.exists() and any(run.path.iterdir()):
             raise RunDirError(f"{run.path} exists, is not empty and holds no {CONFIG_FILE}; "
