@@ -22,6 +22,7 @@ from flax import nnx
 from nas.data import renamed_argument
 from nas.definition import SearchSpaceDefinition, options_that_build
 from nas.errors import ConfigError
+from nas.option_bounds import Bounds, bounds_in_signature
 from nas.space import Space, SpaceError
 from supernets.decisions import name_decisions
 
@@ -79,13 +80,17 @@ _FROM_DATA = {"in_channels": lambda shape: shape[-1], "in_features": lambda shap
 def declared_space(name: str, network: Callable[..., nnx.Module], *, version: int = 1, inputs: str = "images",
                    default_options: Mapping[str, Any] | None = None,
                    options_for_inputs: Callable[[tuple], dict] | None = None,
-                   switch_execution: bool = False, options_for_images=None) -> SearchSpaceDefinition:
+                   switch_execution: bool = False, option_bounds: Mapping[str, Bounds] | None = None,
+                   options_for_images=None) -> SearchSpaceDefinition:
     """The engine's view of `network` (a class or function called as `network(**options, rngs=rngs)`).
-    `options_for_images` is the former name of `options_for_inputs`."""
+    An option's bounds come from its parameter's `Annotated[..., Bounds(...)]` (nas.option_bounds), then
+    from `option_bounds`, which wins for the options it names. `options_for_images` is the former name of
+    `options_for_inputs`."""
     options_for_inputs = renamed_argument(options_for_inputs, options_for_images, "declared_space",
                                           "options_for_inputs", "options_for_images")
     # A class's own __init__ (an nnx.Module's metaclass hides the constructor's signature).
-    parameters = dict(inspect.signature(network.__init__ if inspect.isclass(network) else network).parameters)
+    constructor = network.__init__ if inspect.isclass(network) else network
+    parameters = dict(inspect.signature(constructor).parameters)
     parameters.pop("self", None)
     if "rngs" not in parameters:
         raise ConfigError(f"space {name!r}: {network!r} must take a keyword argument rngs (an nnx.Rngs)")
@@ -97,8 +102,12 @@ def declared_space(name: str, network: Callable[..., nnx.Module], *, version: in
         if inputs == "tokens":
             implied.pop("context", None)  # the context sets the data's window, not the reverse
         options_for_inputs = lambda shape: {k: f(tuple(shape)) for k, f in implied.items()}  # noqa: E731
+    # A parameter without a default is no option, so its bounds are the network's own business.
+    bounds = {k: v for k, v in bounds_in_signature(constructor).items() if k in default_options}
+    bounds.update(option_bounds or {})
     declared = _DeclaredNetwork(name, network, version, inputs)
     return SearchSpaceDefinition(
         name=name, make_space=declared.make_space, build_supernet=declared.build_supernet,
         default_options=dict(default_options), options_for_inputs=options_for_inputs, inputs=inputs,
-        switch_execution=switch_execution, cost_model=declared.cost_model)
+        switch_execution=switch_execution, cost_model=declared.cost_model,
+        option_bounds=bounds)

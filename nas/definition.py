@@ -17,6 +17,7 @@ from flax import nnx
 
 from nas.data import INPUT_KINDS, renamed_input_shape
 from nas.errors import ConfigError, WeftError
+from nas.option_bounds import Bounds
 from nas.space import Space
 
 
@@ -46,8 +47,17 @@ class SearchSpaceDefinition:
     # Once-for-All measures it, while it trains on 28x28x1 Fashion-MNIST). None: the training shape
     # (28x28x1 images; a token space's context).
     deployment_input_shape: tuple[int, ...] | None = None
+    # Allowed values of numeric options (nas.option_bounds), checked by `resolve_options`; a declared
+    # space reads them from its network's signature.
+    option_bounds: Mapping[str, Bounds] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        strays = sorted(set(self.option_bounds) - set(self.default_options))
+        if strays:
+            raise ConfigError(f"space {self.name!r}: bounds for {', '.join(strays)}, which are not options; "
+                              f"options: {', '.join(sorted(self.default_options))}")
+        for key, bounds in self.option_bounds.items():  # a default outside its own bounds is a slip in the space
+            bounds.check(self.name, key, self.default_options[key])
         if self.inputs not in INPUT_KINDS:
             raise ConfigError(f"space {self.name!r}: inputs must be one of {', '.join(INPUT_KINDS)}; "
                               f"got {self.inputs!r}")
@@ -64,7 +74,8 @@ class SearchSpaceDefinition:
                         input_shape: tuple[int, ...] | None = None, *,
                         image_shape: tuple[int, ...] | None = None) -> dict:
         """Defaults, then what the data implies (one example's `input_shape`: (H, W, C) or (T,); `image_shape`
-        is its former name, still accepted), then the user's overrides (checked by name)."""
+        is its former name, still accepted), then the user's overrides (checked by name and type); every
+        option is then checked against its declared bounds."""
         input_shape = renamed_input_shape(input_shape, image_shape, "resolve_options")
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.default_options))
@@ -83,6 +94,8 @@ class SearchSpaceDefinition:
                 raise ConfigError(f"space {self.name!r}: option {key!r} must be "
                                   f"{type(default).__name__}, got {value!r}")
             options[key] = value
+        for key, bounds in self.option_bounds.items():
+            bounds.check(self.name, key, options[key])
         return options
 
     def build(self, options: Mapping[str, Any], seed: int = 0) -> tuple[Space, nnx.Module]:

@@ -33,6 +33,7 @@ from nas.declared_space import declared_space
 from nas.errors import ConfigError
 from nas.graph_data import NAME as GRAPH_NAME
 from nas.graph_data import NODE_INPUT_SHAPE, fashion_mnist_knn_graph, node_indices
+from nas.option_bounds import PositiveInt, PositiveInts
 from supernets.decisions import Integer, NestedWidth, OneOf
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_stack import ElasticStack
@@ -71,9 +72,9 @@ class GraphBlock(nnx.Module):
 class GNN(nnx.Module):
     """The supernet (called with an `arch`) and, sliced, its standalone subnets (`arch=None`)."""
 
-    def __init__(self, max_layers: int = 3, min_layers: int = 1, widths=(16, 32, 48, 64), heads=(1, 2, 4),
+    def __init__(self, max_layers: int = 3, min_layers: int = 1, widths: PositiveInts = (16, 32, 48, 64), heads: PositiveInts = (1, 2, 4),
                  attentions=ATTENTIONS, aggregations=AGGREGATIONS, activations=ACTIVATIONS, norm: bool = True,
-                 num_classes: int = 10, *, rngs: nnx.Rngs):
+                 num_classes: PositiveInt = 10, *, rngs: nnx.Rngs):
         if not (isinstance(max_layers, int) and isinstance(min_layers, int) and 1 <= min_layers <= max_layers):
             raise ConfigError(f"space {NAME!r}: options min_layers={min_layers!r}, max_layers={max_layers!r}; "
                               "allowed: ints with 1 <= min_layers <= max_layers")

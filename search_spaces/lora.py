@@ -22,11 +22,14 @@ The task is domain adaptation: pretrain the base on some fortune collections and
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 from flax import nnx
 
 from nas.base_model import load_base
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
+from nas.option_bounds import POSITIVE, PositiveInt
 from supernets import shape_trace, wanda
 from supernets.decisions import NestedWidth
 from supernets.elastic_attention import attention
@@ -116,8 +119,9 @@ class LoRALM(nnx.Module):
     """The frozen base LM with elastic adapters; `__call__(tokens [B, T])` -> logits [B, T, 256]."""
 
     def __init__(self, base: str | None = None, base_arch: str = "largest", ranks=(16, 24, 32),
-                 groups=("qkv", "up", "down"), alpha: float | None = None, sparsity: float = 0.0,
-                 ffn_fractions=(), calibration_windows: int = 64, context: int = 64, *, rngs: nnx.Rngs):
+                 groups=("qkv", "up", "down"), alpha: Annotated[float | None, POSITIVE] = None,
+                 sparsity: float = 0.0, ffn_fractions=(), calibration_windows: PositiveInt = 64,
+                 context: PositiveInt = 64, *, rngs: nnx.Rngs):
         ranks, parsed = _check_ranks(ranks), parse_groups(groups)
         sparsity = wanda.check_ratio(sparsity)
         loaded = load_base(base, base_arch, calibration_windows)

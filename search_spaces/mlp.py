@@ -9,6 +9,7 @@ from __future__ import annotations
 from flax import nnx
 
 from nas.declared_space import declared_space
+from nas.option_bounds import PositiveInt
 from supernets import ops, resort
 from supernets.choice import run_per_choice
 from supernets.decisions import Integer, NestedWidth, read
@@ -39,8 +40,8 @@ class DenseBlock(nnx.Module):
 class MLP(nnx.Module):
     """The supernet (called with an `arch`) and, sliced, its standalone subnets (`arch=None`)."""
 
-    def __init__(self, max_layers: int = 5, max_width: int = 512, width_steps: int = 8, in_features: int = 784,
-                 num_classes: int = 10, layer_norm: bool = True, *, rngs: nnx.Rngs):
+    def __init__(self, max_layers: PositiveInt = 5, max_width: PositiveInt = 512, width_steps: PositiveInt = 8,
+                 in_features: PositiveInt = 784, num_classes: PositiveInt = 10, layer_norm: bool = True, *, rngs: nnx.Rngs):
         blocks, size = [], in_features
         for index in range(max_layers):
             width = NestedWidth(max=max_width, steps=width_steps, name=f"width_{index}")

@@ -23,6 +23,7 @@ from flax import nnx
 from nas.declared_space import declared_space
 from nas.errors import WeftError
 from nas.space import Arch, Space
+from nas.option_bounds import PositiveInt
 from supernets import ops
 from supernets.cell_edge import EDGE_OPS, CellEdge
 from supernets.decisions import OneOf
@@ -117,7 +118,8 @@ class Cell(nnx.Module):
 class NB201Network(nnx.Module):
     """The supernet (every edge holds every op); sliced, its standalone subnets (one op per edge)."""
 
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5, in_channels: int = 3, num_classes: int = 10, *,
+    def __init__(self, channels: PositiveInt = 16, cells_per_stage: PositiveInt = 5, in_channels: PositiveInt = 3,
+                 num_classes: PositiveInt = 10, *,
                  rngs: nnx.Rngs):
         self.edge_ops = tuple(OneOf(EDGE_OPS, name=edge_name(j, i)) for j, i in EDGES)
         widths = [channels, 2 * channels, 4 * channels]

@@ -22,6 +22,7 @@ from flax import nnx
 
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
+from nas.option_bounds import PositiveInt, PositiveInts
 from supernets.decisions import NestedWidth, OneOf
 from supernets.elastic_embedding import ElasticEmbedding, ElasticPositions
 from supernets.elastic_stack import ElasticStack
@@ -32,9 +33,10 @@ NAME = "transformer_lm"
 
 
 class TransformerLM(nnx.Module):
-    def __init__(self, embed_dims=(64, 96, 128), depths=(2, 3, 4), heads=(2, 3, 4), ffn_widths=(128, 256, 384, 512),
-                 head_dim: int = 32, context: int = 64, vocab_size: int = 256, switchable_scale: bool = False, *,
-                 rngs: nnx.Rngs):
+    def __init__(self, embed_dims: PositiveInts = (64, 96, 128), depths: PositiveInts = (2, 3, 4),
+                 heads: PositiveInts = (2, 3, 4), ffn_widths: PositiveInts = (128, 256, 384, 512),
+                 head_dim: PositiveInt = 32, context: PositiveInt = 64, vocab_size: PositiveInt = 256,
+                 switchable_scale: bool = False, *, rngs: nnx.Rngs):
         # Names as the space has always had them, so runs and results made before stay valid.
         embed = NestedWidth(widths=tuple(embed_dims), name="embed_dim")
         self.embedding = ElasticEmbedding(vocab_size, embed, rngs=rngs)

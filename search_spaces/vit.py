@@ -15,6 +15,7 @@ from flax import nnx
 
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
+from nas.option_bounds import PositiveInt, PositiveInts, PositiveNumbers
 from supernets.decisions import NestedWidth, OneOf, Product
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_embedding import ElasticClassToken, ElasticPositions
@@ -33,9 +34,9 @@ def patchify(images, patch: int):
 
 
 class VisionTransformer(nnx.Module):
-    def __init__(self, embed_dims=(32, 48, 64), depths=(2, 3, 4), heads=(2, 3, 4), mlp_ratios=(2, 3, 4),
-                 head_dim: int = 16, patch_size: int = 4, image_size: int = 28, in_channels: int = 1,
-                 num_classes: int = 10, *, rngs: nnx.Rngs):
+    def __init__(self, embed_dims: PositiveInts = (32, 48, 64), depths: PositiveInts = (2, 3, 4), heads: PositiveInts = (2, 3, 4),
+                 mlp_ratios: PositiveNumbers = (2, 3, 4), head_dim: PositiveInt = 16, patch_size: PositiveInt = 4,
+                 image_size: PositiveInt = 28, in_channels: PositiveInt = 1, num_classes: PositiveInt = 10, *, rngs: nnx.Rngs):
         if image_size % patch_size:
             raise ConfigError(f"space 'vit': image size {image_size} is not a multiple of patch_size {patch_size}; "
                               f"allowed: a patch_size dividing {image_size}")

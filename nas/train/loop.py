@@ -29,6 +29,7 @@ from nas.train.config import COST_SAMPLINGS, DATA_INPUTS, RESUME_INVARIANT, Trai
 from nas.train.distributed import barrier, is_primary
 from nas.train.divergence import DivergenceGuard
 from nas.train.optim import make_optimizer, make_schedule
+from nas.train.output_check import check_outputs_match
 from nas.train.parallel import check_divisible, data_mesh, replicate, shard_batch
 from nas.train.fair_sampling import FairSampling
 from nas.train.sampling import SamplingPolicy, SandwichSampling, StandaloneSampling, UniformSampling
@@ -145,6 +146,7 @@ def build_session(config: TrainConfig) -> Session:
                              split_decision=config.split_decision, router_hidden=config.router_hidden,
                              balance_weight=config.balance_weight, seed=config.seed)
     graphdef, params, stats = split(supernet)
+    check_outputs_match(space, graphdef, params, stats, dataset, options, config.data)
     return Session(config, dataset, space, supernet, graphdef, params, stats, options)
 
 

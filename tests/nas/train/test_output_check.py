@@ -1,0 +1,51 @@
+"""A network's head must give one score per class of its data, or training says so before it starts."""
+from __future__ import annotations
+
+import pytest
+from flax import nnx
+
+from nas.data import synthetic_dataset
+from nas.declared_space import declared_space
+from nas.errors import ConfigError
+from nas.lowering import split
+from nas.train.output_check import check_outputs_match
+from supernets.decisions import NestedWidth
+from supernets.elastic_dense import ElasticDense
+
+
+class FixedHead(nnx.Module):
+    """A user's network whose head size is written in its body, not an option."""
+
+    def __init__(self, hidden: int = 16, in_features: int = 16, *, rngs: nnx.Rngs):
+        self.width = NestedWidth(widths=(hidden // 2, hidden), name="width")
+        self.body = ElasticDense(in_features, self.width, rngs=rngs)
+        self.head = ElasticDense(self.width, 7, rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(nnx.relu(self.body(x.reshape(x.shape[0], -1), arch=arch)), arch=arch)
+
+
+def parts(definition, options):
+    space, supernet = definition.build(options)
+    return (space, *split(supernet))
+
+
+def test_a_head_that_fits_passes_and_one_that_does_not_names_its_option():
+    from search_spaces.mlp import DEFINITION
+
+    data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=3)
+    small = {"max_layers": 2, "max_width": 8, "width_steps": 2, "in_features": 16}
+    check_outputs_match(*parts(DEFINITION, DEFINITION.resolve_options({**small, "num_classes": 3})), data,
+                        {**small, "num_classes": 3}, "synthetic")
+    options = DEFINITION.resolve_options({**small, "num_classes": 2})  # max_layers is 2 as well
+    with pytest.raises(ConfigError, match="gives 2 scores per example, but data 'synthetic' has 3 classes; "
+                                          "set --option num_classes=3"):
+        check_outputs_match(*parts(DEFINITION, options), data, options, "synthetic")
+
+
+def test_a_head_no_option_sizes_gets_a_plain_hint():
+    definition = declared_space("fixed-head", FixedHead)
+    options = definition.resolve_options({}, (4, 4, 1))
+    data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
+    with pytest.raises(ConfigError, match="gives 7 scores per example, .* has 10 classes; give the network 10 outputs"):
+        check_outputs_match(*parts(definition, options), data, options, "synthetic")
