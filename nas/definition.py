@@ -57,7 +57,7 @@ class SearchSpaceDefinition:
             raise ConfigError(f"space {self.name!r}: bounds for {', '.join(strays)}, which are not options; "
                               f"options: {', '.join(sorted(self.default_options))}")
         for key, bounds in self.option_bounds.items():  # a default outside its own bounds is a slip in the space
-            bounds.check(self.name, key, self.default_options[key])
+            bounds.check(f"space {self.name!r}", key, self.default_options[key])
         if self.inputs not in INPUT_KINDS:
             raise ConfigError(f"space {self.name!r}: inputs must be one of {', '.join(INPUT_KINDS)}; "
                               f"got {self.inputs!r}")
@@ -95,7 +95,7 @@ class SearchSpaceDefinition:
                                   f"{type(default).__name__}, got {value!r}")
             options[key] = value
         for key, bounds in self.option_bounds.items():
-            bounds.check(self.name, key, options[key])
+            bounds.check(f"space {self.name!r}", key, options[key])
         return options
 
     def build(self, options: Mapping[str, Any], seed: int = 0) -> tuple[Space, nnx.Module]:

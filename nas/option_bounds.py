@@ -1,10 +1,10 @@
-"""Bounds on a space's numeric options, declared where the option is: in the network's signature.
+"""Bounds on numeric options, declared where the option is: in the signature that takes it.
 
     def __init__(self, width_mult: Annotated[float, POSITIVE] = 1.0,
                  kernels: Annotated[tuple[int, ...], AT_LEAST_ONE] = (3, 5, 7), *, rngs): ...
 
-`declared_space` reads them from the signature and `SearchSpaceDefinition.resolve_options` checks every
-option against them. A value no layer can use (zero classes, a negative width multiplier that
+`declared_space` reads them from a network's signature and `SearchSpaceDefinition.resolve_options` checks
+every option against them; `searchers.registry.make_searcher` does the same for a searcher's constructor. A value no layer can use (zero classes, a negative width multiplier that
 `make_divisible` would quietly round up to the minimum width, a negative channel count that reaches
 JAX as a negative shape) is then one ConfigError naming the option and what it allows, before anything
 is built. A tuple option's bounds hold for each of its numbers; None (an option left unset) is not
@@ -56,22 +56,24 @@ class Bounds:
             return f"{'<=' if self.high_inclusive else '<'} {_number(self.high)}"
         return "any number"
 
-    def check(self, space_name: str, key: str, value: Any) -> None:
-        """Raises ConfigError when `value` (a number, or a tuple or list holding numbers) breaks the bounds."""
+    def check(self, owner: str, key: str, value: Any) -> None:
+        """Raises ConfigError when `value` (a number, or a tuple or list holding numbers) breaks the bounds;
+        `owner` names what the option belongs to ("space 'mlp'", "searcher 'evolution'")."""
         if isinstance(value, (tuple, list)):
             outside = [element for element in value if _is_number(element) and not self.admits(element)]
             if outside:
-                raise ConfigError(f"space {space_name!r}: option {key}={tuple(value)!r} holds {_number(outside[0])}; "
+                raise ConfigError(f"{owner}: option {key}={tuple(value)!r} holds {_number(outside[0])}; "
                                   f"allowed: each number {self.describe()}")
         elif _is_number(value) and not self.admits(value):
-            raise ConfigError(f"space {space_name!r}: option {key}={_number(value)} is out of range; "
+            raise ConfigError(f"{owner}: option {key}={_number(value)} is out of range; "
                               f"allowed: {self.describe()}")
 
 
 POSITIVE = Bounds(low=0, low_inclusive=False)
 AT_LEAST_ONE = Bounds(low=1)
 NON_NEGATIVE = Bounds(low=0)
-FRACTION_BELOW_ONE = Bounds(low=0, high=1, high_inclusive=False)
+FRACTION_BELOW_ONE = Bounds(low=0, high=1, high_inclusive=False)  # a momentum, a pruned share
+PROBABILITY = Bounds(low=0, high=1)
 
 
 def _is_number(value: Any) -> bool:
@@ -82,18 +84,26 @@ def _number(value: float) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
 
 
-def bounds_in_signature(function: Callable) -> dict[str, Bounds]:
-    """{parameter: Bounds} for each parameter of `function` annotated `Annotated[..., Bounds(...)]`.
+def parameter_hints(function: Callable) -> dict[str, Any]:
+    """{parameter: its annotation, resolved} for each annotated parameter of `function`.
 
     Annotations written as strings (`from __future__ import annotations`) are resolved one by one in the
-    function's module, so one a type checker alone can resolve (an import under TYPE_CHECKING) costs
-    that parameter nothing but its bounds, which it cannot hold anyway."""
+    function's module, so one only a type checker can resolve (an import under TYPE_CHECKING) is left out
+    instead of failing the others."""
     namespace = getattr(function, "__globals__", {})
-    found = {}
+    hints = {}
     for name, parameter in inspect.signature(function).parameters.items():
-        if parameter.annotation is inspect.Parameter.empty:
-            continue
-        hint = _resolved(parameter.annotation, namespace)
+        if parameter.annotation is not inspect.Parameter.empty:
+            hint = _resolved(parameter.annotation, namespace)
+            if hint is not _UNRESOLVED:
+                hints[name] = hint
+    return hints
+
+
+def bounds_in_signature(function: Callable) -> dict[str, Bounds]:
+    """{parameter: Bounds} for each parameter of `function` annotated `Annotated[..., Bounds(...)]`."""
+    found = {}
+    for name, hint in parameter_hints(function).items():
         if typing.get_origin(hint) is not typing.Annotated:
             continue
         declared = [item for item in hint.__metadata__ if isinstance(item, Bounds)]
@@ -105,17 +115,30 @@ def bounds_in_signature(function: Callable) -> dict[str, Bounds]:
     return found
 
 
+def without_bounds(hint: Any) -> Any:
+    """The type inside `Annotated[type, ...]`; any other hint as it is."""
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+
+
+_UNRESOLVED = object()
+
+
 def _resolved(annotation: Any, namespace: Mapping) -> Any:
     def holder() -> None: ...
     holder.__annotations__ = {"value": annotation}
     try:
         return typing.get_type_hints(holder, globalns=dict(namespace), include_extras=True)["value"]
-    except Exception:  # noqa: BLE001 - an annotation only a type checker resolves has no runtime bounds
-        return None
+    except Exception:  # noqa: BLE001 - an annotation only a type checker resolves has no runtime meaning
+        return _UNRESOLVED
 
 
-# The annotations shipped spaces use: `channels: PositiveInt = 16`, `kernels: PositiveInts = (3, 5, 7)`.
+# The annotations shipped spaces and searchers use: `channels: PositiveInt = 16`,
+# `kernels: PositiveInts = (3, 5, 7)`, `crossover_prob: Probability = 0.5`.
 PositiveInt = typing.Annotated[int, AT_LEAST_ONE]
 PositiveInts = typing.Annotated[tuple[int, ...], AT_LEAST_ONE]
 PositiveFloat = typing.Annotated[float, POSITIVE]
 PositiveNumbers = typing.Annotated[tuple[float, ...], POSITIVE]
+NonNegativeInt = typing.Annotated[int, NON_NEGATIVE]
+NonNegativeFloat = typing.Annotated[float, NON_NEGATIVE]
+Probability = typing.Annotated[float, PROBABILITY]
+Momentum = typing.Annotated[float, FRACTION_BELOW_ONE]

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nas.errors import ConfigError
+from nas.option_bounds import Momentum, NonNegativeFloat, PositiveFloat
 from nas.space import Arch, Space
 from searchers.base import check_ask, check_told, rng_from_state, rng_state
 from searchers.decision_classes import decision_classes
@@ -39,8 +40,9 @@ from searchers.reinforce import Advantage, masked_softmax, reinforce
 
 
 class ConservativeRL:
-    def __init__(self, space: Space, *, classes: str | Callable[[str], str] = "suffix", learning_rate: float = 0.2,
-                 baseline_momentum: float = 0.95, quality_index: int = 0, violation_penalty: float = 1.0,
+    def __init__(self, space: Space, *, classes: str | Callable[[str], str] = "suffix",
+                 learning_rate: PositiveFloat = 0.2, baseline_momentum: Momentum = 0.95, quality_index: int = 0,
+                 violation_penalty: NonNegativeFloat = 1.0,
                  normalise_rewards: bool = True, seed: int = 0):
         if not learning_rate > 0:
             raise ConfigError(f"conservative RL: learning_rate must be > 0, got {learning_rate!r}")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nas.errors import ConfigError
+from nas.option_bounds import PositiveInt
 from nas.space import Arch, Space
 from searchers.base import check_ask, check_told, rng_from_state, rng_state
 from searchers.middle_heuristic import middle_arch, value_order
@@ -37,7 +38,7 @@ def neighbours(space: Space, arch: Arch) -> list[Arch]:
 
 
 class HillClimbing:
-    def __init__(self, space: Space, *, seed: int = 0, seeds: Sequence[Arch] = (), turns: int = 10):
+    def __init__(self, space: Space, *, seed: int = 0, seeds: Sequence[Arch] = (), turns: PositiveInt = 10):
         if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
             raise ConfigError(f"hill climbing: turns must be an int >= 1, got {turns!r}")
         self.space, self.turns = space, turns

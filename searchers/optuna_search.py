@@ -14,12 +14,14 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Annotated
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from nas.errors import ConfigError
+from nas.option_bounds import Bounds, NonNegativeInt
 from nas.optuna_private import FIXED_PARAMS_KEY, constraint_key, generation_key
 from nas.space import Arch, Space, _is_number
 from searchers.base import archs_from_strings, archs_to_strings, check_ask, check_told
@@ -34,7 +36,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 class OptunaSearch:
     def __init__(self, space: Space, num_objectives: int, *, sampler: str = "auto", seed: int = 0,
-                 seeds: Sequence[Arch] = (), population_size: int = 20, n_startup_trials: int = 10):
+                 seeds: Sequence[Arch] = (), population_size: Annotated[int, Bounds(low=2)] = 20,
+                 n_startup_trials: NonNegativeInt = 10):
         if sampler not in SAMPLERS:
             raise ConfigError(f"unknown Optuna sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
         if num_objectives < 1:

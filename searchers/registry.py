@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 
 from nas.errors import ConfigError
+from nas.option_bounds import Bounds, bounds_in_signature, parameter_hints, without_bounds
 from nas.space import Arch, Space
 
 
@@ -74,9 +78,12 @@ def make_searcher(name: str, space: Space, num_objectives: int, *, seed: int = 0
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ConfigError(f"searcher {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    parameters = inspect.signature(_classes()[name].__init__).parameters
+    constructor = _classes()[name].__init__
+    parameters, hints, bounds = (inspect.signature(constructor).parameters, parameter_hints(constructor),
+                                 bounds_in_signature(constructor))
     for key, value in options.items():
-        options[key] = _checked_option(name, key, value, parameters[key])
+        options[key] = _checked_option(name, key, value, parameters[key], hints.get(key), bounds.get(key),
+                                       num_objectives)
     if "seeds" in allowed:
         options.setdefault("seeds", seeds)
     try:
@@ -86,12 +93,15 @@ def make_searcher(name: str, space: Space, num_objectives: int, *, seed: int = 0
         raise ConfigError(f"searcher {name!r}: bad option ({given}): {error}") from None
 
 
-def _checked_option(searcher: str, key: str, value, parameter: inspect.Parameter):
-    """A scalar option's type, read from the constructor's annotation (int, float, bool; `| None` allows
-    None; a whole float such as 1e2 is taken as an int), and its sign: a number whose default is >= 0 (a
-    size, a rate, a probability) may not be negative, except an index (-1 is the last objective). Before
-    this, a wrong type surfaced as a TypeError mid-search, after trials were written."""
-    kinds = set(str(parameter.annotation).replace(" ", "").split("|"))
+def _checked_option(searcher: str, key: str, value, parameter: inspect.Parameter, hint, bounds: Bounds | None,
+                    num_objectives: int):
+    """A scalar option checked against the constructor's signature: its type (int, float, bool; `| None` allows
+    None; a whole float such as 1e2 is taken as an int), a finite value, and its range. The range is the
+    parameter's declared Bounds (nas.option_bounds); without them, a number whose default is >= 0 (a size,
+    a rate) may not be negative. An option named `*_index` picks an objective: it must be one of the
+    search's `num_objectives`, counted from the end when negative (-1 is the last). Before these checks, a
+    wrong value surfaced as a raw error mid-search, after trials were written."""
+    kinds = _kinds(hint) if hint is not None else set(str(parameter.annotation).replace(" ", "").split("|"))
     if value is None and "None" in kinds:
         return value
     expected = next((kind for kind in ("bool", "int", "float") if kind in kinds), None)
@@ -104,8 +114,24 @@ def _checked_option(searcher: str, key: str, value, parameter: inspect.Parameter
     if not fits:
         wanted = {"bool": "true or false", "int": "a whole number", "float": "a number"}[expected]
         raise ConfigError(f"searcher {searcher!r}: option {key} must be {wanted}, got {value!r}")
-    default = parameter.default
-    if (expected != "bool" and not key.endswith("_index") and isinstance(default, (int, float)) and default >= 0
-            and value < 0):
+    if expected == "bool":
+        return value
+    if not math.isfinite(value):
+        raise ConfigError(f"searcher {searcher!r}: option {key} must be a finite number, got {value!r}")
+    if key.endswith("_index"):
+        if not -num_objectives <= value < num_objectives:
+            raise ConfigError(f"searcher {searcher!r}: option {key}={value} names no objective; the search has "
+                              f"{num_objectives}, so allowed: {-num_objectives} to {num_objectives - 1}")
+    elif bounds is not None:
+        bounds.check(f"searcher {searcher!r}", key, value)
+    elif isinstance(parameter.default, (int, float)) and parameter.default >= 0 and value < 0:
         raise ConfigError(f"searcher {searcher!r}: option {key} must be >= 0, got {value!r}")
     return value
+
+
+def _kinds(hint) -> set[str]:
+    """Names of the types an annotation allows: {'float', 'None'} for `float | None`."""
+    hint = without_bounds(hint)
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    return {"None" if member is type(None) else getattr(member, "__name__", str(member)) for member in members}

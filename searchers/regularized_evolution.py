@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
 import numpy as np
 
+from nas.option_bounds import PROBABILITY, PositiveInt, Probability
 from nas.space import Arch, Space
 from searchers.base import archs_from_strings, archs_to_strings, check_ask, check_told, rng_from_state, rng_state
 from searchers.constrained_ranking import constrained_ranks
@@ -30,10 +32,10 @@ from searchers.tournament import tournament
 
 
 class RegularizedEvolution:
-    def __init__(self, space: Space, *, population_size: int = 20, sample_size: int = 5,
-                 crossover_prob: float = 0.5, mutation_rate: float | None = None, seed: int = 0,
-                 seeds: Sequence[Arch] = (), is_feasible: Callable[[Arch], bool] | None = None,
-                 max_resample: int = 20):
+    def __init__(self, space: Space, *, population_size: PositiveInt = 20, sample_size: PositiveInt = 5,
+                 crossover_prob: Probability = 0.5, mutation_rate: Annotated[float | None, PROBABILITY] = None,
+                 seed: int = 0, seeds: Sequence[Arch] = (), is_feasible: Callable[[Arch], bool] | None = None,
+                 max_resample: PositiveInt = 20):
         self.space = space
         self.population_size, self.sample_size = population_size, sample_size
         self.crossover_prob, self.mutation_rate = crossover_prob, mutation_rate

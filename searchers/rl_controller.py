@@ -26,19 +26,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
 
 from nas.errors import ConfigError
+from nas.option_bounds import Bounds, Momentum, NonNegativeFloat, PositiveFloat
 from nas.space import Arch, Space
 from searchers.base import check_ask, check_told, rng_from_state, rng_state
 
 
 class RLController:
-    def __init__(self, space: Space, *, targets: Sequence[float] = (), beta: float = -0.5,
-                 quality_index: int = 0, cost_index: int = 1, learning_rate: float = 0.2,
-                 baseline_momentum: float = 0.95, violation_penalty: float = 1.0, normalise_rewards: bool = True,
-                 seed: int = 0):
+    def __init__(self, space: Space, *, targets: Sequence[float] = (),
+                 beta: Annotated[float, Bounds(high=0, high_inclusive=False)] = -0.5,
+                 quality_index: int = 0, cost_index: int = 1, learning_rate: PositiveFloat = 0.2,
+                 baseline_momentum: Momentum = 0.95, violation_penalty: NonNegativeFloat = 1.0,
+                 normalise_rewards: bool = True, seed: int = 0):
         if not beta < 0:
             raise ConfigError(f"RL controller: beta must be negative (TuNAS absolute reward), got {beta}")
         if any(not t > 0 for t in targets):

@@ -43,13 +43,13 @@ def test_bad_bounds_are_refused():
 
 
 def test_check_names_the_option_and_the_first_number_outside():
-    AT_LEAST_ONE.check("s", "depths", (1, 2))
-    AT_LEAST_ONE.check("s", "base", None)  # unset options are not checked
-    AT_LEAST_ONE.check("s", "names", ("a", "b"))  # nor values that are not numbers
+    AT_LEAST_ONE.check("space 's'", "depths", (1, 2))
+    AT_LEAST_ONE.check("space 's'", "base", None)  # unset options are not checked
+    AT_LEAST_ONE.check("space 's'", "names", ("a", "b"))  # nor values that are not numbers
     with pytest.raises(ConfigError, match=r"space 's': option depths=\(2, 0, -1\) holds 0; allowed: each number >= 1"):
-        AT_LEAST_ONE.check("s", "depths", [2, 0, -1])
+        AT_LEAST_ONE.check("space 's'", "depths", [2, 0, -1])
     with pytest.raises(ConfigError, match="option scale=nan is out of range; allowed: > 0"):
-        POSITIVE.check("s", "scale", math.nan)
+        POSITIVE.check("space 's'", "scale", math.nan)
 
 
 def test_signature_bounds_are_read_from_string_annotations():

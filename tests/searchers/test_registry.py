@@ -21,7 +21,19 @@ def test_unknown_searcher_or_option_is_a_clear_error(zdt):
 
 @pytest.mark.parametrize("name, options, message", [
     ("rl", {"learning_rate": "abc"}, "option learning_rate must be a number, got 'abc'"),
-    ("evolution", {"population_size": -1}, "option population_size must be >= 0, got -1"),
+    ("evolution", {"population_size": -1}, r"option population_size=-1 is out of range; allowed: >= 1"),
+    # Each of these raised a raw error mid-search (an empty population's minimum, an unbound arch, NaN
+    # probabilities, an objective index past the end) or ran silently with a probability above 1.
+    ("evolution", {"population_size": 0}, r"option population_size=0 is out of range; allowed: >= 1"),
+    ("evolution", {"sample_size": 0}, r"option sample_size=0 is out of range; allowed: >= 1"),
+    ("evolution", {"max_resample": 0}, r"option max_resample=0 is out of range; allowed: >= 1"),
+    ("evolution", {"crossover_prob": 1.5}, r"option crossover_prob=1.5 is out of range; allowed: in \[0, 1\]"),
+    ("rl", {"baseline_momentum": 1.0}, r"option baseline_momentum=1 is out of range; allowed: in \[0, 1\)"),
+    ("rl", {"learning_rate": float("nan")}, "option learning_rate must be a finite number, got nan"),
+    ("conservative-rl", {"violation_penalty": float("inf")}, "option violation_penalty must be a finite number"),
+    ("rl", {"quality_index": 2}, "option quality_index=2 names no objective; the search has 2, so allowed: -2 to 1"),
+    ("rl", {"beta": 0.5}, r"option beta=0.5 is out of range; allowed: < 0"),
+    ("nsga2", {"population_size": 1}, r"option population_size=1 is out of range; allowed: >= 2"),
     ("evolution", {"population_size": "abc"}, "option population_size must be a whole number, got 'abc'"),
     ("optuna", {"n_startup_trials": "abc"}, "option n_startup_trials must be a whole number"),
     ("evolution", {"mutation_rate": "high"}, "option mutation_rate must be a number, got 'high'"),
