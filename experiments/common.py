@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
+from nas.option_bounds import Bounds
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
 from nas.train.loop import train
+
+# The archs a ranking experiment trains alone: the smallest, the largest and at least one between.
+RankedArchs = Annotated[int, Bounds(low=3)]
 
 
 @dataclass(frozen=True)

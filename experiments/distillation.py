@@ -19,6 +19,7 @@ import numpy as np
 from experiments.common import Budget, fixed_archs, train_once, write_results
 from nas.definition import get_definition
 from nas.inherited_scores import score_archs
+from nas.option_bounds import NonNegativeInt, PositiveFloat, PositiveInt
 from nas.train.config import TrainConfig
 
 
@@ -26,10 +27,10 @@ from nas.train.config import TrainConfig
 class Config(Budget):
     losses: tuple = ("alpha", "kl", "none")
     seeds: tuple = (0, 1, 2)
-    steps: int = 1500
-    width_mult: float = 0.5
-    num_random: int = 1
-    mid_archs: int = 8
+    steps: PositiveInt = 1500
+    width_mult: PositiveFloat = 0.5
+    num_random: NonNegativeInt = 1
+    mid_archs: NonNegativeInt = 8
 
 
 def train_config(config: Config, loss: str, seed: int) -> TrainConfig:

@@ -39,6 +39,7 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically, write_text_atomically
 from nas.errors import ConfigError, WeftError
+from nas.option_bounds import NonNegativeInt, PositiveInt
 
 BACKENDS = ("xla", "onnxruntime")
 RESOLUTIONS = ("training", "deployment")
@@ -64,14 +65,14 @@ class Config:
     repeats: int = 15  # timed calls per arch (each beside the anchor)
     sessions: int | None = None  # compiles timed per arch (None: nas latency collect's default per backend)
     long_repeats: int = 5  # at the deployment resolution with a batch > 1, where one call takes ~0.5 s here
-    group: int = 4
-    seed: int = 0
+    group: PositiveInt = 4
+    seed: NonNegativeInt = 0
     tau_bar: float = 0.9
     chosen: str = "auto"  # or "backend/resolution/batch/threads", e.g. "onnxruntime/deployment/1/1"
     fit_backends: tuple = BACKENDS  # the backends the chosen setting is picked from
     fit_n: int = 60  # archs of the chosen setting's collection a, per backend, that the predictors see
     fit_seeds: tuple = (0, 1, 2, 3, 4)  # train/test splits of nas latency fit
-    mlp_steps: int = 2000
+    mlp_steps: PositiveInt = 2000
     processes: bool = True  # each collection in its own pinned child process (False: in this one, unpinned; tests)
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from nas.atomic_write import write_json_atomically, write_text_atomically
 from nas.errors import ConfigError
+from nas.option_bounds import NonNegativeInt, PositiveInt
 
 SOURCES = ("1080ti_1", "1080ti_32", "1080ti_256", "silver_4114", "silver_4210r", "samsung_a50", "pixel3",
            "essential_ph_1", "samsung_s7")
@@ -48,11 +49,11 @@ class Config:
     help_data: str = ""  # a folder of DEVICE.csv (nb201_arch,latency_ms) converted from HELP's files
     sources: tuple = SOURCES
     targets: tuple = TARGETS
-    fit_archs: int = 1125  # 900 training archs at fit's default --train-fraction 0.8, as in HELP's baselines
+    fit_archs: PositiveInt = 1125  # 900 training archs at fit's default --train-fraction 0.8, as in HELP's baselines
     curve: tuple = (5, 10, 20, 50)
-    repeats: int = 10
-    seed: int = 0
-    mlp_steps: int = 3000
+    repeats: PositiveInt = 10
+    seed: NonNegativeInt = 0
+    mlp_steps: PositiveInt = 3000
 
 
 def write_csvs(help_data: Path, devices, out: Path, space) -> dict[str, Path]:

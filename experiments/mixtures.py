@@ -32,13 +32,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.common import Budget, fixed_archs, train_once, write_results
+from experiments.common import Budget, RankedArchs, fixed_archs, train_once, write_results
 from nas.config import from_dict
 from nas.data import stored_input_shape
 from nas.definition import get_definition
-from nas.inherited_scores import score_archs
-from nas.rank_metrics import kendall_tau, ranking_report, size_rankers, spearman
 from nas.errors import ConfigError
+from nas.inherited_scores import score_archs
+from nas.option_bounds import NonNegativeInt, PositiveInt, Probability
+from nas.rank_metrics import kendall_tau, ranking_report, size_rankers, spearman
 from nas.train.config import SUPERNETS, TrainConfig, saved_settings
 
 SPLIT_DECISION = {"mobilenetv3": "s1.b0.expand", "transformer_lm": "embed_dim"}
@@ -53,14 +54,14 @@ class Config(Budget):
     space: str = "mobilenetv3"
     variants: tuple = ("single", "few-shot:2", "few-shot:3", "mos-layer:2", "mos-neuron:2", "mixture:2")
     split_decision: str | None = None  # few-shot; None: SPLIT_DECISION's for the space
-    archs: int = 24
-    supernet_steps: int = 1000
-    standalone_steps: int = 400
+    archs: RankedArchs = 24
+    supernet_steps: PositiveInt = 1000
+    standalone_steps: PositiveInt = 400
     space_options: tuple = ()  # (name, value) pairs; empty: OPTIONS' for the space
     latency_predictor: str | None = None
-    budget_quantile: float = 0.5
+    budget_quantile: Probability = 0.5
     reuse: str | None = None
-    seed: int = 0
+    seed: NonNegativeInt = 0
     # Image defaults of `Budget` for image spaces; None: the text defaults (TEXT_TRAINING) for the LM.
     data: str | None = None
     batch_size: int | None = None

@@ -19,21 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import Budget, fixed_archs, train_once, write_results
+from experiments.common import Budget, RankedArchs, fixed_archs, train_once, write_results
 from nas.definition import get_definition
-from nas.inherited_scores import score_archs
 from nas.hardware.counters import load_counter
+from nas.inherited_scores import score_archs
+from nas.option_bounds import NonNegativeInt, PositiveFloat, PositiveInt
 from nas.rank_metrics import kendall_tau, ranking_report, spearman
 from nas.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
 class Config(Budget):
-    archs: int = 24
-    supernet_steps: int = 1500
-    standalone_steps: int = 600
-    width_mult: float = 0.5
-    seed: int = 0
+    archs: RankedArchs = 24
+    supernet_steps: PositiveInt = 1500
+    standalone_steps: PositiveInt = 600
+    width_mult: PositiveFloat = 0.5
+    seed: NonNegativeInt = 0
 
 
 def run(config: Config, run_dir: Path, progress: bool = True) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 
 from experiments.common import Budget, train_once, write_results
 from nas.inherited_scores import score_archs
+from nas.option_bounds import NonNegativeInt, PositiveInt
 from nas.train.config import TrainConfig
 
 
@@ -28,17 +29,17 @@ from nas.train.config import TrainConfig
 class Config(Budget):
     space: str = "mobilenetv3"
     space_options: tuple = (("width_mult", 0.5),)
-    supernet_steps: int = 1800
-    num_random: int = 2  # sandwich: random subnets per step (0 trains only the two extremes well)
+    supernet_steps: PositiveInt = 1800
+    num_random: NonNegativeInt = 2  # sandwich: random subnets per step (0 trains only the two extremes well)
     metric: str = "macs"
     latency_predictor: str | None = None
     fractions: tuple = (0.2, 0.4, 0.7)
     searcher: str = "evolution"
-    trials: int = 64
-    batch: int = 8
-    search_images: int = 2000  # validation images each candidate is scored on
-    random_archs: int = 20
-    seed: int = 0
+    trials: PositiveInt = 64
+    batch: PositiveInt = 8
+    search_images: PositiveInt = 2000  # validation images each candidate is scored on
+    random_archs: NonNegativeInt = 20
+    seed: NonNegativeInt = 0
 
 
 def run(config: Config, run_dir: str | Path, progress: bool = True) -> dict:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import ConfigError
+from nas.option_bounds import NonNegativeInt, PositiveInt
 
 OBJECTIVES = ("nk-mobilenetv3", "nk-nb201", "zdt1-mobilenetv3")
 SEARCHERS = ("random", "evolution", "nsga2", "tpe", "rl")
@@ -39,12 +40,12 @@ RL_TARGETS = (0.1, 0.3, 0.5, 0.7, 0.9)  # TuNAS cost targets over f1 in [0, 1], 
 class Config:
     objectives: tuple = OBJECTIVES
     searchers: tuple = SEARCHERS
-    seeds: int = 20
-    first_seed: int = 0
-    queries: int = 300
+    seeds: PositiveInt = 20
+    first_seed: NonNegativeInt = 0
+    queries: PositiveInt = 300
     checkpoints: tuple = (100, 300)
-    batch: int = 8
-    k: int = 2  # NK interactions: each decision with the k before it
+    batch: PositiveInt = 8
+    k: NonNegativeInt = 2  # NK interactions: each decision with the k before it
     mode: str = "after"  # after: as `nas search` runs them now; before: every proposal a trial
     initial_archs: str = "endpoints"
     before: str | None = None  # results.json of a mode=before run, set beside in the table

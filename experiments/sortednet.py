@@ -22,6 +22,7 @@ import numpy as np
 from experiments.common import Budget, train_once, write_results
 from nas.definition import get_definition
 from nas.inherited_scores import score_archs
+from nas.option_bounds import NonNegativeInt, PositiveInt
 from nas.train.config import TrainConfig
 from nas.train.sorted_sampling import SortedSampling
 
@@ -35,10 +36,10 @@ TEXT_TRAINING = {"data": "fortunes", "batch_size": 32, "learning_rate": 0.003, "
 @dataclass(frozen=True)
 class Config(Budget):
     space: str = "mlp"
-    steps: int = 3000
-    num_models: int = 2
+    steps: PositiveInt = 3000
+    num_models: PositiveInt = 2
     space_options: tuple = ()  # (name, value) pairs; empty: OPTIONS' for the space
-    seed: int = 0
+    seed: NonNegativeInt = 0
     # Image defaults of `Budget` for image spaces; None: the space's own (fortunes, batch 32, AdamW 3e-3 for text).
     data: str | None = None
     batch_size: int | None = None

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.option_bounds import Bounds
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -43,6 +44,7 @@ def from_dict(cls, values: dict, what: str = "config"):
     values = {name: tuple(value) if isinstance(value, list) and (
         hints[name] is tuple or typing.get_origin(hints[name]) is tuple) else value for name, value in values.items()}
     config = cls(**values)
+    check_settings(config, what)
     check = getattr(config, "check", None)
     if check:
         check()
@@ -54,6 +56,12 @@ def check_finite(values: dict, what: str = "config") -> None:
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{what}: {name} must be a finite number, got {value}")
+
+
+def _field_bounds(cls) -> dict:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {field.name: bounds for field in dataclasses.fields(cls)
+            for bounds in getattr(hints.get(field.name), "__metadata__", ()) if isinstance(bounds, Bounds)}
 
 
 def _describe(annotation: Any) -> str:
@@ -98,8 +106,11 @@ def setting(default: Any = None, help: str = "", *, choices: tuple | None = None
 
 
 def check_settings(config, what: str = "config") -> None:
-    """The declared checks of every `setting` field: finite, in its choices, at least / above its bound."""
+    """The declared checks of every field: finite; a `setting` field in its choices and at least / above its
+    bound; a field annotated `Annotated[..., Bounds(...)]` (nas.option_bounds) within them."""
     check_finite(to_dict(config), what)
+    for name, bounds in _field_bounds(type(config)).items():
+        bounds.check(what, name, getattr(config, name))
     for field in dataclasses.fields(config):
         meta, value = field.metadata, getattr(config, field.name)
         if value is None or not meta:

@@ -246,6 +246,8 @@ CASES = {
         ("learns its router from the sampled archs", "num_random 0 samples none")),
     "balance weight without a mixture": Cli(("train", *TINY, "--balance-weight", "2", "--run", "NEW"),
                                             ("is only for supernet 'routed'", "with supernet 'single'")),
+    "experiment: a count below its bounds": Cli(("experiment", "ranking", "--run", "NEW", "--option", "archs=2"),
+                                                ("experiment ranking: option archs=2 is out of range", "allowed: >= 3")),
     "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),
                                           ("unknown key(s) nokey", "allowed: data")),
     "experiment: config value NaN": Cli(

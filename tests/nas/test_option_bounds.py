@@ -1,15 +1,18 @@
 """Option bounds: declared in a network's signature, checked before anything is built."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Annotated
 
 import pytest
 from flax import nnx
 
+from nas.config import from_dict
 from nas.declared_space import declared_space
 from nas.errors import ConfigError, WeftError
-from nas.option_bounds import AT_LEAST_ONE, POSITIVE, Bounds, PositiveFloat, PositiveInts, bounds_in_signature
+from nas.option_bounds import (AT_LEAST_ONE, POSITIVE, Bounds, NonNegativeInt, PositiveFloat, PositiveInt, PositiveInts,
+                                bounds_in_signature)
 from search_spaces import REGISTRY
 from supernets.decisions import NestedWidth
 
@@ -110,3 +113,18 @@ def test_every_shipped_numeric_option_refuses_zero_and_negatives_in_one_line(spa
     with pytest.raises(WeftError, match=key if space != "gnn" or key not in ("min_layers", "max_layers") else "layers"):
         options = definition.resolve_options({key: value})
         definition.make_space(**options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    steps: PositiveInt = 10
+    seed: NonNegativeInt = 0
+    note: str = ""
+
+
+def test_a_config_field_with_bounds_is_checked_when_the_config_is_read():
+    assert from_dict(Plan, {"steps": 3, "seed": 1}) == Plan(3, 1)
+    with pytest.raises(ConfigError, match="plan: option steps=0 is out of range; allowed: >= 1"):
+        from_dict(Plan, {"steps": 0}, "plan")
+    with pytest.raises(ConfigError, match="plan: steps must be int"):  # the type is read through Annotated
+        from_dict(Plan, {"steps": "many"}, "plan")
