@@ -234,8 +234,8 @@ def audit(run_path, quiet, **options):
     click.echo(summary_line(result))
 
 
-@main.command(help="List the shipped spaces (one line each), or describe one: every decision with its type, "
-                   "values and condition.")
+@main.command(help="List the shipped spaces (one line each), or describe one: the bounds of its options, and "
+                   "every decision with its type, values and condition.")
 @click.option("--space", default=None, help="a shipped space name or package.module:attr")
 @_one_line_errors
 def spaces(space):
@@ -254,6 +254,9 @@ def spaces(space):
         click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
                    f"options {json.dumps(definition.default_options, default=list)}")
         if space:
+            if definition.option_bounds:
+                click.echo("option bounds: " + ", ".join(f"{key} {bounds.describe()}"
+                                                        for key, bounds in definition.option_bounds.items()))
             for line in decision_lines(decisions):
                 click.echo(line)
 

@@ -95,7 +95,9 @@ def test_spaces_describes_every_decision_of_one_space():
     assert code == 0, output
     lines = output.splitlines()
     assert lines[0].startswith("mlp: 6 decisions")
-    decisions = {line.split()[0]: line.split(None, 2)[1:] for line in lines[1:]}
+    assert lines[1] == ("option bounds: max_layers >= 1, max_width >= 1, width_steps >= 1, in_features >= 1, "
+                        "num_classes >= 1")
+    decisions = {line.split()[0]: line.split(None, 2)[1:] for line in lines[2:]}
     assert list(decisions) == ["depth", "width_0", "width_1", "width_2", "width_3", "width_4"]
     assert decisions["depth"] == ["int_range", "(1, 2, 3, 4, 5)"]
     assert decisions["width_1"][0] == "sorted"
