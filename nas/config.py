@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.option_bounds import Bounds
+from nas.option_bounds import bounds_of
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -60,8 +60,9 @@ def check_finite(values: dict, what: str = "config") -> None:
 
 def _field_bounds(cls) -> dict:
     hints = typing.get_type_hints(cls, include_extras=True)
-    return {field.name: bounds for field in dataclasses.fields(cls)
-            for bounds in getattr(hints.get(field.name), "__metadata__", ()) if isinstance(bounds, Bounds)}
+    found = {field.name: bounds_of(hints.get(field.name), f"{cls.__qualname__}.{field.name}")
+             for field in dataclasses.fields(cls)}
+    return {name: bounds for name, bounds in found.items() if bounds is not None}
 
 
 def _describe(annotation: Any) -> str:

@@ -56,8 +56,11 @@ class SearchSpaceDefinition:
         if strays:
             raise ConfigError(f"space {self.name!r}: bounds for {', '.join(strays)}, which are not options; "
                               f"options: {', '.join(sorted(self.default_options))}")
-        for key, bounds in self.option_bounds.items():  # a default outside its own bounds is a slip in the space
-            bounds.check(f"space {self.name!r}", key, self.default_options[key])
+        for key, bounds in self.option_bounds.items():
+            try:
+                bounds.check(f"space {self.name!r}", key, self.default_options[key])
+            except ConfigError as error:
+                raise ConfigError(f"{error} (the space's own default breaks the bounds it declares)") from None
         if self.inputs not in INPUT_KINDS:
             raise ConfigError(f"space {self.name!r}: inputs must be one of {', '.join(INPUT_KINDS)}; "
                               f"got {self.inputs!r}")
@@ -89,8 +92,10 @@ class SearchSpaceDefinition:
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)
-            if default is not None and not isinstance(value, type(default)) and not (
-                    isinstance(default, float) and isinstance(value, int)):
+            # A bool is an int to isinstance, but true/false is no count (and would slip past the bounds).
+            if default is not None and (not isinstance(value, type(default)) or isinstance(value, bool) and not
+                                        isinstance(default, bool)) and not (
+                    isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
                 raise ConfigError(f"space {self.name!r}: option {key!r} must be "
                                   f"{type(default).__name__}, got {value!r}")
             options[key] = value

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,23 +102,38 @@ def parameter_hints(function: Callable) -> dict[str, Any]:
 
 
 def bounds_in_signature(function: Callable) -> dict[str, Bounds]:
-    """{parameter: Bounds} for each parameter of `function` annotated `Annotated[..., Bounds(...)]`."""
+    """{parameter: Bounds} for each parameter of `function` annotated with them (see `bounds_of`)."""
     found = {}
     for name, hint in parameter_hints(function).items():
-        if typing.get_origin(hint) is not typing.Annotated:
-            continue
-        declared = [item for item in hint.__metadata__ if isinstance(item, Bounds)]
-        if len(declared) > 1:
-            raise ConfigError(f"{function.__qualname__}: parameter {name!r} declares {len(declared)} Bounds; "
-                              "allowed: one")
-        if declared:
-            found[name] = declared[0]
+        bounds = bounds_of(hint, f"{function.__qualname__}: parameter {name!r}")
+        if bounds is not None:
+            found[name] = bounds
     return found
 
 
+def bounds_of(hint: Any, what: str) -> Bounds | None:
+    """The Bounds an annotation declares: `Annotated[T, Bounds(...)]`, or one member of a union written that
+    way (`PositiveInt | None`); None where it declares none. More than one is an error naming `what`."""
+    members = typing.get_args(hint) if _is_union(hint) else (hint,)
+    declared = [item for member in members if typing.get_origin(member) is typing.Annotated
+                for item in member.__metadata__ if isinstance(item, Bounds)]
+    if len(declared) > 1:
+        raise ConfigError(f"{what} declares {len(declared)} Bounds; allowed: one")
+    return declared[0] if declared else None
+
+
 def without_bounds(hint: Any) -> Any:
-    """The type inside `Annotated[type, ...]`; any other hint as it is."""
-    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+    """The annotation with `Annotated[...]` unwrapped, at the top and in a union's members."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return without_bounds(typing.get_args(hint)[0])
+    if _is_union(hint):
+        members = tuple(without_bounds(member) for member in typing.get_args(hint))
+        return typing.Union[members]  # noqa: UP007 - built from a tuple of members
+    return hint
+
+
+def _is_union(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
 
 
 _UNRESOLVED = object()
@@ -138,6 +154,7 @@ PositiveInt = typing.Annotated[int, AT_LEAST_ONE]
 PositiveInts = typing.Annotated[tuple[int, ...], AT_LEAST_ONE]
 PositiveFloat = typing.Annotated[float, POSITIVE]
 PositiveNumbers = typing.Annotated[tuple[float, ...], POSITIVE]
+NonNegativeInts = typing.Annotated[tuple[int, ...], NON_NEGATIVE]  # depth choices: 0 skips a stack
 NonNegativeInt = typing.Annotated[int, NON_NEGATIVE]
 NonNegativeFloat = typing.Annotated[float, NON_NEGATIVE]
 Probability = typing.Annotated[float, PROBABILITY]

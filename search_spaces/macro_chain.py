@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nas.declared_space import declared_space
-from nas.option_bounds import PositiveInt, PositiveInts
+from nas.option_bounds import NonNegativeInts, PositiveInt
 from supernets import ops
 from supernets.build import abstract
 from supernets.choice import run_choice
@@ -123,7 +123,7 @@ class ChainLayer(nnx.Module):
 class MacroChain(nnx.Module):
     """The supernet (every layer holds all of OPS); sliced, its standalone subnets (one op per layer)."""
 
-    def __init__(self, stages: PositiveInts = (2, 3, 3), init_channels: PositiveInt = 32, head_channels: PositiveInt = 1280,
+    def __init__(self, stages: NonNegativeInts = (2, 3, 3), init_channels: PositiveInt = 32, head_channels: PositiveInt = 1280,
                  in_channels: PositiveInt = 3, num_classes: PositiveInt = 10, *, rngs: nnx.Rngs):
         self.stem = ElasticConv2d(in_channels, init_channels, 3, rngs=rngs)
         self.stem_bn = ElasticBatchNorm(init_channels)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nas.declared_space import declared_space
-from nas.option_bounds import PositiveFloat, PositiveInt, PositiveInts, PositiveNumbers
+from nas.option_bounds import NonNegativeInts, PositiveFloat, PositiveInt, PositiveInts, PositiveNumbers
 from supernets import ops
 from supernets.choice import run_per_choice
 from supernets.decisions import OneOf
@@ -53,7 +53,7 @@ class MobileNetV3(nnx.Module):
     sliced (`get_active_subnet`), a standalone subnet called with `arch=None`."""
 
     def __init__(self, kernels: PositiveInts = (3, 5, 7), expands: PositiveNumbers = (3, 4, 6),
-                 depths: PositiveInts = (2, 3, 4), width_mult: PositiveFloat = 1.0, in_channels: PositiveInt = 3,
+                 depths: NonNegativeInts = (2, 3, 4), width_mult: PositiveFloat = 1.0, in_channels: PositiveInt = 3,
                  num_classes: PositiveInt = 10, kernel_transform: bool = False,
                  depthwise_implementation: str = "auto", *, rngs: nnx.Rngs):
         widths = [make_divisible(c * width_mult) for c, *_ in STAGES]

@@ -22,7 +22,7 @@ from flax import nnx
 
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
-from nas.option_bounds import PositiveInt, PositiveInts
+from nas.option_bounds import NonNegativeInts, PositiveInt, PositiveInts
 from supernets.decisions import NestedWidth, OneOf
 from supernets.elastic_embedding import ElasticEmbedding, ElasticPositions
 from supernets.elastic_stack import ElasticStack
@@ -33,7 +33,7 @@ NAME = "transformer_lm"
 
 
 class TransformerLM(nnx.Module):
-    def __init__(self, embed_dims: PositiveInts = (64, 96, 128), depths: PositiveInts = (2, 3, 4),
+    def __init__(self, embed_dims: PositiveInts = (64, 96, 128), depths: NonNegativeInts = (2, 3, 4),
                  heads: PositiveInts = (2, 3, 4), ffn_widths: PositiveInts = (128, 256, 384, 512),
                  head_dim: PositiveInt = 32, context: PositiveInt = 64, vocab_size: PositiveInt = 256,
                  switchable_scale: bool = False, *, rngs: nnx.Rngs):

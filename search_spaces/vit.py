@@ -15,7 +15,7 @@ from flax import nnx
 
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
-from nas.option_bounds import PositiveInt, PositiveInts, PositiveNumbers
+from nas.option_bounds import NonNegativeInts, PositiveInt, PositiveInts, PositiveNumbers
 from supernets.decisions import NestedWidth, OneOf, Product
 from supernets.elastic_dense import ElasticDense
 from supernets.elastic_embedding import ElasticClassToken, ElasticPositions
@@ -34,7 +34,7 @@ def patchify(images, patch: int):
 
 
 class VisionTransformer(nnx.Module):
-    def __init__(self, embed_dims: PositiveInts = (32, 48, 64), depths: PositiveInts = (2, 3, 4), heads: PositiveInts = (2, 3, 4),
+    def __init__(self, embed_dims: PositiveInts = (32, 48, 64), depths: NonNegativeInts = (2, 3, 4), heads: PositiveInts = (2, 3, 4),
                  mlp_ratios: PositiveNumbers = (2, 3, 4), head_dim: PositiveInt = 16, patch_size: PositiveInt = 4,
                  image_size: PositiveInt = 28, in_channels: PositiveInt = 1, num_classes: PositiveInt = 10, *, rngs: nnx.Rngs):
         if image_size % patch_size:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 
@@ -132,6 +131,5 @@ def _checked_option(searcher: str, key: str, value, parameter: inspect.Parameter
 def _kinds(hint) -> set[str]:
     """Names of the types an annotation allows: {'float', 'None'} for `float | None`."""
     hint = without_bounds(hint)
-    members = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
-        else (hint,)
+    members = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
     return {"None" if member is type(None) else getattr(member, "__name__", str(member)) for member in members}

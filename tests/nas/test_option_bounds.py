@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import pytest
 from flax import nnx
@@ -61,6 +61,21 @@ def test_signature_bounds_are_read_from_string_annotations():
     assert bounds == {"widths": AT_LEAST_ONE, "scale": POSITIVE, "dropout": Bounds(0, 1, high_inclusive=False)}
 
 
+def test_an_optional_bounded_alias_keeps_its_bounds():
+    def network(width: PositiveInt | None = None, scale: Optional[PositiveFloat] = None, *, rngs=None):
+        return None
+
+    assert bounds_in_signature(network) == {"width": AT_LEAST_ONE, "scale": POSITIVE}
+
+
+def test_true_or_false_is_no_count():
+    from search_spaces.mlp import DEFINITION
+
+    with pytest.raises(ConfigError, match="option 'max_layers' must be int, got False"):
+        DEFINITION.resolve_options({"max_layers": False})
+    assert DEFINITION.resolve_options({"layer_norm": False})["layer_norm"] is False
+
+
 def test_two_bounds_on_one_parameter_are_refused():
     def network(width: Annotated[int, POSITIVE, AT_LEAST_ONE] = 1, *, rngs=None):
         return None
@@ -86,11 +101,21 @@ def test_explicit_bounds_win_and_must_name_options():
         definition.resolve_options({"scale": 0.5})
     with pytest.raises(ConfigError, match="bounds for depth, which are not options"):
         declared_space("tiny-bounded", Tiny, option_bounds={"depth": AT_LEAST_ONE})
-    with pytest.raises(ConfigError, match="option scale=1 is out of range"):  # its own default breaks them
+    with pytest.raises(ConfigError, match="option scale=1 is out of range.*the space's own default breaks"):
         declared_space("tiny-bounded", Tiny, option_bounds={"scale": Bounds(2, 4)})
 
 
-ZERO_MEANS_SOMETHING = {("lora", "sparsity")}  # no pruning
+# 0 means something here: no pruning; a depth choice that skips a stack (ElasticStack allows depth 0).
+ZERO_MEANS_SOMETHING = {("lora", "sparsity"), ("transformer_lm", "depths"), ("vit", "depths"),
+                        ("mobilenetv3", "depths"), ("macro_chain", "stages")}
+
+
+def test_a_depth_choice_of_zero_still_builds():
+    for name, key in [("transformer_lm", "depths"), ("vit", "depths"), ("mobilenetv3", "depths")]:
+        definition = REGISTRY[name]()
+        space = definition.make_space(**definition.resolve_options({key: [0, 1]}))
+        depth = next(d for d in space.decisions if d.name.endswith("depth"))
+        assert 0 in depth.values, (name, depth)
 
 
 def _numeric_options():
