@@ -69,6 +69,7 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
     from nas.hardware.collect import CollectConfig, collect as run_collect, default_sessions
 
     sessions = default_sessions(backend) if sessions is None else sessions
+    _check_seed(seed)
     if n < 1 or batch < 1 or group < 1 or sessions < 1 or repeats < 3:
         raise ConfigError("--n, --batch, --group and --sessions must be >= 1 and --repeats >= 3")
     check_backend(backend)
@@ -161,6 +162,7 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
         mlp_learning_rate, weight_decay, ridge_alpha):
     from nas.hardware.report import fit as run_fit
 
+    _check_seed(seed)
     if not 0.0 < train_fraction < 1.0:
         raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}")
     if not 0.0 < validation_fraction < 1.0:
@@ -174,6 +176,11 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
     click.echo(json.dumps({"best": report["best"], "backend": report["backend"], "target": report["target"],
                            "n_test": report["n_test"],
                            "results": report["results"], "skipped": report["skipped"], "noise": report["noise"]}))
+
+
+def _check_seed(seed: int) -> None:
+    if seed < 0:  # numpy's generators take no negative seed, and say so only in a traceback
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -196,6 +203,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def adapt(source_paths, run_path, out_dir, samples, curve_text, repeats, seed):
     from nas.hardware.adapt import adapt as run_adapt
 
+    _check_seed(seed)
     if repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {repeats}")
     click.echo(json.dumps(run_adapt(source_paths, run_path, out_dir, samples=samples,

@@ -180,6 +180,8 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
     check_backend(config.backend)
     if config.threads < 0:
         raise ConfigError(f"threads must be >= 0 (0: the cores this process may use), got {config.threads}")
+    if config.seed < 0:
+        raise ConfigError(f"seed must be >= 0 (it draws the archs), got {config.seed}")
     if config.sessions is None:
         config = dataclasses.replace(config, sessions=default_sessions(config.backend))
     if config.sessions < 1:
