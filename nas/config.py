@@ -44,7 +44,7 @@ def from_dict(cls, values: dict, what: str = "config"):
     values = {name: tuple(value) if isinstance(value, list) and (
         hints[name] is tuple or typing.get_origin(hints[name]) is tuple) else value for name, value in values.items()}
     config = cls(**values)
-    check_settings(config, what)
+    check_bounds(config, what)
     check = getattr(config, "check", None)
     if check:
         check()
@@ -56,6 +56,12 @@ def check_finite(values: dict, what: str = "config") -> None:
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{what}: {name} must be a finite number, got {value}")
+
+
+def check_bounds(config, what: str = "config") -> None:
+    """Each field annotated `Annotated[..., Bounds(...)]` (nas.option_bounds) within its bounds."""
+    for name, bounds in _field_bounds(type(config)).items():
+        bounds.check(what, name, getattr(config, name))
 
 
 def _field_bounds(cls) -> dict:
@@ -110,8 +116,7 @@ def check_settings(config, what: str = "config") -> None:
     """The declared checks of every field: finite; a `setting` field in its choices and at least / above its
     bound; a field annotated `Annotated[..., Bounds(...)]` (nas.option_bounds) within them."""
     check_finite(to_dict(config), what)
-    for name, bounds in _field_bounds(type(config)).items():
-        bounds.check(what, name, getattr(config, name))
+    check_bounds(config, what)
     for field in dataclasses.fields(config):
         meta, value = field.metadata, getattr(config, field.name)
         if value is None or not meta:
