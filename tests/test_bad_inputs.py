@@ -248,6 +248,8 @@ CASES = {
                                             ("is only for supernet 'routed'", "with supernet 'single'")),
     "experiment: a count below its bounds": Cli(("experiment", "ranking", "--run", "NEW", "--option", "archs=2"),
                                                 ("experiment ranking: option archs=2 is out of range", "allowed: >= 3")),
+    "search: fine-tune steps below 1 without a shortlist": Cli(("search", "--run", "RUN", "--finetune-steps", "0"),
+                                                               ("--finetune-steps must be >= 1, got 0",)),
     "latency fit: a negative seed": Cli(("latency", "fit", "--run", "WS/nowhere", "--seed", "-1"),
                                        ("--seed must be >= 0, got -1",)),
     "experiment: unknown config key": Cli(("experiment", "distillation", "--run", "NEW", "--option", "nokey=1"),

@@ -123,6 +123,8 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
         reference[key] = parse_number(value, f"--reference {key}", key)
     config = config_from_options(SearchConfig, settings, "nas search", options=parse_key_values(options),
                                  reference=reference)
+    if finetune_steps < 1:  # refused even without --finetune-top: a typo there should not pass silently
+        raise ConfigError(f"--finetune-steps must be >= 1, got {finetune_steps}")
     if finetune_top is not None:
         from nas.search.finetune_shortlist import check_shortlist
         from nas.search.loop import default_objectives
