@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.option_bounds import bounds_of
+from nas.option_bounds import Bounds, bounds_of
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -104,7 +104,12 @@ def setting(default: Any = None, help: str = "", *, choices: tuple | None = None
     `default_help` describes a default the field resolves later; `hidden` keeps a field off the CLI;
     `multiple` makes a tuple field a repeatable option (one entry per use).
     """
-    metadata = {"help": help, "choices": choices, "minimum": minimum, "above": above, "cli": cli,
+    if minimum is not None and above is not None:
+        raise ConfigError(f"setting: give minimum or above, not both (got {minimum} and {above})")
+    # The same Bounds (nas.option_bounds) that space, searcher and experiment options declare.
+    bounds = (Bounds(low=minimum) if minimum is not None else
+              Bounds(low=above, low_inclusive=False) if above is not None else None)
+    metadata = {"help": help, "choices": choices, "bounds": bounds, "cli": cli,
                 "separator": separator, "from_cli": from_cli, "default_help": default_help, "hidden": hidden,
                 "multiple": multiple}
     if isinstance(default, (dict, list)):
@@ -124,7 +129,6 @@ def check_settings(config, what: str = "config") -> None:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise ConfigError(f"{what}: {field.name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-        if meta.get("minimum") is not None and value < meta["minimum"]:
-            raise ConfigError(f"{what}: {field.name} must be >= {meta['minimum']:g}, got {value}")
-        if meta.get("above") is not None and value <= meta["above"]:
-            raise ConfigError(f"{what}: {field.name} must be > {meta['above']:g}, got {value}")
+        bounds = meta.get("bounds")
+        if bounds is not None and not bounds.admits(value):
+            raise ConfigError(f"{what}: {field.name} must be {bounds.describe()}, got {value}")
