@@ -13,6 +13,7 @@ from typing import Annotated
 
 import numpy as np
 
+from experiments.experiment_config import ExperimentConfig
 from nas.option_bounds import Bounds
 from nas.train.child import train_in_child
 from nas.train.config import TrainConfig
@@ -23,7 +24,7 @@ RankedArchs = Annotated[int, Bounds(low=3)]
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(ExperimentConfig):
     """Data and optimisation settings every experiment's trainings share."""
     data: str = "fashion-mnist"  # synthetic: for tests
     isolate: bool = True  # each training in a child process (memory stays bounded); False: in this one (tests)

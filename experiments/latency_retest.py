@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.experiment_config import ExperimentConfig
 from nas.atomic_write import write_json_atomically, write_text_atomically
 from nas.errors import ConfigError, WeftError
 from nas.option_bounds import NonNegativeInt, PositiveInt
@@ -53,7 +54,7 @@ SKIP = ("xla/training/8/1", "xla/training/8/2", "xla/training/1/2", "xla/deploym
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     space: str = "mobilenetv3"
     space_options: dict | None = None
     backends: tuple = BACKENDS

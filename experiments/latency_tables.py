@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.experiment_config import ExperimentConfig
 from nas.atomic_write import write_json_atomically, write_text_atomically
 from nas.errors import ConfigError
 from nas.option_bounds import NonNegativeInt, PositiveInt
@@ -45,7 +46,7 @@ TARGETS = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     help_data: str = ""  # a folder of DEVICE.csv (nb201_arch,latency_ms) converted from HELP's files
     sources: tuple = SOURCES
     targets: tuple = TARGETS

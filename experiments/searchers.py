@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.experiment_config import ExperimentConfig
 from nas.errors import ConfigError
 from nas.option_bounds import NonNegativeInt, PositiveInt
 
@@ -37,7 +38,7 @@ RL_TARGETS = (0.1, 0.3, 0.5, 0.7, 0.9)  # TuNAS cost targets over f1 in [0, 1], 
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     objectives: tuple = OBJECTIVES
     searchers: tuple = SEARCHERS
     seeds: PositiveInt = 20
