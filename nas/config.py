@@ -13,10 +13,11 @@ from nas.errors import ConfigError
 from nas.option_bounds import Bounds, bounds_of
 
 
-def _type_ok(value: Any, annotation: Any) -> bool:
+def type_ok(value: Any, annotation: Any) -> bool:
+    """Whether `value` (as JSON gives it) is of `annotation`: an int is a float, a bool is no int, a list is a tuple."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+        return any(type_ok(value, arg) for arg in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
     if annotation is float:
@@ -38,7 +39,7 @@ def from_dict(cls, values: dict, what: str = "config"):
         raise ConfigError(f"{what}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
-        if not _type_ok(value, hints[name]):
+        if not type_ok(value, hints[name]):
             raise ConfigError(f"{what}: {name} must be {_describe(hints[name])}, got {value!r}")
     check_finite(values, what)
     values = {name: tuple(value) if isinstance(value, list) and (

@@ -16,6 +16,7 @@ from typing import Any
 from flax import nnx
 
 from nas.data import INPUT_KINDS, renamed_input_shape
+from nas.config import type_ok
 from nas.errors import ConfigError, WeftError
 from nas.option_bounds import Bounds
 from nas.space import Space
@@ -92,10 +93,8 @@ class SearchSpaceDefinition:
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)
-            # A bool is an int to isinstance, but true/false is no count (and would slip past the bounds).
-            if default is not None and (not isinstance(value, type(default)) or isinstance(value, bool) and not
-                                        isinstance(default, bool)) and not (
-                    isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+            # The config's rule: an int is a float, but true/false is no count (and would slip past the bounds).
+            if default is not None and not type_ok(value, type(default)):
                 raise ConfigError(f"space {self.name!r}: option {key!r} must be "
                                   f"{type(default).__name__}, got {value!r}")
             options[key] = value

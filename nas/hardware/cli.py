@@ -69,7 +69,6 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
     from nas.hardware.collect import CollectConfig, collect as run_collect, default_sessions
 
     sessions = default_sessions(backend) if sessions is None else sessions
-    _check_seed(seed)
     if n < 1 or batch < 1 or group < 1 or sessions < 1 or repeats < 3:
         raise ConfigError("--n, --batch, --group and --sessions must be >= 1 and --repeats >= 3")
     check_backend(backend)
