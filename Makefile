@@ -54,8 +54,9 @@ demo: install data
 # Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one worker so that a
 # module's shared fixtures (a trained tiny run) are built once. Files go out in collection order, the long
 # ones (marked `early`, tests/conftest.py) first, not xdist's default of the files with the most tests first.
+# Some tests read the real data (a Fashion-MNIST slice, the fortunes), so `test` installs it as `demo` does.
 TEST_WORKERS ?= 2
-test: install
+test: install data
 	$(VENV)/bin/ruff check nas supernets searchers search_spaces experiments tests
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
