@@ -134,8 +134,7 @@ class MobileNetV3(nnx.Module):
     def sort_channels(self) -> None:
         """Once-for-All's re-organisation: each elastic block keeps its most important channels first."""
         for stage in self.stages:
-            for block in stage.blocks:
-                block.sort_channels()
+            stage.sort_channels()
 
 
 DEFINITION = dataclasses.replace(

@@ -56,8 +56,7 @@ class TransformerLM(nnx.Module):
 
     def sort_channels(self) -> None:
         """Each block's heads and FFN units by importance (`ElasticTransformerBlock.sort_channels`; `--resort`)."""
-        for block in self.blocks.blocks:
-            block.sort_channels()
+        self.blocks.sort_channels()
 
 
 def _options_for_inputs(shape) -> dict:

@@ -61,3 +61,9 @@ class ElasticStack(nnx.Module):
     def active_blocks(self, values) -> int:
         """How many blocks a fixed arch (decision values by name) runs."""
         return len(self.blocks) if self.depth is None else evaluate(self.depth, values)
+
+    def sort_channels(self) -> None:
+        """Each block's own channels by importance (Once-for-All's re-organisation). Every block sorts what
+        is private to it (hidden channels, heads); the widths the blocks share stay as they are."""
+        for block in self.blocks:
+            block.sort_channels()
