@@ -26,11 +26,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist package (IDX files, no download code),
-# the byte-level text corpus (`--data fortunes`) from the fortunes package.
+# the byte-level text corpus (`--data fortunes`) from the fortunes package. WEFT_FASHION_MNIST / WEFT_FORTUNES,
+# when set, name the user's own copies: they stand in for the packages (nas says what is wrong with a bad one).
 data:
 	@missing=""; \
-	[ -f $(DATA_DIR)/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
-	[ -f $(FORTUNES_DIR)/fortunes ] || missing="$$missing fortunes"; \
+	[ -n "$$WEFT_FASHION_MNIST" ] || [ -f $(DATA_DIR)/train-images-idx3-ubyte.gz ] \
+		|| missing="$$missing dataset-fashion-mnist"; \
+	[ -n "$$WEFT_FORTUNES" ] || [ -f $(FORTUNES_DIR)/fortunes ] || missing="$$missing fortunes"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing with apt-get"; \
