@@ -1,12 +1,13 @@
 """Silencing Orbax's and TensorStore's echoes of a checkpoint error the caller reports anyway.
 
 When a checkpoint cannot be read (damaged) or written (a full disk), the caller gets
-the error and reports it in one line. Echoes of it would follow on stderr as
-tracebacks: Orbax's background threads log the exception with its traceback before
-handing it to the caller, and TensorStore, still working on the checkpoint's other
-arrays, reports each into the event loop Orbax has closed ("Event loop is closed", an
-unraisable exception). Inside `echoes_quieted()` (a save or restore waited for
-to its end, so every such error reaches the caller) those two kinds are dropped.
+the error and reports it in one line. Echoes of it would follow on stderr: Orbax's
+background threads log the exception with its traceback before handing it to the
+caller, or log an ERROR line (a metadata file it cannot parse), and TensorStore,
+still working on the checkpoint's other arrays, reports each into the event loop
+Orbax has closed ("Event loop is closed", an unraisable exception). Inside
+`echoes_quieted()` (a save or restore waited for to its end, so every such error
+reaches the caller) those are dropped.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ _lock = threading.Lock()
 
 class _EchoFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (_active and record.exc_info)
+        return not (_active and (record.exc_info or record.levelno >= logging.ERROR))
 
 
 def _drop_closed_loop_reports(previous):

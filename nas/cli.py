@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import click
 
 from nas.audit_config import AuditConfig
 from nas.config_cli import click_options, config_from_options
-from nas.errors import WeftError
+from nas.errors import ConfigError, WeftError
 from nas.key_values import parse_key_values
 from nas.train.config import TrainConfig
 
@@ -25,7 +26,33 @@ def _one_line_errors(command):
         except KeyboardInterrupt:
             click.echo("interrupted; progress saved, run the same command again to resume", err=True)
             sys.exit(130)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as error:
+            click.echo(f"error: {_misplaced_path(error)}", err=True)
+            sys.exit(2)
+        except MemoryError as error:  # numpy names the size it could not allocate
+            click.echo(f"error: out of memory ({error or 'an allocation failed'}); ask for a smaller model, batch "
+                       "or input", err=True)
+            sys.exit(2)
+        except Exception as error:
+            if type(error).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and "RESOURCE_EXHAUSTED" in str(error):
+                click.echo(f"error: the device ran out of memory ({str(error).splitlines()[0][:200]}); ask for a "
+                           "smaller model, batch or input", err=True)
+                sys.exit(2)
+            raise
     return wrapper
+
+
+def _misplaced_path(error: OSError) -> str:
+    """A path of the wrong kind (a file where a directory belongs, or the reverse), which the user can move."""
+    path = error.filename
+    if isinstance(error, IsADirectoryError):
+        return f"{path} is a directory where a file belongs; move it away or name a file"
+    if isinstance(error, NotADirectoryError):
+        return f"{path}: part of this path is a file where a directory belongs; move it away or name another path"
+    if path is not None and os.path.isdir(path):
+        return f"{path} already exists; name a new path"
+    return f"{path} already exists as a file where a directory (or a new file) belongs; move it away or name " \
+           "another path"
 
 
 class _LazyGroup(click.Group):
@@ -72,7 +99,6 @@ _LazyGroup.lazy_commands.update({"search": "nas.search.cli:search", "plot": "nas
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @_one_line_errors
 def train(run_path, options, quiet, num_processes, base, **fields):
-    from nas.errors import ConfigError
     from nas.train.distributed import join, member_from_environment
 
     space_options = parse_key_values(options)
@@ -159,7 +185,6 @@ def experiment(name, run_path, options, quiet):
                    "jax on the test split (needs pip install 'weft[onnx]'); repeatable")
 @_one_line_errors
 def export(run_path, arch_specs, front, top, budgets, study, storage, out_dir, formats):
-    from nas.errors import ConfigError
     from nas.export import export_subnets, not_yet_exported, select_from_search
 
     modes = sum([bool(arch_specs), front, top is not None, bool(budgets)])
@@ -214,7 +239,7 @@ def eval_export(export_dirs, stablehlo):
         info = exported.info  # what load_export requires, where an older or hand-edited arch.json lacks the rest
         click.echo(json.dumps({"export": str(export_dir),
                                "space": info.get("space") or info.get("space_ref") or info["train_config"]["space"],
-                               "arch": info.get("arch_string") or info["arch"],
+                               "arch": info.get("arch_string") or info["arch"], "data": train_config.data,
                                **{f"test_{metric}": value for metric, value in sorted(scores.items())}}))
 
 
@@ -247,9 +272,10 @@ def spaces(space):
         try:
             decisions = definition.make_space(**definition.default_options)
         except WeftError as error:
-            if space:
-                raise
-            click.echo(f"{name}: built from options it has no default for ({error})")  # e.g. lora's --base
+            if space:  # e.g. lora's decisions come from a trained base, which nas train --base names
+                raise ConfigError(f"space {name!r} is built from options it has no default for, so nas spaces cannot "
+                                  f"describe it alone ({error})") from None
+            click.echo(f"{name}: built from options it has no default for ({error})")
             continue
         click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
                    f"options {json.dumps(definition.default_options, default=list)}")

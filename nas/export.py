@@ -36,6 +36,7 @@ from nas import preprocessing
 from nas.errors import CheckpointError, ConfigError, ExportError, WeftError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
 from nas.evaluate_text import logits_next_token_scores
+from nas.json_files import read_json_object
 from nas.lowering import count_params, slice_subnet, split
 from nas.run_dir import RunDir
 from nas.space import Arch, Space, SpaceError
@@ -62,7 +63,11 @@ def parse_arch(space: Space, spec: str) -> Arch:
     if spec.endswith(".json") and not spec.lstrip().startswith("{") and not Path(spec).is_file():
         raise ConfigError(f"--arch file {spec!r} {'is a directory' if Path(spec).is_dir() else 'not found'}; allowed: "
                           "largest, smallest, middle, a JSON object or an existing .json file")
-    text = Path(spec).read_text() if spec.endswith(".json") and Path(spec).exists() else spec
+    from_file = spec.endswith(".json") and Path(spec).exists()
+    text = Path(spec).read_text() if from_file else spec
+    if from_file and not text.lstrip().startswith("{"):
+        raise ConfigError(f"--arch file {spec} holds {'nothing' if not text.strip() else 'no JSON object'}; allowed: "
+                          "an arch.json of nas export, or a JSON object of the space's decisions")
     if text.lstrip().startswith("{"):
         try:
             value = json.loads(text)
@@ -70,7 +75,7 @@ def parse_arch(space: Space, spec: str) -> Arch:
             raise ConfigError(f"--arch is not valid JSON: {error}") from None
         if "arch" in value and isinstance(value["arch"], dict):
             if value.get("space", space.name) != space.name:
-                raise SpaceError(f"--arch is for space {value['space']!r}, this run is {space.name!r}")
+                raise SpaceError(f"--arch is for space {value['space']!r}, not {space.name!r}")
             value = value["arch"]
         return space.validate(value)
     if "=" in text:
@@ -322,6 +327,9 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     directory = Path(directory)
     exported = load_export(directory)
     info = exported.info
+    report_path = directory / REPORT_FILE  # read before anything is written: a damaged one stops the command here
+    report = read_json_object(report_path, "the report.json that nas export writes", ExportError) \
+        if report_path.exists() else {}
     train_config = from_dict(TrainConfig, saved_settings(info.get("train_config", {})), f"{directory}/{ARCH_FILE}")
     text = exported.inputs == "tokens"
     test = load_dataset(train_config, exported.input_shape[0] if text else None).test
@@ -332,8 +340,6 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
         record = write_onnx(staged, raw_forward(*model_parts), exported.input_shape,
                             jnp.int32 if text else jnp.float32, preprocessing.invert(info["preprocessing"], test.inputs),
                             f"{directory} is unchanged", exact=float64_forward(*model_parts))
-        report_path = directory / REPORT_FILE
-        report = json.loads(report_path.read_text()) if report_path.exists() else {}
         write_bytes_atomically(directory / ONNX_FILE, staged.read_bytes())
         write_text_atomically(report_path, json.dumps({**report, "onnx": record}, indent=2))
     finally:
@@ -363,11 +369,14 @@ def load_export(directory: str | Path) -> Exported:
     arch_file = directory / ARCH_FILE
     if not arch_file.exists():
         raise CheckpointError(f"{directory} is not a complete export (no {ARCH_FILE})")
+    info = read_json_object(arch_file, "the arch.json that nas export writes", CheckpointError)
+    if not isinstance(info.get("train_config", {}), dict):
+        raise CheckpointError(f"{arch_file}: train_config is a {type(info['train_config']).__name__}; allowed: an "
+                              "object of the training settings (as nas export writes it)")
     try:
-        info = json.loads(arch_file.read_text())
         arch_values = info["arch"]
         space_ref = info.get("space_ref") or info["train_config"]["space"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         raise CheckpointError(f"{arch_file} is malformed: {error}") from None
     info.setdefault("preprocessing", _legacy_preprocessing(info))
     model = _subnet_structure(info, space_ref, arch_values, arch_file)

@@ -7,6 +7,7 @@ Images are normalised with scalar statistics of the training split (`nas.data`):
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import jax.numpy as jnp
@@ -28,10 +29,14 @@ def _checked(record: Mapping) -> Mapping:
     kind = record.get("kind") if isinstance(record, Mapping) else None
     if kind == TOKENS:
         return record
-    if kind == NORMALISE and all(isinstance(record.get(k), (int, float)) for k in ("pixel_scale", "mean", "std")):
+    numbers = ("pixel_scale", "mean", "std")
+    if (kind == NORMALISE and all(isinstance(record.get(k), (int, float)) and not isinstance(record.get(k), bool)
+                                  and math.isfinite(record[k]) for k in numbers)
+            and record["std"] > 0 and record["pixel_scale"] > 0):  # a zero scale would divide the inputs away
         return record
     raise CheckpointError(f"preprocessing record {record!r} is malformed; allowed: {{'kind': 'tokens'}} or "
-                          "{'kind': 'normalise', 'pixel_scale': float, 'mean': float, 'std': float}")
+                          "{'kind': 'normalise', 'pixel_scale': float > 0, 'mean': float, 'std': float > 0}, "
+                          "all finite")
 
 
 def apply(record: Mapping, raw, dtype=jnp.float32):

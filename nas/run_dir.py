@@ -45,9 +45,12 @@ class RunDir:
         if not self.config_file.exists():
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG_FILE}); "
                               "create one with `nas train --run PATH`")
+        if self.config_file.is_dir():
+            raise RunDirError(f"{self.config_file} is a directory; allowed: the run's record (a JSON file), as "
+                              "nas train writes it")
         try:
             record = json.loads(self.config_file.read_text())
-        except json.JSONDecodeError as error:
+        except ValueError as error:
             raise RunDirError(f"{self.config_file} is not valid JSON: {error}") from None
         if not isinstance(record, dict):
             raise RunDirError(f"{self.config_file} is not a run's record (a JSON object naming its space and "
@@ -97,11 +100,21 @@ class RunDir:
                     f"run directory {run.path} was started with {key}={settings.get(key, (defaults or {}).get(key))!r}, "
                     f"this command has {key}={record['config'].get(key)!r}; resume with the same "
                     "settings or choose another --run")
+            run.check_layout()
             return run, True
         if run.path.exists() and any(run.path.iterdir()):
             raise RunDirError(f"{run.path} exists, is not empty and holds no {CONFIG_FILE}; "
                               "refusing to write into it")
         return run, False
+
+    def check_layout(self) -> None:
+        """The run's own entries are of their kind: a file where a directory belongs (or the reverse) would fail
+        only after the resume had rewritten the record and cut the metrics."""
+        for entry, directory in ((self.checkpoints, True), (self.metrics_file, False), (self.summary_file, False)):
+            if entry.exists() and entry.is_dir() != directory:
+                found, wanted = ("file", "directory") if directory else ("directory", "file")
+                raise RunDirError(f"{entry} is a {found}; the run keeps a {wanted} there: move it away, then run "
+                                  "the command again")
 
     def write_record(self, record: dict, resumed: bool) -> None:
         """A new run's record, or a resumed run's new step count (the only setting a resume may change)."""

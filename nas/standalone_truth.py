@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
+from nas.json_files import read_json_object
 from nas.rank_metrics import (band_tau, bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
                               perfect_ranker_regret, perfect_ranker_tau, size_rankers, spearman, spearman_brown)
 from nas.train.child import train_in_child
@@ -36,13 +39,13 @@ def check_plan(path: Path, plan: dict, what: str) -> None:
         try:
             saved = json.loads(path.read_text())
         except ValueError:
-            raise ConfigError(f"{what}: {path} is damaged (not JSON); it records which archs and settings the "
-                              f"finished runs beside it belong to: restore it, or use another directory") from None
+            saved = None
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{what}: {path} is damaged (not a JSON object); it records which archs and settings "
+                              f"the finished runs beside it belong to: restore it, or use another directory")
         if saved != plan:
-            differ = lambda a, b: sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))  # noqa: E731
-            changed = differ(saved.get("config", {}), plan.get("config", {})) or differ(saved, plan)
-            raise ConfigError(f"{what}: {path.parent} was started with other settings ({', '.join(changed)} "
-                              f"differ); use the same options or another directory")
+            raise ConfigError(f"{what}: {path.parent} was started with other settings ({_differences(saved, plan)}); "
+                              "use the same options or another directory")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomically(path, plan, indent=1)
@@ -115,6 +118,37 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
         raise failures[0]
 
 
+FINISHED_RUN_FILE = "the summary.json a finished training writes (delete it and run again: the training resumes " \
+                    "from its last checkpoint and writes it anew)"
+
+
+def _wall_seconds(path: Path) -> float | None:
+    """A run's recorded training time; a damaged record is only the cost column's loss, so it is left out."""
+    try:
+        seconds = json.loads(path.read_text())
+    except (OSError, ValueError):
+        seconds = None
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds):
+        return float(seconds)
+    print(f"warning: {path} is damaged (not a number of seconds); that run's training time is left out",
+          file=sys.stderr)
+    return None
+
+
+def _differences(saved: dict, plan: dict) -> str:
+    """The settings that differ, with their values where they are short: the plans' "config" keys when that is
+    where they differ, else the plans' own keys (the archs, the space options)."""
+    def differ(a, b):
+        return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    old, new = saved.get("config", {}), plan.get("config", {})
+    if not (isinstance(old, dict) and isinstance(new, dict) and differ(old, new)):
+        old, new = saved, plan
+
+    keys = differ(old, new)
+    values = "; ".join(f"{key}={old.get(key)!r} there, {new.get(key)!r} here" for key in keys)
+    return f"{', '.join(keys)} differ" + (f": {values}" if len(values) <= 160 else "")
+
+
 def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
     """Per arch: {"test": {seed: score}, "validation": {...}, "wall_seconds": {...}, "mean"} of what finished."""
     rows = []
@@ -123,11 +157,15 @@ def seed_scores(job: Path, count: int, seeds, key: str) -> list[dict]:
         for seed in seeds:
             path = job / item_name(index, seed)
             if (path / "summary.json").exists():
-                summary = json.loads((path / "summary.json").read_text())["arch"]
+                summary = read_json_object(path / "summary.json", FINISHED_RUN_FILE, ConfigError).get("arch")
+                if not isinstance(summary, dict) or key not in summary:
+                    raise ConfigError(f"{path / 'summary.json'} holds no {key} of its arch; allowed: "
+                                      f"{FINISHED_RUN_FILE}")
                 scores[str(seed)] = summary[key]
                 validation[str(seed)] = summary.get(key.replace("test_", "validation_"))
-                if (path / "wall_seconds.json").exists():
-                    seconds[str(seed)] = json.loads((path / "wall_seconds.json").read_text())
+                recorded = _wall_seconds(path / "wall_seconds.json") if (path / "wall_seconds.json").exists() else None
+                if recorded is not None:
+                    seconds[str(seed)] = recorded
         rows.append({"index": index, "test": scores, "validation": validation, "wall_seconds": seconds,
                      "mean": float(np.mean(list(scores.values()))) if scores else None})
     return rows

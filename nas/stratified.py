@@ -35,8 +35,8 @@ def stratified_archs(space: Space, cost: Callable[[np.ndarray], np.ndarray], cou
         candidates.pop(arch.to_string(), None)
     candidates = list(candidates.values())
     if len(candidates) + 2 < count:
-        raise ConfigError(f"stratified_archs: the space gave only {len(candidates) + 2} distinct archs in a pool of "
-                         f"{pool}; ask for fewer than {count}")
+        raise ConfigError(f"{count} archs asked for, but the space gave only {len(candidates) + 2} distinct archs in a "
+                         f"pool of {pool} draws; allowed: at most {len(candidates) + 2} archs")
     log_cost = np.log(np.maximum(np.asarray(cost(np.stack([a.to_vector() for a in candidates + ends])), float),
                              1e-12))
     low, high = log_cost[-2], log_cost[-1]

@@ -69,6 +69,33 @@ def _export(workspace: Path) -> None:
     export_subnet(workspace / "run", "smallest", workspace / "exp", progress=False)
 
 
+def edit_export(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """Export the smallest arch, then `change` its arch.json."""
+    def damage(workspace: Path) -> None:
+        _export(workspace)
+        path = workspace / "exp" / "arch.json"
+        info = json.loads(path.read_text())
+        change(info)
+        path.write_text(json.dumps(info))
+    return damage
+
+
+def replace_with_directory(relative: str) -> Callable[[Path], None]:
+    def damage(workspace: Path) -> None:
+        path = workspace / relative
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        path.mkdir()
+    return damage
+
+
+def replace_with_file(relative: str) -> Callable[[Path], None]:
+    def damage(workspace: Path) -> None:
+        path = workspace / relative
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        path.write_text("x")
+    return damage
+
+
 def write(name: str, text: str) -> Callable[[Path], None]:
     return lambda workspace: (workspace / name).write_text(text)
 
@@ -296,7 +323,7 @@ CASES = {
                                          ("--arch file", "d.json' is a directory",),
                                          damage=lambda ws: (ws / "d.json").mkdir()),
     "damaged audit plan": Cli(("audit", "--run", "RUN", "--archs", "4", "--steps", "2", "--bands", "2"),
-                              ("plan.json is damaged (not JSON)", "restore it, or use another directory"),
+                              ("plan.json is damaged (not a JSON object)", "restore it, or use another directory"),
                               damage=lambda ws: ((ws / "run" / "audit").mkdir(),
                                                  (ws / "run" / "audit" / "plan.json").write_text("{cut"))),
     "space option its layers cannot build": Cli(("cost", "--space", "mobilenetv3", "--option", "kernels=[4]", "--arch",
@@ -369,6 +396,53 @@ CASES = {
     "unknown searcher option": Cli(("search", "--run", "RUN", "--searcher", "evolution", "--trials", "4",
                                     "--option", "nokey=3", "--quiet"), ("unknown option(s) nokey", "allowed")),
     "plot of a run without a search": Cli(("plot", "--run", "RUN"), ("holds no search",)),
+    "search worker name that is a path": Cli((*SEARCH, "--worker", "a/b"), ("--worker 'a/b' is not a name",
+                                                                           "allowed: letters, digits")),
+    "hypervolume reference on a metric no objective has": Cli(
+        (*SEARCH, "--reference", "foo=3"), ("--reference names foo", "allowed: the objectives' metrics")),
+    # --- files of the wrong kind or damaged inside a run, an export or a collection ---
+    "run's checkpoints replaced by a file": Cli(("train", *TINY, "--steps", "5", "--run", "RUN"),
+                                                ("checkpoints is a file", "move it away"),
+                                                damage=replace_with_file("run/checkpoints")),
+    "export's arch.json replaced by a directory": Cli(
+        ("eval-export", "WS/exp"), ("arch.json is a directory", "allowed: the arch.json that nas export writes"),
+        damage=lambda ws: (_export(ws), replace_with_directory("exp/arch.json")(ws))),
+    "export's training settings of the wrong type": Cli(
+        ("eval-export", "WS/exp"), ("train_config is a str", "allowed: an object"),
+        damage=edit_export(lambda info: info.update(train_config="x"))),
+    "export's preprocessing dividing by zero": Cli(
+        ("eval-export", "WS/exp", "--stablehlo"), ("preprocessing record", "'std': float > 0"),
+        damage=edit_export(lambda info: info["preprocessing"].update(std=0.0))),
+    "export's report not an object (export-onnx writes nothing)": Cli(
+        ("export-onnx", "WS/exp"), ("report.json holds a JSON list, not an object",),
+        damage=lambda ws: (_export(ws), (ws / "exp" / "report.json").write_text("[1]"))),
+    "audit plan of the wrong type": Cli(("audit", "--run", "RUN", "--archs", "4", "--steps", "2", "--bands", "2"),
+                                        ("plan.json is damaged (not a JSON object)",),
+                                        damage=lambda ws: ((ws / "run" / "audit").mkdir(),
+                                                           (ws / "run" / "audit" / "plan.json").write_text("[]"))),
+    "predictor path that is a directory": Cli(("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/run"),
+                                              ("is a directory", "allowed: a predictor file written by nas latency fit")),
+    "arch file holding nothing": Cli(("cost", *TINY_SPACE, "--arch", "WS/a.json"), ("a.json holds nothing",),
+                                     damage=write("a.json", "")),
+    "a file where a new directory belongs": Cli(("latency", "collect", *TINY_SPACE, "--n", "2", "--no-layers",
+                                                 "--quiet", "--run", "WS/a-file"),
+                                                ("a-file already exists as a file where a directory",),
+                                                damage=write("a-file", "x")),
+    "latency collection into a training run": Cli(("latency", "collect", *TINY_SPACE, "--n", "2", "--quiet",
+                                                   "--run", "RUN"),
+                                                  ("is not empty and holds no collection.json",
+                                                   "allowed: a new directory")),
+    "latency fit weight decay NaN": Cli(("latency", "fit", "--run", "RUN", "--weight-decay", "nan"),
+                                        ("--weight-decay must be a finite number >= 0, got nan",)),
+    "latency retest against itself": Cli(("latency", "retest", "--run", "RUN", "--against", "RUN"),
+                                         ("--against names", "itself")),
+    "latency CSV that is a directory": Cli(("latency", "import", "--space", "mlp", "--csv", "WS/run", "--run", "NEW"),
+                                           ("is a directory", "allowed: a CSV file")),
+    "latency CSV that is no text": Cli(("latency", "import", "--space", "mlp", "--csv", "WS/l.csv", "--run", "NEW"),
+                                       ("is not UTF-8 text",),
+                                       damage=lambda ws: (ws / "l.csv").write_bytes(b"arch,latency_ms\n\xff\xfe,1\n")),
+    "space that needs a trained base, described alone": Cli(("spaces", "--space", "lora"),
+                                                            ("cannot describe it alone",)),
 }
 
 

@@ -23,7 +23,7 @@ from (seed, step)).
 """
 from __future__ import annotations
 
-import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from nas.atomic_write import write_json_atomically
 from nas.config import check_settings, setting, to_dict
 from nas.differentiable import arch_params, single_path
 from nas.errors import ConfigError, RunDirError
+from nas.json_files import read_json_object
 from nas.resumable_run import disk_full_as_error, metric_number, open_run, run_steps
 from nas.run_dir import RunDir
 from nas.train.config import TrainConfig
@@ -117,9 +118,9 @@ class DifferentiableConfig:
             raise ConfigError(f"differentiable search: indicator_dropout must be in [0, 1), got {self.indicator_dropout}")
         if self.warmup_steps is not None and (type(self.warmup_steps) is not int or self.warmup_steps < 0):
             raise ConfigError(f"differentiable search: warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
-        if self.latency_predictor is not None and self.warmup() >= self.steps:
+        if self.warmup() >= self.steps:  # the thresholds are held through the warm-up: the result would be its start
             raise ConfigError(f"differentiable search: warmup_steps {self.warmup()} leaves none of the {self.steps} "
-                              "steps to the latency term; allowed: fewer than --steps")
+                              "steps to train the thresholds (and the latency term); allowed: fewer than --steps")
 
     def warmup(self) -> int:
         """Single-path's warm-up in steps: `warmup_steps`, by default half the steps."""
@@ -223,10 +224,13 @@ def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: boo
     record = {**run_record(session), "differentiable": _search_record(config)}
 
     def same_search_settings(run: RunDir) -> None:
-        if run.read_config().get("differentiable") != record["differentiable"]:
-            raise RunDirError(f"run directory {run.path} was started with other differentiable search settings "
-                              f"({run.read_config().get('differentiable')}); resume with the same settings or "
-                              "choose another --run")
+        saved, mine = run.read_config().get("differentiable"), record["differentiable"]
+        if saved != mine:
+            saved = saved if isinstance(saved, dict) else {}
+            changed = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            raise RunDirError(f"run directory {run.path} was started with other differentiable search settings ("
+                              + ", ".join(f"{k}={saved.get(k)!r} there, {mine.get(k)!r} here" for k in changed)
+                              + "); resume with the same settings or choose another --run")
 
     opened = open_run(run_path, record, ("space_options", "seed", "data"), _checkpoint_trees(built.state),
                       check_resumed=same_search_settings)
@@ -249,8 +253,11 @@ def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: boo
     if completed < config.steps:
         return None
     result_file = opened.run.path / "result.json"
-    if opened.start == config.steps and result_file.exists():
-        return json.loads(result_file.read_text())  # re-running a finished search
+    if opened.start == config.steps and result_file.exists():  # re-running a finished search
+        try:
+            return read_json_object(result_file, "the search's result")
+        except RunDirError as damaged:
+            print(f"warning: {damaged}; made again from the final checkpoint", file=sys.stderr)
     if built.rings is not None:
         result = single_path_result(config, space, built.rings, job.state, built.penalty, job.searched_seconds())
     else:

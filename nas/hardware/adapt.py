@@ -206,6 +206,10 @@ def adapt(source_paths: Sequence, run_path, out_dir=None, *, samples: int | None
     vectors, y = data["vectors"], data["targets"][target]
     if samples is not None and not MIN_ARCHS <= samples <= len(y):
         raise ConfigError(f"--samples must be in {MIN_ARCHS}..{len(y)} (the archs of {run}), got {samples}")
+    too_many = [k for k in curve if not MIN_ARCHS <= k < len(y)]
+    if too_many:  # checked before anything is written
+        raise ConfigError(f"--curve sizes must be in {MIN_ARCHS}..{len(y) - 1} (fewer than the archs of {run}), "
+                          f"got {too_many}")
     chosen = np.sort(np.random.default_rng(seed).choice(len(y), size=samples, replace=False)) \
         if samples is not None else np.arange(len(y))
     predictor = AdaptedPredictor.fit(counter.space, sources, documents, vectors[chosen], y[chosen])
@@ -220,10 +224,6 @@ def adapt(source_paths: Sequence, run_path, out_dir=None, *, samples: int | None
               "sources": [device_label(d.get("device")) for d in documents],
               "coefficients": predictor.coefficients.tolist(), **metrics}
     if curve:
-        too_many = [k for k in curve if not MIN_ARCHS <= k < len(y)]
-        if too_many:
-            raise ConfigError(f"--curve sizes must be in {MIN_ARCHS}..{len(y) - 1} (fewer than the archs of {run}), "
-                              f"got {too_many}")
         measured = adaptation_curve(counter.space, counter, sources, vectors, y, curve, repeats=repeats, seed=seed)
         measured.update({"device": result["device"], "sources": result["sources"], "target": target})
         write_json_atomically(out / "curve.json", measured, indent=1)

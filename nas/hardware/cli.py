@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -69,8 +70,10 @@ def collect(space, n, run_path, batch, input_shape, options, seed, group, repeat
     from nas.hardware.collect import CollectConfig, collect as run_collect, default_sessions
 
     sessions = default_sessions(backend) if sessions is None else sessions
-    if n < 1 or batch < 1 or group < 1 or sessions < 1 or repeats < 3:
-        raise ConfigError("--n, --batch, --group and --sessions must be >= 1 and --repeats >= 3")
+    for flag, value, least in (("--n", n, 1), ("--batch", batch, 1), ("--group", group, 1), ("--sessions", sessions, 1),
+                               ("--repeats", repeats, 3)):
+        if value < least:
+            raise ConfigError(f"{flag} must be >= {least}, got {value}")
     check_backend(backend)
     options = parse_key_values(options) or None
     shape = _input_shape(space, input_shape, options)
@@ -166,8 +169,12 @@ def fit(run_path, out_dir, train_fraction, validation_fraction, target, seed, ml
         raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}")
     if not 0.0 < validation_fraction < 1.0:
         raise ConfigError(f"--validation-fraction must be in (0, 1), got {validation_fraction}")
-    if mlp_steps < 1 or not mlp_learning_rate > 0 or weight_decay < 0:
-        raise ConfigError("--mlp-steps must be >= 1, --mlp-learning-rate > 0 and --weight-decay >= 0")
+    if mlp_steps < 1:
+        raise ConfigError(f"--mlp-steps must be >= 1, got {mlp_steps}")
+    if not (math.isfinite(mlp_learning_rate) and mlp_learning_rate > 0):
+        raise ConfigError(f"--mlp-learning-rate must be a finite number > 0, got {mlp_learning_rate}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"--weight-decay must be a finite number >= 0, got {weight_decay}")
     mlp = MlpSettings(hidden=_hidden(mlp_hidden), steps=mlp_steps, learning_rate=mlp_learning_rate,
                       weight_decay=weight_decay)
     report = run_fit(run_path, out_dir, train_fraction=train_fraction, validation_fraction=validation_fraction,
@@ -220,6 +227,9 @@ def retest(run_path, second_path):
 
     from nas.hardware.retest import retest as run_retest
 
+    if Path(run_path).resolve() == Path(second_path).resolve():  # it would agree with itself perfectly
+        raise ConfigError(f"--against names {run_path} itself; allowed: a second collection of the same archs "
+                          "(nas latency collect with the first's --seed, in a new --run)")
     click.echo(json.dumps(run_retest(Path(run_path), Path(second_path))))
 
 

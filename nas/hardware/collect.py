@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from tqdm import tqdm
 from nas.data import with_input_shape
 from nas.definition import get_definition
 from nas.errors import ConfigError, RunDirError
+from nas.json_files import read_json_object
 from nas.hardware.backends import (LAYER_BACKENDS, LoweringError, OnnxProgram, check_backend,
                                    check_same_backend, runtime_info)
 from nas.hardware.cost_model import resolve_cost_model
@@ -46,6 +48,7 @@ from nas.lowering import slice_subnet, split, standalone_apply
 from nas.space import Arch
 
 META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
+COLLECTION_RECORD = f"the {META_FILE} that nas latency collect or import writes"
 # Fields of collection.json that a resumed collection must share with the first run.
 _MUST_MATCH = ("space", "version", "space_fingerprint", "options", "input_shape", "batch", "threads",
                "device_fingerprint", "sessions")
@@ -78,23 +81,35 @@ def default_sessions(backend: str) -> int:
     return 3 if backend == "onnxruntime" else 1
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """The complete lines of a JSONL file; a torn last line (killed mid-write) is dropped from disk."""
+def read_jsonl(path: Path, *, repair: bool = False) -> list[dict]:
+    """The records of a JSONL file a collection appends to.
+
+    A torn last line (a write killed midway leaves no newline) is left out with a warning, and cut from disk
+    only with `repair` (the caller is about to append after it). Any other line that is no JSON object is an
+    error naming it, and the file is left as it is: the lines after it are measurements.
+    """
     if not path.exists():
         return []
-    rows, good_bytes = [], 0
-    with open(path, "rb") as handle:
-        for raw in handle:
-            try:
-                if not raw.endswith(b"\n"):
-                    raise ValueError("torn line")
-                rows.append(json.loads(raw))
-            except ValueError:
-                break
-            good_bytes += len(raw)
-    if good_bytes != path.stat().st_size:
-        with open(path, "r+b") as handle:
-            handle.truncate(good_bytes)
+    if path.is_dir():
+        raise RunDirError(f"{path} is a directory; allowed: the JSONL file of measurements nas latency writes")
+    data = path.read_bytes()
+    *complete, torn = data.split(b"\n")
+    rows = []
+    for number, raw in enumerate(complete, start=1):
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise RunDirError(f"{path} line {number} is not a JSON record ({raw[:60]!r}); the file is left as it "
+                              "is: fix or delete that line, then run the command again")
+        rows.append(row)
+    if torn:
+        print(f"warning: {path} ends in a torn line (a write stopped midway): "
+              + ("cut, its measurement is taken again" if repair else "left out"), file=sys.stderr)
+        if repair:
+            with open(path, "r+b") as handle:
+                handle.truncate(len(data) - len(torn))
     return rows
 
 
@@ -125,8 +140,13 @@ def _check_run(run: Path, meta: dict) -> bool:
     """True if RUN is a collection already (of this setup: else RunDirError), False if it is new."""
     path = run / META_FILE
     if not path.exists():
+        others = [p.name for p in run.iterdir() if p != path.with_suffix(".tmp")] if run.is_dir() else []
+        if others:  # a training run, say: its files are no measurements to resume
+            raise RunDirError(f"{run} is not empty and holds no {META_FILE} (it holds {', '.join(sorted(others)[:3])}"
+                              f"{', ...' if len(others) > 3 else ''}); allowed: a new directory, or a collection of "
+                              "nas latency collect to resume")
         return False
-    old = with_input_shape(json.loads(path.read_text()))  # collections from before "input_shape" have "image_shape"
+    old = with_input_shape(read_json_object(path, COLLECTION_RECORD))  # collections from before "input_shape" have "image_shape"
     check_same_backend(run, old, meta["backend"])
     for key in _MUST_MATCH:
         if key == "threads" and key not in old:  # collected before threads were recorded: the device says them
@@ -199,7 +219,7 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
                           f"allowed: 1..{space.size()}")
     cost_model = resolve_cost_model(definition, resolved, tuple(config.input_shape))
     counter = CostCounter(space, cost_model)
-    rows = read_jsonl(run / ARCHS_FILE)
+    rows = read_jsonl(run / ARCHS_FILE, repair=True)
     measured = {(r["role"], r["arch"]) for r in rows}
     rng = np.random.default_rng(config.seed)
     samples, seen = [], set()
@@ -227,7 +247,7 @@ def collect(config: CollectConfig, run_path: str | Path, *, progress: bool = Tru
         _open_run(run, meta)
 
     if config.layers:
-        done = {row["key"] for row in read_jsonl(run / LAYERS_FILE)}
+        done = {row["key"] for row in read_jsonl(run / LAYERS_FILE, repair=True)}
         todo = [c for c in counter.layers.distinct_configs() if config_key(c) not in done]
         bar = tqdm(total=len(todo), desc="layers", unit="config", disable=not progress)
         for start in range(0, len(todo), config.group):

@@ -55,9 +55,17 @@ def _arch(space: Space, text: str):
 def read_csv(path: Path, space: Space) -> tuple[dict, int]:
     """({canonical arch string: [latency_ms, ...]}, data rows); CsvError names the first bad line."""
     if not path.is_file():
-        raise CsvError(f"--csv {path} does not exist; allowed: a CSV file with {ARCH_COLUMN} and {LATENCY_COLUMN} "
-                       "columns")
-    with open(path, newline="") as handle:
+        raise CsvError(f"--csv {path} {'is a directory' if path.is_dir() else 'does not exist'}; allowed: a CSV file "
+                       f"with {ARCH_COLUMN} and {LATENCY_COLUMN} columns")
+    try:
+        return _read_rows(path, space)
+    except UnicodeDecodeError as error:
+        raise CsvError(f"--csv {path} is not UTF-8 text (byte {error.start}); allowed: a CSV file with {ARCH_COLUMN} "
+                       f"and {LATENCY_COLUMN} columns") from None
+
+
+def _read_rows(path: Path, space: Space) -> tuple[dict, int]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in (ARCH_COLUMN, LATENCY_COLUMN) if c not in columns]
@@ -73,6 +81,9 @@ def read_csv(path: Path, space: Space) -> tuple[dict, int]:
             if arch_text is None or latency_text is None:
                 raise CsvError(f"{path} line {line}: has fewer fields than the header; allowed: one "
                                f"{ARCH_COLUMN} and one {LATENCY_COLUMN} on every line")
+            if None in row:  # csv puts the fields past the header's under None
+                raise CsvError(f"{path} line {line}: has more fields than the header; allowed: one field per column "
+                               "(quote a field that holds commas, such as a JSON arch: \"{...}\")")
             try:
                 arch = _arch(space, arch_text)
             except (WeftError, KeyError) as error:

@@ -52,6 +52,9 @@ def save_predictor(path: str | Path, predictor, *, space_spec: str, options: dic
 
 def read_document(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise PredictorError(f"predictor {str(path)!r} is a directory; allowed: a predictor file written by nas "
+                             "latency fit (for example RUN/fit/lut.json)")
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:

@@ -18,7 +18,7 @@ JSON file per predictor (fitted on the training part, on the chosen target).
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,8 @@ from nas.atomic_write import write_json_atomically
 from nas.data import with_input_shape
 from nas.errors import ConfigError, RunDirError
 from nas.hardware.backends import backend_of, no_layers_reason
-from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, META_FILE, read_jsonl
+from nas.hardware.collect import ARCHS_FILE, COLLECTION_RECORD, LAYERS_FILE, META_FILE, read_jsonl
+from nas.json_files import read_json_object
 from nas.hardware.counters import load_counter
 from nas.hardware.flops_proxy import FlopsProxy
 from nas.hardware.layer_cost_predictor import LayerCostPredictor
@@ -46,12 +47,17 @@ def load_collection(run: Path) -> dict:
     if not (run / META_FILE).exists():
         raise RunDirError(f"{run} is not a latency collection (no {META_FILE}); allowed: a --run of nas latency "
                           "collect or nas latency import")
-    meta = with_input_shape(json.loads((run / META_FILE).read_text()))  # older collections: "image_shape"
+    meta = with_input_shape(read_json_object(run / META_FILE, COLLECTION_RECORD))  # older ones: "image_shape"
     rows = read_jsonl(run / ARCHS_FILE)
     samples = [r for r in rows if r["role"] == "sample"]
     if len(samples) < MIN_SAMPLES:
-        raise RunDirError(f"{run} has {len(samples)} measured archs; fit needs at least {MIN_SAMPLES} "
+        raise RunDirError(f"{run} has {len(samples)} measured archs; fitting or retesting needs at least {MIN_SAMPLES} "
                           "(run nas latency collect with a larger --n, or import more rows)")
+    for row in samples:
+        for key in ("median_ms", "min_ms"):
+            if key in row and not _positive_milliseconds(row[key]):
+                raise RunDirError(f"{run / ARCHS_FILE}: arch {row.get('arch')!r} has {key}={row[key]!r}; allowed: a "
+                                  "positive number of milliseconds (fix or delete that line)")
     vectors = np.array([r["vector"] for r in samples], np.int32)
     median = np.array([r["median_ms"] for r in samples])
     if meta.get("imported"):  # one latency per arch, measured elsewhere: no anchor, no per-call figures
@@ -71,6 +77,11 @@ def load_collection(run: Path) -> dict:
             "layer_ms": {stat: {r["key"]: r[f"{stat}_ms"] for r in read_jsonl(run / LAYERS_FILE)}
                          for stat in ("median", "min")},
             "noise": _noise(starts, ends), "compile_s": float(np.median([r["compile_s"] for r in samples]))}
+
+
+def _positive_milliseconds(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and value > 0)
 
 
 def anchor_scale(samples) -> float | None:

@@ -87,7 +87,7 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
            supernet, cost_repeats, sharing, sharing_steps, sharing_start, finetune_top, finetune_steps, quiet,
            **settings):
     from nas.search import BlackBoxEvaluator, SupernetEvaluator, run_search
-    from nas.search.objectives import parse_number
+    from nas.search.objectives import canonical_metric, parse_number
     from nas.errors import RunDirError
 
     if objective_spec:
@@ -120,7 +120,7 @@ def search(run_path, space, objective_spec, outputs, options, references, split,
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--reference must look like METRIC=VALUE, got {pair!r}")
-        reference[key] = parse_number(value, f"--reference {key}", key)
+        reference[canonical_metric(key)] = parse_number(value, f"--reference {key}", key)
     config = config_from_options(SearchConfig, settings, "nas search", options=parse_key_values(options),
                                  reference=reference)
     if finetune_steps < 1:  # refused even without --finetune-top: a typo there should not pass silently
@@ -192,10 +192,14 @@ def report_finetuned(evaluator, result, run_path, study: str, top: int, steps: i
 @click.option("--out", "out_dir", default=None, help="[default: RUN/plots]")
 @_one_line_errors
 def plot(run_path, storage, study, out_dir):
+    from nas.errors import RunDirError
     from nas.search.plot import plot_search
     from nas.search.study import load_front_inputs, search_constraints, search_split
 
     records, objectives, reference = load_front_inputs(run_path, storage, study)
+    if not records:
+        raise RunDirError(f"study {study!r} of {run_path} holds no finished trial, so there is nothing to plot; "
+                          "run (or resume) nas search first")
     constraints = search_constraints(run_path, storage, study)
     split = search_split(run_path, storage, study)
     for path in plot_search(Path(run_path), records, objectives, reference, out_dir, constraints, split):

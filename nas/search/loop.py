@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -80,6 +81,10 @@ class SearchConfig:
 
     def check(self) -> None:
         check_settings(self, "search")
+        for flag, name in (("--study", self.study), ("--worker", self.worker)):
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # it names files of the run directory
+                raise ConfigError(f"search: {flag} {name!r} is not a name; allowed: letters, digits, '_', '.' and "
+                                  "'-', starting with a letter or digit")
 
 
 @dataclass
@@ -151,6 +156,10 @@ def _check_budgets(evaluator, constraints: Sequence[Constraint]) -> None:
 def _reference(evaluator, objectives, constraints, overrides: Mapping) -> np.ndarray | None:
     """Hypervolume reference point (minimised): accuracy 0, a cost its budget, the evaluator's own
     reference for a metric it scores (bits per character: the uniform model's), or the largest arch's value."""
+    unknown = sorted(set(overrides) - {o.metric for o in objectives})
+    if unknown:
+        raise ConfigError(f"--reference names {', '.join(unknown)}, which no objective has; allowed: the objectives' "
+                          f"metrics ({', '.join(o.metric for o in objectives)})")
     budgets = {c.metric: c.budget for c in constraints}
     references = getattr(evaluator, "reference", {})
     point = []

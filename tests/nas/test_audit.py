@@ -50,7 +50,7 @@ def test_audit_with_two_workers_then_a_rerun_that_trains_nothing(tmp_path):
     again = audit(run, AuditConfig(archs=4, steps=6, workers=1, bands=2), progress=False)
     assert again["agreement"] == json.loads(json.dumps(result["agreement"]))
     assert {p: p.stat().st_mtime for p in (run / "audit").glob("arch-*/summary.json")} == stamps
-    with pytest.raises(ConfigError, match="steps differ"):
+    with pytest.raises(ConfigError, match="steps differ: steps=6 there, 7 here"):
         audit(run, AuditConfig(archs=4, steps=7, bands=2), progress=False)
     # A fine-tune of each arch adds a second ranking of the same archs, judged in the same verdict; the
     # inherited ranking and the stand-alone runs are untouched, and the fine-tuned scores are cached.

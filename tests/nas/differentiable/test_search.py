@@ -44,6 +44,9 @@ def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_deriv
         np.testing.assert_array_equal(values, alpha_of(tmp_path / "stopped")[name])
     assert resumed["arch_string"] == straight["arch_string"] and resumed["search_seconds"] > 0
     assert search(CONFIG, tmp_path / "stopped", progress=False) == resumed  # re-running a finished search
+    (tmp_path / "stopped" / "result.json").write_text("{cut")  # damaged: made again from the final checkpoint
+    assert search(CONFIG, tmp_path / "stopped", progress=False)["arch_string"] == resumed["arch_string"]
+    assert json.loads((tmp_path / "stopped" / "result.json").read_text())["arch_string"] == resumed["arch_string"]
     lines = [json.loads(line) for line in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]  # alpha history, one line per logged step
     assert lines[-1]["alpha"] == {n: [round(float(v), 6) for v in a] for n, a in alpha_of(tmp_path / "straight").items()}

@@ -196,6 +196,7 @@ def test_other_methods_keep_their_run_record_without_single_path_settings(tmp_pa
     (["--indicator-dropout", "1"], "indicator_dropout must be in [0, 1), got 1.0"),
     (["--threshold-lr", "0"], "threshold_learning_rate must be > 0"),
     (["--warmup-steps", "4", "--latency-predictor", "P"], "warmup_steps 4 leaves none of the 4 steps"),
+    (["--warmup-steps", "4"], "warmup_steps 4 leaves none of the 4 steps to train the thresholds"),
 ])
 def test_bad_single_path_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, arguments, names):
     predictor = mlp_predictor(tmp_path / "flops.json", MLP_RUN)

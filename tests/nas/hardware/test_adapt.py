@@ -84,3 +84,4 @@ def test_bad_adapt_settings_are_one_line(devices, tmp_path):
         result = CliRunner().invoke(main, ["latency", "adapt", "--source", str(source), "--run", str(run),
                                            "--out", str(tmp_path / "o"), *args])
         assert result.exit_code == 2 and result.output.count("\n") == 1 and expected in result.output, result.output
+        assert not (tmp_path / "o").exists()  # refused before anything is written

@@ -1,6 +1,7 @@
 """Latency collection: resumable after a kill (torn last line included), refuses another setup;
 fit writes a report, predictors and a scatter plot; the CLI prints costs and one-line errors."""
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -8,6 +9,7 @@ from click.testing import CliRunner
 from nas.cli import main
 from nas.errors import RunDirError
 from nas.hardware.collect import ARCHS_FILE, LAYERS_FILE, CollectConfig, collect, read_jsonl
+from nas.hardware.report import fit
 
 TINY = {"max_layers": 2, "width_steps": 2, "max_width": 64}  # 6 archs, 8 layer configs
 
@@ -225,3 +227,36 @@ def test_anchored_latency_takes_its_scale_from_every_group_not_one_timing_of_the
     rows[0]["median_ms"] *= 1.5  # the reference timed alone at a slow moment
     (run / ARCHS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     np.testing.assert_allclose(load_collection(run)["targets"]["anchored"], before, rtol=1e-6)
+
+
+def test_a_damaged_line_stops_every_reader_and_the_measurements_after_it_stay(collected, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(collected, run)
+    lines = (run / ARCHS_FILE).read_text().splitlines(keepends=True)
+    damaged = "".join(lines[:2] + ["{bad\n"] + lines[3:])
+    (run / ARCHS_FILE).write_text(damaged)
+    for call in (lambda: read_jsonl(run / ARCHS_FILE), lambda: read_jsonl(run / ARCHS_FILE, repair=True),
+                 lambda: fit(run, tmp_path / "fit"), lambda: collect(_config(5), run, progress=False)):
+        with pytest.raises(RunDirError, match="archs.jsonl line 3 is not a JSON record.*fix or delete that line"):
+            call()
+        assert (run / ARCHS_FILE).read_text() == damaged  # the later lines are measurements: never cut
+
+
+def test_a_torn_last_line_is_left_out_and_cut_only_by_a_collection_that_appends(tmp_path, capsys):
+    path = tmp_path / ARCHS_FILE
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    assert path.read_text().endswith('{"a": 3') and "torn line" in capsys.readouterr().err
+    assert read_jsonl(path, repair=True) == [{"a": 1}, {"a": 2}]
+    assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
+
+
+def test_a_measurement_that_is_no_latency_is_refused_by_fit(collected, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(collected, run)
+    rows = read_jsonl(run / ARCHS_FILE)
+    sample = next(i for i, r in enumerate(rows) if r["role"] == "sample")
+    rows[sample]["median_ms"] = -3.0
+    (run / ARCHS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(RunDirError, match="has median_ms=-3.0; allowed: a positive number of milliseconds"):
+        fit(run, tmp_path / "fit")

@@ -117,6 +117,7 @@ def test_retest_of_two_imports(space, measured_csv, tmp_path):
     (("arch", "latency_ms"), [("SMALLEST", "fast")], "line 2, column latency_ms: 'fast'"),
     (("arch", "latency_ms"), [("SMALLEST", "nan")], "line 2, column latency_ms: 'nan'"),
     (("arch", "latency_ms"), [], "has a header but no data rows"),
+    (("arch", "latency_ms"), [("SMALLEST", "1", "2")], "line 2: has more fields than the header"),
 ])
 def test_a_bad_csv_is_one_line_and_writes_nothing(header, rows, expected, space, tmp_path):
     smallest = space.smallest().to_string()
