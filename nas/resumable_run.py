@@ -77,6 +77,11 @@ def open_run(run_path: str | Path, record: dict, invariant: tuple[str, ...], tem
     if resumed and check_resumed is not None:
         check_resumed(run)
     trees, metadata, unreadable, start = None, {}, [], 0
+    kept = run.checkpoints.is_dir() and any(p.name.isdigit() for p in run.checkpoints.iterdir())
+    if resumed and run.summary_file.exists() and not kept:  # finished, then its checkpoints went: no early kill
+        raise RunDirError(f"{run.path} finished its training ({run.summary_file.name}) but holds no checkpoint; "
+                          "training it again from step 0 would overwrite its metrics and summary: restore its "
+                          "checkpoints, or choose another --run")
     checkpointer = Checkpointer(run.checkpoints) if resumed else None
     if checkpointer is not None and checkpointer.latest_step() is not None:
         trees, metadata, unreadable = checkpointer.restore_newest_readable(templates)

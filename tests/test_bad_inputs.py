@@ -401,6 +401,10 @@ CASES = {
     "hypervolume reference on a metric no objective has": Cli(
         (*SEARCH, "--reference", "foo=3"), ("--reference names foo", "allowed: the objectives' metrics")),
     # --- files of the wrong kind or damaged inside a run, an export or a collection ---
+    "finished run whose checkpoints were deleted": Cli(("train", *TINY, "--steps", "5", "--run", "RUN"),
+                                                       ("finished its training", "holds no checkpoint",
+                                                        "restore its checkpoints"),
+                                                       damage=lambda ws: shutil.rmtree(ws / "run" / "checkpoints")),
     "run's checkpoints replaced by a file": Cli(("train", *TINY, "--steps", "5", "--run", "RUN"),
                                                 ("checkpoints is a file", "move it away"),
                                                 damage=replace_with_file("run/checkpoints")),
