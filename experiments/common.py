@@ -14,9 +14,12 @@ from typing import Annotated
 import numpy as np
 
 from experiments.experiment_config import ExperimentConfig
+from nas.config import changed_settings, to_dict
+from nas.errors import ConfigError
 from nas.option_bounds import Bounds
+from nas.run_dir import RunDir
 from nas.train.child import train_in_child
-from nas.train.config import TrainConfig
+from nas.train.config import TrainConfig, saved_settings
 from nas.train.loop import train
 
 # The archs a ranking experiment trains alone: the smallest, the largest and at least one between.
@@ -42,11 +45,25 @@ def train_once(config: TrainConfig, path: Path, progress: bool, isolate: bool = 
     """Train (or finish, or skip) the sub-run at `path`. `isolate`: in a child process, so an experiment
     that trains many keeps its memory bounded (each run's compiled programs go with its process)."""
     if (path / "summary.json").exists():
+        check_same_training(config, path)
         return
     if isolate:
         train_in_child(config, path, progress=progress)
     else:
         train(config, path, progress=progress)
+
+
+def check_same_training(config: TrainConfig, path: Path) -> None:
+    """A finished sub-run is reused only for the training it did: an experiment re-run with other options
+    (steps, seed, space options, ...) would otherwise score the old training under the new settings."""
+    saved = saved_settings(RunDir(path).read_config().get("config", {}))
+    wanted = to_dict(config)
+    changed = changed_settings(saved, wanted, sorted(wanted), defaults=to_dict(TrainConfig()))
+    if changed:
+        key = changed[0]
+        raise ConfigError(f"{path} was trained with {key}={saved.get(key)!r}, and this experiment asks for "
+                          f"{key}={wanted.get(key)!r}; run it with the options it was started with, or into another "
+                          "--run")
 
 
 def fixed_archs(space, count: int, seed: int) -> list:

@@ -1,9 +1,11 @@
 """Experiments run end to end on generated data and resume without retraining."""
+import dataclasses
 import json
 
 import pytest
 
 from experiments import distillation, ranking, sortednet
+from nas.errors import ConfigError
 
 
 def test_sortednet_on_mlp_scores_every_sorted_sub_model(tmp_path):
@@ -16,6 +18,11 @@ def test_sortednet_on_mlp_scores_every_sorted_sub_model(tmp_path):
     assert sortednet.run(config, tmp_path, progress=False) == results  # resumed: nothing retrained
     assert (tmp_path / "train" / "summary.json").stat().st_mtime == stamp
     assert json.loads((tmp_path / "results.json").read_text())["min_fraction"] == results["min_fraction"]
+    # Re-run with other steps: refused, not the old training scored under the new settings.
+    written = (tmp_path / "results.json").read_bytes()
+    with pytest.raises(ConfigError, match="train was trained with steps=20, and this experiment asks for steps=25"):
+        sortednet.run(dataclasses.replace(config, steps=25), tmp_path, progress=False)
+    assert (tmp_path / "results.json").read_bytes() == written
 
 
 @pytest.mark.slow
