@@ -63,6 +63,28 @@ class _LazyGroup(click.Group):
 
     lazy_commands: dict[str, str] = {}
 
+    def main(self, *args, **kwargs):
+        """Click's own usage errors (a value of the wrong type, a missing or unknown flag) as one line, as every
+        other error: click prints its usage block above them."""
+        if kwargs.get("standalone_mode", True) is False:  # the caller handles click's exceptions itself
+            return super().main(*args, **kwargs)
+        try:
+            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.UsageError as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # `nas` or `nas latency` alone: the help it asks for
+                error.show()
+                sys.exit(error.exit_code)
+            where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+            click.echo(f"error: {error.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
 

@@ -445,6 +445,12 @@ CASES = {
     "latency CSV that is no text": Cli(("latency", "import", "--space", "mlp", "--csv", "WS/l.csv", "--run", "NEW"),
                                        ("is not UTF-8 text",),
                                        damage=lambda ws: (ws / "l.csv").write_bytes(b"arch,latency_ms\n\xff\xfe,1\n")),
+    "flag value of the wrong type (click's own check)": Cli(("train", "--space", "mlp", "--steps", "abc", "--run", "NEW"),
+                                                            ("Invalid value for '--steps'", "train --help)")),
+    "flag value outside its choices (click's own check)": Cli(("export", "--run", "RUN", "--arch", "largest",
+                                                               "--format", "tflite"),
+                                                              ("'tflite' is not one of 'stablehlo', 'onnx'",)),
+    "unknown command": Cli(("nosuch",), ("No such command 'nosuch'",)),
     "space that needs a trained base, described alone": Cli(("spaces", "--space", "lora"),
                                                             ("cannot describe it alone",)),
 }
