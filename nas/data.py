@@ -297,6 +297,8 @@ def _read_uint8_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(
             f"{path}: holds {array.dtype} data of shape {array.shape} (expected uint8 with {ndim} dims)"
         )
+    if len(array) == 0:
+        raise DataError(f"{path}: holds no examples; allowed: an IDX file of at least one")
     return array
 
 
@@ -553,6 +555,8 @@ def _check_images_and_labels(images: Any, labels: Any, image_shape: tuple[int, .
 
 def _check_finite(images: np.ndarray) -> None:
     """Once per split, not per batch: a NaN or inf pixel would turn every loss it reaches into NaN."""
+    if len(images) == 0:
+        return
     finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)

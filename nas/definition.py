@@ -8,7 +8,7 @@ is always the supernet sliced (`get_active_subnet`), for export and reload alike
 from __future__ import annotations
 
 import contextlib
-
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,9 +87,13 @@ class SearchSpaceDefinition:
             raise ConfigError(f"space {self.name!r}: unknown option(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(self.default_options))}")
         options = dict(self.default_options)
-        if input_shape is not None:
-            options.update(self.options_for_inputs(tuple(input_shape)))
+        derived = self.options_for_inputs(tuple(input_shape)) if input_shape is not None else {}
+        options.update(derived)
         for key, value in overrides.items():
+            if key in derived and json.dumps(value, default=list) != json.dumps(derived[key], default=list):
+                raise ConfigError(f"space {self.name!r}: option {key}={value!r} does not fit the data, whose inputs "
+                                  f"{tuple(input_shape)} give {key}={derived[key]!r}; allowed: {derived[key]!r}, or "
+                                  "leave it out")
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)

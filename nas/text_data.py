@@ -70,7 +70,9 @@ def read_fortunes(root: str | os.PathLike | None = None, collections=()) -> list
         files = [path for path in files if path.name in kept]
     fortunes = [fortune for path in files for fortune in split_fortunes(_utf8_bytes(path))]
     if not fortunes:
-        raise DataError(f"fortune corpus {root} holds no fortunes; {_INSTALL_HINT}")
+        nested = sorted(path.name for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+        where = f" (sub-directories are not read: point at one of {', '.join(nested[:3])} instead)" if nested else ""
+        raise DataError(f"fortune corpus {root} holds no fortunes{where}; {_INSTALL_HINT}")
     return fortunes
 
 
@@ -90,6 +92,9 @@ def split_fortunes(text: bytes) -> list[bytes]:
 
 def _utf8_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
+    if b"\0" in raw:  # text holds no NUL; a binary (a compiled index, a program) would train as fortunes
+        raise DataError(f"{path} is not a fortune file (it holds NUL bytes, so it is binary); allowed: text files of "
+                        "fortunes separated by lines holding only %")
     try:
         raw.decode("utf-8")
         return raw

@@ -96,6 +96,34 @@ def replace_with_file(relative: str) -> Callable[[Path], None]:
     return damage
 
 
+def fashion_mnist_without_test_examples(workspace: Path):
+    """Four IDX files: 8 training images and labels, a test part of none."""
+    from nas.data import load_fashion_mnist
+
+    def idx(path: Path, array: np.ndarray) -> None:
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        path.write_bytes(header + array.astype(np.uint8).tobytes())
+    root = workspace / "fashion-mnist"
+    root.mkdir()
+    idx(root / "train-images-idx3-ubyte", np.zeros((8, 28, 28)))
+    idx(root / "train-labels-idx1-ubyte", np.arange(8) % 2)
+    idx(root / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28)))
+    idx(root / "t10k-labels-idx1-ubyte", np.zeros(0))
+    return load_fashion_mnist(root, validation_size=2)
+
+
+def fortunes_with(files: dict[str, bytes]) -> Callable[[Path], object]:
+    def call(workspace: Path):
+        from nas.text_data import read_fortunes
+
+        root = workspace / "fortunes"
+        for name, content in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(content)
+        return read_fortunes(root)
+    return call
+
+
 def write(name: str, text: str) -> Callable[[Path], None]:
     return lambda workspace: (workspace / name).write_text(text)
 
@@ -451,6 +479,16 @@ CASES = {
                                                                "--format", "tflite"),
                                                               ("'tflite' is not one of 'stablehlo', 'onnx'",)),
     "unknown command": Cli(("nosuch",), ("No such command 'nosuch'",)),
+    "IDX file of no examples": Api(fashion_mnist_without_test_examples,
+                                   ("t10k-images-idx3-ubyte: holds no examples", "allowed: an IDX file of at least one")),
+    "fortune corpus holding a binary file": Api(fortunes_with({"tips": b"a fortune\n%\n", "blob": b"\x7fELF\0\0\1"}),
+                                                ("blob is not a fortune file", "NUL bytes")),
+    "fortune corpus whose fortunes are in a sub-directory": Api(fortunes_with({"en/tips": b"a fortune\n%\n"}),
+                                                                ("holds no fortunes", "point at one of en")),
+    "space option the data decides, set otherwise": Cli(("cost", "--space", "mlp", "--option", "in_features=100",
+                                                         "--arch", "largest"),
+                                                        ("option in_features=100 does not fit the data",
+                                                         "allowed: 784, or leave it out")),
     "space that needs a trained base, described alone": Cli(("spaces", "--space", "lora"),
                                                             ("cannot describe it alone",)),
 }
