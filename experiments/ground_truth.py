@@ -36,9 +36,12 @@ from nas.config import changed_settings
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.hardware.counters import load_counter
+from nas.json_files import read_json_object
 from nas.standalone_truth import check_plan, reliability, seed_scores, train_items, work_order
 from nas.stratified import stratified_archs
 from nas.train.config import TrainConfig
+
+GROUND_TRUTH_RESULTS = "a results.json of nas experiment ground_truth"
 
 # How each kind of data trains by default (overridable by the options of the same names).
 TRAINING = {
@@ -163,8 +166,12 @@ def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> 
     """
     if not results_file.is_file():
         raise ConfigError(f"ground_truth: import_from {results_file} is not a file (a ground truth's results.json)")
-    saved = json.loads(results_file.read_text())
-    if [row["arch"] for row in saved.get("archs", [])] != plan["archs"]:
+    saved = read_json_object(results_file, GROUND_TRUTH_RESULTS, ConfigError)
+    if not all(isinstance(row, dict) and isinstance(row.get("test"), dict) and "arch" in row
+               for row in saved.get("archs", [None])):
+        raise ConfigError(f"ground_truth: {results_file} holds no per-arch scores (rows with 'arch' and 'test'); "
+                          f"allowed: {GROUND_TRUTH_RESULTS}")
+    if [row["arch"] for row in saved["archs"]] != plan["archs"]:
         raise ConfigError(f"ground_truth: {results_file} holds other archs than this plan; import the results of the "
                           "same space, options, archs and arch_seed")
     # The options as resolved, not as given: explicit options equal to the space's defaults are the same plan.

@@ -40,6 +40,7 @@ from nas.decision_predictor import margin_over_predictor, predictor_report
 from nas.definition import get_definition
 from nas.errors import ConfigError, WeftError
 from nas.finetuned_scores import finetuned_scores
+from nas.json_files import read_json_object
 from nas.inherited_scores import score_archs
 from nas.rank_bias import leans, ranking_biases
 from nas.rank_metrics import ranking_report, signed, size_rankers
@@ -138,7 +139,11 @@ def load_ground_truth(path: Path, partial: bool = False) -> dict:
     if not results.exists():
         raise ConfigError(f"supernet_ranking: {path} holds no ground truth (no results.json); run "
                           "`nas experiment ground_truth` there first")
-    truth = json.loads(results.read_text())
+    truth = read_json_object(results, ground_truth.GROUND_TRUTH_RESULTS, ConfigError)
+    if not (isinstance(truth.get("archs"), list) and isinstance(truth.get("config"), dict)
+            and all(isinstance(row, dict) and isinstance(row.get("test"), dict) for row in truth["archs"])):
+        raise ConfigError(f"supernet_ranking: {results} holds no ground truth's archs and config; allowed: "
+                          f"{ground_truth.GROUND_TRUTH_RESULTS}")
     unfinished = [row["index"] for row in truth["archs"] if len(row["test"]) < len(truth["config"]["seeds"])]
     if partial:
         truth["archs"] = [row for row in truth["archs"] if row["index"] not in unfinished]
@@ -321,7 +326,7 @@ def rescore_variants(paths, truth: dict) -> list[dict]:
     for path in map(Path, paths):
         if not path.is_file():
             raise ConfigError(f"supernet_ranking: rescore_from {path} is not a file (a supernet_ranking results.json)")
-        saved = json.loads(path.read_text())
+        saved = read_json_object(path, "a results.json of nas experiment supernet_ranking", ConfigError)
         saved_truth = saved.get("ground_truth", {})
         saved_archs = saved_truth.get("arch_strings")
         if saved_archs is None:  # results written before the arch list was saved: read their ground truth's

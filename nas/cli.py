@@ -179,8 +179,17 @@ def experiment(name, run_path, options, quiet):
     module = importlib.import_module(f"experiments.{name}")
     config = from_dict(module.Config, parse_key_values(options), f"experiment {name}")
     run_dir = Path(run_path)
+    if (run_dir / "config.json").is_file():  # an experiment's files would mix with the run's, and be listed as its
+        raise ConfigError(f"{run_dir} is a run of nas train (it holds config.json); allowed: a directory of its own "
+                          "for the experiment (new, or one it wrote before)")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    results = module.run(config, run_dir, progress=not quiet)
+    try:
+        results = module.run(config, run_dir, progress=not quiet)
+    except WeftError:
+        if created and not any(run_dir.iterdir()):  # refused before it wrote anything: leave no empty directory
+            run_dir.rmdir()
+        raise
     # One line: where the results are and the top-level figures; the tables and per-arch lists stay in the
     # run directory's files (every experiment writes results.json) rather than flooding the terminal.
     written = sorted(path.name for path in run_dir.iterdir()

@@ -489,6 +489,15 @@ CASES = {
                                                          "--arch", "largest"),
                                                         ("option in_features=100 does not fit the data",
                                                          "allowed: 784, or leave it out")),
+    "experiment into a training run": Cli(("experiment", "sortednet", "--run", "RUN", "--option", "data=synthetic"),
+                                          ("is a run of nas train", "allowed: a directory of its own")),
+    "experiment space options that are no pairs": Cli(("experiment", "sortednet", "--run", "NEW", "--option",
+                                                       'space_options=[["max_width", 32, 5]]'),
+                                                      ("space_options must be (name, value) pairs",)),
+    "experiment over a damaged ground truth": Cli(
+        ("experiment", "supernet_ranking", "--run", "NEW", "--option", "ground_truth=WS/gt"),
+        ("gt/results.json holds no ground truth's archs and config",),
+        damage=lambda ws: ((ws / "gt").mkdir(), (ws / "gt" / "results.json").write_text("{}"))),
     "space that needs a trained base, described alone": Cli(("spaces", "--space", "lora"),
                                                             ("cannot describe it alone",)),
 }
