@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -24,7 +26,8 @@ def _one_line_errors(command):
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("interrupted; progress saved, run the same command again to resume", err=True)
+            click.echo("interrupted; run the same command again to resume (trainings, searches, audits and "
+                       "collections go on from what they saved)", err=True)
             sys.exit(130)
         except (IsADirectoryError, NotADirectoryError, FileExistsError) as error:
             click.echo(f"error: {_misplaced_path(error)}", err=True)
@@ -55,6 +58,10 @@ def _misplaced_path(error: OSError) -> str:
            "another path"
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class _LazyGroup(click.Group):
     """Commands that live in their own module (`nas.hardware.cli`, `nas.search.cli`), imported on use.
 
@@ -68,6 +75,9 @@ class _LazyGroup(click.Group):
         other error: click prints its usage block above them."""
         if kwargs.get("standalone_mode", True) is False:  # the caller handles click's exceptions itself
             return super().main(*args, **kwargs)
+        # A scheduler's SIGTERM (preemption, a time limit) stops a run as Ctrl-C does: a training saves its step.
+        installed = threading.current_thread() is threading.main_thread()  # only there can a handler be set
+        previous = signal.signal(signal.SIGTERM, _interrupt) if installed else None
         try:
             result = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.UsageError as error:
@@ -83,6 +93,9 @@ class _LazyGroup(click.Group):
         except click.ClickException as error:
             error.show()
             sys.exit(error.exit_code)
+        finally:
+            if installed:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         sys.exit(result if isinstance(result, int) else 0)
 
     def list_commands(self, ctx):

@@ -498,6 +498,13 @@ CASES = {
         ("experiment", "supernet_ranking", "--run", "NEW", "--option", "ground_truth=WS/gt"),
         ("gt/results.json holds no ground truth's archs and config",),
         damage=lambda ws: ((ws / "gt").mkdir(), (ws / "gt" / "results.json").write_text("{}"))),
+    "resort under a sampling of one phase": Cli(("train", *TINY, "--steps", "2", "--resort", "--run", "NEW"),
+                                                ("--resort re-sorts channels at each new phase",
+                                                 "allowed: a phased sampling")),
+    "mixture of supernets with one expert": Cli(("train", *TINY, "--steps", "2", "--supernet", "mos-layer",
+                                                 "--experts", "1", "--run", "NEW"), ("needs experts >= 2",)),
+    "router width without a router": Cli(("train", *TINY, "--steps", "2", "--router-hidden", "7", "--run", "NEW"),
+                                         ("router_hidden sizes the router", "supernet 'single' has none")),
     "space that needs a trained base, described alone": Cli(("spaces", "--space", "lora"),
                                                             ("cannot describe it alone",)),
 }

@@ -11,6 +11,7 @@ SAMPLINGS = ("uniform", "sandwich", "cost-stratified", "attentive-worst", "atten
 # The sandwich rule and its variants: static largest (and smallest), `num_random` sampled subnets between.
 SANDWICHES = ("sandwich", "cost-stratified", "attentive-worst", "attentive-best")
 COST_SAMPLINGS = ("cost-stratified", "attentive-worst", "attentive-best")  # need the space's cost model
+ROUTER_HIDDEN = 64  # the router MLP's default hidden width
 WITH_TEACHER = SANDWICHES + ("sorted", "progressive", "delayed")  # the largest is the static first arch
 
 # What each `data` choice holds; a space's definition declares which kind it reads.
@@ -108,7 +109,7 @@ class TrainConfig:
     own_endpoints: bool = setting(False, "few-shot with the sandwich rule: every supernet also trains its own "
                                   "largest and smallest arch each step (else only the supernets owning the space's "
                                   "largest and smallest do)")
-    router_hidden: int = setting(64, "mos-*, routed: hidden width of the router MLP", minimum=1)
+    router_hidden: int = setting(ROUTER_HIDDEN, "mos-*, routed: hidden width of the router MLP", minimum=1)
     balance_weight: float | None = setting(
         None, "routed: weight of the router's balance term (Switch-Transformer style: K x sum of each supernet's "
         "argmax share times its mean probability, minus 1; 0 when balanced) [default: 1.0]")
@@ -179,6 +180,12 @@ class TrainConfig:
         if self.experts is not None and (self.supernet == "single" or self.experts < 1):
             raise ConfigError(f"train config: experts must be >= 1 and needs supernet mos-layer, mos-neuron, "
                               f"few-shot or routed, got experts {self.experts} with supernet {self.supernet!r}")
+        if self.supernet.startswith("mos-") and self.experts is not None and self.experts < 2:
+            raise ConfigError(f"train config: supernet {self.supernet!r} needs experts >= 2 (with one it is the single "
+                              f"supernet behind a router that has nothing to choose), got {self.experts}")
+        if self.router_hidden != ROUTER_HIDDEN and not (self.supernet.startswith("mos-") or self.supernet == "routed"):
+            raise ConfigError(f"train config: router_hidden sizes the router of supernet mos-layer, mos-neuron or "
+                              f"routed; supernet {self.supernet!r} has none, got router_hidden {self.router_hidden}")
         if self.supernet == "routed" and self.experts is not None and self.experts < 2:
             raise ConfigError(f"train config: supernet 'routed' needs experts >= 2 (the supernets the router "
                               f"assigns archs to), got {self.experts}")
