@@ -33,7 +33,7 @@ def _one_line_errors(command):
             click.echo(f"error: {_misplaced_path(error)}", err=True)
             sys.exit(2)
         except MemoryError as error:  # numpy names the size it could not allocate
-            click.echo(f"error: out of memory ({error or 'an allocation failed'}); ask for a smaller model, batch "
+            click.echo(f"error: out of memory ({str(error) or 'an allocation failed'}); ask for a smaller model, batch "
                        "or input", err=True)
             sys.exit(2)
         except Exception as error:

@@ -140,8 +140,9 @@ def _check_run(run: Path, meta: dict) -> bool:
     """True if RUN is a collection already (of this setup: else RunDirError), False if it is new."""
     path = run / META_FILE
     if not path.exists():
-        others = [p.name for p in run.iterdir() if p != path.with_suffix(".tmp")] if run.is_dir() else []
-        if others:  # a training run, say: its files are no measurements to resume
+        owned = ("config.json", "checkpoints", "summary.json", "metrics.jsonl", ARCHS_FILE, LAYERS_FILE)
+        others = [p.name for p in run.iterdir() if p.name in owned] if run.is_dir() else []
+        if others:  # another run of weft (a training, say), or measurements without their record; a log is fine
             raise RunDirError(f"{run} is not empty and holds no {META_FILE} (it holds {', '.join(sorted(others)[:3])}"
                               f"{', ...' if len(others) > 3 else ''}); allowed: a new directory, or a collection of "
                               "nas latency collect to resume")

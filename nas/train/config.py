@@ -148,6 +148,15 @@ class TrainConfig:
         if self.distillation is None:  # resolved here, so Python configs and the CLI get the same default
             object.__setattr__(self, "distillation", "alpha" if self.sampling in WITH_TEACHER else "none")
 
+    def check_new_run(self) -> None:
+        """Settings refused for a new run only: runs trained before these checks still load and resume."""
+        if self.supernet.startswith("mos-") and self.experts is not None and self.experts < 2:
+            raise ConfigError(f"train config: supernet {self.supernet!r} needs experts >= 2 (with one it is the single "
+                              f"supernet behind a router that has nothing to choose), got {self.experts}")
+        if self.router_hidden != ROUTER_HIDDEN and not (self.supernet.startswith("mos-") or self.supernet == "routed"):
+            raise ConfigError(f"train config: router_hidden sizes the router of supernet mos-layer, mos-neuron or "
+                              f"routed; supernet {self.supernet!r} has none, got router_hidden {self.router_hidden}")
+
     def check(self) -> None:
         check_settings(self, "train config")
         if self.collections and (self.data != "fortunes" or not all(isinstance(c, str) for c in self.collections)):
@@ -180,12 +189,6 @@ class TrainConfig:
         if self.experts is not None and (self.supernet == "single" or self.experts < 1):
             raise ConfigError(f"train config: experts must be >= 1 and needs supernet mos-layer, mos-neuron, "
                               f"few-shot or routed, got experts {self.experts} with supernet {self.supernet!r}")
-        if self.supernet.startswith("mos-") and self.experts is not None and self.experts < 2:
-            raise ConfigError(f"train config: supernet {self.supernet!r} needs experts >= 2 (with one it is the single "
-                              f"supernet behind a router that has nothing to choose), got {self.experts}")
-        if self.router_hidden != ROUTER_HIDDEN and not (self.supernet.startswith("mos-") or self.supernet == "routed"):
-            raise ConfigError(f"train config: router_hidden sizes the router of supernet mos-layer, mos-neuron or "
-                              f"routed; supernet {self.supernet!r} has none, got router_hidden {self.router_hidden}")
         if self.supernet == "routed" and self.experts is not None and self.experts < 2:
             raise ConfigError(f"train config: supernet 'routed' needs experts >= 2 (the supernets the router "
                               f"assigns archs to), got {self.experts}")

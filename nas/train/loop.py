@@ -194,7 +194,10 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     if config.resort and not isinstance(session.supernet, SortsChannels):
         raise ConfigError(f"space {session.space.name!r}: its supernet has no sort_channels(), so --resort "
                           "is not available")
-    if config.resort and len(sampling.phase_starts()) < 2:  # it re-sorts where a phase after the first begins
+    new_run = not RunDir(Path(run_path)).config_file.exists()  # runs trained before these checks still resume
+    if new_run:
+        config.check_new_run()
+    if new_run and config.resort and len(sampling.phase_starts()) < 2:  # it re-sorts where a later phase begins
         raise ConfigError(f"--resort re-sorts channels at each new phase, and sampling {config.sampling!r} has one "
                           "phase, so it would never re-sort; allowed: a phased sampling (progressive, delayed)")
     stream = data_lib.BatchStream(session.dataset.train, config.batch_size, seed=config.seed)

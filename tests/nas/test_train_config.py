@@ -21,3 +21,14 @@ def test_uniform_sampling_built_in_python_passes_its_own_check():
 def test_an_explicit_distillation_without_a_teacher_is_still_refused():
     with pytest.raises(ConfigError, match="distillation 'kl' needs a sampling that trains the largest"):
         TrainConfig(sampling="uniform", distillation="kl").check()
+
+
+def test_settings_refused_for_new_runs_still_load_from_a_run_trained_before_the_refusal():
+    from nas.config import from_dict
+    from nas.errors import ConfigError
+    from nas.train.config import TrainConfig, saved_settings
+
+    for saved in ({"supernet": "single", "router_hidden": 32}, {"supernet": "mos-layer", "experts": 1}):
+        config = from_dict(TrainConfig, saved_settings(saved), "a saved run's config")  # search, export, resume
+        with pytest.raises(ConfigError, match="router_hidden sizes the router|needs experts >= 2"):
+            config.check_new_run()
