@@ -4,15 +4,14 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 import sys
-import threading
 
 import click
 
 from nas.audit_config import AuditConfig
 from nas.config_cli import click_options, config_from_options
 from nas.errors import ConfigError, WeftError
+from nas.interrupt import Terminated, exit_code, sigterm_as_interrupt
 from nas.key_values import parse_key_values
 from nas.train.config import TrainConfig
 
@@ -25,10 +24,11 @@ def _one_line_errors(command):
         except WeftError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume (trainings, searches, audits and "
+        except KeyboardInterrupt as interrupt:
+            how = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+            click.echo(f"{how}; run the same command again to resume (trainings, searches, audits and "
                        "collections go on from what they saved)", err=True)
-            sys.exit(130)
+            sys.exit(exit_code(interrupt))
         except (IsADirectoryError, NotADirectoryError, FileExistsError) as error:
             click.echo(f"error: {_misplaced_path(error)}", err=True)
             sys.exit(2)
@@ -58,10 +58,6 @@ def _misplaced_path(error: OSError) -> str:
            "another path"
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 class _LazyGroup(click.Group):
     """Commands that live in their own module (`nas.hardware.cli`, `nas.search.cli`), imported on use.
 
@@ -75,11 +71,10 @@ class _LazyGroup(click.Group):
         other error: click prints its usage block above them."""
         if kwargs.get("standalone_mode", True) is False:  # the caller handles click's exceptions itself
             return super().main(*args, **kwargs)
-        # A scheduler's SIGTERM (preemption, a time limit) stops a run as Ctrl-C does: a training saves its step.
-        installed = threading.current_thread() is threading.main_thread()  # only there can a handler be set
-        previous = signal.signal(signal.SIGTERM, _interrupt) if installed else None
         try:
-            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+            # A scheduler's SIGTERM (preemption, a time limit) stops a run as Ctrl-C does: a training saves its step.
+            with sigterm_as_interrupt():
+                result = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.UsageError as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # `nas` or `nas latency` alone: the help it asks for
                 error.show()
@@ -87,15 +82,14 @@ class _LazyGroup(click.Group):
             where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
             click.echo(f"error: {error.format_message()}{where}", err=True)
             sys.exit(2)
-        except click.Abort:
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):  # outside a command (click's parsing): no run to resume
+                sys.exit(exit_code(error.__cause__))
             click.echo("aborted", err=True)
             sys.exit(1)
         except click.ClickException as error:
             error.show()
             sys.exit(error.exit_code)
-        finally:
-            if installed:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         sys.exit(result if isinstance(result, int) else 0)
 
     def list_commands(self, ctx):

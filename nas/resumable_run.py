@@ -32,6 +32,7 @@ from tqdm import tqdm
 from nas.checkpoint import Checkpointer
 from nas.disk_full import is_disk_full
 from nas.errors import DiskFull, RunDirError
+from nas.interrupt import held_interrupts
 from nas.run_dir import RunDir
 
 
@@ -130,7 +131,8 @@ def run_steps(opened: OpenedRun, job: SteppedJob, guard: Guard, *, total: int, e
                 total=total, initial=opened.start, disable=not (progress and primary), unit="step",
                 desc=description, dynamic_ncols=True) as bar:
             for step in range(opened.start, end):
-                metrics = job.advance(step)
+                with held_interrupts():  # an interrupt mid-step would leave the donated state unsaveable
+                    metrics = job.advance(step)
                 completed = step + 1
                 bar.update(1)
                 if completed % log_every == 0 or completed == total:

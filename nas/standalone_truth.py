@@ -21,6 +21,7 @@ import numpy as np
 from nas.atomic_write import write_json_atomically
 from nas.claims import Claims
 from nas.errors import ConfigError
+from nas.interrupt import Terminated
 from nas.json_files import read_json_object
 from nas.rank_metrics import (band_tau, bootstrap_interval, finite_or_none, gaussian_tau, kendall_tau, pearson,
                               perfect_ranker_regret, perfect_ranker_tau, size_rankers, spearman, spearman_brown)
@@ -72,6 +73,7 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
     pending = list(items)
     lock = threading.Lock()
     failures = []
+    interrupted = threading.Event()  # set when this process is interrupted: every worker's child saves and stops
 
     def next_item():
         with lock:
@@ -87,7 +89,7 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
         return None
 
     def work():
-        while not failures and (item := next_item()) is not None:
+        while not failures and not interrupted.is_set() and (item := next_item()) is not None:
             index, seed = item
             name = item_name(index, seed)
             try:
@@ -95,12 +97,14 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
                     print(describe(index, seed), flush=True)
                 started = time.monotonic()
                 if isolate or workers > 1:
-                    train_in_child(training(index, seed), job / name)
+                    train_in_child(training(index, seed), job / name, stop=interrupted)
                 else:
                     from nas.train.loop import train
                     train(training(index, seed), job / name, progress=False)
                 (job / name / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
             except BaseException as error:  # noqa: BLE001 - reported by the caller's thread below
+                if isinstance(error, KeyboardInterrupt):
+                    interrupted.set()
                 failures.append(error)
             finally:
                 claims.release(name)
@@ -111,11 +115,19 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
     threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
     for thread in threads:
         thread.start()
-    work()
-    for thread in threads:
-        thread.join()
+    try:
+        work()
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt as interrupt:  # here between trainings (signals reach the main thread only)
+        interrupted.set()
+        failures.insert(0, interrupt)
+        for thread in threads:
+            thread.join()  # each worker's child saves its step, and the worker lets go of its claim
     if failures:
-        raise failures[0]
+        # The interrupt this process got (SIGTERM's kind kept, for the exit code) before any worker's error.
+        raise max(failures, key=lambda failure: (isinstance(failure, KeyboardInterrupt),
+                                                 isinstance(failure, Terminated)))
 
 
 FINISHED_RUN_FILE = "the summary.json a finished training writes (delete it and run again: the training resumes " \

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from nas.config import to_dict
+from nas.interrupt import exit_code, interrupt_once, stop_processes
 from nas.train.config import TrainConfig
 from nas.train.distributed import Member
 
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 10.0  # a failed peer's partners wait in a collective: nothing to save
 
 
 def free_port() -> int:
@@ -46,27 +47,14 @@ def wait_for_all(processes: list[subprocess.Popen]) -> int:
             codes = [process.poll() for process in processes]
             failed = [code for code in codes if code not in (None, 0)]
             if failed:
-                stop(processes)
+                stop_processes(processes, grace_s=STOP_GRACE_S)
                 return failed[0]
             if all(code == 0 for code in codes):
                 return 0
             time.sleep(0.1)
     except KeyboardInterrupt:  # Ctrl-C reached the processes too; give them their grace period
-        stop(processes, signal.SIGINT)
+        stop_processes(processes, signal.SIGINT, STOP_GRACE_S)
         raise
-
-
-def stop(processes: list[subprocess.Popen], first_signal: int = signal.SIGTERM) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(first_signal)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main(argv: list[str]) -> int:
@@ -82,6 +70,7 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     who = "" if member.process_id == 0 else f" (process {member.process_id})"
+    interrupt_once()
     try:
         join(member)
         from nas.train.loop import train
@@ -90,9 +79,9 @@ def main(argv: list[str]) -> int:
     except WeftError as error:
         print(f"error{who}: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f"interrupted{who}; run the same command again to resume from the last checkpoint", file=sys.stderr)
-        return 130
+        return exit_code(interrupt)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""A `nas train` killed with SIGKILL and re-run ends bit-identical to an uninterrupted run; SIGTERM saves first."""
+"""A `nas train` killed with SIGKILL and re-run ends bit-identical to an uninterrupted run; SIGTERM saves first,
+also in the child processes an audit trains in."""
 import os
 import signal
 import subprocess
@@ -9,7 +10,8 @@ import jax
 import numpy as np
 
 from nas.run_dir import RunDir
-from nas.train.loop import restore_trained
+from nas.train.config import TrainConfig
+from nas.train.loop import restore_trained, train
 
 COMMAND = [sys.executable, "-m", "nas.cli", "train", "--space", "mlp", "--option", "max_width=32",
            "--option", "width_steps=4", "--data", "synthetic", "--limit-train", "512", "--steps", "40",
@@ -62,7 +64,39 @@ def test_sigterm_saves_the_step_it_reached(tmp_path):
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=120) == 130
-    assert "interrupted; run the same command again" in process.stderr.read().decode()
+    assert process.wait(timeout=120) == 143  # the shell's code for SIGTERM, so a scheduler sees why it ended
+    assert "terminated (SIGTERM); run the same command again" in process.stderr.read().decode()
     saved = [int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit()]
     assert len(saved) == 1 and saved[0] >= 5  # the interrupt's own save, at the step it reached
+
+
+def test_sigterm_to_an_audit_saves_every_workers_training(tmp_path):
+    """An audit trains each arch in a child process, two at a time here. SIGTERM reaches the parent only (a
+    scheduler's signal): each child must still save the step it reached, and none may outlive the parent."""
+    run = tmp_path / "run"
+    train(TrainConfig(space="mlp", space_options={"max_layers": 2, "max_width": 32, "width_steps": 4},
+                      data="synthetic", limit_train=256, batch_size=16, steps=4, sampling="sandwich",
+                      distillation="none", validation_size=64, log_every=1), run, progress=False)
+    command = [sys.executable, "-m", "nas.cli", "audit", "--run", str(run), "--archs", "4", "--steps", "100000",
+               "--workers", "2", "--bands", "2", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+    def training():  # the two claimed archs' runs, once each has logged a few steps
+        logs = list((run / "audit").glob("arch-*/metrics.jsonl"))
+        return [log.parent for log in logs if len(log.read_text().splitlines()) >= 3]
+
+    deadline = time.time() + 600
+    while len(training()) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert len(training()) == 2, process.stderr.read().decode() if process.poll() is not None else "not training"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143, process.stderr.read().decode()
+    for arch_run in training():  # checkpoints fall every 25000 steps: any saved step is the interrupt's own save
+        saved = [int(p.name) for p in (arch_run / "checkpoints").iterdir() if p.name.isdigit()]
+        logged = len((arch_run / "metrics.jsonl").read_text().splitlines())
+        assert len(saved) == 1 and 3 <= saved[0] <= logged + 1, (arch_run, saved, logged, process.stderr.read())
+    assert not list((run / "audit" / "claims").glob("*"))  # each worker let go of its arch
+    lengths = [len(log.read_text()) for log in (run / "audit").glob("arch-*/metrics.jsonl")]
+    time.sleep(2)
+    assert [len(log.read_text()) for log in (run / "audit").glob("arch-*/metrics.jsonl")] == lengths  # all stopped
