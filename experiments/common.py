@@ -19,7 +19,7 @@ from nas.errors import ConfigError
 from nas.option_bounds import Bounds
 from nas.run_dir import RunDir
 from nas.train.child import train_in_child
-from nas.train.config import TrainConfig, saved_settings
+from nas.train.config import RESUME_INVARIANT, TrainConfig, saved_settings
 from nas.train.loop import train
 
 # The archs a ranking experiment trains alone: the smallest, the largest and at least one between.
@@ -57,13 +57,15 @@ def check_same_training(config: TrainConfig, path: Path) -> None:
     """A finished sub-run is reused only for the training it did: an experiment re-run with other options
     (steps, seed, space options, ...) would otherwise score the old training under the new settings."""
     saved = saved_settings(RunDir(path).read_config().get("config", {}))
-    wanted = to_dict(config)
-    changed = changed_settings(saved, wanted, sorted(wanted), defaults=to_dict(TrainConfig()))
+    wanted, defaults = to_dict(config), to_dict(TrainConfig())
+    # What resuming a run must keep, plus what the finished run's scores depend on; not how it was run
+    # (devices, execution, checkpoint and log intervals), which a resume may change too.
+    changed = changed_settings(saved, wanted, (*RESUME_INVARIANT, "steps", "calibration_images"), defaults=defaults)
     if changed:
         key = changed[0]
-        raise ConfigError(f"{path} was trained with {key}={saved.get(key)!r}, and this experiment asks for "
-                          f"{key}={wanted.get(key)!r}; run it with the options it was started with, or into another "
-                          "--run")
+        raise ConfigError(f"{path} was trained with {key}={saved.get(key, defaults.get(key))!r}, and this experiment "
+                          f"asks for {key}={wanted.get(key)!r}; run it with the options it was started with, or into "
+                          "another --run")
 
 
 def fixed_archs(space, count: int, seed: int) -> list:

@@ -5,7 +5,10 @@ import json
 import pytest
 
 from experiments import distillation, ranking, sortednet
+from experiments.common import check_same_training
+from nas.config import from_dict
 from nas.errors import ConfigError
+from nas.train.config import TrainConfig
 
 
 def test_sortednet_on_mlp_scores_every_sorted_sub_model(tmp_path):
@@ -23,6 +26,18 @@ def test_sortednet_on_mlp_scores_every_sorted_sub_model(tmp_path):
     with pytest.raises(ConfigError, match="train was trained with steps=20, and this experiment asks for steps=25"):
         sortednet.run(dataclasses.replace(config, steps=25), tmp_path, progress=False)
     assert (tmp_path / "results.json").read_bytes() == written
+    # How the sub-run was run (checkpoint and log intervals, devices, execution) may differ, as on a resume.
+    record = json.loads((tmp_path / "train" / "config.json").read_text())
+    trained = from_dict(TrainConfig, record["config"], "test")
+    check_same_training(dataclasses.replace(trained, checkpoint_every=3, log_every=7, devices=1,
+                                            execution="sliced", eval_batch_size=64), tmp_path / "train")
+    # A setting the record predates counts at its default, and the message says so (not None).
+    del record["config"]["calibration_images"]
+    (tmp_path / "train" / "config.json").write_text(json.dumps(record))
+    default = TrainConfig().calibration_images
+    with pytest.raises(ConfigError, match=f"with calibration_images={default}, and this experiment asks for "
+                                          f"calibration_images={default + 1}"):
+        check_same_training(dataclasses.replace(trained, calibration_images=default + 1), tmp_path / "train")
 
 
 @pytest.mark.slow
