@@ -77,9 +77,10 @@ class SearchSpaceDefinition:
     def resolve_options(self, overrides: Mapping[str, Any] | None = None,
                         input_shape: tuple[int, ...] | None = None, *,
                         image_shape: tuple[int, ...] | None = None) -> dict:
-        """Defaults, then what the data implies (one example's `input_shape`: (H, W, C) or (T,); `image_shape`
-        is its former name, still accepted), then the user's overrides (checked by name and type); every
-        option is then checked against its declared bounds."""
+        """Defaults, then what the inputs imply (one example's `input_shape`: (H, W, C) or (T,); `image_shape`
+        is its former name, still accepted), then the user's overrides (checked by name and type; an override
+        of an option the inputs imply must agree with it); every option is then checked against its declared
+        bounds."""
         input_shape = renamed_input_shape(input_shape, image_shape, "resolve_options")
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.default_options))
@@ -91,9 +92,10 @@ class SearchSpaceDefinition:
         options.update(derived)
         for key, value in overrides.items():
             if key in derived and json.dumps(value, default=list) != json.dumps(derived[key], default=list):
-                raise ConfigError(f"space {self.name!r}: option {key}={value!r} does not fit the data, whose inputs "
-                                  f"{tuple(input_shape)} give {key}={derived[key]!r}; allowed: {derived[key]!r}, or "
-                                  "leave it out")
+                raise ConfigError(f"space {self.name!r}: option {key}={value!r} does not fit the inputs of shape "
+                                  f"{tuple(input_shape)}, which give {key}={derived[key]!r}; allowed: "
+                                  f"{derived[key]!r}, or leave it out (the input shape is the data's in training, "
+                                  "--input-shape's in cost and latency commands)")
             default = self.default_options[key]
             if isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)

@@ -487,8 +487,9 @@ CASES = {
                                                                 ("holds no fortunes", "point at one of en")),
     "space option the data decides, set otherwise": Cli(("cost", "--space", "mlp", "--option", "in_features=100",
                                                          "--arch", "largest"),
-                                                        ("option in_features=100 does not fit the data",
-                                                         "allowed: 784, or leave it out")),
+                                                        ("option in_features=100 does not fit the inputs of "
+                                                         "shape (28, 28, 1)", "allowed: 784, or leave it out",
+                                                         "--input-shape")),
     "experiment into a training run": Cli(("experiment", "sortednet", "--run", "RUN", "--option", "data=synthetic"),
                                           ("is a run of nas train", "allowed: a directory of its own")),
     "experiment space options that are no pairs": Cli(("experiment", "sortednet", "--run", "NEW", "--option",
