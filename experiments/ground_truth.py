@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic_write import write_json_atomically
-from nas.config import changed_settings
+from nas.config import changed_settings, from_dict
 from nas.definition import get_definition
 from nas.errors import ConfigError
 from nas.hardware.counters import load_counter
@@ -158,6 +158,16 @@ def plan_config(config: Config) -> dict:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("seeds", "isolate", "import_from", "only")}
 
 
+def is_score_row(row) -> bool:
+    """A row of a ground truth's results: its scores by seed are what an import writes as finished runs."""
+    def by_seed(scores) -> bool:
+        return isinstance(scores, dict) and all(isinstance(seed, str) and seed.isdigit() for seed in scores)
+
+    return (isinstance(row, dict) and "arch" in row and isinstance(row.get("index"), int)
+            and not isinstance(row["index"], bool) and by_seed(row.get("test"))
+            and by_seed(row.get("validation", {})))
+
+
 def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> int:
     """Write the finished (arch, seed) scores of a saved results.json as this plan's finished runs.
 
@@ -167,9 +177,9 @@ def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> 
     if not results_file.is_file():
         raise ConfigError(f"ground_truth: import_from {results_file} is not a file (a ground truth's results.json)")
     saved = read_json_object(results_file, GROUND_TRUTH_RESULTS, ConfigError)
-    if not all(isinstance(row, dict) and isinstance(row.get("test"), dict) and "arch" in row
-               for row in saved.get("archs", [None])):
-        raise ConfigError(f"ground_truth: {results_file} holds no per-arch scores (rows with 'arch' and 'test'); "
+    if not all(map(is_score_row, saved.get("archs", [None]))):
+        raise ConfigError(f"ground_truth: {results_file} holds no per-arch scores (rows with 'arch', an integer "
+                          "'index', and 'test' and 'validation' scores by seed); "
                           f"allowed: {GROUND_TRUTH_RESULTS}")
     if [row["arch"] for row in saved["archs"]] != plan["archs"]:
         raise ConfigError(f"ground_truth: {results_file} holds other archs than this plan; import the results of the "
@@ -189,13 +199,29 @@ def import_scores(results_file: Path, run_dir: Path, plan: dict, text: bool) -> 
             if (path / "summary.json").exists():
                 continue
             path.mkdir(parents=True, exist_ok=True)
-            summary = {"arch": {key: score, key.replace("test_", "validation_"): row["validation"].get(seed)},
+            summary = {"arch": {key: score, key.replace("test_", "validation_"): row.get("validation", {}).get(seed)},
                        "imported_from": str(results_file)}
             write_json_atomically(path / "summary.json", summary)
             if seed in row.get("wall_seconds", {}):
                 (path / "wall_seconds.json").write_text(json.dumps(row["wall_seconds"][seed]))
             imported += 1
     return imported
+
+
+RESULTS_KEYS = ("config", "space_options", "score", "higher_is_better", "archs", "reliability")
+ROW_KEYS = ("macs", "params", "mean")  # besides what `is_score_row` checks
+
+
+def read_results(path: Path, who: str) -> tuple[dict, Config]:
+    """A ground truth's results.json and its config, or one error naming what the file lacks."""
+    results = read_json_object(path, GROUND_TRUTH_RESULTS, ConfigError)
+    missing = [key for key in RESULTS_KEYS if key not in results]
+    rows = results.get("archs")
+    if missing or not isinstance(rows, list) or not isinstance(results["config"], dict) or not all(
+            is_score_row(row) and all(key in row for key in ROW_KEYS) for row in rows):
+        what = f"lacks {', '.join(missing)}" if missing else "holds archs that are not rows of scores by seed"
+        raise ConfigError(f"{who}: {path} {what}; allowed: {GROUND_TRUTH_RESULTS}")
+    return results, from_dict(Config, results["config"], f"{who}: {path}'s config")
 
 
 def collect(config: Config, run_dir: Path, archs, costs, options: dict, text: bool) -> dict:

@@ -139,12 +139,8 @@ def load_ground_truth(path: Path, partial: bool = False) -> dict:
     if not results.exists():
         raise ConfigError(f"supernet_ranking: {path} holds no ground truth (no results.json); run "
                           "`nas experiment ground_truth` there first")
-    truth = read_json_object(results, ground_truth.GROUND_TRUTH_RESULTS, ConfigError)
-    if not (isinstance(truth.get("archs"), list) and isinstance(truth.get("config"), dict)
-            and all(isinstance(row, dict) and isinstance(row.get("test"), dict) for row in truth["archs"])):
-        raise ConfigError(f"supernet_ranking: {results} holds no ground truth's archs and config; allowed: "
-                          f"{ground_truth.GROUND_TRUTH_RESULTS}")
-    unfinished = [row["index"] for row in truth["archs"] if len(row["test"]) < len(truth["config"]["seeds"])]
+    truth, gt_config = ground_truth.read_results(results, "supernet_ranking")
+    unfinished = [row["index"] for row in truth["archs"] if len(row["test"]) < len(gt_config.seeds)]
     if partial:
         truth["archs"] = [row for row in truth["archs"] if row["index"] not in unfinished]
         if len(truth["archs"]) < 4:

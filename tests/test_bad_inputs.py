@@ -497,8 +497,15 @@ CASES = {
                                                       ("space_options must be (name, value) pairs",)),
     "experiment over a damaged ground truth": Cli(
         ("experiment", "supernet_ranking", "--run", "NEW", "--option", "ground_truth=WS/gt"),
-        ("gt/results.json holds no ground truth's archs and config",),
+        ("gt/results.json lacks config, space_options, score, higher_is_better, archs, reliability",),
         damage=lambda ws: ((ws / "gt").mkdir(), (ws / "gt" / "results.json").write_text("{}"))),
+    "experiment over a ground truth whose rows lack their index": Cli(
+        ("experiment", "supernet_ranking", "--run", "NEW", "--option", "ground_truth=WS/gt"),
+        ("gt/results.json holds archs that are not rows of scores by seed",),
+        damage=lambda ws: ((ws / "gt").mkdir(), (ws / "gt" / "results.json").write_text(json.dumps(
+            {"config": {"seeds": [0, 1]}, "space_options": {}, "score": "test_accuracy", "higher_is_better": True,
+             "reliability": {}, "archs": [{"arch": "depth=1", "test": {"0": 0.5}, "macs": 1, "params": 1,
+                                           "mean": 0.5}]})))),
     "resort under a sampling of one phase": Cli(("train", *TINY, "--steps", "2", "--resort", "--run", "NEW"),
                                                 ("--resort re-sorts channels at each new phase",
                                                  "allowed: a phased sampling")),

@@ -47,6 +47,15 @@ def test_ground_truth_trains_every_arch_and_seed_once_and_a_rerun_trains_nothing
                                                  import_from=str(tmp_path / "results.json")),
                              tmp_path / f"other-{next(iter(other))}", progress=False)
         assert not list((tmp_path / f"other-{next(iter(other))}").glob("arch-*"))
+    # Rows without their index (or with scores not keyed by seed) are refused before any run is written.
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for damage in ({"index": None}, {"test": {"first": 0.5}}, {"validation": [0.5]}):
+        damaged = {**saved, "archs": [{**row, **damage} for row in saved["archs"]]}
+        (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+        with pytest.raises(ConfigError, match="holds no per-arch scores"):
+            ground_truth.run(ground_truth.Config(**{**TINY, "archs": 4}, import_from=str(tmp_path / "damaged.json")),
+                             tmp_path / "damaged", progress=False)
+        assert not list((tmp_path / "damaged").glob("arch-*"))
 
 
 def test_a_claimed_training_is_left_to_its_worker_and_other_settings_are_refused(tmp_path):

@@ -159,8 +159,10 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
         supernet_ranking.Config(ground_truth="x", variants=({"name": "a", "finetune_learning_rate": 0.1},)).check()
     with pytest.raises(ConfigError, match="holds no ground truth"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
-    (tmp_path / "results.json").write_text(json.dumps({"config": {"seeds": [0, 1]}, "archs": [
-        {"index": 0, "test": {"0": 0.5}}]}))
+    (tmp_path / "results.json").write_text(json.dumps({
+        "config": {"seeds": [0, 1]}, "space_options": {}, "score": "test_accuracy", "higher_is_better": True,
+        "reliability": {}, "archs": [{"index": 0, "arch": "depth=1", "test": {"0": 0.5}, "validation": {"0": 0.5},
+                                      "macs": 1, "params": 1, "mean": 0.5}]}))
     with pytest.raises(ConfigError, match=r"unfinished archs \[0\]"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
     with pytest.raises(ConfigError, match="has 0 finished archs; a ranking needs at least 4"):
