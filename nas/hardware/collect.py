@@ -48,6 +48,8 @@ from nas.lowering import slice_subnet, split, standalone_apply
 from nas.space import Arch
 
 META_FILE, LAYERS_FILE, ARCHS_FILE = "collection.json", "layers.jsonl", "archs.jsonl"
+# The fields every record of each JSONL file holds (a measured or imported arch; a measured layer).
+RECORD_KEYS = {ARCHS_FILE: ("role", "arch", "vector", "median_ms", "min_ms"), LAYERS_FILE: ("key", "median_ms", "min_ms")}
 COLLECTION_RECORD = f"the {META_FILE} that nas latency collect or import writes"
 # Fields of collection.json that a resumed collection must share with the first run.
 _MUST_MATCH = ("space", "version", "space_fingerprint", "options", "input_shape", "batch", "threads",
@@ -86,7 +88,8 @@ def read_jsonl(path: Path, *, repair: bool = False) -> list[dict]:
 
     A torn last line (a write killed midway leaves no newline) is left out with a warning, and cut from disk
     only with `repair` (the caller is about to append after it). Any other line that is no JSON object is an
-    error naming it, and the file is left as it is: the lines after it are measurements.
+    error naming it, and the file is left as it is: the lines after it are measurements. So is a record that
+    lacks a field its file's records hold (`RECORD_KEYS`), or an arch whose vector is no list of integers.
     """
     if not path.exists():
         return []
@@ -103,6 +106,12 @@ def read_jsonl(path: Path, *, repair: bool = False) -> list[dict]:
         if not isinstance(row, dict):
             raise RunDirError(f"{path} line {number} is not a JSON record ({raw[:60]!r}); the file is left as it "
                               "is: fix or delete that line, then run the command again")
+        missing = [key for key in RECORD_KEYS.get(path.name, ()) if key not in row]
+        vector = row.get("vector", [])
+        if missing or not (isinstance(vector, list) and all(type(v) is int for v in vector)):
+            what = f"lacks {', '.join(missing)}" if missing else f"has vector {vector!r}, not a list of integers"
+            raise RunDirError(f"{path} line {number} {what}; the file is left as it is: fix or delete that line, "
+                              "then run the command again")
         rows.append(row)
     if torn:
         print(f"warning: {path} ends in a torn line (a write stopped midway): "

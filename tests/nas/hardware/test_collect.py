@@ -243,12 +243,28 @@ def test_a_damaged_line_stops_every_reader_and_the_measurements_after_it_stay(co
 
 
 def test_a_torn_last_line_is_left_out_and_cut_only_by_a_collection_that_appends(tmp_path, capsys):
-    path = tmp_path / ARCHS_FILE
+    path = tmp_path / "records.jsonl"  # a file with no required fields
     path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3')
     assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
     assert path.read_text().endswith('{"a": 3') and "torn line" in capsys.readouterr().err
     assert read_jsonl(path, repair=True) == [{"a": 1}, {"a": 2}]
     assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
+
+
+@pytest.mark.parametrize("damage, message", [({"vector": None}, "line 2 lacks vector"),
+                                             ({"vector": [1, "2"]}, "line 2 has vector \\[1, '2'\\], not a list"),
+                                             ({"role": None}, "line 2 lacks role")])
+def test_a_record_without_its_fields_stops_the_readers_and_stays(collected, tmp_path, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(collected, run)
+    rows = read_jsonl(run / ARCHS_FILE)
+    rows[1] = {key: value for key, value in {**rows[1], **damage}.items() if value is not None}
+    damaged = "".join(json.dumps(r) + "\n" for r in rows)
+    (run / ARCHS_FILE).write_text(damaged)
+    for call in (lambda: fit(run, tmp_path / "fit"), lambda: collect(_config(5), run, progress=False)):
+        with pytest.raises(RunDirError, match=f"archs.jsonl {message}.*fix or delete that line"):
+            call()
+        assert (run / ARCHS_FILE).read_text() == damaged
 
 
 def test_a_measurement_that_is_no_latency_is_refused_by_fit(collected, tmp_path):
