@@ -48,6 +48,9 @@ def _one_line_errors(command):
 def _misplaced_path(error: OSError) -> str:
     """A path of the wrong kind (a file where a directory belongs, or the reverse), which the user can move."""
     path = error.filename
+    if path is None:  # raised without naming a path: its own words are all there is
+        return f"{error.strerror or error}; a path of the wrong kind (a file where a directory belongs, or the " \
+               "reverse): move it away or name another path"
     if isinstance(error, IsADirectoryError):
         return f"{path} is a directory where a file belongs; move it away or name a file"
     if isinstance(error, NotADirectoryError):

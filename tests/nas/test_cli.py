@@ -1,6 +1,7 @@
 """The CLI: bad input gets one clear line and exit status 2, never a traceback, never lost data."""
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -148,3 +149,21 @@ def test_the_fashion_mnist_location_variable_is_documented():
     assert f"${ROOT_ENV_VAR}" in help_text and DEFAULT_ROOT in help_text
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"`{ROOT_ENV_VAR}=DIR`" in readme and DEFAULT_ROOT in readme
+
+
+@pytest.mark.parametrize("error, fragments", [
+    (IsADirectoryError(21, "Is a directory", "/data/x"), ["/data/x is a directory where a file belongs"]),
+    (NotADirectoryError(20, "Not a directory", "/data/f/x"), ["/data/f/x: part of this path is a file"]),
+    (IsADirectoryError(21, "Is a directory"), ["Is a directory; a path of the wrong kind", "move it away"]),
+])
+def test_a_path_of_the_wrong_kind_is_one_line_naming_it(error, fragments):
+    """Raised with or without a file name, never "None is a directory"."""
+    from nas.cli import _one_line_errors
+
+    @_one_line_errors
+    def command():
+        raise error
+
+    result = CliRunner().invoke(click.command()(command), [])
+    assert_clean_error(result.exit_code, result.output, *fragments)
+    assert "None" not in result.output
