@@ -425,7 +425,7 @@ CASES = {
                                     "--option", "nokey=3", "--quiet"), ("unknown option(s) nokey", "allowed")),
     "plot of a run without a search": Cli(("plot", "--run", "RUN"), ("holds no search",)),
     "search worker name that is a path": Cli((*SEARCH, "--worker", "a/b"), ("--worker 'a/b' is not a name",
-                                                                           "allowed: letters, digits")),
+                                                                           "allowed: 1 to 100 characters")),
     "hypervolume reference on a metric no objective has": Cli(
         (*SEARCH, "--reference", "foo=3"), ("--reference names foo", "allowed: the objectives' metrics")),
     # --- files of the wrong kind or damaged inside a run, an export or a collection ---

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import sys
 import time
 import zlib
@@ -82,9 +81,11 @@ class SearchConfig:
     def check(self) -> None:
         check_settings(self, "search")
         for flag, name in (("--study", self.study), ("--worker", self.worker)):
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # it names files of the run directory
-                raise ConfigError(f"search: {flag} {name!r} is not a name; allowed: letters, digits, '_', '.' and "
-                                  "'-', starting with a letter or digit")
+            # It names files of the run directory, so it must be one file name. Nothing stricter: studies
+            # named before this check (with spaces, ':' or '=') must still resume.
+            if not name or len(name) > 100 or name in (".", "..") or any(c in name for c in "/\\\0"):
+                raise ConfigError(f"search: {flag} {name!r} is not a name; allowed: 1 to 100 characters, not '.' "
+                                  "or '..', without '/', '\\' or NUL")
 
 
 @dataclass

@@ -193,3 +193,17 @@ def test_a_resumed_search_says_so_on_stderr(bench_dir, tmp_path, capsys):
     run_search(evaluator, tmp_path / "s", SearchConfig(**{**CONFIG.__dict__, "trials": 9}), progress=False)
     assert capsys.readouterr().err.splitlines() == [
         f"resuming search {tmp_path / 's'}: 6 trials of study 'search' already finished"]
+
+
+@pytest.mark.parametrize("study, accepted", [("my study: v=2", True), ("search", True), ("a/b", False),
+                                             ("..", False), ("", False), ("x" * 101, False)])
+def test_a_study_name_is_any_one_file_name(study, accepted):
+    """Studies named before names were checked (spaces, ':' or '=') still resume; a path is refused."""
+    from nas.errors import ConfigError
+
+    config = SearchConfig(study=study)
+    if accepted:
+        config.check()
+    else:
+        with pytest.raises(ConfigError, match="is not a name; allowed: 1 to 100 characters"):
+            config.check()
