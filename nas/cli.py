@@ -262,6 +262,7 @@ def eval_export(export_dirs, stablehlo):
     from nas.config import from_dict
     from nas.train.config import TrainConfig, saved_settings
     from nas.data import load_dataset
+    from nas.data_identity import differing_splits, split_fingerprints
     from nas import preprocessing
     from nas.export import load_export, load_stablehlo, score_split
 
@@ -276,11 +277,19 @@ def eval_export(export_dirs, stablehlo):
         train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
                                  f"{export_dir}/arch.json")
         context = exported.input_shape[0] if exported.inputs == "tokens" else None
-        scores = score_split(forward, load_dataset(train_config, context).test)
+        dataset = load_dataset(train_config, context)
+        scores = score_split(forward, dataset.test)
         info = exported.info  # what load_export requires, where an older or hand-edited arch.json lacks the rest
+        # Scored on the export's own test split? Unknown (None) for an export from before the hashes were kept.
+        same = None if not isinstance(info.get("data_fingerprints"), dict) else \
+            not differing_splits(info["data_fingerprints"], split_fingerprints(dataset, ("test",)))
+        if same is False:
+            click.echo(f"warning: {export_dir}'s test split differs from the one data {train_config.data!r} "
+                       "loads now: these scores are of other examples than its report.json's", err=True)
         click.echo(json.dumps({"export": str(export_dir),
                                "space": info.get("space") or info.get("space_ref") or info["train_config"]["space"],
                                "arch": info.get("arch_string") or info["arch"], "data": train_config.data,
+                               "same_test_data": same,
                                **{f"test_{metric}": value for metric, value in sorted(scores.items())}}))
 
 

@@ -31,6 +31,7 @@ from nas.atomic_write import staged_directory
 from nas.checkpoint import load_tree, save_tree
 from nas.config import to_dict
 from nas.data import stored_input_shape
+from nas.data_identity import split_fingerprints
 from nas.definition import get_definition
 from nas import preprocessing
 from nas.errors import CheckpointError, ConfigError, ExportError, WeftError
@@ -240,6 +241,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
             "arch_string": arch.to_string(), "preprocessing": preprocessing.describe(dataset),
             "inputs": dataset.inputs, "input_shape": list(dataset.input_shape),
             "train_config": to_dict(session.config),
+            "data_fingerprints": split_fingerprints(dataset),  # eval-export tells its test split from another
             "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
     report = {**scores, "params": count_params(sub_params),

@@ -16,6 +16,7 @@ from nas.config import to_dict
 from nas.definition import get_definition
 from nas.errors import CheckpointError, ConfigError, RunDirError
 from nas.data import load_dataset
+from nas.data_identity import check_same_data, split_fingerprints
 from nas.evaluate import evaluate_endpoints
 from nas.compile_memory import release_memory_after_compiles
 from nas.lowering import sort_channels, split
@@ -154,7 +155,7 @@ def run_record(session: Session) -> dict:
     return {"space": session.space.name, "space_version": session.space.version,
             "space_fingerprint": session.space.fingerprint(), "space_options": _jsonable(session.options),
             "config": json.loads(json.dumps(to_dict(session.config))), "input_shape": list(session.dataset.input_shape),
-            "num_classes": session.dataset.num_classes}
+            "num_classes": session.dataset.num_classes, "data_fingerprints": split_fingerprints(session.dataset)}
 
 
 def _jsonable(options: dict) -> dict:
@@ -208,6 +209,9 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     primary = is_primary()
     opened = open_run(run_path, record, RESUME_INVARIANT, {"state": state},
                       defaults=json.loads(json.dumps(to_dict(TrainConfig()))), legacy=saved_settings,
+                      check_resumed=lambda run: check_same_data(
+                          run.read_config().get("data_fingerprints"), record["data_fingerprints"], config.data,
+                          str(run.path), "choose another --run (resuming would mix two datasets)"),
                       before_writing=lambda: barrier("run directory checked"),  # no process may see another's
                       primary=primary)                                            # first writes as resumable
     if opened.trees is not None:
@@ -340,6 +344,9 @@ def restore_trained(run: RunDir, step: int | None = None) -> tuple[Session, Trai
     if session.space.fingerprint() != record["space_fingerprint"]:
         raise RunDirError(f"{run.path} was trained on another version of space {record['space']!r} "
                           f"(fingerprint {record['space_fingerprint']}, now {session.space.fingerprint()})")
+    if "data_fingerprints" in record:  # its searches, exports and scores would be of other examples
+        check_same_data(record["data_fingerprints"], split_fingerprints(session.dataset), config.data,
+                        str(run.path), "train another run on this data")
     optimizer = make_optimizer(config)
     template = init_train_state(session.params, session.stats, optimizer)
     if not run.checkpoints.is_dir():  # Orbax would create it
