@@ -33,7 +33,7 @@ from nas.config import to_dict
 from nas.data import stored_input_shape
 from nas.data_identity import split_fingerprints
 from nas.definition import get_definition
-from nas import preprocessing
+from nas import export_integrity, preprocessing
 from nas.errors import CheckpointError, ConfigError, ExportError, WeftError
 from nas.evaluate import accuracy, make_masked_logits, make_recalibrate, make_standalone_logits
 from nas.evaluate_text import logits_next_token_scores
@@ -256,6 +256,9 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
                                         dataset.input_shape, jnp.int32 if text else jnp.float32,
                                         preprocessing.invert(info["preprocessing"], dataset.test.inputs),
                                         f"not writing {out}", exact=float64_forward(*model_parts))
+        info[export_integrity.ARTIFACTS_KEY] = export_integrity.record(staging, (PARAMS_DIR, STABLEHLO_FILE))
+        if "onnx" in report:
+            report["onnx"]["sha256"] = export_integrity.digest(staging / ONNX_FILE)
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
         (staging / ARCH_FILE).write_text(json.dumps(info, indent=2))
     if progress:
@@ -342,6 +345,7 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
         record = write_onnx(staged, raw_forward(*model_parts), exported.input_shape,
                             jnp.int32 if text else jnp.float32, preprocessing.invert(info["preprocessing"], test.inputs),
                             f"{directory} is unchanged", exact=float64_forward(*model_parts))
+        record["sha256"] = export_integrity.digest(staged)
         write_bytes_atomically(directory / ONNX_FILE, staged.read_bytes())
         write_text_atomically(report_path, json.dumps({**report, "onnx": record}, indent=2))
     finally:
@@ -358,6 +362,10 @@ def load_stablehlo(directory: str | Path):
     path = Path(directory) / STABLEHLO_FILE
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")
+    if (Path(directory) / ARCH_FILE).exists():
+        export_integrity.check(Path(directory), STABLEHLO_FILE,
+                               read_json_object(Path(directory) / ARCH_FILE, "the arch.json that nas export writes",
+                                                CheckpointError))
     try:
         return jax.export.deserialize(bytearray(path.read_bytes())).call
     except Exception as error:  # noqa: BLE001 - flatbuffer and struct errors of a damaged file, whichever
@@ -383,6 +391,7 @@ def load_export(directory: str | Path) -> Exported:
     info.setdefault("preprocessing", _legacy_preprocessing(info))
     model = _subnet_structure(info, space_ref, arch_values, arch_file)
     graphdef, params, stats = split(model)
+    export_integrity.check(directory, PARAMS_DIR, info)
     trees = load_tree(directory / PARAMS_DIR, {"params": params, "stats": stats}, f"export {directory}")
     return Exported(nnx.merge(graphdef, trees["params"], trees["stats"]), info)
 

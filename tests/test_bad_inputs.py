@@ -383,7 +383,8 @@ CASES = {
                          damage=lambda ws: shutil.rmtree(ws / "run" / "checkpoints")),
     "not an export": Cli(("eval-export", "WS/run"), ("is not a complete export (no arch.json)",)),
     "damaged StableHLO export": Cli(("eval-export", "WS/exp", "--stablehlo"),
-                                    ("model.stablehlo is damaged or not a jax.export file", "export the arch again"),
+                                    ("model.stablehlo is not what this export wrote", "replaced or damaged",
+                                     "export the arch again"),
                                     damage=lambda ws: (_export(ws), (ws / "exp" / "model.stablehlo").write_bytes(b"junk"))),
     # --- latency predictors ---
     "predictor file missing": Cli(("cost", *TINY_SPACE, "--arch", "largest", "--predictor", "WS/none.json"),
