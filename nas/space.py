@@ -654,6 +654,10 @@ class Space:
             else:
                 end = text.find(";", position)
                 end = len(text) if end < 0 else end
+                if "=" in text[position:end]:  # 'a=1,b=2': another separator than ';'
+                    raise self._error(f"malformed arch string {text!r}: the value of {name!r} reads "
+                                      f"{text[position:end]!r}, which holds another pair; pairs are joined by ';' "
+                                      "(name=value;name=value), or quote a value that holds '='")
                 value, position = _decode_bare(text[position:end]), end
             if name in mapping:
                 raise self._error(f"malformed arch string {text!r}: decision {name!r} appears twice")

@@ -241,6 +241,9 @@ CASES = {
         ("train", *TINY, "--sampling", "standalone", "--arch", "depth=9", "--run", "NEW"),
         ("decision 'depth': value 9", "allowed values: (1, 2, 3, 4, 5)")),
     "malformed arch string": Cli(("cost", *TINY_SPACE, "--arch", "depth=1;"), ("malformed arch string",)),
+    "arch string joined by commas": Cli(("cost", *TINY_SPACE, "--arch", "depth=1,width_0=8"),
+                                        ("the value of 'depth' reads '1,width_0=8', which holds another pair",
+                                         "pairs are joined by ';'")),
     "arch vector index out of range": Api(lambda workspace: tiny_space().from_vector([9] + [0] * 5),
                                           ("'depth'", "index 9", "0..4")),
     "arch JSON of another space version": Api(
