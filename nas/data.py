@@ -85,12 +85,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dtype = _IDX_DTYPES[dtype_code]
     expected = math.prod(dims) * dtype.itemsize
     got = len(raw) - header_size
-    if got < expected:
-        raise DataError(f"{name}: truncated IDX payload ({got} bytes, expected {expected} for shape {dims})")
-    if got > expected:
-        raise DataError(
-            f"{name}: IDX payload has {got - expected} trailing bytes (expected {expected} for shape {dims})"
-        )
+    if got != expected:
+        # A payload that fits another dtype exactly: the header's dtype code, not the data, is likely wrong.
+        fits = [f"{other.name} (code 0x{code:02X})" for code, other in _IDX_DTYPES.items()
+                if other != dtype and got == math.prod(dims) * other.itemsize]
+        hint = f"; it would hold {fits[0]} data of that shape: is the header's dtype code right?" if fits else ""
+        what = "truncated IDX payload" if got < expected else f"IDX payload has {got - expected} trailing bytes"
+        raise DataError(f"{name}: {what} ({got} bytes, expected {expected} for {dtype.name} of shape {dims}{hint})")
     values = np.frombuffer(raw, dtype=dtype, offset=header_size)
     # astype copies, so the result is writable and independent of `raw`.
     return values.astype(dtype.newbyteorder("=")).reshape(dims)

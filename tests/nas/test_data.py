@@ -93,6 +93,16 @@ def test_read_idx_reports_truncated_payload(tmp_path):
         read_idx(path)
 
 
+def test_a_payload_that_fits_another_dtype_blames_the_header(tmp_path):
+    path = tmp_path / "relabelled.idx"
+    data = bytearray(idx_bytes(np.zeros((3, 4), np.uint8)))
+    data[2] = 0x0C  # the header now says int32; the payload is still one byte per value
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"truncated IDX payload \(12 bytes, expected 48 for int32 of shape \(3, 4\); "
+                                        r"it would hold uint8 \(code 0x08\) data of that shape: is the header's"):
+        read_idx(path)
+
+
 def test_read_idx_reports_truncated_header(tmp_path):
     path = tmp_path / "header.idx"
     path.write_bytes(idx_bytes(np.zeros((3, 4), np.uint8))[:9])
