@@ -158,6 +158,20 @@ def run_record(session: Session) -> dict:
             "num_classes": session.dataset.num_classes, "data_fingerprints": split_fingerprints(session.dataset)}
 
 
+def check_resumed_data(run: RunDir, record: dict, data: str) -> None:
+    """A run resumes on the data it was trained on: the same input shape (recorded by every run) and, where the
+    run recorded them, the same split hashes. Checked before its checkpoint is read, which would fail on
+    other shapes with a message about the checkpoint."""
+    saved = run.read_config()
+    shape = saved.get("input_shape", saved.get("image_shape"))
+    if isinstance(shape, list) and shape != record["input_shape"]:
+        raise RunDirError(f"{run.path} was trained on inputs of shape {tuple(shape)}, and data {data!r} gives "
+                          f"{tuple(record['input_shape'])} now; point the data back at the copy it was trained on, "
+                          "or choose another --run")
+    check_same_data(saved.get("data_fingerprints"), record["data_fingerprints"], data, str(run.path),
+                    "choose another --run (resuming would mix two datasets)")
+
+
 def _jsonable(options: dict) -> dict:
     return json.loads(json.dumps(options, default=list))
 
@@ -209,9 +223,7 @@ def _train(config: TrainConfig, run_path: str | Path, *, progress: bool, stop_at
     primary = is_primary()
     opened = open_run(run_path, record, RESUME_INVARIANT, {"state": state},
                       defaults=json.loads(json.dumps(to_dict(TrainConfig()))), legacy=saved_settings,
-                      check_resumed=lambda run: check_same_data(
-                          run.read_config().get("data_fingerprints"), record["data_fingerprints"], config.data,
-                          str(run.path), "choose another --run (resuming would mix two datasets)"),
+                      check_resumed=lambda run: check_resumed_data(run, record, config.data),
                       before_writing=lambda: barrier("run directory checked"),  # no process may see another's
                       primary=primary)                                            # first writes as resumable
     if opened.trees is not None:

@@ -84,3 +84,15 @@ def test_resume_restore_and_eval_on_other_data(fashion, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["eval-export", str(export)])
     assert json.loads(result.output.splitlines()[-1])["same_test_data"] is True and "warning" not in result.output
     assert train(TrainConfig(**{**TINY.__dict__, "steps": 4}), run, progress=False) is not None
+
+
+def test_a_run_from_before_the_hashes_still_resumes_only_on_its_input_shape(tmp_path):
+    from nas.train.loop import check_resumed_data
+
+    run = RunDir(tmp_path)
+    run.config_file.write_text(json.dumps({"space": "mlp", "input_shape": [28, 28, 1]}))  # no hashes recorded
+    hashes = {"train": "0" * 16, "validation": "1" * 16, "test": "2" * 16}
+    check_resumed_data(run, {"input_shape": [28, 28, 1], "data_fingerprints": hashes}, "fashion-mnist")
+    with pytest.raises(RunDirError, match=r"trained on inputs of shape \(28, 28, 1\), and data 'fashion-mnist' gives "
+                                          r"\(32, 32, 1\) now"):
+        check_resumed_data(run, {"input_shape": [32, 32, 1], "data_fingerprints": hashes}, "fashion-mnist")
