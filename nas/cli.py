@@ -259,12 +259,11 @@ def export_onnx(export_dirs):
 @click.option("--stablehlo", is_flag=True, help="run the serialised StableHLO artifact instead of the Flax model")
 @_one_line_errors
 def eval_export(export_dirs, stablehlo):
-    from nas.config import from_dict
-    from nas.train.config import TrainConfig, saved_settings
-    from nas.data import load_dataset
-    from nas.data_identity import differing_splits, split_fingerprints
+    from pathlib import Path
+
     from nas import preprocessing
-    from nas.export import load_export, load_stablehlo, score_split
+    from nas.data_identity import differing_splits, split_fingerprints
+    from nas.export import load_export, load_stablehlo, score_split, training_data
 
     for export_dir in export_dirs:
         exported = load_export(export_dir)
@@ -272,12 +271,8 @@ def eval_export(export_dirs, stablehlo):
         if stablehlo:  # it reads raw inputs: the splits hold normalised images, so undo that first
             raw_forward, record = load_stablehlo(export_dir), exported.info["preprocessing"]
             forward = lambda inputs: raw_forward(preprocessing.invert(record, inputs))  # noqa: E731
-        # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests);
-        # token windows are cut to the length the model was trained on.
-        train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
-                                 f"{export_dir}/arch.json")
-        context = exported.input_shape[0] if exported.inputs == "tokens" else None
-        dataset = load_dataset(train_config, context)
+        # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests).
+        train_config, dataset = training_data(Path(export_dir), exported)
         scores = score_split(forward, dataset.test)
         info = exported.info  # what load_export requires, where an older or hand-edited arch.json lacks the rest
         # Scored on the export's own test split? Unknown (None) for an export from before the hashes were kept.

@@ -74,11 +74,21 @@ def parse_arch(space: Space, spec: str) -> Arch:
             value = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError(f"--arch is not valid JSON: {error}") from None
+        recorded = {}
         if "arch" in value and isinstance(value["arch"], dict):
             if value.get("space", space.name) != space.name:
                 raise SpaceError(f"--arch is for space {value['space']!r}, not {space.name!r}")
-            value = value["arch"]
-        return space.validate(value)
+            recorded, value = value, value["arch"]
+        try:
+            return space.validate(value)
+        except SpaceError as error:
+            options = recorded.get("space_options")
+            if isinstance(options, dict) and recorded.get("space_fingerprint") not in (None, space.fingerprint()):
+                given = " ".join(f"--option {key}={json.dumps(v)}" for key, v in sorted(options.items())
+                                 if key != "base")  # lora's base is named by --base
+                raise SpaceError(f"{error}; {spec} was exported from the space built with other options: give "
+                                 f"them ({given})") from None
+            raise
     if "=" in text:
         return space.from_string(text)
     raise ConfigError(f"--arch must be largest, smallest, middle, a JSON object or a .json file, got {spec!r}")
@@ -325,9 +335,6 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     """model.onnx for an existing export directory, checked on the test split of the data it was
     trained on; report.json gains the check's record. Returns that record."""
     from nas.atomic_write import write_bytes_atomically, write_text_atomically
-    from nas.config import from_dict
-    from nas.train.config import TrainConfig, saved_settings
-    from nas.data import load_dataset
 
     directory = Path(directory)
     exported = load_export(directory)
@@ -335,9 +342,8 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     report_path = directory / REPORT_FILE  # read before anything is written: a damaged one stops the command here
     report = read_json_object(report_path, "the report.json that nas export writes", ExportError) \
         if report_path.exists() else {}
-    train_config = from_dict(TrainConfig, saved_settings(info.get("train_config", {})), f"{directory}/{ARCH_FILE}")
     text = exported.inputs == "tokens"
-    test = load_dataset(train_config, exported.input_shape[0] if text else None).test
+    test = training_data(directory, exported)[1].test
     graphdef, params, stats = split(exported.model)
     staged = directory / f".{ONNX_FILE}.staged"
     try:
@@ -354,6 +360,23 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
         print(f"wrote {directory / ONNX_FILE}: max |onnxruntime - jax| {record['max_abs_diff_vs_jax']:.2e} over "
               f"{record['checked_examples']} test examples, argmax agreement {record['argmax_agreement']:.4f}")
     return record
+
+
+def training_data(directory: Path, exported: "Exported"):
+    """(training config, dataset) of the data the export was trained on, as its arch.json records them: the
+    test split it is checked and scored on. Token windows are cut to the length the model was trained on."""
+    from nas.config import from_dict
+    from nas.data import load_dataset
+    from nas.train.config import DATA_INPUTS, TrainConfig, saved_settings
+
+    train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
+                             f"{directory}/{ARCH_FILE}")
+    if DATA_INPUTS.get(train_config.data) != exported.inputs:
+        raise CheckpointError(f"{directory}/{ARCH_FILE}: its train_config names data {train_config.data!r}, which "
+                              f"holds {DATA_INPUTS.get(train_config.data)}, but the exported model reads "
+                              f"{exported.inputs}; allowed: the data it was trained on (export the arch again)")
+    context = exported.input_shape[0] if exported.inputs == "tokens" else None
+    return train_config, load_dataset(train_config, context)
 
 
 def load_stablehlo(directory: str | Path):

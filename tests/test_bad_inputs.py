@@ -241,6 +241,10 @@ CASES = {
         ("train", *TINY, "--sampling", "standalone", "--arch", "depth=9", "--run", "NEW"),
         ("decision 'depth': value 9", "allowed values: (1, 2, 3, 4, 5)")),
     "malformed arch string": Cli(("cost", *TINY_SPACE, "--arch", "depth=1;"), ("malformed arch string",)),
+    "arch file of an export built with other space options": Cli(
+        ("cost", "--space", "mlp", "--arch", "WS/exp/arch.json"),
+        ("value 8 is not allowed", "exp/arch.json was exported from the space built with other options",
+         "--option max_width=32", "--option width_steps=4"), damage=_export),
     "arch string joined by commas": Cli(("cost", *TINY_SPACE, "--arch", "depth=1,width_0=8"),
                                         ("the value of 'depth' reads '1,width_0=8', which holds another pair",
                                          "pairs are joined by ';'")),
@@ -446,6 +450,10 @@ CASES = {
     "export's training settings of the wrong type": Cli(
         ("eval-export", "WS/exp"), ("train_config is a str", "allowed: an object"),
         damage=edit_export(lambda info: info.update(train_config="x"))),
+    "export's training data of another kind than the model reads": Cli(
+        ("eval-export", "WS/exp"), ("train_config names data 'fortunes', which holds tokens",
+                                    "the exported model reads images"),
+        damage=edit_export(lambda info: info["train_config"].update(data="fortunes"))),
     "export's preprocessing dividing by zero": Cli(
         ("eval-export", "WS/exp", "--stablehlo"), ("preprocessing record", "'std': float > 0"),
         damage=edit_export(lambda info: info["preprocessing"].update(std=0.0))),
