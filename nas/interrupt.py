@@ -93,32 +93,47 @@ def wait_child(process: subprocess.Popen, stop: threading.Event | None = None, p
         raise
 
 
-@contextlib.contextmanager
-def held_interrupts() -> Iterator[None]:
-    """SIGINT and SIGTERM that arrive within the block take effect as it ends.
+class HeldInterrupts:
+    """SIGINT and SIGTERM held while a training loop runs, and handed on at the step boundary that follows.
 
     A training step donates its state's buffers to the compiled step: an interrupt raised after that call and
-    before its result is kept leaves no state to save, and every step since the last checkpoint is lost. Only
-    signals that raise in Python (a callable handler, set in the main thread) are held; the handler each had
-    is restored before the held signal is handed to it, so what it does next (a child ignoring later signals)
-    stands.
+    before its result is kept leaves no state to save, and every step since the last checkpoint is lost. Held,
+    the interrupt takes effect once the step is done, logged and (when due) saved, so the save that follows is
+    labelled with the steps the state has had. Only signals that raise in Python (a callable handler, set in
+    the main thread) are held; each handler is restored before a held signal is handed to it, so what it does
+    next (a child ignoring later signals) stands.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
-    arrived = []
 
-    def hold(signum, frame):
-        arrived.append(signum)
+    def __init__(self) -> None:
+        self.handlers: dict[int, object] = {}
+        self.arrived: list[int] = []
 
-    for number in handlers:
-        signal.signal(number, hold)
-    try:
-        yield
-    finally:
+    def __enter__(self) -> "HeldInterrupts":
+        if threading.current_thread() is threading.main_thread():
+            handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+            self.handlers = {number: handler for number, handler in handlers.items() if callable(handler)}
+            for number in self.handlers:
+                signal.signal(number, self._hold)
+        return self
+
+    def _hold(self, signum, frame) -> None:
+        self.arrived.append(signum)
+
+    def _hand_on(self) -> None:
+        """Restore the handlers, then hand the first held signal (if any) to its own (which raises)."""
+        handlers, self.handlers = self.handlers, {}
         for number, handler in handlers.items():
             signal.signal(number, handler)
+        arrived, self.arrived = self.arrived, []
         if arrived:
             handlers[arrived[0]](arrived[0], None)
+
+    def deliver(self) -> None:
+        """At a step boundary: a signal held during the step takes effect now."""
+        if self.arrived:
+            self._hand_on()
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self.arrived = []  # already leaving by an exception (the interrupt itself, or an error)
+        self._hand_on()

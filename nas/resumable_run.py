@@ -32,7 +32,7 @@ from tqdm import tqdm
 from nas.checkpoint import Checkpointer
 from nas.disk_full import is_disk_full
 from nas.errors import DiskFull, RunDirError
-from nas.interrupt import held_interrupts
+from nas.interrupt import HeldInterrupts
 from nas.run_dir import RunDir
 
 
@@ -130,20 +130,21 @@ def run_steps(opened: OpenedRun, job: SteppedJob, guard: Guard, *, total: int, e
         with open(opened.run.metrics_file if primary else os.devnull, "a") as metrics_out, tqdm(
                 total=total, initial=opened.start, disable=not (progress and primary), unit="step",
                 desc=description, dynamic_ncols=True) as bar:
-            for step in range(opened.start, end):
-                with held_interrupts():  # an interrupt mid-step would leave the donated state unsaveable
+            with HeldInterrupts() as held:  # an interrupt mid-step would leave the donated state unsaveable
+                for step in range(opened.start, end):
                     metrics = job.advance(step)
-                completed = step + 1
-                bar.update(1)
-                if completed % log_every == 0 or completed == total:
-                    guard.check()  # the metrics read below wait for this step anyway
-                    line = job.log_record(completed, metrics)
-                    metrics_out.write(json.dumps(line) + "\n")
-                    metrics_out.flush()
-                    if postfix is not None:
-                        bar.set_postfix(**postfix(line))
-                if completed % checkpoint_every == 0 and completed < end:
-                    save(completed)
+                    completed = step + 1
+                    bar.update(1)
+                    if completed % log_every == 0 or completed == total:
+                        guard.check()  # the metrics read below wait for this step anyway
+                        line = job.log_record(completed, metrics)
+                        metrics_out.write(json.dumps(line) + "\n")
+                        metrics_out.flush()
+                        if postfix is not None:
+                            bar.set_postfix(**postfix(line))
+                    if completed % checkpoint_every == 0 and completed < end:
+                        save(completed)
+                    held.deliver()  # the step is kept, logged and (when due) saved: its interrupt may act
         save(completed)
     except KeyboardInterrupt:
         if jax.process_count() > 1:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nas.interrupt import Terminated, exit_code, held_interrupts, sigterm_as_interrupt, stop_processes, wait_child
+from nas.interrupt import HeldInterrupts, Terminated, exit_code, sigterm_as_interrupt, stop_processes, wait_child
 
 # A child that, once interrupted (a second signal must not cut it short), "saves" for a second, then exits.
 SAVING_CHILD = """
@@ -75,21 +75,41 @@ def test_exit_codes_follow_the_shell_convention(interrupt, code):
     assert exit_code(interrupt) == code
 
 
-def test_an_interrupt_within_a_held_block_takes_effect_as_it_ends():
+def test_an_interrupt_held_during_a_step_takes_effect_at_the_boundary():
     finished = []
     with pytest.raises(KeyboardInterrupt):
-        with held_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the handler would run here, mid-step, if the signal were not held
-            finished.append("step")
-    assert finished == ["step"]
+        with HeldInterrupts() as held:
+            for step in range(3):
+                if step == 1:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.05)  # the handler would run here, mid-step, if the signal were not held
+                finished.append(step)  # the step's state is kept ...
+                held.deliver()  # ... and only then does the interrupt act
+    assert finished == [0, 1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
-def test_a_held_sigterm_reaches_the_handler_it_had():
+def test_a_held_sigterm_reaches_the_handler_it_had_after_the_step():
+    finished = []
     with sigterm_as_interrupt():
         with pytest.raises(Terminated):
-            with held_interrupts():
+            with HeldInterrupts() as held:
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.05)
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+                finished.append("step")
+                held.deliver()
+        raising = signal.getsignal(signal.SIGTERM)
+    assert finished == ["step"] and raising.__name__ == "_raise_terminated"
+
+
+def test_a_signal_after_the_last_step_acts_as_the_loop_ends_and_an_error_drops_it():
+    with pytest.raises(KeyboardInterrupt):
+        with HeldInterrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    with pytest.raises(ValueError):  # leaving by an error: the error goes on, the handler is restored
+        with HeldInterrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            raise ValueError("diverged")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,5 +1,6 @@
 """A `nas train` killed with SIGKILL and re-run ends bit-identical to an uninterrupted run; SIGTERM saves first,
 also in the child processes an audit trains in."""
+import json
 import os
 import signal
 import subprocess
@@ -19,16 +20,16 @@ COMMAND = [sys.executable, "-m", "nas.cli", "train", "--space", "mlp", "--option
            "--num-random", "1", "--quiet"]
 
 
-def run_command(run, **kwargs):
-    return subprocess.Popen(COMMAND + ["--run", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu"}, **kwargs)
+def run_command(run, extra=()):
+    return subprocess.Popen(COMMAND + [*extra, "--run", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
 
 
 def final_state(run):
     return jax.tree.leaves(restore_trained(RunDir.open(run))[1])
 
 
-def test_sigkill_then_same_command_resumes_to_identical_parameters(tmp_path):
+def test_sigkill_or_sigterm_then_same_command_resumes_to_identical_parameters(tmp_path):
     straight = run_command(tmp_path / "straight")
     assert straight.wait(timeout=600) == 0, straight.stderr.read().decode()
 
@@ -47,6 +48,24 @@ def test_sigkill_then_same_command_resumes_to_identical_parameters(tmp_path):
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
     for a, b in zip(final_state(tmp_path / "straight"), final_state(killed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    # SIGTERM mid-run saves the step it reached, labelled with the steps its state has had: the resume
+    # ends bit-identical too, with every logged step once.
+    terminated = tmp_path / "terminated"
+    process = run_command(terminated, extra=("--log-every", "1"))
+    while time.time() < deadline:
+        metrics = terminated / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 9:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143, process.stderr.read().decode()
+    resumed = run_command(terminated, extra=("--log-every", "1"))
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
+    for a, b in zip(final_state(tmp_path / "straight"), final_state(terminated)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    steps = [json.loads(line)["step"] for line in (terminated / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41))
 
 
 
