@@ -216,8 +216,10 @@ def read_results(path: Path, who: str) -> tuple[dict, Config]:
     """A ground truth's results.json and its config, or one error naming what the file lacks."""
     results = read_json_object(path, GROUND_TRUTH_RESULTS, ConfigError)
     missing = [key for key in RESULTS_KEYS if key not in results]
+    if not missing and not (isinstance(results["config"], dict) and "seeds" in results["config"]):
+        missing = ["the config's seeds"]  # a default would count rows of fewer seeds as finished
     rows = results.get("archs")
-    if missing or not isinstance(rows, list) or not isinstance(results["config"], dict) or not all(
+    if missing or not isinstance(rows, list) or not all(
             is_score_row(row) and all(key in row for key in ROW_KEYS) for row in rows):
         what = f"lacks {', '.join(missing)}" if missing else "holds archs that are not rows of scores by seed"
         raise ConfigError(f"{who}: {path} {what}; allowed: {GROUND_TRUTH_RESULTS}")

@@ -54,7 +54,8 @@ def _load(run_path: str, arch_spec: str, calibration_windows: int, step: int) ->
     from nas.train.loop import restore_trained
 
     with jax.ensure_compile_time_eval():
-        session, state = restore_trained(RunDir.open(run_path))
+        # The base's weights only: adapters may train it on another corpus than it was pretrained on.
+        session, state = restore_trained(RunDir.open(run_path), check_data=False)
         arch = parse_arch(session.space, arch_spec)
         supernet = nnx.merge(session.graphdef, jax.device_get(state.params), jax.device_get(state.stats))
         graphdef, subnet_state = nnx.split(slice_subnet(supernet, arch))

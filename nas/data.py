@@ -171,6 +171,9 @@ class Dataset:
     std: float
     unigram_bits_per_char: Mapping[str, float] = field(default_factory=dict)
     pixel_scale: float = 1.0
+    # A hash of data the model holds rather than reads per example (the k-NN graph's images), for
+    # nas.data_identity: the splits alone would not tell another copy of it.
+    source_fingerprint: str | None = None
 
     @property
     def inputs(self) -> str:

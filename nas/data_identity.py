@@ -20,7 +20,8 @@ DATA_LOCATIONS = {"fashion-mnist": "WEFT_FASHION_MNIST", "fashion-mnist-knn": "W
 
 
 def split_fingerprints(dataset, splits: tuple[str, ...] = SPLITS) -> dict[str, str]:
-    """{split: a 16-hex-digit hash of its inputs and labels (shapes, dtypes and values)}."""
+    """{split: a 16-hex-digit hash of its inputs and labels (shapes, dtypes and values)}, and {"source": ...}
+    for data the model holds rather than reads per example (a graph built from images)."""
     def fingerprint(split) -> str:
         digest = hashlib.sha256()
         for array in (split.inputs, split.labels):
@@ -29,7 +30,8 @@ def split_fingerprints(dataset, splits: tuple[str, ...] = SPLITS) -> dict[str, s
             digest.update(array.data)
         return digest.hexdigest()[:16]
 
-    return {name: fingerprint(getattr(dataset, name)) for name in splits}
+    held = getattr(dataset, "source_fingerprint", None)
+    return {**{name: fingerprint(getattr(dataset, name)) for name in splits}, **({"source": held} if held else {})}
 
 
 def differing_splits(recorded, fingerprints: dict[str, str]) -> list[str]:
@@ -37,7 +39,8 @@ def differing_splits(recorded, fingerprints: dict[str, str]) -> list[str]:
     before hashes were kept)."""
     if not isinstance(recorded, dict):
         return []
-    return [name for name in SPLITS if name in recorded and name in fingerprints and recorded[name] != fingerprints[name]]
+    return [name for name in (*SPLITS, "source")
+            if name in recorded and name in fingerprints and recorded[name] != fingerprints[name]]
 
 
 def check_same_data(recorded, now: dict[str, str], data: str, where: str, remedy: str) -> None:
@@ -48,7 +51,8 @@ def check_same_data(recorded, now: dict[str, str], data: str, where: str, remedy
         location = DATA_LOCATIONS.get(data)
         point = f"point {location} back at the copy it was trained on" if location else \
             "the data's loader changed since"
+        parts = [f"{name} split" if name in SPLITS else "source (what the model holds)" for name in differ]
         raise RunDirError(f"{where} was trained on other data than data {data!r} loads now: its "
-                          f"{', '.join(differ)} split{'s differ' if len(differ) > 1 else ' differs'} ("
+                          f"{', '.join(parts)} differ{'s' if len(differ) == 1 else ''} ("
                           + ", ".join(f"{name} {recorded[name]} there, {now[name]} here" for name in differ)
                           + f"); {point}, or {remedy}")

@@ -18,6 +18,7 @@ as they are. `nas train --space gnn --data fashion-mnist-knn` trains on it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class NodeGraph:
     features: np.ndarray
     labels: np.ndarray
     num_classes: int
+    source_fingerprint: str = ""  # of the images and labels it was built from (nas.data_identity)
 
     @property
     def num_nodes(self) -> int:
@@ -94,7 +96,8 @@ def _fashion_mnist_knn_graph(root: str) -> NodeGraph:
     features = pca_features(pixels, FEATURES)
     src, dst = knn_edges(features, NEIGHBOURS)
     structure = GraphStructure.with_self_loops(src, dst, NODES)
-    return NodeGraph(NAME, structure, features, labels[:NODES].astype(np.int32), FASHION_MNIST_CLASSES)
+    source = hashlib.sha256(images[:NODES].tobytes() + labels[:NODES].tobytes()).hexdigest()[:16]
+    return NodeGraph(NAME, structure, features, labels[:NODES].astype(np.int32), FASHION_MNIST_CLASSES, source)
 
 
 def fashion_mnist_knn_graph(root: str | os.PathLike | None = None) -> NodeGraph:
@@ -146,4 +149,5 @@ def load_fashion_mnist_knn(split_seed: int = 0, limit_train: int | None = None,
         return Split(node_inputs(nodes), graph.labels[nodes])
 
     return Dataset(name=NAME, train=split(train), validation=split(validation), test=split(test),
-                   num_classes=graph.num_classes, input_shape=NODE_INPUT_SHAPE, mean=0.0, std=1.0, pixel_scale=1.0)
+                   num_classes=graph.num_classes, input_shape=NODE_INPUT_SHAPE, mean=0.0, std=1.0, pixel_scale=1.0,
+                   source_fingerprint=graph.source_fingerprint)

@@ -213,7 +213,7 @@ def search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool
 
 
 def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: bool, stop_at: int | None) -> dict | None:
-    from nas.train.loop import enable_compilation_cache, run_record
+    from nas.train.loop import check_resumed_data, enable_compilation_cache, run_record
 
     config.check()
     enable_compilation_cache()
@@ -224,6 +224,7 @@ def _search(config: DifferentiableConfig, run_path: str | Path, *, progress: boo
     record = {**run_record(session), "differentiable": _search_record(config)}
 
     def same_search_settings(run: RunDir) -> None:
+        check_resumed_data(run, record, config.data)  # the weights and alphas were fitted to that data
         saved, mine = run.read_config().get("differentiable"), record["differentiable"]
         if saved != mine:
             saved = saved if isinstance(saved, dict) else {}

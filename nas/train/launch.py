@@ -21,7 +21,7 @@ from nas.interrupt import exit_code, interrupt_once, stop_processes
 from nas.train.config import TrainConfig
 from nas.train.distributed import Member
 
-STOP_GRACE_S = 10.0  # a failed peer's partners wait in a collective: nothing to save
+STOP_GRACE_S = 10.0
 
 
 def free_port() -> int:
@@ -47,7 +47,9 @@ def wait_for_all(processes: list[subprocess.Popen]) -> int:
             codes = [process.poll() for process in processes]
             failed = [code for code in codes if code not in (None, 0)]
             if failed:
-                stop_processes(processes, grace_s=STOP_GRACE_S)
+                # Its partners wait for it in a collective, where no signal handler can run, and a multi-process
+                # run cannot save at an interrupt anyway: end them at once.
+                stop_processes(processes, signal.SIGKILL, STOP_GRACE_S)
                 return failed[0]
             if all(code == 0 for code in codes):
                 return 0

@@ -346,9 +346,10 @@ def trained_config(run: RunDir, record: dict | None = None) -> TrainConfig:
     return from_dict(TrainConfig, saved_settings(record["config"]), f"{run.config_file}")
 
 
-def restore_trained(run: RunDir, step: int | None = None) -> tuple[Session, TrainState]:
+def restore_trained(run: RunDir, step: int | None = None, *, check_data: bool = True) -> tuple[Session, TrainState]:
     """Rebuild a run's session and load its checkpoint at `step` (default: the latest), for export and
-    evaluation."""
+    evaluation. `check_data`: refuse data other than the run was trained on (its searches and scores would be
+    of other examples); off where only the weights are wanted (a frozen base that adapters train on new data)."""
     release_memory_after_compiles()
     record = run.read_config()
     config = trained_config(run, record)
@@ -356,7 +357,7 @@ def restore_trained(run: RunDir, step: int | None = None) -> tuple[Session, Trai
     if session.space.fingerprint() != record["space_fingerprint"]:
         raise RunDirError(f"{run.path} was trained on another version of space {record['space']!r} "
                           f"(fingerprint {record['space_fingerprint']}, now {session.space.fingerprint()})")
-    if "data_fingerprints" in record:  # its searches, exports and scores would be of other examples
+    if check_data and "data_fingerprints" in record:
         check_same_data(record["data_fingerprints"], split_fingerprints(session.dataset), config.data,
                         str(run.path), "train another run on this data")
     optimizer = make_optimizer(config)

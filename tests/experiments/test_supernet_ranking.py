@@ -165,6 +165,11 @@ def test_unknown_variants_and_unfinished_truths_are_refused(tmp_path):
                                       "macs": 1, "params": 1, "mean": 0.5}]}))
     with pytest.raises(ConfigError, match=r"unfinished archs \[0\]"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps({**saved, "config": {}}))  # seeds would default to (0, 1)
+    with pytest.raises(ConfigError, match="lacks the config's seeds"):
+        supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path)), tmp_path, progress=False)
+    (tmp_path / "results.json").write_text(json.dumps(saved))
     with pytest.raises(ConfigError, match="has 0 finished archs; a ranking needs at least 4"):
         supernet_ranking.run(supernet_ranking.Config(ground_truth=str(tmp_path), partial=True), tmp_path,
                              progress=False)

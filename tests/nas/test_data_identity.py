@@ -96,3 +96,21 @@ def test_a_run_from_before_the_hashes_still_resumes_only_on_its_input_shape(tmp_
     with pytest.raises(RunDirError, match=r"trained on inputs of shape \(28, 28, 1\), and data 'fashion-mnist' gives "
                                           r"\(32, 32, 1\) now"):
         check_resumed_data(run, {"input_shape": [32, 32, 1], "data_fingerprints": hashes}, "fashion-mnist")
+
+
+def test_the_graph_a_gnn_holds_is_part_of_its_datas_identity(tmp_path):
+    """The k-NN graph's splits are node indices and labels; its node features come from the images, which
+    the model holds. Other pixels under the same labels must still read as other data."""
+    from nas.graph_data import NODES, load_fashion_mnist_knn
+
+    labels = (np.arange(NODES) % 10).astype(np.uint8)
+    hashes = []
+    for seed in (1, 2):
+        root = tmp_path / f"copy{seed}"
+        root.mkdir()
+        images = np.random.default_rng(seed).integers(0, 256, size=(NODES, 28, 28), dtype=np.uint8)
+        for stem in ("train", "t10k"):
+            write_idx(root / f"{stem}-images-idx3-ubyte.gz", images)
+            write_idx(root / f"{stem}-labels-idx1-ubyte.gz", labels)
+        hashes.append(split_fingerprints(load_fashion_mnist_knn(root=root)))
+    assert differing_splits(*hashes) == ["source"]

@@ -191,3 +191,22 @@ def test_training_moves_only_the_adapters_and_resumes_bit_identically(base_run, 
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert any(np.abs(np.asarray(leaf)).max() > 0 for name, leaf in leaf_names(whole.params).items()
                if name == "lora_b")
+
+
+def test_a_base_pretrained_on_another_corpus_still_serves_the_adapters(base_run, tmp_path):
+    """Its weights are all the adapters take: the base's own data need not be the one they train on (its
+    restore for search or export is still refused)."""
+    import json
+    import shutil
+
+    from nas.errors import RunDirError
+
+    moved = tmp_path / "base"
+    shutil.copytree(base_run, moved)
+    record = json.loads((moved / "config.json").read_text())
+    record["data_fingerprints"] = {**record["data_fingerprints"], "train": "0" * 16}
+    (moved / "config.json").write_text(json.dumps(record))
+    space, _, _ = build(moved)
+    assert space.num_decisions == 6
+    with pytest.raises(RunDirError, match="its train split differs"):
+        restore_trained(RunDir.open(moved))

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from nas.cli import main
 from nas.differentiable import arch_params
 from nas.differentiable.search_run import DifferentiableConfig, search
+from nas.errors import RunDirError
 from nas.export import export_subnet, load_export
 from nas.hardware.counters import load_counter
 from nas.hardware.flops_proxy import FlopsProxy
@@ -38,6 +39,13 @@ def arch_params_space(run):
 def test_a_stopped_search_resumes_to_the_alpha_of_an_uninterrupted_one_and_derives_its_argmax(tmp_path):
     straight = search(CONFIG, tmp_path / "straight", progress=False)
     assert search(CONFIG, tmp_path / "stopped", progress=False, stop_at=2) is None
+    # Resumed on another copy of the data (here: a record that says so), the search is refused.
+    record = json.loads((tmp_path / "stopped" / "config.json").read_text())
+    (tmp_path / "stopped" / "config.json").write_text(json.dumps(
+        {**record, "data_fingerprints": {**record["data_fingerprints"], "train": "0" * 16}}))
+    with pytest.raises(RunDirError, match="trained on other data than data 'synthetic' loads now: its train split"):
+        search(CONFIG, tmp_path / "stopped", progress=False)
+    (tmp_path / "stopped" / "config.json").write_text(json.dumps(record))
     resumed = search(CONFIG, tmp_path / "stopped", progress=False)
     space = arch_params_space(tmp_path / "straight")
     for name, values in alpha_of(tmp_path / "straight").items():
