@@ -120,13 +120,14 @@ class SearchSpaceDefinition:
 
 @contextlib.contextmanager
 def options_that_build(space_name: str, options: Mapping[str, Any]):
-    """Turns what a space's layers raise for an option value they cannot build (an even kernel, zero
-    channels) into one ConfigError naming the space and its options, instead of a traceback from a layer."""
+    """Turns what a space's layers raise for an option value they cannot build (an even kernel, zero or
+    negative channels, a float where a size belongs) into one ConfigError naming the space and its options,
+    instead of a traceback from a layer."""
     try:
         yield
     except WeftError:
         raise
-    except (ValueError, ZeroDivisionError) as error:
+    except (ValueError, TypeError, ZeroDivisionError) as error:
         given = ", ".join(f"{k}={v!r}" for k, v in options.items())
         raise ConfigError(f"space {space_name!r} cannot be built with these options ({given}): "
                           f"{error or type(error).__name__}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 
 from nas.errors import ConfigError
 
@@ -25,6 +26,10 @@ def import_attribute(reference: str, what: str):
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ConfigError(f"cannot load {what} {reference!r}: {error} (looked on sys.path and in {folder})") from None
+    except Exception as error:  # the user's module itself failed: where, so they can fix it
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        raise ConfigError(f"cannot load {what} {reference!r}: importing {module_name!r} raised "
+                          f"{type(error).__name__}: {error} ({frame.filename}, line {frame.lineno})") from None
     finally:
         if added:
             sys.path.remove(folder)

@@ -46,9 +46,12 @@ class Declared(abc.ABC):
 
     def _check(self) -> None:
         """A malformed declaration fails where it is written, before any layer is sized from it."""
+        label = repr(self.name) if self.name else repr(self)
+        if self.when is not None and not isinstance(self.when, AtLeast):
+            raise SpaceError(f"decision {label}: when={self.when!r}; allowed: None or AtLeast(decision, value), "
+                             "e.g. when=AtLeast(self.depth, 2)")
         problem = self.to_decision(self.name or "_", None)._problem()
         if problem:
-            label = repr(self.name) if self.name else repr(self)
             raise SpaceError(f"decision {label}: {problem}")
 
     def map(self, fn: Callable[[Any], int]) -> "Mapped":
@@ -62,7 +65,7 @@ class Declared(abc.ABC):
         if self.name is None:
             raise SpaceError(f"{self!r} was never named: build the network through a SearchSpaceDefinition "
                              "(or call supernets.decisions.name_decisions on it) before calling it with an arch")
-        return arch[self.name]
+        return value_of(self, arch)
 
 
 @dataclass(frozen=True)
@@ -249,16 +252,28 @@ def largest(size: Size) -> int:
     raise TypeError(f"a size must be an int, a declared decision, Mapped, Select or Product; got {size!r}")
 
 
+def value_of(declared: "Declared", values: Mapping[str, Any]) -> Any:
+    """A named decision's value in an arch (or any mapping of values by name)."""
+    if declared.name not in values:  # conditional, its condition false, yet read by a layer that runs
+        condition = declared.when or getattr(getattr(declared, "source", None), "when", None)  # a tie: its source's
+        why = f"its condition {condition!r} does not hold" if condition is not None else "it is inactive there"
+        raise SpaceError(f"decision {declared.name!r} is read by a layer that runs in this arch, but the arch leaves "
+                         f"it out ({why}); allowed: a condition only on "
+                         "decisions of layers that run just when it holds (declare the layer in the ElasticStack "
+                         "block or op choice it belongs to, or drop when=)")
+    return values[declared.name]
+
+
 def evaluate(size: Size, values: Mapping[str, Any]) -> int:
     """A size's value given every decision's value by name (Python ints: cost tables, slicing)."""
     if isinstance(size, int):
         return size
     if isinstance(size, Declared):
-        return values[size.name]
+        return value_of(size, values)
     if isinstance(size, Mapped):
-        return dict(size.table)[values[size.source.name]]
+        return dict(size.table)[value_of(size.source, values)]
     if isinstance(size, Select):
-        return evaluate(dict(size.cases)[values[size.by.name]], values)
+        return evaluate(dict(size.cases)[value_of(size.by, values)], values)
     if isinstance(size, Product):
         return evaluate(size.a, values) * evaluate(size.b, values)
     raise TypeError(f"a size must be an int, a declared decision, Mapped, Select or Product; got {size!r}")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from flax import nnx
 
 from nas.errors import WeftError
@@ -72,4 +74,19 @@ def resolve_cost_model(definition: Any, options: Mapping, input_shape: tuple[int
     model = hook(dict(options), tuple(input_shape))
     if not isinstance(model, CostModel):
         raise CostModelError(f"space {definition.name!r}: cost_model returned {type(model).__name__}, not a CostModel")
-    return dataclasses.replace(model, input_shape=tuple(input_shape))
+    return dataclasses.replace(model, input_shape=tuple(input_shape),
+                               count=_checked_count(model.count, definition.name))
+
+
+def _checked_count(count: Callable[[Mapping], tuple[int, int]], space_name: str):
+    """A space's `count`, its answers checked: a negative or NaN count would price every arch wrongly (a
+    budget `macs<=0` met by all) or fail far from the hook that gave it."""
+    def checked(config: Mapping) -> tuple[int, int]:
+        counts = count(config)
+        if not (isinstance(counts, (tuple, list)) and len(counts) == 2 and all(
+                isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
+                and math.isfinite(c) and c >= 0 for c in counts)):
+            raise CostModelError(f"space {space_name!r}: its cost model's count returned {counts!r} for layer "
+                                 f"config {dict(config)}; allowed: (multiply-adds, params), two finite numbers >= 0")
+        return counts
+    return checked

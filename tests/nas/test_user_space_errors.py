@@ -1,0 +1,74 @@
+"""A user's own space gets one clear error for what it gets wrong: a module that fails to import, a `when=`
+that is no condition, a conditional decision read by a layer that always runs, a cost hook that answers
+nonsense, an option value its layers cannot take."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from nas.declared_space import declared_space
+from nas.definition import get_definition
+from nas.errors import ConfigError
+from nas.hardware.cost_model import CostModelError, resolve_cost_model
+from nas.space import AtLeast, SpaceError
+from supernets import ops
+from supernets.decisions import Integer, NestedWidth, OneOf
+from supernets.elastic_conv import ElasticConv2d
+from supernets.elastic_dense import ElasticDense
+from tests.supernets.tiny_cnn import TINY_CNN
+
+
+def test_a_module_that_fails_on_import_names_the_error_and_its_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_space.py").write_text("x = 1\nraise RuntimeError('boom')\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"importing 'broken_space' raised RuntimeError: boom \(.*broken_space.py, "
+                                          r"line 2\)"):
+        get_definition("broken_space:SPACE")
+
+
+def test_a_condition_given_as_text_is_refused_where_it_is_written():
+    with pytest.raises(SpaceError, match=r"when='n>=2'; allowed: None or AtLeast\(decision, value\)"):
+        OneOf((3, 5), when="n>=2")
+
+
+class AlwaysRunsConditionalKernel(nnx.Module):
+    """A kernel choice conditional on `n`, read by a conv that runs whatever `n` is."""
+
+    def __init__(self, in_channels=1, num_classes=10, *, rngs):
+        self.n = Integer(1, 3)
+        self.conv = ElasticConv2d(in_channels, NestedWidth(widths=(4, 8)), OneOf((3, 5), when=AtLeast(self.n, 2)),
+                                  rngs=rngs)
+        self.head = ElasticDense(self.conv.out_size, num_classes, rngs=rngs)
+
+    def __call__(self, x, *, train=False, arch=None):
+        return self.head(ops.global_avg_pool(self.conv(x, arch=arch)), arch=arch)
+
+
+def test_a_conditional_decision_read_by_a_layer_that_always_runs_is_named():
+    definition = declared_space("always-runs", AlwaysRunsConditionalKernel)
+    space, model = definition.build(definition.resolve_options(None, (8, 8, 1)))
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    model(x, arch=space.largest().to_dict())  # n = 3: the kernel choice is in the arch
+    with pytest.raises(SpaceError, match=r"decision 'conv.kernel_choice' is read by a layer that runs in this arch, "
+                                         r"but the arch leaves it out \(its condition AtLeast\('n', 2\) does not hold\)"):
+        model(x, arch=space.smallest().to_dict())
+
+
+@pytest.mark.parametrize("answer", [(-100, 5), (math.nan, 5), ("x", 5), (5,)])
+def test_a_cost_hook_that_answers_no_counts_is_refused_naming_the_layer(answer):
+    def hook(options, input_shape):
+        return dataclasses.replace(TINY_CNN.cost_model(options, input_shape), count=lambda config: answer)
+
+    definition = dataclasses.replace(TINY_CNN, cost_model=hook)
+    model = resolve_cost_model(definition, definition.resolve_options(None, (28, 28, 1)), (28, 28, 1))
+    config = {"type": "conv2d", "h": 28, "w": 28, "in": 1, "out": 8, "kernel": 3, "stride": 2}
+    with pytest.raises(CostModelError, match=r"count returned .* for layer config .*allowed: \(multiply-adds, params\), "
+                                             "two finite numbers >= 0"):
+        model.count(config)
+
+
+def test_an_option_its_layers_cannot_take_is_one_error_naming_the_options():
+    with pytest.raises(ConfigError, match=r"space 'tiny-cnn' cannot be built with these options \(.*num_classes=-3"):
+        TINY_CNN.build(TINY_CNN.resolve_options({"num_classes": -3}, (28, 28, 1)))
