@@ -196,15 +196,31 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
     repeated = sorted({spec for spec, out in zip(arch_specs, outs) if outs.count(out) > 1})
     if repeated:
         raise ConfigError(f"--arch names the same arch more than once ({', '.join(repeated)}); give each once")
+    done = [out for out, arch in zip(outs, archs) if _exported_already(out, run, arch, int(state.step), formats)]
     for out in outs:
         if out.exists() and not out.is_dir():
             raise ConfigError(f"export directory {out} is a file; choose another --out")
-        if out.exists() and any(out.iterdir()):
+        if out not in done and out.exists() and any(out.iterdir()):
             raise ConfigError(f"export directory {out} exists and is not empty; choose another --out")
+    for out in done:  # a command interrupted after these re-runs to the rest
+        if progress:
+            print(f"{out}: exported already (this arch, this run, at its step {int(state.step)})")
     functions = (make_recalibrate(session.graphdef, session.space),
                  make_masked_logits(session.graphdef, session.space))
-    return [_export_one(run, session, state, functions, spec, arch, out, progress, formats)
+    return [out if out in done else _export_one(run, session, state, functions, spec, arch, out, progress, formats)
             for spec, arch, out in zip(arch_specs, archs, outs)]
+
+
+def _exported_already(out: Path, run: RunDir, arch: Arch, step: int, formats: tuple[str, ...]) -> bool:
+    """`out` holds a finished export (its arch.json is written last) of `arch` from this run at `step`, in every
+    format asked for."""
+    try:
+        info = json.loads((out / ARCH_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("arch_string") == arch.to_string()
+            and info.get("source_run") == str(run.path.absolute()) and info.get("source_step") == step
+            and ("onnx" not in formats or (out / ONNX_FILE).is_file()))
 
 
 def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,

@@ -9,7 +9,7 @@ import pytest
 from nas import preprocessing
 from nas.errors import CheckpointError, ConfigError
 from nas.evaluate import make_masked_logits
-from nas.export import export_subnet, load_export, load_stablehlo
+from nas.export import export_subnet, export_subnets, load_export, load_stablehlo
 from nas.run_dir import RunDir
 from nas.space import SpaceError
 from nas.train.config import TrainConfig
@@ -80,6 +80,23 @@ def test_export_errors_are_clear_and_write_nothing(trained_run, tmp_path):
     with pytest.raises(ConfigError, match="largest, smallest"):
         export_subnet(trained_run, "biggest", tmp_path / "c", progress=False)
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_an_interrupted_export_of_several_archs_resumes_with_the_same_command(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    first, second = export_subnets(run, ["largest", "smallest"], progress=False)
+    shutil.rmtree(second)  # interrupted after the first
+    stamp = (first / "arch.json").stat().st_mtime_ns
+    assert export_subnets(run, ["largest", "smallest"], progress=False) == [first, second]
+    assert (first / "arch.json").stat().st_mtime_ns == stamp and (second / "arch.json").exists()
+    # Another arch's export in the way is not taken for this one.
+    info = json.loads((first / "arch.json").read_text())
+    (first / "arch.json").write_text(json.dumps({**info, "arch_string": "depth=1;width_0=8"}))
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        export_subnets(run, ["largest"], progress=False)
 
 
 def test_corrupt_or_mismatched_export_is_refused(trained_run, tmp_path):
