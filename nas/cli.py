@@ -317,10 +317,13 @@ def spaces(space):
         try:
             decisions = definition.make_space(**definition.default_options)
         except WeftError as error:
+            unset = sorted(key for key, value in definition.default_options.items() if value is None)
+            if not unset:  # a malformed space: its own error
+                raise
             if space:  # e.g. lora's decisions come from a trained base, which nas train --base names
-                raise ConfigError(f"space {name!r} is built from options it has no default for, so nas spaces cannot "
-                                  f"describe it alone ({error})") from None
-            click.echo(f"{name}: built from options it has no default for ({error})")
+                raise ConfigError(f"space {name!r} is built from options it has no default for ({', '.join(unset)}), "
+                                  f"so nas spaces cannot describe it alone ({error})") from None
+            click.echo(f"{name}: built from options it has no default for ({', '.join(unset)}; {error})")
             continue
         click.echo(f"{name}: {decisions.num_decisions} decisions, {decisions.size():.3g} archs, "
                    f"options {json.dumps(definition.default_options, default=list)}")

@@ -72,3 +72,24 @@ def test_a_cost_hook_that_answers_no_counts_is_refused_naming_the_layer(answer):
 def test_an_option_its_layers_cannot_take_is_one_error_naming_the_options():
     with pytest.raises(ConfigError, match=r"space 'tiny-cnn' cannot be built with these options \(.*num_classes=-3"):
         TINY_CNN.build(TINY_CNN.resolve_options({"num_classes": -3}, (28, 28, 1)))
+
+
+def test_nas_spaces_gives_a_malformed_spaces_own_error(tmp_path, monkeypatch):
+    """Not "built from options it has no default for", which is only for spaces such as lora."""
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    (tmp_path / "even_kernel.py").write_text(
+        "from flax import nnx\nfrom nas.declared_space import declared_space\n"
+        "from supernets.decisions import NestedWidth, OneOf\nfrom supernets.elastic_conv import ElasticConv2d\n"
+        "class Net(nnx.Module):\n"
+        "    def __init__(self, in_channels=1, num_classes=10, *, rngs):\n"
+        "        self.conv = ElasticConv2d(in_channels, NestedWidth(widths=(4, 8)), OneOf((3, 4)), rngs=rngs)\n"
+        "SPACE = declared_space('even-kernel', Net)\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["spaces", "--space", "even_kernel:SPACE"])
+    assert result.exit_code == 2 and "kernel sizes must be odd" in result.output
+    assert "no default" not in result.output
+    result = CliRunner().invoke(main, ["spaces", "--space", "lora"])
+    assert result.exit_code == 2 and "options it has no default for (alpha, base)" in result.output
