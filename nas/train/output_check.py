@@ -5,33 +5,66 @@ on 10-class data, or a 100-token vocabulary on byte data, trains to a meaningles
 """
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Mapping
 
 import jax
 
 from nas.data import Dataset
-from nas.errors import ConfigError
+from nas.errors import ConfigError, WeftError
 from nas.lowering import static_apply
 from nas.space import Space
 
 
 def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset, options: Mapping,
                         data_name: str) -> None:
-    """Raises ConfigError unless the largest subnet gives one score per class of `dataset` (shapes only:
-    nothing is computed)."""
+    """Raises ConfigError unless the largest and the smallest subnets each give one score per class of
+    `dataset` for every label (shapes only: nothing is computed)."""
     example = jax.ShapeDtypeStruct((1, *dataset.train.inputs.shape[1:]), dataset.train.inputs.dtype)
-    logits = jax.eval_shape(lambda p, s, x: static_apply(graphdef, p, s, x, space.largest(), train=False)[0],
-                            params, stats, example)
-    scores = logits.shape[-1]
-    if scores == dataset.num_classes:
-        return
-    # Name the option that sizes the head: the one int option holding the wrong count, or among several the
-    # one named for classes, a vocabulary or outputs.
+    wanted = (1, *dataset.train.labels.shape[1:], dataset.num_classes)
+    per = "position" if dataset.inputs == "tokens" else "example"
+    for which, arch in (("largest", space.largest()), ("smallest", space.smallest())):
+        try:
+            logits = jax.eval_shape(lambda p, s, x: static_apply(graphdef, p, s, x, arch, train=False)[0],
+                                    params, stats, example)
+        except WeftError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a model that cannot run its own subnet: say which and where
+            message = (str(error).strip().splitlines() or [""])[0][:300]
+            raise ConfigError(f"space {space.name!r}: its {which} subnet ({arch.to_string()}) cannot run on one "
+                              f"example of shape {example.shape[1:]}: {type(error).__name__}: {message} "
+                              f"({_where(error)})") from None
+        if tuple(logits.shape) == wanted:
+            continue
+        scores = logits.shape[-1]
+        if scores != dataset.num_classes:
+            raise ConfigError(f"space {space.name!r}: its {which} subnet gives {scores} scores per {per}, but data "
+                              f"{data_name!r} has {dataset.num_classes} classes; {_fix(options, scores, dataset)}")
+        raise ConfigError(f"space {space.name!r}: its {which} subnet gives outputs of shape {tuple(logits.shape)} "
+                          f"for one example; allowed: {wanted} (one score per class for each "
+                          f"{'position' if dataset.inputs == 'tokens' else 'example'}: pool or flatten before the head)")
+
+
+def _fix(options: Mapping, scores: int, dataset: Dataset) -> str:
+    """Name the option that sizes the head: the one int option holding the wrong count, or among several the
+    one named for classes, a vocabulary or outputs."""
     sizing = [key for key, value in options.items() if type(value) is int and value == scores]
     if len(sizing) > 1:
         sizing = [key for key in sizing if any(word in key.lower() for word in ("class", "vocab", "output"))]
-    fix = (f"set --option {sizing[0]}={dataset.num_classes}" if len(sizing) == 1
-           else f"give the network {dataset.num_classes} outputs")
-    per = "position" if dataset.inputs == "tokens" else "example"
-    raise ConfigError(f"space {space.name!r} gives {scores} scores per {per}, but data {data_name!r} has "
-                      f"{dataset.num_classes} classes; {fix}")
+    return (f"set --option {sizing[0]}={dataset.num_classes}" if len(sizing) == 1
+            else f"give the network {dataset.num_classes} outputs (in every subnet)")
+
+
+def _where(error: Exception) -> str:
+    """The innermost frame of the model's own code (not JAX's, Flax's or weft's layers), where the user can
+    look; else the innermost frame."""
+    import flax
+    import supernets
+    import nas
+
+    libraries = tuple(os.path.dirname(module.__file__) + os.sep for module in (jax, flax, nas, supernets))
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if not frame.filename.startswith(libraries) and "jaxlib" not in frame.filename]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}, line {frame.lineno}"

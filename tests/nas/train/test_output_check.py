@@ -1,6 +1,7 @@
 """A network's head must give one score per class of its data, or training says so before it starts."""
 from __future__ import annotations
 
+import jax.numpy as jnp
 import pytest
 from flax import nnx
 
@@ -48,4 +49,49 @@ def test_a_head_no_option_sizes_gets_a_plain_hint():
     options = definition.resolve_options({}, (4, 4, 1))
     data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
     with pytest.raises(ConfigError, match="gives 7 scores per example, .* has 10 classes; give the network 10 outputs"):
+        check_outputs_match(*parts(definition, options), data, options, "synthetic")
+
+
+class NarrowSmallestHead(nnx.Module):
+    """The head's width is a choice: its smallest subnet gives 5 scores for 10 classes."""
+
+    def __init__(self, in_features: int = 16, *, rngs: nnx.Rngs):
+        self.head = ElasticDense(in_features, NestedWidth(widths=(5, 10), name="outputs"), rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(x.reshape(x.shape[0], -1), arch=arch)
+
+
+class NoPooling(nnx.Module):
+    """Scores per pixel, not per example."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.head = ElasticDense(1, NestedWidth(widths=(10,), name="outputs"), rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(x, arch=arch)
+
+
+class NormNarrowerThanItsInput(nnx.Module):
+    def __init__(self, in_features: int = 16, *, rngs: nnx.Rngs):
+        self.width = NestedWidth(widths=(8, 16), name="width")
+        self.body = ElasticDense(in_features, self.width, rngs=rngs)
+        self.scale = nnx.Param(jnp.ones((8,)))  # sized for the smallest width only
+        self.head = ElasticDense(self.width, 10, rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(self.body(x.reshape(x.shape[0], -1), arch=arch) * self.scale[...], arch=arch)
+
+
+@pytest.mark.parametrize("model, message", [
+    (NarrowSmallestHead, "its smallest subnet gives 5 scores per example, but data 'synthetic' has 10 classes"),
+    (NoPooling, r"its largest subnet gives outputs of shape \(1, 4, 4, 10\) for one example; allowed: \(1, 10\)"),
+    (NormNarrowerThanItsInput, r"its largest subnet \(width=16\) cannot run on one example of shape \(4, 4, 1\): "
+                               r"ValueError: Incompatible shapes .*test_output_check.py, line"),
+])
+def test_every_endpoint_must_give_one_score_per_class_per_example(model, message):
+    definition = declared_space("outputs", model)
+    options = definition.resolve_options({}, (4, 4, 1))
+    data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
+    with pytest.raises(ConfigError, match=message):
         check_outputs_match(*parts(definition, options), data, options, "synthetic")
