@@ -261,20 +261,23 @@ def export_onnx(export_dirs):
 def eval_export(export_dirs, stablehlo):
     from pathlib import Path
 
-    from nas import preprocessing
     from nas.data_identity import differing_splits, split_fingerprints
-    from nas.export import load_export, load_stablehlo, score_split, training_data
+    from nas.export import (check_code_unchanged, export_info, load_export, raw_stablehlo_forward, score_split,
+                            training_data)
 
     for export_dir in export_dirs:
-        exported = load_export(export_dir)
-        forward = exported.logits
-        if stablehlo:  # it reads raw inputs: the splits hold normalised images, so undo that first
-            raw_forward, record = load_stablehlo(export_dir), exported.info["preprocessing"]
-            forward = lambda inputs: raw_forward(preprocessing.invert(record, inputs))  # noqa: E731
+        directory = Path(export_dir)
+        # The artifact alone needs no code of the space; the Flax model is rebuilt from it, so checked against it.
+        exported = None if stablehlo else load_export(directory)
+        info = export_info(directory) if exported is None else exported.info
         # The test split of the data the subnet was trained on (Fashion-MNIST, the fortunes, or synthetic in tests).
-        train_config, dataset = training_data(Path(export_dir), exported)
+        train_config, dataset = training_data(directory, info)
+        if exported is None:
+            forward = raw_stablehlo_forward(directory, info)
+        else:
+            check_code_unchanged(directory, exported, dataset.test.inputs[:32])
+            forward = exported.logits
         scores = score_split(forward, dataset.test)
-        info = exported.info  # what load_export requires, where an older or hand-edited arch.json lacks the rest
         # Scored on the export's own test split? Unknown (None) for an export from before the hashes were kept.
         same = None if not isinstance(info.get("data_fingerprints"), dict) else \
             not differing_splits(info["data_fingerprints"], split_fingerprints(dataset, ("test",)))

@@ -359,7 +359,7 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     report = read_json_object(report_path, "the report.json that nas export writes", ExportError) \
         if report_path.exists() else {}
     text = exported.inputs == "tokens"
-    test = training_data(directory, exported)[1].test
+    test = training_data(directory, info)[1].test
     graphdef, params, stats = split(exported.model)
     staged = directory / f".{ONNX_FILE}.staged"
     try:
@@ -378,21 +378,42 @@ def add_onnx(directory: str | Path, *, progress: bool = True) -> dict:
     return record
 
 
-def training_data(directory: Path, exported: "Exported"):
-    """(training config, dataset) of the data the export was trained on, as its arch.json records them: the
-    test split it is checked and scored on. Token windows are cut to the length the model was trained on."""
+def training_data(directory: Path, info: dict):
+    """(training config, dataset) of the data the export was trained on, as its arch.json (`info`) records
+    them: the test split it is checked and scored on. Token windows are cut to the length the model was
+    trained on."""
     from nas.config import from_dict
     from nas.data import load_dataset
     from nas.train.config import DATA_INPUTS, TrainConfig, saved_settings
 
-    train_config = from_dict(TrainConfig, saved_settings(exported.info.get("train_config", {})),
-                             f"{directory}/{ARCH_FILE}")
-    if DATA_INPUTS.get(train_config.data) != exported.inputs:
+    inputs = info.get("inputs", "images")  # exports older than this field all read images
+    train_config = from_dict(TrainConfig, saved_settings(info.get("train_config", {})), f"{directory}/{ARCH_FILE}")
+    if DATA_INPUTS.get(train_config.data) != inputs:
         raise CheckpointError(f"{directory}/{ARCH_FILE}: its train_config names data {train_config.data!r}, which "
                               f"holds {DATA_INPUTS.get(train_config.data)}, but the exported model reads "
-                              f"{exported.inputs}; allowed: the data it was trained on (export the arch again)")
-    context = exported.input_shape[0] if exported.inputs == "tokens" else None
+                              f"{inputs}; allowed: the data it was trained on (export the arch again)")
+    context = stored_input_shape(info)[0] if inputs == "tokens" else None
     return train_config, load_dataset(train_config, context)
+
+
+def raw_stablehlo_forward(directory: Path, info: dict):
+    """The StableHLO artifact as `normalised inputs -> logits` (it reads raw inputs: the preprocessing is undone
+    first), to score on the data splits as the Flax model is."""
+    raw_forward, record = load_stablehlo(directory), info["preprocessing"]
+    return lambda inputs: raw_forward(preprocessing.invert(record, inputs))
+
+
+def check_code_unchanged(directory: Path, exported: Exported, inputs, tolerance: float = 1e-3) -> None:
+    """The model the space's code rebuilds must compute what was exported (model.stablehlo holds the exported
+    graph): code edited since would be scored under the export's name."""
+    if not (directory / STABLEHLO_FILE).exists():
+        return
+    difference = float(jnp.max(jnp.abs(exported.logits(inputs) - raw_stablehlo_forward(directory, exported.info)(
+        inputs))))
+    if not difference <= tolerance:
+        raise CheckpointError(f"{directory}: the model the space's code builds now differs from the exported "
+                              f"{STABLEHLO_FILE} by {difference:.3g} on test examples, so the code changed since the "
+                              "export; allowed: --stablehlo (scores the exported graph itself), or export again")
 
 
 def load_stablehlo(directory: str | Path):
@@ -412,8 +433,8 @@ def load_stablehlo(directory: str | Path):
                               "arch again") from None
 
 
-def load_export(directory: str | Path) -> Exported:
-    """Rebuild an exported subnet from its directory, without initialising the supernet."""
+def export_info(directory: str | Path) -> dict:
+    """An export's arch.json, checked: what it records of the subnet, its data and its preprocessing."""
     directory = Path(directory)
     arch_file = directory / ARCH_FILE
     if not arch_file.exists():
@@ -423,12 +444,19 @@ def load_export(directory: str | Path) -> Exported:
         raise CheckpointError(f"{arch_file}: train_config is a {type(info['train_config']).__name__}; allowed: an "
                               "object of the training settings (as nas export writes it)")
     try:
-        arch_values = info["arch"]
-        space_ref = info.get("space_ref") or info["train_config"]["space"]
+        info["arch"], info.get("space_ref") or info["train_config"]["space"]
     except (KeyError, TypeError) as error:
         raise CheckpointError(f"{arch_file} is malformed: {error}") from None
     info.setdefault("preprocessing", _legacy_preprocessing(info))
-    model = _subnet_structure(info, space_ref, arch_values, arch_file)
+    return info
+
+
+def load_export(directory: str | Path) -> Exported:
+    """Rebuild an exported subnet from its directory, without initialising the supernet."""
+    directory = Path(directory)
+    info = export_info(directory)
+    arch_file = directory / ARCH_FILE
+    model = _subnet_structure(info, info.get("space_ref") or info["train_config"]["space"], info["arch"], arch_file)
     graphdef, params, stats = split(model)
     export_integrity.check(directory, PARAMS_DIR, info)
     trees = load_tree(directory / PARAMS_DIR, {"params": params, "stats": stats}, f"export {directory}")

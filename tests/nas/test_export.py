@@ -182,3 +182,45 @@ def test_a_custom_space_in_the_current_folder_exports_and_reloads_with_no_extra_
     monkeypatch.delitem(__import__("sys").modules, "my_spaces")  # as in a fresh process
     elsewhere = runner.invoke(main, ["eval-export", str(tmp_path / "runs/tiny/exports/largest")])
     assert elsewhere.exit_code != 0 and "my_spaces" in elsewhere.output and "PYTHONPATH" in elsewhere.output
+    # The artifact alone needs none of the space's code.
+    alone = runner.invoke(main, ["eval-export", str(tmp_path / "runs/tiny/exports/largest"), "--stablehlo"])
+    assert alone.exit_code == 0, alone.output
+
+
+CHANGED_SPACE = '''
+from nas.declared_space import declared_space
+from search_spaces.mlp import MLP
+
+
+class Negated(MLP):
+    def __call__(self, x, **kwargs):
+        return -super().__call__(x, **kwargs)
+
+
+def tiny_mlp(in_features=784, *, rngs):
+    return Negated(max_layers=2, max_width=16, width_steps=2, in_features=in_features, rngs=rngs)
+
+
+TINY = declared_space("tiny-mlp", tiny_mlp)
+'''
+
+
+def test_code_changed_since_the_export_is_not_scored_under_its_name(tmp_path, monkeypatch):
+    """Same decisions, same parameters, another forward: only the exported graph can tell."""
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    (tmp_path / "edited_spaces.py").write_text(CUSTOM_SPACE)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["train", "--space", "edited_spaces:TINY", "--steps", "3", "--run", "runs/tiny",
+                                "--data", "synthetic", "--batch-size", "16", "--limit-train", "64",
+                                "--quiet"]).exit_code == 0
+    assert runner.invoke(main, ["export", "--run", "runs/tiny", "--arch", "largest"]).exit_code == 0
+    (tmp_path / "edited_spaces.py").write_text(CHANGED_SPACE)
+    monkeypatch.delitem(__import__("sys").modules, "edited_spaces")  # as in a fresh process
+    changed = runner.invoke(main, ["eval-export", "runs/tiny/exports/largest"])
+    assert changed.exit_code == 2 and "differs from the exported model.stablehlo" in changed.output
+    assert "code changed since the export; allowed: --stablehlo" in changed.output
+    assert runner.invoke(main, ["eval-export", "runs/tiny/exports/largest", "--stablehlo"]).exit_code == 0
