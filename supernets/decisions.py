@@ -432,3 +432,27 @@ def _rebind(value: Any, named: dict, seen: set) -> None:
     elif isinstance(value, dict):
         for child in value.values():
             _rebind(child, named, seen)
+
+
+def check_width(layer, got: int, size: Size, arch: Mapping | None, what: str = "input") -> None:
+    """In a fixed arch (static values: exact shapes) the width reaching a layer must be the one it declares.
+
+    Elastic layers slice their weights to the input they get, so a layer declared with another width (a norm
+    with its own NestedWidth, a fixed in_channels after a nested width) would otherwise run, and be priced and
+    exported, with the wrong shape without a word. Traced archs (the masked lowering) pass full widths and are
+    not checked here; the output check traces fixed archs before training starts.
+    """
+    if arch is None or not _static(arch):
+        return
+    expected = size if isinstance(size, int) else read(size, arch)
+    if type(expected) is int and got != expected:
+        declared = (f"{expected}" if isinstance(size, int) else
+                    f"{size.name if isinstance(size, Declared) and size.name else repr(size)} = {expected} in this arch")
+        raise SpaceError(f"layer {type(layer).__name__} is declared with {what} size {declared} but gets {got} "
+                         "channels; allowed: the width of the layer before it (that layer's out_size, or the very same "
+                         "NestedWidth)")
+
+
+def _static(arch: Mapping) -> bool:
+    """Every value a plain Python value (a fixed arch), none traced or relaxed."""
+    return all(isinstance(value, (int, float, str, bool)) for value in arch.values())

@@ -7,7 +7,7 @@ from flax import nnx
 from nas.hardware import layer_counts
 from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
-from supernets.decisions import evaluate, largest, possible_values, read
+from supernets.decisions import check_width, evaluate, largest, possible_values, read
 from supernets.masks import mask_last_axis, static_width
 from supernets.relaxed import Relaxed
 
@@ -58,6 +58,7 @@ class ElasticConv2d(nnx.Module):
     def __call__(self, x, out_width=None, kernel_size=None, *, arch=None):
         shape_trace.note(self, x)
         if arch is not None:
+            check_width(self, x.shape[-1], self.in_size, arch)
             out_width, kernel_size = read(self.out_size, arch), read(self.kernel_choice, arch)
         if isinstance(kernel_size, int):
             kernel = centre_crop(self.kernel[...], kernel_size)

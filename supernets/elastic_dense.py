@@ -6,7 +6,7 @@ from flax import nnx
 from nas.hardware import layer_counts
 from supernets import init, ops, shape_trace
 from supernets.build import abstract, with_values
-from supernets.decisions import evaluate, largest, read
+from supernets.decisions import check_width, evaluate, largest, read
 from supernets.masks import mask_last_axis, static_width
 
 
@@ -36,6 +36,7 @@ class ElasticDense(nnx.Module):
     def __call__(self, x, out_width=None, *, arch=None):
         shape_trace.note(self, x)
         if arch is not None:
+            check_width(self, x.shape[-1], self.in_size, arch)
             out_width = read(self.out_size, arch)
         out = static_width(out_width, self.out_features)
         kernel = self.kernel[...][:x.shape[-1], :out]

@@ -7,7 +7,7 @@ from flax import nnx
 from nas.hardware import layer_counts
 from supernets import init, shape_trace
 from supernets.build import abstract, with_values
-from supernets.decisions import evaluate, largest, read
+from supernets.decisions import check_width, evaluate, largest, read
 from supernets.masks import mask_last_axis, prefix_mask, statistics_mask
 from supernets.relaxed import Relaxed
 
@@ -35,6 +35,7 @@ class ElasticBatchNorm(nnx.Module):
     def __call__(self, x, *, train: bool, width=None, arch=None):
         shape_trace.note(self, x)
         if arch is not None:
+            check_width(self, x.shape[-1], self.size, arch)
             width = read(self.size, arch)
         if x.shape[-1] < self.channels:  # statically sliced input: use the leading statistics
             return self._call_prefix(x, train=train)
@@ -107,6 +108,7 @@ class ElasticLayerNorm(nnx.Module):
     def __call__(self, x, width=None, *, arch=None):
         shape_trace.note(self, x)
         if arch is not None:
+            check_width(self, x.shape[-1], self.size, arch)
             width = read(self.size, arch)
         if x.shape[-1] < self.features:  # statically sliced input
             return self.sliced(x.shape[-1])(x)

@@ -10,11 +10,12 @@ import traceback
 from collections.abc import Mapping
 
 import jax
+import numpy as np
 
 from nas.data import Dataset
 from nas.errors import ConfigError, WeftError
 from nas.lowering import static_apply
-from nas.space import Space
+from nas.space import Space, SpaceError
 
 
 def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset, options: Mapping,
@@ -24,10 +25,13 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
     example = jax.ShapeDtypeStruct((1, *dataset.train.inputs.shape[1:]), dataset.train.inputs.dtype)
     wanted = (1, *dataset.train.labels.shape[1:], dataset.num_classes)
     per = "position" if dataset.inputs == "tokens" else "example"
-    for which, arch in (("largest", space.largest()), ("smallest", space.smallest())):
+    for which, arch in endpoints_and_a_mix(space):
         try:
             logits = jax.eval_shape(lambda p, s, x: static_apply(graphdef, p, s, x, arch, train=False)[0],
                                     params, stats, example)
+        except SpaceError as error:  # the model's own declarations disagree: which subnet, and where
+            raise SpaceError(f"space {space.name!r}: its {which} subnet ({arch.to_string()}): {error} "
+                             f"({_where(error)})") from None
         except WeftError:
             raise
         except Exception as error:  # noqa: BLE001 - a model that cannot run its own subnet: say which and where
@@ -44,6 +48,14 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
         raise ConfigError(f"space {space.name!r}: its {which} subnet gives outputs of shape {tuple(logits.shape)} "
                           f"for one example; allowed: {wanted} (one score per class for each "
                           f"{'position' if dataset.inputs == 'tokens' else 'example'}: pool or flatten before the head)")
+
+
+def endpoints_and_a_mix(space: Space) -> list[tuple[str, object]]:
+    """The largest and smallest archs, and one that mixes them (decisions alternately at their smallest and
+    largest value), where two declared widths that should be one differ."""
+    archs = [("largest", space.largest()), ("smallest", space.smallest())]
+    mixed = space.from_vector(np.array([0 if p % 2 == 0 else len(d) - 1 for p, d in enumerate(space.free)], np.int32))
+    return archs + ([("mixed", mixed)] if all(mixed != arch for _, arch in archs) else [])
 
 
 def _fix(options: Mapping, scores: int, dataset: Dataset) -> str:

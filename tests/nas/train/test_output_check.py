@@ -8,10 +8,12 @@ from flax import nnx
 from nas.data import synthetic_dataset
 from nas.declared_space import declared_space
 from nas.errors import ConfigError
+from nas.space import SpaceError
 from nas.lowering import split
 from nas.train.output_check import check_outputs_match
 from supernets.decisions import NestedWidth
 from supernets.elastic_dense import ElasticDense
+from supernets.norms import ElasticLayerNorm
 
 
 class FixedHead(nnx.Module):
@@ -94,4 +96,40 @@ def test_every_endpoint_must_give_one_score_per_class_per_example(model, message
     options = definition.resolve_options({}, (4, 4, 1))
     data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
     with pytest.raises(ConfigError, match=message):
+        check_outputs_match(*parts(definition, options), data, options, "synthetic")
+
+
+class NormWithItsOwnWidth(nnx.Module):
+    """The norm declares a width of its own instead of the dense layer's: equal only at the endpoints."""
+
+    def __init__(self, in_features: int = 16, *, rngs: nnx.Rngs):
+        self.body = ElasticDense(in_features, NestedWidth(widths=(4, 8), name="body"), rngs=rngs)
+        self.norm = ElasticLayerNorm(NestedWidth(widths=(4, 8), name="norm"))
+        self.head = ElasticDense(self.body.out_size, 10, rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(self.norm(self.body(x.reshape(x.shape[0], -1), arch=arch), arch=arch), arch=arch)
+
+
+class FixedInputAfterANestedWidth(nnx.Module):
+    def __init__(self, in_features: int = 16, *, rngs: nnx.Rngs):
+        self.body = ElasticDense(in_features, NestedWidth(widths=(4, 8), name="body"), rngs=rngs)
+        self.head = ElasticDense(8, 10, rngs=rngs)  # should be self.body.out_size
+
+    def __call__(self, x, *, train: bool = False, arch=None):
+        return self.head(self.body(x.reshape(x.shape[0], -1), arch=arch), arch=arch)
+
+
+@pytest.mark.parametrize("model, message", [
+    (NormWithItsOwnWidth, r"its mixed subnet \(body=4;norm=8\): layer ElasticLayerNorm is declared with input size "
+                          r"norm = 8 in this arch but gets 4 channels"),
+    (FixedInputAfterANestedWidth, r"its smallest subnet \(body=4\): layer ElasticDense is declared with input size 8 "
+                                  r"but gets 4 channels"),
+])
+def test_layers_that_disagree_about_a_width_are_named_before_training(model, message):
+    """Both train in the masked lowering (full widths) and would be priced and exported wrongly."""
+    definition = declared_space("widths", model)
+    options = definition.resolve_options({}, (4, 4, 1))
+    data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
+    with pytest.raises(SpaceError, match=message):
         check_outputs_match(*parts(definition, options), data, options, "synthetic")
