@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from flax import nnx
 
-from nas.space import AtLeast
+from nas.space import AtLeast, SpaceError
 from supernets.decisions import Integer, OneOf, Select, evaluate
 from supernets.elastic_depth import run_elastic_depth
 
@@ -55,6 +55,10 @@ class ElasticStack(nnx.Module):
         run, or `before` (the stack's input size) at depth 0."""
         if self.depth is None:
             return size_of(self.blocks[-1])
+        if 0 in self.depth.values and before is None:
+            raise SpaceError(f"ElasticStack: its depth {self.depth!r} may be 0, where no block runs and the size after "
+                             "it is its input's; allowed: out_size(size_of, before=<the stack's input size>), or a "
+                             "depth of at least 1")
         cases = tuple((d, size_of(self.blocks[d - 1]) if d else before) for d in self.depth.values)
         return Select(self.depth, cases)
 

@@ -6,15 +6,16 @@ on 10-class data, or a 100-token vocabulary on byte data, trains to a meaningles
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Mapping
 
 import jax
 import numpy as np
+from flax import nnx
 
 from nas.data import Dataset
 from nas.errors import ConfigError, WeftError
-from nas.lowering import static_apply
 from nas.space import Space, SpaceError
 
 
@@ -25,10 +26,14 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
     example = jax.ShapeDtypeStruct((1, *dataset.train.inputs.shape[1:]), dataset.train.inputs.dtype)
     wanted = (1, *dataset.train.labels.shape[1:], dataset.num_classes)
     per = "position" if dataset.inputs == "tokens" else "example"
+    offered, read = set(), set()
     for which, arch in endpoints_and_a_mix(space):
+        values = ReadRecorder(arch)
+        offered |= set(values)
         try:
-            logits = jax.eval_shape(lambda p, s, x: static_apply(graphdef, p, s, x, arch, train=False)[0],
+            logits = jax.eval_shape(lambda p, s, x: nnx.merge(graphdef, p, s, copy=True)(x, train=False, arch=values),
                                     params, stats, example)
+            read |= values.read
         except SpaceError as error:  # the model's own declarations disagree: which subnet, and where
             raise SpaceError(f"space {space.name!r}: its {which} subnet ({arch.to_string()}): {error} "
                              f"({_where(error)})") from None
@@ -48,6 +53,27 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
         raise ConfigError(f"space {space.name!r}: its {which} subnet gives outputs of shape {tuple(logits.shape)} "
                           f"for one example; allowed: {wanted} (one score per class for each "
                           f"{'position' if dataset.inputs == 'tokens' else 'example'}: pool or flatten before the head)")
+    unread = sorted(offered - read)
+    if unread:  # a warning, not an error: a decision may matter only in training (a dropout rate, say)
+        print(f"warning: space {space.name!r}: the model's forward never reads decision(s) {', '.join(unread)}: "
+              "archs that differ only there are one network (a search spends trials on copies); read each "
+              "declared decision in the layer it sizes, or remove it", file=sys.stderr)
+
+
+class ReadRecorder(dict):
+    """A fixed arch that records which decisions the model reads."""
+
+    def __init__(self, arch) -> None:
+        super().__init__(dict(arch))
+        self.read: set[str] = set()
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
 
 
 def endpoints_and_a_mix(space: Space) -> list[tuple[str, object]]:

@@ -93,3 +93,38 @@ def test_nas_spaces_gives_a_malformed_spaces_own_error(tmp_path, monkeypatch):
     assert "no default" not in result.output
     result = CliRunner().invoke(main, ["spaces", "--space", "lora"])
     assert result.exit_code == 2 and "options it has no default for (alpha, base)" in result.output
+
+
+class IgnoresItsActivation(nnx.Module):
+    """Declares an activation choice its forward never reads."""
+
+    def __init__(self, in_channels=1, num_classes=10, *, rngs):
+        self.activation = OneOf(("relu", "gelu"))
+        self.conv = ElasticConv2d(in_channels, NestedWidth(widths=(4, 8)), OneOf((3,)), rngs=rngs)
+        self.head = ElasticDense(self.conv.out_size, num_classes, rngs=rngs)
+
+    def __call__(self, x, *, train=False, arch=None):
+        return self.head(ops.global_avg_pool(ops.relu(self.conv(x, arch=arch))), arch=arch)
+
+
+def test_a_decision_the_forward_never_reads_is_warned_of(capsys):
+    from nas.data import synthetic_dataset
+    from nas.lowering import split
+    from nas.train.output_check import check_outputs_match
+
+    definition = declared_space("ignores", IgnoresItsActivation)
+    options = definition.resolve_options(None, (8, 8, 1))
+    space, model = definition.build(options)
+    check_outputs_match(space, *split(model), synthetic_dataset(8, 4, image_shape=(8, 8, 1)), options, "synthetic")
+    warning = capsys.readouterr().err
+    assert "never reads decision(s) activation" in warning and "conv.out_size" not in warning
+
+
+def test_a_stack_that_may_run_no_block_needs_its_input_size():
+    from supernets.elastic_stack import ElasticStack
+
+    blocks = [ElasticDense(4, 4, rngs=nnx.Rngs(0)) for _ in range(2)]
+    stack = ElasticStack(blocks, depth=Integer(0, 2))
+    with pytest.raises(SpaceError, match=r"may be 0, where no block runs .*allowed: out_size\(size_of, before="):
+        stack.out_size(lambda block: block.out_size)
+    assert stack.out_size(lambda block: block.out_size, before=4) is not None
