@@ -254,14 +254,25 @@ def largest(size: Size) -> int:
 
 def value_of(declared: "Declared", values: Mapping[str, Any]) -> Any:
     """A named decision's value in an arch (or any mapping of values by name)."""
-    if declared.name not in values:  # conditional, its condition false, yet read by a layer that runs
+    if not isinstance(values, Mapping):
+        raise SpaceError(f"an arch is a mapping of decision values by name (an Arch or a dict), not a "
+                         f"{type(values).__name__}; allowed: space.from_vector(vector) for a vector of indices")
+    if declared.name not in values:
         condition = declared.when or getattr(getattr(declared, "source", None), "when", None)  # a tie: its source's
-        why = f"its condition {condition!r} does not hold" if condition is not None else "it is inactive there"
+        holds = condition is not None and condition.source in values and values[condition.source] >= condition.min_value
+        if condition is None or holds:
+            raise SpaceError(f"the arch lacks decision {declared.name!r}, which this arch runs; allowed: a complete "
+                             "arch (space.validate(mapping) names what is missing)")
+        # conditional, its condition false, yet read by a layer that runs
         raise SpaceError(f"decision {declared.name!r} is read by a layer that runs in this arch, but the arch leaves "
-                         f"it out ({why}); allowed: a condition only on "
+                         f"it out (its condition {condition!r} does not hold); allowed: a condition only on "
                          "decisions of layers that run just when it holds (declare the layer in the ElasticStack "
                          "block or op choice it belongs to, or drop when=)")
-    return values[declared.name]
+    value = values[declared.name]
+    if isinstance(value, (int, float, str)) and value not in declared.values:  # a fixed arch given by hand
+        raise SpaceError(f"decision {declared.name!r}: value {value!r} is not allowed; allowed values: "
+                         f"{', '.join(map(repr, declared.values))}")
+    return value
 
 
 def evaluate(size: Size, values: Mapping[str, Any]) -> int:

@@ -128,3 +128,19 @@ def test_a_stack_that_may_run_no_block_needs_its_input_size():
     with pytest.raises(SpaceError, match=r"may be 0, where no block runs .*allowed: out_size\(size_of, before="):
         stack.out_size(lambda block: block.out_size)
     assert stack.out_size(lambda block: block.out_size, before=4) is not None
+
+
+def test_a_hand_written_arch_given_to_the_model_is_checked():
+    """The Python API: a value outside the space, an incomplete arch or a vector are named, not run."""
+    space, model = TINY_CNN.build(TINY_CNN.resolve_options({}, (28, 28, 1)))
+    x = np.ones((1, 28, 28, 1), np.float32)
+    smallest = dict(space.smallest())
+    assert model(x, arch=smallest).shape == (1, 10)
+    width = "blocks.blocks.0.conv.out_size"
+    with pytest.raises(SpaceError, match=f"decision '{width}': value 12 is not allowed; allowed values: 8, 16, 24"):
+        model(x, arch={**smallest, width: 12})
+    with pytest.raises(SpaceError, match="the arch lacks decision 'blocks.blocks.1.conv.out_size', which this arch "
+                                         "runs"):
+        model(x, arch={**smallest, "blocks.depth": 3})
+    with pytest.raises(SpaceError, match="not a ndarray; allowed: space.from_vector"):
+        model(x, arch=space.smallest().to_vector())
