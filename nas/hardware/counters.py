@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas.errors import ConfigError
 from nas.hardware.cost_model import CostModel, resolve_cost_model
 from nas.data import renamed_input_shape
 from nas.hardware.inputs import input_shape as resolve_input_shape
@@ -73,8 +74,11 @@ def load_counter(space_spec: str, options: Mapping | None = None,
 
     input_shape = renamed_input_shape(input_shape, image_shape, "load_counter")
     definition = get_definition(space_spec)
-    if input_shape is None:
-        input_shape = resolve_input_shape(definition, None, options)
+    if input_shape is not None and not isinstance(input_shape, (tuple, list)):
+        raise ConfigError(f"input_shape must be a tuple, (H, W, C) or (T,); got {input_shape!r}")
+    # Given or not, checked as the CLI checks --input-shape (an image space reads H, W, C).
+    input_shape = resolve_input_shape(definition, None if input_shape is None else ",".join(map(str, input_shape)),
+                                      options)
     resolved = definition.resolve_options(options, input_shape)
     space = definition.make_space(**resolved)
     return CostCounter(space, resolve_cost_model(definition, resolved, input_shape))

@@ -144,3 +144,11 @@ def test_a_hand_written_arch_given_to_the_model_is_checked():
         model(x, arch={**smallest, "blocks.depth": 3})
     with pytest.raises(SpaceError, match="not a ndarray; allowed: space.from_vector"):
         model(x, arch=space.smallest().to_vector())
+
+
+def test_load_counter_checks_its_input_shape_as_the_cli_does():
+    from nas.hardware.counters import load_counter
+
+    with pytest.raises(ConfigError, match="reads images: .* must be H,W,C of positive ints"):
+        load_counter("mlp", input_shape=(28, 28))
+    assert load_counter("mlp", input_shape=(28, 28, 1)).count(load_counter("mlp").space.smallest())["macs"] > 0
