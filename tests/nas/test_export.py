@@ -160,19 +160,26 @@ TINY = declared_space("tiny-mlp", tiny_mlp)
 '''
 
 
-def test_a_custom_space_in_the_current_folder_exports_and_reloads_with_no_extra_flags(tmp_path, monkeypatch):
+def train_and_export_custom_space(folder, module: str, monkeypatch):
+    """CUSTOM_SPACE saved as `module`.py in `folder` (the current folder), trained 3 steps into runs/tiny and
+    its largest arch exported; returns the CLI runner and `main`."""
     from click.testing import CliRunner
 
     from nas.cli import main
 
-    (tmp_path / "my_spaces.py").write_text(CUSTOM_SPACE)
-    monkeypatch.chdir(tmp_path)
+    (folder / f"{module}.py").write_text(CUSTOM_SPACE)
+    monkeypatch.chdir(folder)
     runner = CliRunner()
-    trained = runner.invoke(main, ["train", "--space", "my_spaces:TINY", "--steps", "3", "--run", "runs/tiny",
+    trained = runner.invoke(main, ["train", "--space", f"{module}:TINY", "--steps", "3", "--run", "runs/tiny",
                                    "--data", "synthetic", "--batch-size", "16", "--limit-train", "64", "--quiet"])
     assert trained.exit_code == 0, trained.output
     exported = runner.invoke(main, ["export", "--run", "runs/tiny", "--arch", "largest"])
     assert exported.exit_code == 0, exported.output
+    return runner, main
+
+
+def test_a_custom_space_in_the_current_folder_exports_and_reloads_with_no_extra_flags(tmp_path, monkeypatch):
+    runner, main = train_and_export_custom_space(tmp_path, "my_spaces", monkeypatch)
     for flags in ([], ["--stablehlo"]):
         evaluated = runner.invoke(main, ["eval-export", "runs/tiny/exports/largest", *flags])
         assert evaluated.exit_code == 0, evaluated.output
@@ -207,17 +214,7 @@ TINY = declared_space("tiny-mlp", tiny_mlp)
 
 def test_code_changed_since_the_export_is_not_scored_under_its_name(tmp_path, monkeypatch):
     """Same decisions, same parameters, another forward: only the exported graph can tell."""
-    from click.testing import CliRunner
-
-    from nas.cli import main
-
-    (tmp_path / "edited_spaces.py").write_text(CUSTOM_SPACE)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(main, ["train", "--space", "edited_spaces:TINY", "--steps", "3", "--run", "runs/tiny",
-                                "--data", "synthetic", "--batch-size", "16", "--limit-train", "64",
-                                "--quiet"]).exit_code == 0
-    assert runner.invoke(main, ["export", "--run", "runs/tiny", "--arch", "largest"]).exit_code == 0
+    runner, main = train_and_export_custom_space(tmp_path, "edited_spaces", monkeypatch)
     (tmp_path / "edited_spaces.py").write_text(CHANGED_SPACE)
     monkeypatch.delitem(__import__("sys").modules, "edited_spaces")  # as in a fresh process
     changed = runner.invoke(main, ["eval-export", "runs/tiny/exports/largest"])

@@ -92,11 +92,16 @@ class NormNarrowerThanItsInput(nnx.Module):
                                r"ValueError: Incompatible shapes .*test_output_check.py, line"),
 ])
 def test_every_endpoint_must_give_one_score_per_class_per_example(model, message):
+    with pytest.raises(ConfigError, match=message):
+        check_on_ten_classes(model)
+
+
+def check_on_ten_classes(model) -> None:
+    """The output check of `model` as a space, on 4x4 one-channel images of 10 classes."""
     definition = declared_space("outputs", model)
     options = definition.resolve_options({}, (4, 4, 1))
     data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
-    with pytest.raises(ConfigError, match=message):
-        check_outputs_match(*parts(definition, options), data, options, "synthetic")
+    check_outputs_match(*parts(definition, options), data, options, "synthetic")
 
 
 class NormWithItsOwnWidth(nnx.Module):
@@ -128,8 +133,5 @@ class FixedInputAfterANestedWidth(nnx.Module):
 ])
 def test_layers_that_disagree_about_a_width_are_named_before_training(model, message):
     """Both train in the masked lowering (full widths) and would be priced and exported wrongly."""
-    definition = declared_space("widths", model)
-    options = definition.resolve_options({}, (4, 4, 1))
-    data = synthetic_dataset(8, 4, image_shape=(4, 4, 1), num_classes=10)
     with pytest.raises(SpaceError, match=message):
-        check_outputs_match(*parts(definition, options), data, options, "synthetic")
+        check_on_ten_classes(model)
