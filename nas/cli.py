@@ -275,7 +275,10 @@ def eval_export(export_dirs, stablehlo):
         if exported is None:
             forward = raw_stablehlo_forward(directory, info)
         else:
-            check_code_unchanged(directory, exported, dataset.test.inputs[:32])
+            unchecked = check_code_unchanged(directory, exported, dataset.test.inputs[:32])
+            if unchecked is not None and (directory / "model.stablehlo").exists():
+                click.echo(f"note: {export_dir}: the rebuilt model was not checked against its exported graph "
+                           f"({unchecked})", err=True)
             forward = exported.logits
         scores = score_split(forward, dataset.test)
         # Scored on the export's own test split? Unknown (None) for an export from before the hashes were kept.

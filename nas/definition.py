@@ -128,9 +128,11 @@ def options_that_build(space_name: str, options: Mapping[str, Any]):
     except WeftError:
         raise
     except (ValueError, TypeError, ZeroDivisionError) as error:
+        from nas.user_code import where_in_user_code
+
         given = ", ".join(f"{k}={v!r}" for k, v in options.items())
         raise ConfigError(f"space {space_name!r} cannot be built with these options ({given}): "
-                          f"{error or type(error).__name__}") from None
+                          f"{type(error).__name__}: {error or 'no message'} ({where_in_user_code(error)})") from None
 
 
 def get_definition(name: str) -> SearchSpaceDefinition:

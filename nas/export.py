@@ -196,7 +196,8 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
     repeated = sorted({spec for spec, out in zip(arch_specs, outs) if outs.count(out) > 1})
     if repeated:
         raise ConfigError(f"--arch names the same arch more than once ({', '.join(repeated)}); give each once")
-    done = [out for out, arch in zip(outs, archs) if _exported_already(out, run, arch, int(state.step), formats)]
+    done = [out for out, arch in zip(outs, archs)
+            if _exported_already(out, run, session, arch, int(state.step), formats)]
     for out in outs:
         if out.exists() and not out.is_dir():
             raise ConfigError(f"export directory {out} is a file; choose another --out")
@@ -211,16 +212,19 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
             for spec, arch, out in zip(arch_specs, archs, outs)]
 
 
-def _exported_already(out: Path, run: RunDir, arch: Arch, step: int, formats: tuple[str, ...]) -> bool:
-    """`out` holds a finished export (its arch.json is written last) of `arch` from this run at `step`, in every
-    format asked for."""
+def _exported_already(out: Path, run: RunDir, session, arch: Arch, step: int, formats: tuple[str, ...]) -> bool:
+    """`out` holds a finished export (its arch.json is written last) of `arch` from this run at `step`, with the
+    same space, training settings and data, in every format asked for."""
     try:
         info = json.loads((out / ARCH_FILE).read_text())
     except (OSError, ValueError):
         return False
     return (isinstance(info, dict) and info.get("arch_string") == arch.to_string()
             and info.get("source_run") == str(run.path.absolute()) and info.get("source_step") == step
-            and ("onnx" not in formats or (out / ONNX_FILE).is_file()))
+            and info.get("space_fingerprint") == session.space.fingerprint()
+            and info.get("train_config") == json.loads(json.dumps(to_dict(session.config)))
+            and ("onnx" not in formats or (out / ONNX_FILE).is_file())
+            and info.get("data_fingerprints") == split_fingerprints(session.dataset))  # last: it reads the data
 
 
 def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,
@@ -403,17 +407,26 @@ def raw_stablehlo_forward(directory: Path, info: dict):
     return lambda inputs: raw_forward(preprocessing.invert(record, inputs))
 
 
-def check_code_unchanged(directory: Path, exported: Exported, inputs, tolerance: float = 1e-3) -> None:
+def check_code_unchanged(directory: Path, exported: Exported, inputs, tolerance: float = 1e-3) -> str | None:
     """The model the space's code rebuilds must compute what was exported (model.stablehlo holds the exported
-    graph): code edited since would be scored under the export's name."""
+    graph): code edited since would be scored under the export's name. Returns why it could not be checked
+    (no artifact, an export from before the preprocessing record, an artifact lowered for another platform),
+    or None once checked."""
     if not (directory / STABLEHLO_FILE).exists():
-        return
-    difference = float(jnp.max(jnp.abs(exported.logits(inputs) - raw_stablehlo_forward(directory, exported.info)(
-        inputs))))
+        return f"it has no {STABLEHLO_FILE}"
+    try:
+        exported_graph = raw_stablehlo_forward(directory, exported.info)(inputs)
+    except WeftError as error:  # e.g. an export from before the preprocessing record: its inputs cannot be rebuilt
+        return str(error)
+    except ValueError as error:  # jax.export: lowered for other platforms than this machine's
+        return (str(error).splitlines() or [""])[0][:200]
+    difference = float(jnp.max(jnp.abs(exported.logits(inputs) - exported_graph)))
     if not difference <= tolerance:
         raise CheckpointError(f"{directory}: the model the space's code builds now differs from the exported "
                               f"{STABLEHLO_FILE} by {difference:.3g} on test examples, so the code changed since the "
-                              "export; allowed: --stablehlo (scores the exported graph itself), or export again")
+                              "export; allowed: --stablehlo (scores the exported graph itself), or delete this "
+                              "folder and export again")
+    return None
 
 
 def load_stablehlo(directory: str | Path):

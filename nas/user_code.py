@@ -38,3 +38,21 @@ def import_attribute(reference: str, what: str):
     except AttributeError:
         raise ConfigError(f"cannot load {what} {reference!r}: module {module_name!r} has no attribute "
                           f"{attribute!r}") from None
+
+
+def where_in_user_code(error: BaseException) -> str:
+    """The innermost frame of the user's own code (not JAX's, Flax's or weft's), where they can look; else
+    the innermost frame."""
+    import flax
+    import jax
+
+    import nas
+    import supernets
+
+    libraries = tuple(os.path.dirname(module.__file__) + os.sep for module in (jax, flax, nas, supernets))
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if not frame.filename.startswith(libraries) and "jaxlib" not in frame.filename]
+    if not frames:
+        return "no traceback"
+    frame = (own or frames)[-1]
+    return f"{frame.filename}, line {frame.lineno}"

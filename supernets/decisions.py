@@ -259,7 +259,8 @@ def value_of(declared: "Declared", values: Mapping[str, Any]) -> Any:
                          f"{type(values).__name__}; allowed: space.from_vector(vector) for a vector of indices")
     if declared.name not in values:
         condition = declared.when or getattr(getattr(declared, "source", None), "when", None)  # a tie: its source's
-        holds = condition is not None and condition.source in values and values[condition.source] >= condition.min_value
+        source_value = values.get(condition.source) if condition is not None else None
+        holds = isinstance(source_value, (int, float)) and source_value >= condition.min_value
         if condition is None or holds:
             raise SpaceError(f"the arch lacks decision {declared.name!r}, which this arch runs; allowed: a complete "
                              "arch (space.validate(mapping) names what is missing)")
@@ -455,7 +456,7 @@ def check_width(layer, got: int, size: Size, arch: Mapping | None, what: str = "
     """
     if arch is None or not _static(arch):
         return
-    expected = size if isinstance(size, int) else read(size, arch)
+    expected = evaluate(size, arch)  # any size (a stack's Select included), in a fixed arch
     if type(expected) is int and got != expected:
         declared = (f"{expected}" if isinstance(size, int) else
                     f"{size.name if isinstance(size, Declared) and size.name else repr(size)} = {expected} in this arch")

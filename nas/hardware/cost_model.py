@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,14 +77,21 @@ def resolve_cost_model(definition: Any, options: Mapping, input_shape: tuple[int
                                count=_checked_count(model.count, definition.name))
 
 
+def _is_count(value) -> bool:
+    """A finite number >= 0: a Python or numpy number, or a 0-d array of one (`jnp.prod(shape)`)."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(np.asarray(value), "dtype"):
+        return False
+    array = np.asarray(value)
+    return (array.ndim == 0 and (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating))
+            and bool(np.isfinite(array)) and float(array) >= 0)
+
+
 def _checked_count(count: Callable[[Mapping], tuple[int, int]], space_name: str):
     """A space's `count`, its answers checked: a negative or NaN count would price every arch wrongly (a
     budget `macs<=0` met by all) or fail far from the hook that gave it."""
     def checked(config: Mapping) -> tuple[int, int]:
         counts = count(config)
-        if not (isinstance(counts, (tuple, list)) and len(counts) == 2 and all(
-                isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
-                and math.isfinite(c) and c >= 0 for c in counts)):
+        if not (isinstance(counts, (tuple, list)) and len(counts) == 2 and all(map(_is_count, counts))):
             raise CostModelError(f"space {space_name!r}: its cost model's count returned {counts!r} for layer "
                                  f"config {dict(config)}; allowed: (multiply-adds, params), two finite numbers >= 0")
         return counts

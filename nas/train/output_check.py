@@ -5,9 +5,7 @@ on 10-class data, or a 100-token vocabulary on byte data, trains to a meaningles
 """
 from __future__ import annotations
 
-import os
 import sys
-import traceback
 from collections.abc import Mapping
 
 import jax
@@ -16,7 +14,8 @@ from flax import nnx
 
 from nas.data import Dataset
 from nas.errors import ConfigError, WeftError
-from nas.space import Space, SpaceError
+from nas.user_code import where_in_user_code
+from nas.space import Space, SpaceError, Tie
 
 
 def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset, options: Mapping,
@@ -36,14 +35,14 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
             read |= values.read
         except SpaceError as error:  # the model's own declarations disagree: which subnet, and where
             raise SpaceError(f"space {space.name!r}: its {which} subnet ({arch.to_string()}): {error} "
-                             f"({_where(error)})") from None
+                             f"({where_in_user_code(error)})") from None
         except WeftError:
             raise
         except Exception as error:  # noqa: BLE001 - a model that cannot run its own subnet: say which and where
             message = (str(error).strip().splitlines() or [""])[0][:300]
             raise ConfigError(f"space {space.name!r}: its {which} subnet ({arch.to_string()}) cannot run on one "
                               f"example of shape {example.shape[1:]}: {type(error).__name__}: {message} "
-                              f"({_where(error)})") from None
+                              f"({where_in_user_code(error)})") from None
         if tuple(logits.shape) == wanted:
             continue
         scores = logits.shape[-1]
@@ -53,7 +52,10 @@ def check_outputs_match(space: Space, graphdef, params, stats, dataset: Dataset,
         raise ConfigError(f"space {space.name!r}: its {which} subnet gives outputs of shape {tuple(logits.shape)} "
                           f"for one example; allowed: {wanted} (one score per class for each "
                           f"{'position' if dataset.inputs == 'tokens' else 'example'}: pool or flatten before the head)")
-    unread = sorted(offered - read)
+    # A tie read is its source read (a width set once, used by several layers). A model that passes the arch on
+    # as a copy reads nothing this can see: then nothing is said.
+    read |= {d.source for d in space.decisions if isinstance(d, Tie) and d.name in read}
+    unread = sorted(offered - read) if read else []
     if unread:  # a warning, not an error: a decision may matter only in training (a dropout rate, say)
         print(f"warning: space {space.name!r}: the model's forward never reads decision(s) {', '.join(unread)}: "
               "archs that differ only there are one network (a search spends trials on copies); read each "
@@ -76,6 +78,17 @@ class ReadRecorder(dict):
         return super().get(name, default)
 
 
+def _flatten_recorder(recorder: ReadRecorder):
+    """Passed through a JAX transform (jax.checkpoint, a scan), the arch leaves this record's sight: every
+    decision counts as read, and the transform gets a plain dict back."""
+    recorder.read.update(recorder)
+    keys = tuple(recorder)
+    return tuple(dict.__getitem__(recorder, key) for key in keys), keys
+
+
+jax.tree_util.register_pytree_node(ReadRecorder, _flatten_recorder, lambda keys, values: dict(zip(keys, values)))
+
+
 def endpoints_and_a_mix(space: Space) -> list[tuple[str, object]]:
     """The largest and smallest archs, and one that mixes them (decisions alternately at their smallest and
     largest value), where two declared widths that should be one differ."""
@@ -92,17 +105,3 @@ def _fix(options: Mapping, scores: int, dataset: Dataset) -> str:
         sizing = [key for key in sizing if any(word in key.lower() for word in ("class", "vocab", "output"))]
     return (f"set --option {sizing[0]}={dataset.num_classes}" if len(sizing) == 1
             else f"give the network {dataset.num_classes} outputs (in every subnet)")
-
-
-def _where(error: Exception) -> str:
-    """The innermost frame of the model's own code (not JAX's, Flax's or weft's layers), where the user can
-    look; else the innermost frame."""
-    import flax
-    import supernets
-    import nas
-
-    libraries = tuple(os.path.dirname(module.__file__) + os.sep for module in (jax, flax, nas, supernets))
-    frames = traceback.extract_tb(error.__traceback__)
-    own = [frame for frame in frames if not frame.filename.startswith(libraries) and "jaxlib" not in frame.filename]
-    frame = (own or frames)[-1]
-    return f"{frame.filename}, line {frame.lineno}"

@@ -192,6 +192,16 @@ def test_a_custom_space_in_the_current_folder_exports_and_reloads_with_no_extra_
     # The artifact alone needs none of the space's code.
     alone = runner.invoke(main, ["eval-export", str(tmp_path / "runs/tiny/exports/largest"), "--stablehlo"])
     assert alone.exit_code == 0, alone.output
+    # An export from before the preprocessing record is scored, its graph left unchecked with a note.
+    monkeypatch.chdir(tmp_path)
+    legacy = tmp_path / "legacy"
+    __import__("shutil").copytree(tmp_path / "runs/tiny/exports/largest", legacy)
+    info = json.loads((legacy / "arch.json").read_text())
+    del info["preprocessing"]
+    (legacy / "arch.json").write_text(json.dumps(info))
+    scored = runner.invoke(main, ["eval-export", str(legacy)])
+    assert scored.exit_code == 0, scored.output
+    assert "note: " in scored.output and "not checked against its exported graph" in scored.output
 
 
 CHANGED_SPACE = '''

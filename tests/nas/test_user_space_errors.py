@@ -152,3 +152,45 @@ def test_load_counter_checks_its_input_shape_as_the_cli_does():
     with pytest.raises(ConfigError, match="reads images: .* must be H,W,C of positive ints"):
         load_counter("mlp", input_shape=(28, 28))
     assert load_counter("mlp", input_shape=(28, 28, 1)).count(load_counter("mlp").space.smallest())["macs"] > 0
+
+
+def test_a_width_set_once_and_tied_into_several_layers_is_read():
+    """Layers that each use SameAs(w) read w: no warning that w is never read."""
+    import contextlib
+    import io
+
+    from nas.data import synthetic_dataset
+    from nas.lowering import split
+    from nas.train.output_check import check_outputs_match
+    from supernets.decisions import SameAs
+
+    class Tied(nnx.Module):
+        def __init__(self, in_features=16, *, rngs):
+            width = NestedWidth(widths=(4, 8), name="w")
+            self.a = ElasticDense(in_features, SameAs(width, name="a_w"), rngs=rngs)
+            self.b = ElasticDense(SameAs(width, name="b_w"), 10, rngs=rngs)
+
+        def __call__(self, x, *, train=False, arch=None):
+            return self.b(ops.relu(self.a(x.reshape(x.shape[0], -1), arch=arch)), arch=arch)
+
+    definition = declared_space("tied", Tied)
+    options = definition.resolve_options(None, (4, 4, 1))
+    space, model = definition.build(options)
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        check_outputs_match(space, *split(model), synthetic_dataset(8, 4, image_shape=(4, 4, 1)), options,
+                            "synthetic")
+    assert "never reads" not in errors.getvalue()
+
+
+def test_cost_counts_may_be_numpy_or_jax_scalars():
+    import jax.numpy as jnp
+
+    def hook(options, input_shape):
+        return dataclasses.replace(TINY_CNN.cost_model(options, input_shape),
+                                   count=lambda config: (jnp.prod(jnp.array([2, 3])), np.int64(7)))
+
+    definition = dataclasses.replace(TINY_CNN, cost_model=hook)
+    model = resolve_cost_model(definition, definition.resolve_options(None, (28, 28, 1)), (28, 28, 1))
+    macs, params = model.count({"type": "conv2d"})
+    assert int(macs) == 6 and int(params) == 7
