@@ -92,19 +92,22 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
         while not failures and not interrupted.is_set() and (item := next_item()) is not None:
             index, seed = item
             name = item_name(index, seed)
+            started, earlier = time.monotonic(), _earlier_seconds(job / name)
             try:
                 if describe:
                     print(describe(index, seed), flush=True)
-                started = time.monotonic()
                 if isolate or workers > 1:
                     train_in_child(training(index, seed), job / name, stop=interrupted)
                 else:
                     from nas.train.loop import train
                     train(training(index, seed), job / name, progress=False)
-                (job / name / "wall_seconds.json").write_text(json.dumps(time.monotonic() - started))
+                (job / name / "wall_seconds.json").write_text(json.dumps(earlier + time.monotonic() - started))
+                (job / name / PARTIAL_SECONDS).unlink(missing_ok=True)
             except BaseException as error:  # noqa: BLE001 - reported by the caller's thread below
                 if isinstance(error, KeyboardInterrupt):
                     interrupted.set()
+                if (job / name / "config.json").exists():  # its cost so far, which its resume adds to
+                    (job / name / PARTIAL_SECONDS).write_text(json.dumps(earlier + time.monotonic() - started))
                 failures.append(error)
             finally:
                 claims.release(name)
@@ -128,6 +131,17 @@ def train_items(job: Path, items, training: Callable[[int, int], TrainConfig], *
         # The interrupt this process got (SIGTERM's kind kept, for the exit code) before any worker's error.
         raise max(failures, key=lambda failure: (isinstance(failure, KeyboardInterrupt),
                                                  isinstance(failure, Terminated)))
+
+
+PARTIAL_SECONDS = "wall_seconds.partial.json"  # the training time of sessions cut short, carried to the resume
+
+
+def _earlier_seconds(run: Path) -> float:
+    try:
+        seconds = json.loads((run / PARTIAL_SECONDS).read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 FINISHED_RUN_FILE = "the summary.json a finished training writes (delete it and run again: the training resumes " \

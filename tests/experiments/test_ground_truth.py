@@ -158,3 +158,17 @@ def test_a_run_finished_by_another_process_between_the_look_and_the_claim_is_not
 
     train_items(tmp_path, [(0, 0), (1, 0)], training, isolate=False)
     assert not list((tmp_path / "claims").glob("*.claim"))  # let go again
+
+
+def test_a_resumed_items_training_time_counts_its_earlier_sessions(tmp_path):
+    """An item cut short keeps its time so far; the session that finishes it adds to it."""
+    config = ground_truth.Config(**{**TINY, "archs": 4}, isolate=False)
+    ground_truth.run(config, tmp_path, progress=False)
+    item = tmp_path / "arch-00-seed0"
+    (item / "summary.json").unlink()  # as if cut short after its last checkpoint
+    (item / "wall_seconds.json").unlink()
+    (item / "wall_seconds.partial.json").write_text("100.0")
+    results = ground_truth.run(config, tmp_path, progress=False)
+    assert json.loads((item / "wall_seconds.json").read_text()) >= 100.0
+    assert not (item / "wall_seconds.partial.json").exists()
+    assert next(row for row in results["archs"] if row["index"] == 0)["wall_seconds"]["0"] >= 100.0
