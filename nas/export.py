@@ -196,8 +196,9 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
     repeated = sorted({spec for spec, out in zip(arch_specs, outs) if outs.count(out) > 1})
     if repeated:
         raise ConfigError(f"--arch names the same arch more than once ({', '.join(repeated)}); give each once")
+    data_hashes = split_fingerprints(session.dataset)  # once: every export records them, a resume compares them
     done = [out for out, arch in zip(outs, archs)
-            if _exported_already(out, run, session, arch, int(state.step), formats)]
+            if _exported_already(out, run, session, data_hashes, arch, int(state.step), formats)]
     for out in outs:
         if out.exists() and not out.is_dir():
             raise ConfigError(f"export directory {out} is a file; choose another --out")
@@ -208,11 +209,13 @@ def export_subnets(run_path: str | Path, arch_specs: list[str], out_dir: str | P
             print(f"{out}: exported already (this arch, this run, at its step {int(state.step)})")
     functions = (make_recalibrate(session.graphdef, session.space),
                  make_masked_logits(session.graphdef, session.space))
-    return [out if out in done else _export_one(run, session, state, functions, spec, arch, out, progress, formats)
+    return [out if out in done else _export_one(run, session, state, functions, data_hashes, spec, arch, out,
+                                                progress, formats)
             for spec, arch, out in zip(arch_specs, archs, outs)]
 
 
-def _exported_already(out: Path, run: RunDir, session, arch: Arch, step: int, formats: tuple[str, ...]) -> bool:
+def _exported_already(out: Path, run: RunDir, session, data_hashes: dict, arch: Arch, step: int,
+                      formats: tuple[str, ...]) -> bool:
     """`out` holds a finished export (its arch.json is written last) of `arch` from this run at `step`, with the
     same space, training settings and data, in every format asked for."""
     try:
@@ -224,7 +227,7 @@ def _exported_already(out: Path, run: RunDir, session, arch: Arch, step: int, fo
             and info.get("space_fingerprint") == session.space.fingerprint()
             and info.get("train_config") == json.loads(json.dumps(to_dict(session.config)))
             and ("onnx" not in formats or (out / ONNX_FILE).is_file())
-            and info.get("data_fingerprints") == split_fingerprints(session.dataset))  # last: it reads the data
+            and info.get("data_fingerprints") == data_hashes)
 
 
 def export_subnet(run_path: str | Path, arch_spec: str, out_dir: str | Path | None = None,
@@ -238,7 +241,8 @@ def _export_name(spec: str, arch: Arch) -> str:
     return _hashed_name(arch.to_string())
 
 
-def _export_one(run, session, state, functions, arch_spec, arch, out, progress, formats=("stablehlo",)) -> Path:
+def _export_one(run, session, state, functions, data_hashes, arch_spec, arch, out, progress,
+                formats=("stablehlo",)) -> Path:
     recalibrate, masked_logits = functions
     vector = arch.to_vector()
     calibration = session.dataset.train.inputs[:session.config.calibration_images]
@@ -271,7 +275,7 @@ def _export_one(run, session, state, functions, arch_spec, arch, out, progress, 
             "arch_string": arch.to_string(), "preprocessing": preprocessing.describe(dataset),
             "inputs": dataset.inputs, "input_shape": list(dataset.input_shape),
             "train_config": to_dict(session.config),
-            "data_fingerprints": split_fingerprints(dataset),  # eval-export tells its test split from another
+            "data_fingerprints": data_hashes,  # eval-export tells its test split from another
             "source_run": str(run.path.absolute()),
             "source_step": int(state.step)}
     report = {**scores, "params": count_params(sub_params),
@@ -410,10 +414,10 @@ def raw_stablehlo_forward(directory: Path, info: dict):
 def check_code_unchanged(directory: Path, exported: Exported, inputs, tolerance: float = 1e-3) -> str | None:
     """The model the space's code rebuilds must compute what was exported (model.stablehlo holds the exported
     graph): code edited since would be scored under the export's name. Returns why it could not be checked
-    (no artifact, an export from before the preprocessing record, an artifact lowered for another platform),
-    or None once checked."""
+    (an export from before the preprocessing record, an artifact lowered for another platform), or None
+    (checked, or no artifact to check against)."""
     if not (directory / STABLEHLO_FILE).exists():
-        return f"it has no {STABLEHLO_FILE}"
+        return None  # nothing to check against
     try:
         exported_graph = raw_stablehlo_forward(directory, exported.info)(inputs)
     except WeftError as error:  # e.g. an export from before the preprocessing record: its inputs cannot be rebuilt
